@@ -1,0 +1,1 @@
+"""HTTP: parses requests, calls the domain packages, formats JSON and pages."""

@@ -1,0 +1,96 @@
+"""Error middleware: domain errors and database outages become JSON with a code and a message."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
+
+from gridlink import errors
+
+log = logging.getLogger("gridlink.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+STATUS: dict[type[errors.DomainError], int] = {
+    errors.NotFound: 404,
+    errors.WrongState: 409,
+    errors.Conflict: 409,
+    errors.PermissionDenied: 403,
+    errors.NotAuthenticated: 401,
+    errors.InvalidInput: 400,
+    errors.RateLimited: 429,
+    errors.Unavailable: 503,
+}
+
+DB_DOWN = (ConnectionFailure, ServerSelectionTimeoutError, ExecutionTimeout)
+
+
+def error_response(status: int, code: str, message: str, **details: object) -> web.Response:
+    body: dict[str, object] = {"error": {"code": code, "message": message}}
+    if details:
+        body["error"]["details"] = details  # type: ignore[index]
+    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+
+
+def status_for(exc: errors.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 400
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.DomainError as exc:
+        resp = error_response(status_for(exc), exc.code, exc.message, **exc.details)
+        if isinstance(exc, errors.RateLimited):
+            resp.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        return resp
+    except DB_DOWN as exc:
+        log.warning("database unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        return error_response(503, "database_unavailable", "the database cannot be reached; try again shortly")
+    except web.HTTPException as exc:
+        if exc.status >= 400 and (request.path.startswith("/api/") or exc.content_type != "text/html"):
+            if exc.text and exc.content_type == "application/json":
+                raise
+            return error_response(exc.status, exc.reason.lower().replace(" ", "_"),
+                                  exc.text or exc.reason)
+        raise
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        log.info("request", extra={
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        })
+
+
+async def read_json(request: web.Request) -> dict[str, object]:
+    """The request body as a JSON object, or a 400 that says what is wrong."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise errors.InvalidInput("request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise errors.InvalidInput("request body must be a JSON object")
+    return body

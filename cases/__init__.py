@@ -1,0 +1,1 @@
+"""The case lifecycle: intake, routing, dispatch, deadlines, verification, rating, history."""

@@ -1,0 +1,62 @@
+"""The one app factory: settings in, aiohttp Application out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from pymongo.errors import PyMongoError
+
+from api.errors import access_log_middleware, error_middleware
+from api.keys import CLOCK, DB, MONGO_CLIENT, MONGO_URI, SETTINGS
+from api.routes import setup_routes
+from gridlink.clock import Clock, SystemClock
+from gridlink.db import ensure_indexes, make_client
+from gridlink.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the database client for the app's lifetime; make sure every index exists."""
+    settings = app[SETTINGS]
+    client = make_client(app[MONGO_URI], settings)
+    app[MONGO_CLIENT] = client
+    app[DB] = client[settings.mongodb_db]
+    index_task: asyncio.Task[None] | None = None
+    try:
+        await ensure_indexes(app[DB])
+    except PyMongoError as exc:
+        # Start anyway (healthz says 503) and keep trying: the database may come up later.
+        log.error("database unavailable at start; retrying", extra={"error": str(exc)})
+        index_task = asyncio.create_task(_retry_indexes(app))
+    yield
+    if index_task is not None:
+        index_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await index_task
+    await client.close()
+
+
+async def _retry_indexes(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(2)
+        try:
+            await ensure_indexes(app[DB])
+            return
+        except PyMongoError:
+            continue
+
+
+def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None) -> web.Application:
+    app = web.Application(middlewares=[access_log_middleware, error_middleware],
+                          client_max_size=25 * 1024 * 1024)
+    app[SETTINGS] = settings
+    app[MONGO_URI] = mongo_uri
+    app[CLOCK] = clock or SystemClock()
+    app.cleanup_ctx.append(database_ctx)
+    setup_routes(app)
+    return app

@@ -1,0 +1,194 @@
+"""The `gridlink` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from aiohttp import web
+
+from gridlink.logs import setup_logging
+from gridlink.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("gridlink")
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the HTTP API, the webhook and the pages."""
+    from gridlink.app import create_app
+    from gridlink.runtime import database_uri
+
+    with database_uri(settings) as uri:
+        app = create_app(settings, mongo_uri=uri)
+        log.info("web listening", extra={"url": f"http://{settings.http_host}:{settings.http_port}"})
+        web.run_app(app, host=settings.http_host, port=settings.http_port, print=None,
+                    access_log=None, handle_signals=True)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run notifications, reminders and escalations."""
+    from gridlink.runtime import database_uri
+    from notify.worker import run_worker
+
+    with database_uri(settings) as uri:
+        try:
+            asyncio.run(run_worker(settings, mongo_uri=uri))
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the embedded database server in the foreground."""
+    from gridlink.runtime import database_uri
+
+    if settings.mongodb_uri:
+        print("MONGODB_URI is set; there is no embedded server to run", file=sys.stderr)
+        return 2
+    with database_uri(settings) as uri:
+        print(f"database: {uri} (Ctrl-C stops it)", flush=True)
+        try:
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Create a staff API token (printed once; only its hash is stored)."""
+    from gridlink import auth
+    from gridlink.clock import SystemClock
+    from gridlink.db import ensure_indexes, make_client
+    from gridlink.runtime import database_uri
+
+    async def create(uri: str) -> str:
+        client = make_client(uri, settings)
+        try:
+            db = client[settings.mongodb_db]
+            await ensure_indexes(db)
+            ttl = timedelta(days=args.days) if args.days else None
+            return await auth.create_token(db, role=args.role, unit=args.unit,
+                                           district=settings.district_code, name=args.name,
+                                           now=SystemClock().now(), ttl=ttl)
+        finally:
+            await client.close()
+
+    with database_uri(settings) as uri:
+        print(asyncio.run(create(uri)))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Everything for a local run: database, demo district, web, worker, Bot API sandbox."""
+    from gridlink.runtime import database_uri
+
+    with database_uri(settings) as uri:
+        env = {**os.environ, "MONGODB_URI": uri}
+        for step in DEMO_STEPS:
+            step(settings, uri)
+        exe = [sys.executable, "-m", "gridlink.cli"]
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        if settings.sandbox:
+            sandbox_url = f"http://{settings.http_host}:{settings.sandbox_port}"
+            env["TELEGRAM_API_URL"] = sandbox_url
+            if SANDBOX_AVAILABLE():
+                procs["sandbox"] = subprocess.Popen([*exe, "sandbox"], env=env)
+        procs["web"] = subprocess.Popen([*exe, "web"], env=env)
+        procs["worker"] = subprocess.Popen([*exe, "worker"], env=env)
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        print("\n".join([
+            "",
+            "gridlink is starting:",
+            f"  health      {base}/healthz",
+            f"  API         {base}/api/v1/",
+            *( [f"  chat sandbox http://{settings.http_host}:{settings.sandbox_port}/"]
+               if "sandbox" in procs else []),
+            f"  database    {uri}",
+            "Ctrl-C stops everything.",
+            "",
+        ]), flush=True)
+        try:
+            while all(p.poll() is None for p in procs.values()):
+                time.sleep(0.5)
+            dead = [n for n, p in procs.items() if p.poll() is not None]
+            log.error("a process exited; stopping the rest", extra={"processes": dead})
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    return 0
+
+
+def SANDBOX_AVAILABLE() -> bool:
+    return "sandbox" in COMMANDS
+
+
+# Steps `gridlink demo` runs against the database before starting processes (grids, …).
+DEMO_STEPS: list[Callable[[Settings, str], None]] = []
+
+COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | None]] = {
+    "web": (cmd_web, None),
+    "worker": (cmd_worker, None),
+    "db": (cmd_db, None),
+    "demo": (cmd_demo, None),
+    "token": (cmd_token, lambda p: _token_args(p)),
+}
+
+
+def _token_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", required=True, help="admin, dispatcher, department or leader")
+    parser.add_argument("--unit", required=True, help="unit code the token acts for")
+    parser.add_argument("--name", default="staff")
+    parser.add_argument("--days", type=int, default=0, help="expiry in days (0 = never)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridlink", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (func, configure) in COMMANDS.items():
+        p = sub.add_parser(name, help=(func.__doc__ or "").strip().splitlines()[0])
+        if configure:
+            configure(p)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"gridlink: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args, settings))
+    except Exception as exc:
+        from gridlink.embedded import EmbeddedServerError
+
+        if isinstance(exc, EmbeddedServerError):
+            print(f"gridlink: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

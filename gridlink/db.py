@@ -1,0 +1,53 @@
+"""The database client and the index registry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from gridlink.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+Database = AsyncDatabase[Document]
+Client = AsyncMongoClient[Document]
+
+
+def make_client(uri: str, settings: Settings) -> Client:
+    """A client whose operations fail fast (503) rather than hang when the database is away."""
+    timeout = settings.mongodb_timeout_ms
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout,
+        connectTimeoutMS=timeout,
+        socketTimeoutMS=max(timeout * 5, 10_000),
+        appname="gridlink",
+    )
+
+
+async def ensure_indexes(db: Database) -> None:
+    """Create every collection's indexes; idempotent, run at every start."""
+    from bot import repository as bot_repo
+    from cases import repository as cases_repo
+    from gridlink import auth
+    from grids import repository as grids_repo
+    from media import repository as media_repo
+    from notify import repository as notify_repo
+
+    steps: list[Callable[[Database], Awaitable[None]]] = [
+        auth.ensure_indexes,
+        grids_repo.ensure_indexes,
+        media_repo.ensure_indexes,
+        cases_repo.ensure_indexes,
+        notify_repo.ensure_indexes,
+        bot_repo.ensure_indexes,
+    ]
+    for step in steps:
+        await step(db)
+    log.info("indexes ensured", extra={"db": db.name})

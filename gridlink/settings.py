@@ -1,0 +1,91 @@
+"""The one settings object, read from environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of gridlink; field names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    mongodb_uri: str | None = Field(None, description="MongoDB URI; unset = embedded local server")
+    mongodb_db: str = Field("gridlink", min_length=1, max_length=60)
+    mongodb_timeout_ms: int = Field(3000, ge=100, le=120_000)
+    telegram_bot_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    public_base_url: str = "http://127.0.0.1:8080"
+    webhook_secret: str = Field("dev-webhook-secret", min_length=1, max_length=256)
+    timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh-CN"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    sandbox_port: int = Field(8081, ge=0, le=65535)
+    data_dir: Path = PROJECT_ROOT / "var"
+    keep_photo_originals: bool = False
+    district_code: str = Field("310101", pattern=r"^\d{6}$")
+    serial_prefix: str = Field("A", pattern=r"^[A-Z]{1,3}$")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _supported_locale(cls, value: str) -> str:
+        if value not in ("zh-CN", "en"):
+            raise ValueError("must be zh-CN or en")
+        return value
+
+    @field_validator("telegram_api_url", "public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _mongo_uri(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no Telegram token is set: the bot talks to the local Bot API sandbox."""
+        return not self.telegram_bot_token
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; the message names each bad variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, turning validation errors into one clear message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "_".join(str(p) for p in err["loc"]).upper() or "?"
+            lines.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

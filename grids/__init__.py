@@ -1,0 +1,1 @@
+"""Grid geometry, import, placement and the roster."""

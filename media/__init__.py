@@ -1,0 +1,1 @@
+"""Photo pipeline and storage."""

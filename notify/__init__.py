@@ -1,0 +1,1 @@
+"""Notifications: events to outbox, reminders and escalations, the rate-limited sender."""
