@@ -126,6 +126,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            # A second Ctrl-C must not abandon the children half-stopped.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             for proc in procs.values():
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGINT)
