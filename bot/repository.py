@@ -1,9 +1,161 @@
-"""Database access for `bot`: keyword-only async functions raising domain errors."""
+"""Database access for `bot`: keyword-only async functions raising domain errors.
+
+Collections: `updates` (exactly-once webhook processing), `conversations` (dialogue state
+keyed by chat), `invites` (single-use role bindings, stored hashed), `rating_prompts`
+(which chat message asked which reporter to rate which case; written by notify).
+"""
 
 from __future__ import annotations
 
-from gridlink.db import Database
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from bot.errors import InviteExpired, InviteUnknown, InviteUsed
+from gridlink.db import Database, Document
+from gridlink.errors import InvalidInput
+
+ROLES = ("coordinator", "leader", "station_head", "dispatcher", "department")
+# A claimed update whose processing neither finished nor failed cleanly (crash) may be
+# taken again after this long.
+UPDATE_LEASE = timedelta(seconds=60)
 
 
 async def ensure_indexes(db: Database) -> None:
     """Create this package's indexes (idempotent)."""
+    await db.invites.create_index([("hash", ASCENDING)], unique=True)
+    await db.rating_prompts.create_index([("case_id", ASCENDING)])
+    await db.updates.create_index([("received_at", ASCENDING)])
+
+
+# --- updates: each Telegram update_id processed once -------------------------------------
+
+async def claim_update(db: Database, *, update_id: int, now: datetime) -> bool:
+    """Claim an update for processing; False when it is done or being processed elsewhere."""
+    try:
+        await db.updates.insert_one({"_id": update_id, "state": "processing",
+                                     "received_at": now, "lease_until": now + UPDATE_LEASE})
+        return True
+    except DuplicateKeyError:
+        pass
+    # Recorded before: take it again only if a previous attempt failed or was abandoned.
+    taken = await db.updates.find_one_and_update(
+        {"_id": update_id, "state": {"$in": ["processing", "failed"]},
+         "$or": [{"state": "failed"}, {"lease_until": {"$lte": now}}]},
+        {"$set": {"state": "processing", "lease_until": now + UPDATE_LEASE}},
+    )
+    return taken is not None
+
+
+async def update_state(db: Database, *, update_id: int) -> str | None:
+    doc = await db.updates.find_one({"_id": update_id}, {"state": 1})
+    return None if doc is None else str(doc["state"])
+
+
+async def finish_update(db: Database, *, update_id: int, now: datetime) -> None:
+    await db.updates.update_one({"_id": update_id},
+                                {"$set": {"state": "done", "done_at": now},
+                                 "$unset": {"lease_until": ""}})
+
+
+async def fail_update(db: Database, *, update_id: int) -> None:
+    """Release the claim so the redelivered update is processed again."""
+    await db.updates.update_one({"_id": update_id, "state": "processing"},
+                                {"$set": {"state": "failed"}})
+
+
+# --- conversations: one dialogue per chat ------------------------------------------------
+
+async def load_conversation(db: Database, *, chat_id: int, now: datetime
+                            ) -> tuple[Document | None, bool]:
+    """The chat's dialogue and whether an expired one was just dropped."""
+    doc = await db.conversations.find_one({"_id": chat_id})
+    if doc is None:
+        return None, False
+    if doc["expires_at"] <= now:
+        await db.conversations.delete_one({"_id": chat_id, "updated_at": doc["updated_at"]})
+        return None, True
+    return doc, False
+
+
+async def save_conversation(db: Database, *, chat_id: int, flow: str, step: str,
+                            data: dict[str, Any], now: datetime, ttl: timedelta) -> Document:
+    doc = {"_id": chat_id, "flow": flow, "step": step, "data": data,
+           "expires_at": now + ttl, "updated_at": now}
+    await db.conversations.replace_one({"_id": chat_id}, doc, upsert=True)
+    return doc
+
+
+async def clear_conversation(db: Database, *, chat_id: int) -> bool:
+    result = await db.conversations.delete_many({"_id": chat_id})
+    return result.deleted_count > 0
+
+
+async def sweep_conversations(db: Database, *, now: datetime) -> list[int]:
+    """Drop expired dialogues; returns their chat ids (so a worker may tell the users)."""
+    chats = [d["_id"] async for d in db.conversations.find({"expires_at": {"$lte": now}}, {"_id": 1})]
+    if chats:
+        await db.conversations.delete_many({"_id": {"$in": chats}, "expires_at": {"$lte": now}})
+    return chats
+
+
+# --- invites -------------------------------------------------------------------------------
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_invite(db: Database, *, role: str, unit: str, name: str, now: datetime,
+                        ttl: timedelta, created_by: str = "admin") -> str:
+    """A single-use invite token, returned in clear once; only its hash is stored."""
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if not unit:
+        raise InvalidInput("unit is required")
+    if ttl <= timedelta(0):
+        raise InvalidInput("an invite must live for a positive time")
+    # Telegram's /start payload allows 64 characters of [A-Za-z0-9_-].
+    token = secrets.token_urlsafe(24)
+    await db.invites.insert_one({
+        "_id": secrets.token_hex(8), "hash": _hash(token), "role": role, "unit": unit,
+        "name": name, "created_at": now, "expires_at": now + ttl, "created_by": created_by,
+        "used_at": None, "used_by": None,
+    })
+    return token
+
+
+async def redeem_invite(db: Database, *, token: str, user_id: int, now: datetime) -> Document:
+    """Mark the invite used by `user_id` and return it; refuse unknown, expired or used ones."""
+    doc = await db.invites.find_one_and_update(
+        {"hash": _hash(token), "used_at": None, "expires_at": {"$gt": now}},
+        {"$set": {"used_at": now, "used_by": user_id}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if doc is not None:
+        return doc
+    existing = await db.invites.find_one({"hash": _hash(token)})
+    if existing is None:
+        raise InviteUnknown("unknown invite")
+    if existing.get("used_at") is not None:
+        raise InviteUsed("invite already used")
+    raise InviteExpired("invite expired")
+
+
+# --- rating prompts ------------------------------------------------------------------------
+
+async def record_rating_prompt(db: Database, *, chat_id: int, message_id: int, case_id: str,
+                               now: datetime) -> None:
+    """Remember that this chat message asked its reader to rate `case_id` (called by notify)."""
+    await db.rating_prompts.replace_one(
+        {"_id": f"{chat_id}:{message_id}"},
+        {"chat_id": chat_id, "message_id": message_id, "case_id": case_id, "created_at": now},
+        upsert=True)
+
+
+async def rating_prompt(db: Database, *, chat_id: int, message_id: int) -> str | None:
+    doc = await db.rating_prompts.find_one({"_id": f"{chat_id}:{message_id}"})
+    return None if doc is None else str(doc["case_id"])

@@ -9,6 +9,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The token the local Bot API sandbox accepts when TELEGRAM_BOT_TOKEN is unset.
+SANDBOX_BOT_TOKEN = "123456789:sandbox-gridlink-bot-token"
 
 
 class Settings(BaseSettings):
@@ -32,6 +34,7 @@ class Settings(BaseSettings):
     keep_photo_originals: bool = False
     district_code: str = Field("310101", pattern=r"^\d{6}$")
     serial_prefix: str = Field("A", pattern=r"^[A-Z]{1,3}$")
+    conversation_ttl_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
 
     @field_validator("timezone")
     @classmethod
@@ -68,6 +71,18 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def bot_token(self) -> str:
+        """The Bot API token: the configured one, or the fixed token the local sandbox accepts."""
+        return self.telegram_bot_token or SANDBOX_BOT_TOKEN
+
+    @property
+    def bot_api_url(self) -> str:
+        """Bot API base URL; without a token and with the default URL, the local sandbox."""
+        if self.sandbox and self.telegram_api_url == "https://api.telegram.org":
+            return f"http://{self.http_host}:{self.sandbox_port}"
+        return self.telegram_api_url
 
     @property
     def sandbox(self) -> bool:

@@ -1,0 +1,266 @@
+"""The message catalog: every user-facing text of the bot (and of notify) in zh-CN and en.
+
+A structured catalog rather than gettext: two languages, keys checked for parity by a test,
+and `t()` is a plain function notify can call without a translation object.
+"""
+
+from __future__ import annotations
+
+LOCALES = ("zh-CN", "en")
+FALLBACK = "zh-CN"
+
+ZH: dict[str, str] = {
+    # identity
+    "start.citizen": "您好！这里是大联动服务号。\n发送 /report 反映诉求，发送流水号（如 A20261127-00042）查询进度，/help 查看全部说明。",
+    "start.bound": "绑定成功：{role}，{unit}。\n/help 查看您能做什么。",
+    "invite.unknown": "邀请链接无效。请向管理员索取新的邀请。",
+    "invite.expired": "邀请链接已过期。请向管理员索取新的邀请。",
+    "invite.used": "邀请链接已被使用过。请向管理员索取新的邀请。",
+    "role.coordinator": "巡管员",
+    "role.leader": "责任块负责人",
+    "role.station_head": "工作站站长",
+    "role.dispatcher": "联动中心受理员",
+    "role.department": "条线部门",
+    "role.citizen": "市民",
+    # general
+    "help.citizen": (
+        "怎么用：\n"
+        "• /report 反映问题（咨询、投诉、求助、建议），可附照片和位置；\n"
+        "• 发送流水号，或 /status 流水号，查看办理进度；\n"
+        "• 办结后我们会请您评价：直接回复那条消息 1–5 分（5 满意，1 差），或点星星按钮；\n"
+        "• /cancel 随时取消正在填写的内容。"
+    ),
+    "help.coordinator": (
+        "巡管员怎么用：\n"
+        "• 直接发送隐患照片（可多张，以文件发送可带定位）；\n"
+        "• 没有定位时点“发送位置”按钮；\n"
+        "• 选择类别，补充说明（可跳过），确认后得到流水号；\n"
+        "• /onspot 当场处置：先发处置前照片，再发处置后照片，直接结案；\n"
+        "• /cancel 随时取消。"
+    ),
+    "help.handler": (
+        "怎么办理派单：\n"
+        "• 派单消息下有按钮：接单、退回（说明理由）、申请延期（说明时长和理由）、办结（发结果照片和说明）；\n"
+        "• /mine 查看手上未办结的案件及颜色（绿 已办结，蓝 办理中，黄 即将到期，红 超时）；\n"
+        "• /cancel 取消正在填写的内容。"
+    ),
+    "cancel.done": "已取消。",
+    "cancel.nothing": "当前没有正在进行的操作。",
+    "conv.expired": "您上次未完成的操作已超时作废，请重新开始。",
+    "error.generic": "抱歉，出了点问题，请稍后再试。",
+    "error.input": "无法处理：{reason}",
+    "fallback.hint": "没看懂。发送 /help 查看说明。",
+    "btn.cancel": "取消",
+    "btn.skip": "跳过",
+    "btn.confirm": "确认提交",
+    # coordinator report
+    "report.photo_added": "已收到 {count} 张照片。可继续发照片，或发送位置。",
+    "report.ask_location": "请发送隐患位置（点下方按钮发送当前位置）。",
+    "report.location_button": "发送当前位置",
+    "report.outside": "该位置不在本区网格范围内，请重新发送位置。",
+    "report.bad_location": "位置无效，请重新发送。",
+    "report.placed": "已定位：社区网格 {community}／街面 {street}。\n请选择类别：",
+    "report.no_street_block": "无",
+    "report.ask_note": "请补充文字说明（或点“跳过”）。",
+    "report.confirm": "请确认：\n类别：{category}\n位置：{place}\n照片：{photos} 张\n说明：{note}",
+    "report.created": "已受理，流水号 {serial}。",
+    "report.need_photo": "请先发送隐患照片。",
+    "report.photo_rejected": "照片无法使用：{reason}",
+    "report.onspot_before": "当场处置：请发送处置前的照片。",
+    "report.onspot_after": "请发送处置后的照片。",
+    "report.onspot_closed": "已记录当场处置并结案，流水号 {serial}。",
+    "report.coordinators_only": "只有巡管员可以上报隐患。市民请使用 /report。",
+    # handler actions
+    "btn.accept": "接单",
+    "btn.return": "退回",
+    "btn.extend": "申请延期",
+    "btn.done": "办结",
+    "action.accepted": "已接单：{serial}。",
+    "action.ask_return_reason": "请说明退回理由（{serial}）：",
+    "action.returned": "已退回：{serial}。",
+    "action.ask_extension_hours": "需要延期多少小时？（{serial}，发送数字）",
+    "action.bad_hours": "请发送 1 到 720 之间的整数小时数。",
+    "action.ask_extension_reason": "请说明延期理由：",
+    "action.extension_requested": "延期申请已提交：{serial}，等待中心审批。",
+    "action.ask_result_photo": "请发送处置结果照片（{serial}）：",
+    "action.ask_result_note": "请补充处置说明（或点“跳过”）：",
+    "action.done": "已反馈办结：{serial}，等待中心核查。",
+    "action.stale": "该案件已有变化：{serial} 当前状态为「{state}」。",
+    "action.not_yours": "您无权办理该案件。",
+    "mine.none": "您没有未办结的案件。",
+    "mine.header": "未办结案件：",
+    "mine.item": "{dot} {serial} {category} — {state}{deadline}",
+    "mine.deadline": "，期限 {deadline}",
+    "colour.green": "🟢",
+    "colour.blue": "🔵",
+    "colour.yellow": "🟡",
+    "colour.red": "🔴",
+    "state.reported": "已受理",
+    "state.dispatched": "已派遣",
+    "state.in_progress": "处置中",
+    "state.awaiting_verification": "待核查",
+    "state.returned": "已退回",
+    "state.closed": "已结案",
+    "state.merged": "已合并",
+    # citizen
+    "citizen.choose_kind": "请选择诉求类型：",
+    "kind.consultation": "咨询",
+    "kind.complaint": "投诉",
+    "kind.help": "求助",
+    "kind.suggestion": "建议",
+    "kind.hazard": "隐患",
+    "citizen.ask_text": "请用文字描述您的诉求：",
+    "citizen.ask_extras": "可以再发照片或位置，完成后点“确认提交”。",
+    "citizen.extra_added": "已收到。还可以继续发，或点“确认提交”。",
+    "citizen.created": "已受理，流水号 {serial}。发送该流水号即可查询进度。",
+    "status.not_found": "没有找到流水号 {serial} 的案件。",
+    "status.view": "流水号 {serial}\n状态：{state}\n办理单位：{unit}\n{timeline}",
+    "status.unit_none": "待分派",
+    "rating.ask": "您反映的问题（{serial}）已办结。请评价：直接回复本消息 1–5（5 满意，4 较满意，3 一般，2 较差，1 差），或点下方星星。",
+    "rating.thanks": "谢谢您的评价：{label}。",
+    "rating.hint": "请回复 1 到 5 之间的数字（5 满意，1 差）。",
+    "rating.5": "满意",
+    "rating.4": "较满意",
+    "rating.3": "一般",
+    "rating.2": "较差",
+    "rating.1": "差",
+}
+
+EN: dict[str, str] = {
+    # identity
+    "start.citizen": "Hello! This is the linkage service bot.\nSend /report to raise a matter, send a serial number (e.g. A20261127-00042) to track it, /help for everything.",
+    "start.bound": "You are registered as {role}, {unit}.\n/help shows what you can do.",
+    "invite.unknown": "This invite link is not valid. Ask your administrator for a new one.",
+    "invite.expired": "This invite link has expired. Ask your administrator for a new one.",
+    "invite.used": "This invite link has already been used. Ask your administrator for a new one.",
+    "role.coordinator": "patrol coordinator",
+    "role.leader": "block leader",
+    "role.station_head": "workstation head",
+    "role.dispatcher": "center dispatcher",
+    "role.department": "line department",
+    "role.citizen": "citizen",
+    # general
+    "help.citizen": (
+        "How it works:\n"
+        "• /report raises a matter (question, complaint, help request, suggestion), with photos and a location if you like;\n"
+        "• send the serial number, or /status SERIAL, to see how it is going;\n"
+        "• when it is done we ask for your rating: reply to that message with 1–5 (5 satisfied, 1 poor) or tap a star;\n"
+        "• /cancel stops whatever you are filling in."
+    ),
+    "help.coordinator": (
+        "For patrol coordinators:\n"
+        "• send photos of the hazard (several are fine; send as a file to keep its GPS position);\n"
+        "• without a position, tap the “Send location” button;\n"
+        "• pick a category, add a note (or skip), confirm and get a serial number;\n"
+        "• /onspot records a case handled on the spot: a before photo, then an after photo, and it is closed;\n"
+        "• /cancel stops at any step."
+    ),
+    "help.handler": (
+        "Working on assignments:\n"
+        "• assignment messages have buttons: accept, return (give a reason), request extension (how long and why), done (send a result photo and a note);\n"
+        "• /mine lists your open cases with their colour (green done, blue in progress, yellow due soon, red overdue);\n"
+        "• /cancel stops whatever you are filling in."
+    ),
+    "cancel.done": "Cancelled.",
+    "cancel.nothing": "Nothing is in progress.",
+    "conv.expired": "What you started last time has expired. Please start again.",
+    "error.generic": "Sorry, something went wrong. Please try again later.",
+    "error.input": "Cannot do that: {reason}",
+    "fallback.hint": "I did not understand. Send /help to see what I can do.",
+    "btn.cancel": "Cancel",
+    "btn.skip": "Skip",
+    "btn.confirm": "Confirm",
+    # coordinator report
+    "report.photo_added": "Got {count} photo(s). Send more photos or the location.",
+    "report.ask_location": "Please send the hazard's location (tap the button below to send where you are).",
+    "report.location_button": "Send location",
+    "report.outside": "That location is outside the district's grid. Please send the location again.",
+    "report.bad_location": "That location is not valid. Please send it again.",
+    "report.placed": "Placed: community block {community} / street block {street}.\nPick a category:",
+    "report.no_street_block": "none",
+    "report.ask_note": "Add a note (or tap “Skip”).",
+    "report.confirm": "Please confirm:\nCategory: {category}\nPlace: {place}\nPhotos: {photos}\nNote: {note}",
+    "report.created": "Received. Serial number {serial}.",
+    "report.need_photo": "Please send a photo of the hazard first.",
+    "report.photo_rejected": "This photo cannot be used: {reason}",
+    "report.onspot_before": "Handled on the spot: send the photo from before.",
+    "report.onspot_after": "Now send the photo from after.",
+    "report.onspot_closed": "Recorded as handled on the spot and closed. Serial number {serial}.",
+    "report.coordinators_only": "Only patrol coordinators report hazards. Citizens please use /report.",
+    # handler actions
+    "btn.accept": "Accept",
+    "btn.return": "Return",
+    "btn.extend": "Request extension",
+    "btn.done": "Done",
+    "action.accepted": "Accepted: {serial}.",
+    "action.ask_return_reason": "Why are you returning {serial}?",
+    "action.returned": "Returned: {serial}.",
+    "action.ask_extension_hours": "How many more hours do you need for {serial}? (send a number)",
+    "action.bad_hours": "Please send a whole number of hours between 1 and 720.",
+    "action.ask_extension_reason": "Why do you need the extension?",
+    "action.extension_requested": "Extension requested for {serial}; the center will decide.",
+    "action.ask_result_photo": "Send a photo of the result for {serial}:",
+    "action.ask_result_note": "Add a note about what was done (or tap “Skip”):",
+    "action.done": "Reported as done: {serial}. The center will verify it.",
+    "action.stale": "This case has moved on: {serial} is now “{state}”.",
+    "action.not_yours": "You may not act on this case.",
+    "mine.none": "You have no open cases.",
+    "mine.header": "Open cases:",
+    "mine.item": "{dot} {serial} {category} — {state}{deadline}",
+    "mine.deadline": ", due {deadline}",
+    "colour.green": "🟢",
+    "colour.blue": "🔵",
+    "colour.yellow": "🟡",
+    "colour.red": "🔴",
+    "state.reported": "received",
+    "state.dispatched": "dispatched",
+    "state.in_progress": "in progress",
+    "state.awaiting_verification": "awaiting verification",
+    "state.returned": "returned",
+    "state.closed": "closed",
+    "state.merged": "merged",
+    # citizen
+    "citizen.choose_kind": "What kind of matter is it?",
+    "kind.consultation": "Question",
+    "kind.complaint": "Complaint",
+    "kind.help": "Help request",
+    "kind.suggestion": "Suggestion",
+    "kind.hazard": "Hazard",
+    "citizen.ask_text": "Please describe it in words:",
+    "citizen.ask_extras": "You may add photos or a location; tap “Confirm” when finished.",
+    "citizen.extra_added": "Got it. Send more, or tap “Confirm”.",
+    "citizen.created": "Received. Serial number {serial}. Send it to me any time to see how it is going.",
+    "status.not_found": "No case with serial number {serial}.",
+    "status.view": "Serial {serial}\nStatus: {state}\nHandled by: {unit}\n{timeline}",
+    "status.unit_none": "not yet assigned",
+    "rating.ask": "Your matter {serial} has been closed. How did we do? Reply to this message with 1–5 (5 satisfied, 4 fairly satisfied, 3 average, 2 poor, 1 very poor) or tap a star.",
+    "rating.thanks": "Thank you for your rating: {label}.",
+    "rating.hint": "Please reply with a number from 1 to 5 (5 satisfied, 1 very poor).",
+    "rating.5": "satisfied",
+    "rating.4": "fairly satisfied",
+    "rating.3": "average",
+    "rating.2": "poor",
+    "rating.1": "very poor",
+}
+
+CATALOG: dict[str, dict[str, str]] = {"zh-CN": ZH, "en": EN}
+
+
+def locale_for(language_code: str | None, default: str = FALLBACK) -> str:
+    """Telegram's `language_code` (`zh-hans`, `en-US`, …) → a catalog locale."""
+    code = (language_code or "").lower()
+    if code.startswith("zh"):
+        return "zh-CN"
+    if code.startswith("en"):
+        return "en"
+    return default if default in CATALOG else FALLBACK
+
+
+def t(key: str, locale: str | None = None, /, **kw: object) -> str:
+    """The text for `key` in `locale` (zh-CN when unknown), formatted with `kw`."""
+    catalog = CATALOG.get(locale or FALLBACK, CATALOG[FALLBACK])
+    template = catalog.get(key)
+    if template is None:
+        # A missing key is a bug, but the user still gets the other language's text.
+        template = CATALOG[FALLBACK][key]
+    return template.format(**kw) if kw else template
