@@ -1,9 +1,265 @@
-"""Database access for `cases`: keyword-only async functions raising domain errors."""
+"""Database access for `cases`: keyword-only async functions raising domain errors.
+
+Collections: `cases`, `events` (written here, consumed by notify), `counters` (serial
+sequences), `categories`, `calendar_days` + `calendar_years` (the working-day calendar).
+"""
 
 from __future__ import annotations
 
-from gridlink.db import Database
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from cases.calendar import WorkCalendar, package_days, package_years
+from cases.categories import DEFAULT_CATEGORIES, Category
+from cases.errors import CaseNotFound, CategoryNotFound
+from gridlink.db import Database, Document
+
+# Package years older than this are of no use for new deadlines; skip them to keep seeding cheap.
+CALENDAR_SEED_FROM = 2020
 
 
 async def ensure_indexes(db: Database) -> None:
-    """Create this package's indexes (idempotent)."""
+    """Create this package's indexes (idempotent) and seed default data where missing."""
+    await db.cases.create_index([("serial", ASCENDING)], unique=True)
+    # Always set (idempotency key, Telegram update or the case id), so no sparse index is needed.
+    await db.cases.create_index([("intake_key", ASCENDING)], unique=True)
+    await db.cases.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
+    await db.cases.create_index([("assignee.unit", ASCENDING), ("state", ASCENDING)])
+    await db.cases.create_index([("category", ASCENDING), ("location.lat", ASCENDING)])
+    await db.cases.create_index([("updated_at", ASCENDING)])
+    await db.events.create_index([("case_id", ASCENDING)])
+    await db.calendar_days.create_index([("year", ASCENDING)])
+    await seed_categories(db)
+    await seed_calendar(db)
+
+
+# ---------------------------------------------------------------- serials
+
+
+async def next_serial_number(db: Database, *, prefix: str, day: date) -> str:
+    """`A20261127-00042`: prefix, local date, per-day sequence from an atomic counter."""
+    key = f"serial:{prefix}:{day:%Y%m%d}"
+    for _ in range(5):
+        try:
+            doc = await db.counters.find_one_and_update(
+                {"_id": key}, {"$inc": {"seq": 1}}, upsert=True,
+                return_document=ReturnDocument.AFTER)
+            break
+        except DuplicateKeyError:
+            # Two first-of-the-day upserts raced; the loser retries as a plain $inc.
+            continue
+    else:  # pragma: no cover - five lost races in a row
+        raise RuntimeError("serial counter contention")
+    assert doc is not None
+    return f"{prefix}{day:%Y%m%d}-{int(doc['seq']):05d}"
+
+
+# ---------------------------------------------------------------- cases
+
+
+async def insert_case(db: Database, *, case: Document) -> Document | None:
+    """Insert a new case; None when its intake key already opened one (the caller looks it up)."""
+    try:
+        await db.cases.insert_one(case)
+    except DuplicateKeyError as exc:
+        if "intake_key" in str(exc):
+            return None
+        raise
+    return case
+
+
+async def case_by_intake_key(db: Database, *, intake_key: str) -> Document | None:
+    return await db.cases.find_one({"intake_key": intake_key})
+
+
+async def get_case(db: Database, *, ref: str) -> Document:
+    """A case by its id or its serial number."""
+    doc = await db.cases.find_one({"$or": [{"_id": ref}, {"serial": ref.upper()}]})
+    if doc is None:
+        raise CaseNotFound(f"no case {ref!r}", ref=ref)
+    return doc
+
+
+async def get_case_by_serial(db: Database, *, serial: str) -> Document:
+    doc = await db.cases.find_one({"serial": serial.strip().upper()})
+    if doc is None:
+        raise CaseNotFound(f"no case with serial {serial!r}", serial=serial)
+    return doc
+
+
+async def apply_update(db: Database, *, case_id: str, version: int, update: Mapping[str, Any],
+                       extra_filter: Mapping[str, Any] | None = None) -> Document | None:
+    """Apply `update` only if the case is still at `version`; the new document, or None."""
+    flt: dict[str, Any] = {"_id": case_id, "version": version, **(extra_filter or {})}
+    return await db.cases.find_one_and_update(flt, dict(update),
+                                              return_document=ReturnDocument.AFTER)
+
+
+async def find_cases(db: Database, *, query: Mapping[str, Any], limit: int,
+                     before_id: str | None = None) -> list[Document]:
+    """Newest first by id (ids sort by creation); `before_id` is the cursor of the next page."""
+    flt = dict(query)
+    if before_id is not None:
+        flt = {"$and": [flt, {"_id": {"$lt": before_id}}]} if flt else {"_id": {"$lt": before_id}}
+    cursor = db.cases.find(flt, {"history": 0}).sort("_id", DESCENDING).limit(limit)
+    return [doc async for doc in cursor]
+
+
+async def nearby_open_cases(db: Database, *, category: str, box: Mapping[str, float],
+                            since: datetime, exclude_states: Iterable[str]) -> list[Document]:
+    cursor = db.cases.find({
+        "category": category,
+        "state": {"$nin": list(exclude_states)},
+        "created_at": {"$gte": since},
+        "location.lat": {"$gte": box["min_lat"], "$lte": box["max_lat"]},
+        "location.lon": {"$gte": box["min_lon"], "$lte": box["max_lon"]},
+    }, {"_id": 1, "serial": 1, "location": 1, "phashes": 1}).limit(200)
+    return [doc async for doc in cursor]
+
+
+def text_query(text: str) -> dict[str, Any]:
+    pattern = re.escape(text.strip())
+    return {"$or": [{"description": {"$regex": pattern, "$options": "i"}},
+                    {"serial": {"$regex": pattern, "$options": "i"}}]}
+
+
+async def unit_name(db: Database, *, unit: str) -> str | None:
+    """The unit's Chinese name from grids' `units` collection, when it is loaded."""
+    doc = await db.units.find_one({"_id": unit}, {"name_zh": 1})
+    return doc.get("name_zh") if doc else None
+
+
+# ---------------------------------------------------------------- events
+
+
+async def insert_events(db: Database, *, events: list[Document]) -> int:
+    """Insert events whose `_id` is not there yet; returns how many were new."""
+    if not events:
+        return 0
+    try:
+        result = await db.events.insert_many(events, ordered=False)
+        return len(result.inserted_ids)
+    except BulkWriteError as exc:
+        return int(exc.details.get("nInserted", 0))
+
+
+async def existing_event_ids(db: Database, *, ids: list[str]) -> set[str]:
+    cursor = db.events.find({"_id": {"$in": ids}}, {"_id": 1})
+    return {doc["_id"] async for doc in cursor}
+
+
+async def cases_updated_since(db: Database, *, since: datetime | None) -> list[Document]:
+    flt: dict[str, Any] = {} if since is None else {"updated_at": {"$gte": since}}
+    return [doc async for doc in db.cases.find(flt, {"serial": 1, "history": 1, "category": 1,
+                                                     "kind": 1, "channel": 1})]
+
+
+# ---------------------------------------------------------------- categories
+
+
+async def seed_categories(db: Database) -> int:
+    if await db.categories.count_documents({}, limit=1):
+        return 0
+    try:
+        result = await db.categories.insert_many([c.to_doc() for c in DEFAULT_CATEGORIES],
+                                                 ordered=False)
+        return len(result.inserted_ids)
+    except BulkWriteError as exc:  # another process seeded at the same moment
+        return int(exc.details.get("nInserted", 0))
+
+
+async def list_categories(db: Database, *, include_inactive: bool = True) -> list[Document]:
+    flt: dict[str, Any] = {} if include_inactive else {"active": True}
+    return [doc async for doc in db.categories.find(flt).sort("_id", ASCENDING)]
+
+
+async def get_category(db: Database, *, code: str) -> Document:
+    doc = await db.categories.find_one({"_id": code})
+    if doc is None:
+        raise CategoryNotFound(f"unknown category {code!r}", category=code)
+    return doc
+
+
+async def put_category(db: Database, *, category: Category, now: datetime,
+                       by: str) -> Document:
+    doc = category.to_doc()
+    doc.update(updated_at=now, updated_by=by)
+    await db.categories.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    return doc
+
+
+# ---------------------------------------------------------------- calendar
+
+
+async def seed_calendar(db: Database) -> int:
+    """Enter every published year of `chinesecalendar` that the table does not hold yet."""
+    have = {doc["_id"] async for doc in db.calendar_years.find({}, {"_id": 1})}
+    added = 0
+    for year in package_years():
+        if year < CALENDAR_SEED_FROM or year in have:
+            continue
+        days = package_days(year)
+        if days:
+            try:
+                await db.calendar_days.insert_many(days, ordered=False)
+            except BulkWriteError:
+                pass  # a concurrent start seeded the same days
+        try:
+            await db.calendar_years.insert_one({"_id": year, "source": "chinesecalendar"})
+            added += 1
+        except DuplicateKeyError:
+            pass
+    return added
+
+
+async def load_calendar(db: Database, *, years: Iterable[int]) -> WorkCalendar:
+    wanted = sorted(set(years))
+    covered = {doc["_id"] async for doc in db.calendar_years.find({"_id": {"$in": wanted}})}
+    holidays: set[date] = set()
+    workdays: set[date] = set()
+    async for doc in db.calendar_days.find({"year": {"$in": sorted(covered)}}):
+        day = date.fromisoformat(doc["_id"])
+        (holidays if doc["kind"] == "holiday" else workdays).add(day)
+    return WorkCalendar(covered_years=frozenset(covered), holidays=frozenset(holidays),
+                        workdays=frozenset(workdays))
+
+
+async def calendar_year(db: Database, *, year: int) -> Document | None:
+    meta = await db.calendar_years.find_one({"_id": year})
+    if meta is None:
+        return None
+    days = [doc async for doc in db.calendar_days.find({"year": year}).sort("_id", ASCENDING)]
+    return {"year": year, "source": meta.get("source"), "updated_at": meta.get("updated_at"),
+            "updated_by": meta.get("updated_by"),
+            "holidays": [{"date": d["_id"], "name": d.get("name", "")} for d in days if d["kind"] == "holiday"],
+            "workdays": [{"date": d["_id"], "name": d.get("name", "")} for d in days if d["kind"] == "workday"]}
+
+
+async def list_calendar_years(db: Database) -> list[Document]:
+    return [doc async for doc in db.calendar_years.find({}).sort("_id", ASCENDING)]
+
+
+async def replace_calendar_year(db: Database, *, year: int, holidays: Mapping[date, str],
+                                workdays: Mapping[date, str], now: datetime, by: str) -> None:
+    """Replace one year's holidays and adjusted workdays and mark the year covered."""
+    docs = [{"_id": d.isoformat(), "year": year, "kind": "holiday", "name": n, "source": "admin"}
+            for d, n in holidays.items()]
+    docs += [{"_id": d.isoformat(), "year": year, "kind": "workday", "name": n, "source": "admin"}
+             for d, n in workdays.items()]
+    await db.calendar_days.delete_many({"year": year})
+    if docs:
+        await db.calendar_days.insert_many(docs)
+    await db.calendar_years.replace_one(
+        {"_id": year}, {"_id": year, "source": "admin", "updated_at": now, "updated_by": by},
+        upsert=True)
+
+
+async def delete_calendar_year(db: Database, *, year: int) -> bool:
+    await db.calendar_days.delete_many({"year": year})
+    result = await db.calendar_years.delete_one({"_id": year})
+    return result.deleted_count > 0

@@ -1,0 +1,174 @@
+"""Unified intake: every channel's report becomes a case with a serial number.
+
+The caller (api/ or bot/) places the location with grids and resolves photos with media
+first, then passes plain values: `placement` (Placement.to_dict() or None), photo ids and
+their perceptual hashes. A repeated request (same idempotency key or Telegram update)
+returns the case it opened the first time instead of opening another.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from cases import repository as repo
+from cases.duplicates import WINDOW, bounding_box, rank_duplicates
+from cases.errors import BadCaseInput
+from cases.lifecycle import ActorLike, clean_text, emit, history_entry, photo_ids
+from cases.model import CHANNELS, FINAL_STATES, KINDS, SYSTEM, Actor, CasePolicy
+from cases.routing import propose_assignee
+from gridlink.db import Database, Document
+
+REPORTER_FIELDS = ("user_id", "chat_id", "phone", "name", "locale", "email", "address")
+# Cases that may carry sensitive police matters are not shown by the public lookup.
+NOT_PUBLIC_CHANNELS = ("transfer_110",)
+NOT_PUBLIC_CATEGORIES = ("public_security",)
+
+
+@dataclass
+class IntakeResult:
+    case: Document
+    created: bool
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _location(value: Mapping[str, Any] | None) -> dict[str, float] | None:
+    if value is None:
+        return None
+    try:
+        lon, lat = float(value["lon"]), float(value["lat"])
+    except (KeyError, TypeError, ValueError):
+        raise BadCaseInput("location needs numeric lon and lat", field="location") from None
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise BadCaseInput("location is not a valid WGS-84 lon/lat", field="location")
+    return {"lon": lon, "lat": lat}
+
+
+def _reporter(reporter: Mapping[str, Any] | None, actor: Actor) -> dict[str, Any]:
+    if reporter:
+        out = {k: reporter[k] for k in REPORTER_FIELDS if reporter.get(k) not in (None, "")}
+    elif actor.user_id is not None:
+        out = {"user_id": actor.user_id, "chat_id": actor.chat_id, "name": actor.name or None}
+        out = {k: v for k, v in out.items() if v is not None}
+    else:
+        out = {}
+    if actor.role in ("coordinator", "leader", "station_head") and "role" not in out:
+        out["role"] = actor.role
+    return out
+
+
+def intake_key(*, idempotency_key: str | None, update_id: int | None) -> str | None:
+    if idempotency_key:
+        if len(idempotency_key) > 200:
+            raise BadCaseInput("Idempotency-Key is longer than 200 characters", field="idempotency_key")
+        return f"key:{idempotency_key}"
+    if update_id is not None:
+        return f"tg:{update_id}"
+    return None
+
+
+async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: str, kind: str,
+                 category: str, description: str | None, actor: ActorLike | None = None,
+                 reporter: Mapping[str, Any] | None = None,
+                 location: Mapping[str, Any] | None = None,
+                 placement: Mapping[str, Any] | None = None,
+                 photos: Sequence[str] | None = None, phashes: Sequence[str] | None = None,
+                 idempotency_key: str | None = None, update_id: int | None = None,
+                 on_the_spot: Mapping[str, Any] | None = None) -> IntakeResult:
+    """Open a case (or return the one this request already opened).
+
+    `on_the_spot` = `{"after_photos": [...], "note"?}` records a patrol case handled on the
+    spot: it is closed at intake, the intake photos being the "before" pictures.
+    """
+    who = Actor.of(actor) if actor is not None else SYSTEM
+    key = intake_key(idempotency_key=idempotency_key, update_id=update_id)
+    if key is not None:
+        existing = await repo.case_by_intake_key(db, intake_key=key)
+        if existing is not None:
+            return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
+    if channel not in CHANNELS:
+        raise BadCaseInput(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}", field="channel")
+    if kind not in KINDS:
+        raise BadCaseInput(f"unknown kind {kind!r}; one of {', '.join(KINDS)}", field="kind")
+    text = clean_text(description, "description", required=True, limit=4000)
+    cat = await repo.get_category(db, code=category)
+    if not cat.get("active", True):
+        raise BadCaseInput(f"category {category!r} is no longer in use", field="category")
+    loc = _location(location)
+    pics = photo_ids(list(photos) if photos is not None else None)
+    hashes = [h for h in (phashes or []) if isinstance(h, str) and h]
+    after: list[str] = []
+    if on_the_spot is not None:
+        if channel != "patrol_bot" or kind != "hazard":
+            raise BadCaseInput("only patrol hazards can be handled on the spot", field="on_the_spot")
+        after = photo_ids(on_the_spot.get("after_photos"), "after_photos")
+        if not pics or not after:
+            raise BadCaseInput("a case handled on the spot needs before and after photos",
+                               field="after_photos")
+
+    duplicates: list[dict[str, Any]] = []
+    if loc is not None and on_the_spot is None:
+        candidates = await repo.nearby_open_cases(
+            db, category=category, box=bounding_box(loc["lon"], loc["lat"]),
+            since=now - WINDOW, exclude_states=FINAL_STATES)
+        duplicates = rank_duplicates(lon=loc["lon"], lat=loc["lat"], phashes=hashes,
+                                     candidates=candidates)
+
+    local_day = now.astimezone(policy.tz).date()
+    serial = await repo.next_serial_number(db, prefix=policy.serial_prefix, day=local_day)
+    case_id = str(ObjectId())
+    place = dict(placement) if placement else None
+    proposed = propose_assignee(cat, place, district=policy.district)
+    proposed["name"] = await repo.unit_name(db, unit=proposed["unit"]) or proposed["unit"]
+    dispatch_due = now + timedelta(minutes=int(cat["dispatch_minutes"]))
+    case: Document = {
+        "_id": case_id, "serial": serial, "district": policy.district,
+        "channel": channel, "kind": kind, "category": category,
+        "category_name": {"zh": cat["name_zh"], "en": cat["name_en"]},
+        "layer": cat["layer"], "level": cat["level"], "urgency": cat.get("urgency", "normal"),
+        # The limits the case was given: later category edits never move its deadlines.
+        "limit": cat["limit"], "dispatch_minutes": cat["dispatch_minutes"],
+        "verify_hours": cat["verify_hours"],
+        "description": text, "location": loc, "placement": place,
+        "photos": pics, "phashes": hashes, "result_photos": [], "after_photos": after,
+        "reporter": _reporter(reporter, who), "followers": [],
+        "state": "reported", "version": 1, "proposed_assignee": proposed, "assignee": None,
+        "deadline": None, "dispatched_at": None, "first_dispatched_at": None,
+        "due_at": dispatch_due,
+        "warn_at": dispatch_due - (dispatch_due - now) * policy.yellow_fraction,
+        "created_at": now, "updated_at": now, "closed_at": None, "rating": None,
+        "supervised": False, "extension": None, "result": None,
+        "returns": 0, "extensions": 0, "reworks": 0, "supervisions": 0,
+        "duplicate_candidates": duplicates,
+        "public": channel not in NOT_PUBLIC_CHANNELS and category not in NOT_PUBLIC_CATEGORIES,
+        "merged_into": None, "merged_cases": [],
+        "intake_key": key or f"case:{case_id}", "update_id": update_id,
+        "history": [],
+    }
+    entries = [history_entry(case, actor=who, action="report", to="reported", now=now,
+                             data={"photos": len(pics), "duplicates": [d["serial"] for d in duplicates]})]
+    case["history"] = entries
+    if on_the_spot is not None:
+        note = clean_text(on_the_spot.get("note"), "note", required=False, limit=1000)
+        case["state"] = "reported"
+        done = history_entry(case, actor=who, action="close_on_spot", to="closed", now=now,
+                             reason=note, data={"before_photos": pics, "after_photos": after,
+                                                "on_the_spot": True})
+        entries.append(done)
+        case.update(state="closed", closed_at=now, closed_on_time=True, due_at=None, warn_at=None,
+                    result={"text": note or "handled on the spot", "photos": after, "at": now,
+                            "by": who.to_dict(), "on_time": True},
+                    result_photos=list(after), handled_on_the_spot=True)
+    stored = await repo.insert_case(db, case=case)
+    if stored is None:  # a concurrent request with the same key won the race
+        assert key is not None
+        existing = await repo.case_by_intake_key(db, intake_key=key)
+        assert existing is not None
+        return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
+    await emit(db, case, entries)
+    return IntakeResult(case, True, duplicates)

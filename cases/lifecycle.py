@@ -1,0 +1,502 @@
+"""Case transitions: guarded by role and state, recorded in history, announced as events.
+
+State machine (actor: C = center dispatcher/admin in scope, H = the assignee's unit,
+R = the reporter or a follower, or C recording the callback):
+
+| action             | by | from                          | to                    | event                     |
+|--------------------|----|-------------------------------|-----------------------|---------------------------|
+| report (intake)    | -  | -                             | reported              | case.reported             |
+| close_on_spot      | -  | reported (patrol, at intake)  | closed                | case.closed               |
+| dispatch           | C  | reported                      | dispatched            | case.assigned             |
+| redispatch         | C  | returned                      | dispatched            | case.assigned             |
+| accept             | H  | dispatched                    | in_progress           | case.accepted             |
+| return (reason!)   | H  | dispatched, in_progress       | returned              | case.returned             |
+| request_extension  | H  | dispatched, in_progress       | (unchanged)           | case.extension_requested  |
+| decide_extension   | C  | dispatched, in_progress + a pending request | (unchanged) | case.extension_decided |
+| feedback (text!)   | H  | in_progress                   | awaiting_verification | case.feedback             |
+| close (verify ok)  | C  | awaiting_verification         | closed                | case.closed               |
+| reopen (verify failed, reason!) | C | awaiting_verification | in_progress (督办, supervised) | case.reopened  |
+| rate (1–5, once)   | R  | closed                        | (unchanged)           | case.rated                |
+| merge (duplicate)  | C  | any open state                | merged                | case.merged               |
+| absorb (main case) | C  | any open state                | (unchanged)           | case.merged               |
+| supervise (督办)   | C  | any open state                | (unchanged)           | case.supervised           |
+
+Every transition is one state- and version-guarded `find_one_and_update` that also pushes
+the history entry `{seq, at, actor, action, from, to, reason?, data?}`; the event
+`{_id: "<case_id>:<seq>", ...}` is inserted right after. If the process dies between the two
+writes, `reemit_missing_events` rebuilds the missing events from the history (the `_id` makes
+that idempotent). A concurrent change makes the loser's update match nothing: it gets
+`StaleCase` (409) with the current state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from cases import repository as repo
+from cases.calendar import deadline_for, warn_time, years_needed
+from cases.errors import BadCaseInput, NotYourCase, StaleCase, TransitionNotAllowed
+from cases.model import (
+    CENTER_ROLES,
+    FINAL_STATES,
+    HANDLER_ROLES,
+    OPEN_STATES,
+    RATINGS,
+    Actor,
+    CasePolicy,
+)
+from cases.routing import kind_of_unit
+from gridlink.db import Database, Document
+
+ActorLike = Actor | Mapping[str, Any]
+
+EVENT_TYPES: dict[str, str] = {
+    "report": "case.reported",
+    "close_on_spot": "case.closed",
+    "dispatch": "case.assigned",
+    "redispatch": "case.assigned",
+    "accept": "case.accepted",
+    "return": "case.returned",
+    "request_extension": "case.extension_requested",
+    "decide_extension": "case.extension_decided",
+    "feedback": "case.feedback",
+    "close": "case.closed",
+    "reopen": "case.reopened",
+    "rate": "case.rated",
+    "merge": "case.merged",
+    "absorb": "case.merged",
+    "supervise": "case.supervised",
+}
+
+
+# ---------------------------------------------------------------- history and events
+
+
+def history_entry(case: Document, *, actor: Actor, action: str, to: str, now: datetime,
+                  reason: str | None = None, data: Mapping[str, Any] | None = None) -> Document:
+    entry: Document = {"seq": len(case.get("history") or []) + 1, "at": now,
+                       "actor": actor.to_dict(), "action": action,
+                       "from": case.get("state"), "to": to}
+    if reason:
+        entry["reason"] = reason
+    if data:
+        entry["data"] = dict(data)
+    return entry
+
+
+def event_for(case: Document, entry: Mapping[str, Any]) -> Document:
+    """The event of one history entry; built from the entry alone so re-emitting is exact."""
+    data: Document = {"action": entry["action"], "from": entry["from"], "to": entry["to"],
+                      "category": case.get("category"), "kind": case.get("kind"),
+                      "channel": case.get("channel")}
+    if entry.get("reason"):
+        data["reason"] = entry["reason"]
+    data.update(entry.get("data") or {})
+    return {"_id": f"{case['_id']}:{entry['seq']}", "type": EVENT_TYPES[entry["action"]],
+            "case_id": case["_id"], "serial": case["serial"], "at": entry["at"],
+            "actor": entry["actor"], "data": data}
+
+
+async def emit(db: Database, case: Document, entries: list[Document]) -> None:
+    await repo.insert_events(db, events=[event_for(case, e) for e in entries])
+
+
+async def reemit_missing_events(db: Database, *, since: datetime | None = None) -> int:
+    """Insert the events of history entries that have none (a crash between the two writes).
+
+    Scans cases updated since `since` (all when None); returns how many events it restored.
+    """
+    restored = 0
+    for case in await repo.cases_updated_since(db, since=since):
+        wanted = {f"{case['_id']}:{e['seq']}": e for e in case.get("history") or []}
+        if not wanted:
+            continue
+        have = await repo.existing_event_ids(db, ids=list(wanted))
+        missing = [event_for(case, e) for key, e in wanted.items() if key not in have]
+        restored += await repo.insert_events(db, events=missing)
+    return restored
+
+
+# ---------------------------------------------------------------- guards
+
+
+def _in_center_scope(actor: Actor, case: Document) -> bool:
+    if actor.role == "admin":
+        return True
+    if actor.role != "dispatcher":
+        return False
+    placement = case.get("placement") or {}
+    assignee = case.get("assignee") or {}
+    return actor.unit in {case.get("district"), placement.get("street"), assignee.get("unit")} - {None}
+
+
+def require_center(actor: Actor, case: Document, what: str) -> None:
+    if actor.role not in CENTER_ROLES:
+        raise NotYourCase(f"only a center dispatcher may {what}", role=actor.role)
+    if not _in_center_scope(actor, case):
+        raise NotYourCase(f"case {case['serial']} is outside your center's area", unit=actor.unit)
+
+
+def require_assignee(actor: Actor, case: Document, what: str) -> None:
+    if actor.role == "admin":
+        return
+    assignee = case.get("assignee") or {}
+    if actor.role not in HANDLER_ROLES or not assignee or actor.unit != assignee.get("unit"):
+        raise NotYourCase(f"only the assigned unit may {what}", role=actor.role,
+                          assignee=assignee.get("unit"))
+
+
+def require_state(case: Document, allowed: tuple[str, ...], what: str) -> None:
+    if case["state"] not in allowed:
+        raise TransitionNotAllowed(
+            f"cannot {what} a case that is {case['state']} (allowed from: {', '.join(allowed)})",
+            state=case["state"], version=case["version"], case_id=case["_id"])
+
+
+def _check_version(case: Document, expected: int | None) -> None:
+    if expected is not None and expected != case["version"]:
+        raise StaleCase(f"case {case['serial']} changed since you saw it; it is now {case['state']}",
+                        state=case["state"], version=case["version"], case_id=case["_id"])
+
+
+def clean_text(value: object, field: str, *, required: bool, limit: int = 2000) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise BadCaseInput(f"{field} is required", field=field)
+        return None
+    if not isinstance(value, str):
+        raise BadCaseInput(f"{field} must be text", field=field)
+    if len(value) > limit:
+        raise BadCaseInput(f"{field} is longer than {limit} characters", field=field)
+    return value.strip()
+
+
+def photo_ids(photos: object, field: str = "photos") -> list[str]:
+    if photos is None:
+        return []
+    if not isinstance(photos, list | tuple) or not all(isinstance(p, str) and p for p in photos):
+        raise BadCaseInput(f"{field} must be a list of photo ids", field=field)
+    if len(photos) > 20:
+        raise BadCaseInput(f"at most 20 {field}", field=field)
+    return list(photos)
+
+
+async def _load(db: Database, ref: str, expected_version: int | None) -> Document:
+    case = await repo.get_case(db, ref=ref)
+    _check_version(case, expected_version)
+    return case
+
+
+async def _commit(db: Database, case: Document, entry: Document, *,
+                  set_: Mapping[str, Any] | None = None, push: Mapping[str, Any] | None = None,
+                  inc: Mapping[str, Any] | None = None,
+                  extra_filter: Mapping[str, Any] | None = None) -> Document:
+    """Apply the change and the history entry in one guarded update, then write the event."""
+    update: dict[str, Any] = {
+        "$set": {**(set_ or {}), "state": entry["to"], "updated_at": entry["at"],
+                 "version": case["version"] + 1},
+        "$push": {"history": entry, **(push or {})},
+    }
+    if inc:
+        update["$inc"] = dict(inc)
+    new = await repo.apply_update(db, case_id=case["_id"], version=case["version"],
+                                  update=update, extra_filter={"state": case["state"], **(extra_filter or {})})
+    if new is None:
+        current = await repo.get_case(db, ref=case["_id"])
+        raise StaleCase(f"case {case['serial']} was changed by someone else first; "
+                        f"it is now {current['state']}",
+                        state=current["state"], version=current["version"], case_id=case["_id"])
+    await emit(db, new, [entry])
+    return new
+
+
+# ---------------------------------------------------------------- deadlines
+
+
+async def compute_deadline(db: Database, *, limit: Mapping[str, Any], start: datetime,
+                           policy: CasePolicy) -> datetime:
+    calendar = await repo.load_calendar(db, years=years_needed(dict(limit), start, policy.tz))
+    return deadline_for(dict(limit), start, tz=policy.tz, calendar=calendar)
+
+
+def _due_fields(start: datetime, due: datetime, policy: CasePolicy) -> dict[str, datetime]:
+    return {"due_at": due, "warn_at": warn_time(start, due, policy.yellow_fraction)}
+
+
+def _aware(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None:
+        raise BadCaseInput(f"{field} needs a time zone (e.g. 2026-12-01T18:00:00+08:00)", field=field)
+    return value
+
+
+# ---------------------------------------------------------------- transitions
+
+
+async def dispatch(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                   policy: CasePolicy, unit: str | None = None, unit_kind: str | None = None,
+                   deadline: datetime | None = None, note: str | None = None,
+                   expected_version: int | None = None) -> Document:
+    """Assign the case (first dispatch or re-dispatch after a return) with a deadline.
+
+    Without `unit` the proposed assignee is used; without `deadline` it is computed from the
+    time limit the case was given at intake.
+    """
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    require_center(who, case, "dispatch")
+    require_state(case, ("reported", "returned"), "dispatch")
+    note = clean_text(note, "note", required=False)
+    if unit:
+        kind = unit_kind or kind_of_unit(unit, district=case["district"], placement=case.get("placement"))
+        assignee = {"unit": unit, "kind": kind}
+    else:
+        proposed = case.get("proposed_assignee")
+        if not proposed:
+            raise BadCaseInput("no proposed assignee; give a unit", field="unit")
+        assignee = {"unit": proposed["unit"], "kind": proposed["kind"]}
+    assignee["name"] = await repo.unit_name(db, unit=assignee["unit"]) or assignee["unit"]
+    if deadline is not None:
+        due = _aware(deadline, "deadline")
+        if due <= now:
+            raise BadCaseInput("the deadline must be in the future", field="deadline")
+    else:
+        due = await compute_deadline(db, limit=case["limit"], start=now, policy=policy)
+    action = "redispatch" if case["state"] == "returned" else "dispatch"
+    entry = history_entry(case, actor=who, action=action, to="dispatched", now=now, reason=note,
+                          data={"assignee": assignee, "deadline": due,
+                                "overridden": bool(unit) and unit != (case.get("proposed_assignee") or {}).get("unit")})
+    set_ = {"assignee": assignee, "deadline": due, "dispatched_at": now, "extension": None,
+            **_due_fields(now, due, policy)}
+    if case.get("first_dispatched_at") is None:
+        set_["first_dispatched_at"] = now
+    return await _commit(db, case, entry, set_=set_)
+
+
+async def accept(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                 expected_version: int | None = None) -> Document:
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    require_assignee(who, case, "accept this case")
+    require_state(case, ("dispatched",), "accept")
+    entry = history_entry(case, actor=who, action="accept", to="in_progress", now=now)
+    return await _commit(db, case, entry, set_={"accepted_at": now})
+
+
+async def return_case(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                      policy: CasePolicy, reason: str | None,
+                      expected_version: int | None = None) -> Document:
+    """The handler says "not our jurisdiction" (reason required); the center re-dispatches."""
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    require_assignee(who, case, "return this case")
+    require_state(case, ("dispatched", "in_progress"), "return")
+    why = clean_text(reason, "reason", required=True, limit=1000)
+    due = now + timedelta(minutes=int(case["dispatch_minutes"]))
+    entry = history_entry(case, actor=who, action="return", to="returned", now=now, reason=why,
+                          data={"assignee": case["assignee"]})
+    return await _commit(db, case, entry, inc={"returns": 1},
+                         set_={"assignee": None, "deadline": None, "extension": None,
+                               **_due_fields(now, due, policy)})
+
+
+async def request_extension(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                            policy: CasePolicy, reason: str | None,
+                            until: datetime | None = None, working_days: int | None = None,
+                            hours: float | None = None,
+                            expected_version: int | None = None) -> Document:
+    """Ask the center for more time: a new deadline (`until`) or more working days/hours."""
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    require_assignee(who, case, "request an extension")
+    require_state(case, ("dispatched", "in_progress"), "request an extension for")
+    if (case.get("extension") or {}).get("status") == "pending":
+        raise TransitionNotAllowed("an extension request is already waiting for a decision",
+                                   state=case["state"], version=case["version"], case_id=case["_id"])
+    why = clean_text(reason, "reason", required=True, limit=1000)
+    given = [x is not None for x in (until, working_days, hours)]
+    if sum(given) != 1:
+        raise BadCaseInput("give exactly one of until, working_days or hours", field="until")
+    current = case["deadline"]
+    if until is not None:
+        new = _aware(until, "until")
+    elif working_days is not None:
+        if not 0 < working_days <= 60:
+            raise BadCaseInput("working_days must be 1..60", field="working_days")
+        new = await compute_deadline(db, limit={"working_days": working_days}, start=current, policy=policy)
+    else:
+        assert hours is not None
+        if not 0 < hours <= 24 * 30:
+            raise BadCaseInput("hours must be in (0, 720]", field="hours")
+        new = current + timedelta(hours=hours)
+    if new <= current:
+        raise BadCaseInput("the requested deadline must be later than the current one", field="until")
+    request = {"status": "pending", "requested_at": now, "requested_by": who.to_dict(),
+               "until": new, "previous": current, "reason": why}
+    entry = history_entry(case, actor=who, action="request_extension", to=case["state"], now=now,
+                          reason=why, data={"until": new, "previous": current})
+    return await _commit(db, case, entry, set_={"extension": request})
+
+
+async def decide_extension(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                           policy: CasePolicy, approve: bool, reason: str | None = None,
+                           expected_version: int | None = None) -> Document:
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    require_center(who, case, "decide an extension")
+    require_state(case, ("dispatched", "in_progress"), "decide an extension for")
+    request = case.get("extension") or {}
+    if request.get("status") != "pending":
+        raise TransitionNotAllowed("there is no pending extension request",
+                                   state=case["state"], version=case["version"], case_id=case["_id"])
+    why = clean_text(reason, "reason", required=not approve, limit=1000)
+    decided = {**request, "status": "approved" if approve else "refused", "decided_at": now,
+               "decided_by": who.to_dict(), "decision_reason": why}
+    set_: dict[str, Any] = {"extension": decided}
+    inc = None
+    if approve:
+        new = request["until"]
+        set_.update(deadline=new, **_due_fields(case["dispatched_at"], new, policy))
+        inc = {"extensions": 1}
+    entry = history_entry(case, actor=who, action="decide_extension", to=case["state"], now=now,
+                          reason=why, data={"approved": approve, "deadline": set_.get("deadline", case["deadline"]),
+                                            "previous": case["deadline"]})
+    return await _commit(db, case, entry, set_=set_, inc=inc)
+
+
+async def feedback(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                   policy: CasePolicy, text: str | None, photos: list[str] | None = None,
+                   expected_version: int | None = None) -> Document:
+    """The handler reports the result (text + photos); the center verifies it next."""
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    require_assignee(who, case, "give feedback")
+    require_state(case, ("in_progress",), "give feedback on")
+    body = clean_text(text, "text", required=True)
+    pics = photo_ids(photos)
+    on_time = case.get("deadline") is None or now <= case["deadline"]
+    due = now + timedelta(hours=float(case["verify_hours"]))
+    result = {"text": body, "photos": pics, "at": now, "by": who.to_dict(), "on_time": on_time}
+    entry = history_entry(case, actor=who, action="feedback", to="awaiting_verification", now=now,
+                          data={"text": body, "photos": pics, "on_time": on_time})
+    return await _commit(db, case, entry, set_={"result": result, **_due_fields(now, due, policy)},
+                         push={"result_photos": {"$each": pics}})
+
+
+async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                 policy: CasePolicy, ok: bool, note: str | None = None,
+                 callback: str | None = None, deadline: datetime | None = None,
+                 expected_version: int | None = None) -> Document:
+    """The center's re-inspection / callback (核查, 回访): close, or reopen under supervision (督办).
+
+    A failed verification needs a reason (`note`) and gives the handler a fresh deadline: the
+    case's own time limit from now, unless `deadline` is given.
+    """
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    require_center(who, case, "verify")
+    require_state(case, ("awaiting_verification",), "verify")
+    why = clean_text(note, "note", required=not ok, limit=1000)
+    cb = clean_text(callback, "callback", required=False, limit=1000)
+    data: dict[str, Any] = {"ok": ok}
+    if cb:
+        data["callback"] = cb
+    if ok:
+        on_time = bool((case.get("result") or {}).get("on_time", True))
+        data["on_time"] = on_time
+        entry = history_entry(case, actor=who, action="close", to="closed", now=now, reason=why, data=data)
+        return await _commit(db, case, entry, set_={"closed_at": now, "closed_on_time": on_time,
+                                                     "due_at": None, "warn_at": None})
+    if deadline is not None:
+        due = _aware(deadline, "deadline")
+        if due <= now:
+            raise BadCaseInput("the deadline must be in the future", field="deadline")
+    else:
+        due = await compute_deadline(db, limit=case["limit"], start=now, policy=policy)
+    data["deadline"] = due
+    entry = history_entry(case, actor=who, action="reopen", to="in_progress", now=now, reason=why, data=data)
+    return await _commit(db, case, entry, inc={"reworks": 1},
+                         set_={"supervised": True, "deadline": due, "dispatched_at": now,
+                               **_due_fields(now, due, policy)})
+
+
+def _is_reporter(actor: Actor, case: Document) -> bool:
+    if actor.user_id is None:
+        return False
+    people = [case.get("reporter") or {}, *(case.get("followers") or [])]
+    return any(p.get("user_id") == actor.user_id for p in people)
+
+
+async def rate(db: Database, *, case_ref: str, actor: ActorLike, now: datetime, score: int,
+               comment: str | None = None, expected_version: int | None = None) -> Document:
+    """The reporter's 1–5 rating (满意 5 … 差 1), once per case; a dispatcher may record the one
+    given on the callback phone call."""
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    if not (_is_reporter(who, case) or (who.role in CENTER_ROLES and _in_center_scope(who, case))):
+        raise NotYourCase("only the case's reporter may rate it", role=who.role)
+    if isinstance(score, bool) or not isinstance(score, int) or score not in RATINGS:
+        raise BadCaseInput("score must be 1 (差) to 5 (满意)", field="score")
+    require_state(case, ("closed",), "rate")
+    if case.get("rating") is not None:
+        raise TransitionNotAllowed("this case has already been rated", state=case["state"],
+                                   version=case["version"], case_id=case["_id"],
+                                   rating=case["rating"]["score"])
+    words = clean_text(comment, "comment", required=False, limit=1000)
+    label_zh, label_en = RATINGS[score]
+    rating = {"score": score, "label_zh": label_zh, "label_en": label_en, "at": now,
+              "comment": words, "by": who.to_dict()}
+    entry = history_entry(case, actor=who, action="rate", to="closed", now=now,
+                          data={"score": score, "label_zh": label_zh})
+    return await _commit(db, case, entry, set_={"rating": rating}, extra_filter={"rating": None})
+
+
+async def supervise(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                    note: str | None = None, expected_version: int | None = None) -> Document:
+    """督办: the center presses the handler now (notify pushes a reminder on the event)."""
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    require_center(who, case, "supervise")
+    require_state(case, OPEN_STATES, "supervise")
+    why = clean_text(note, "note", required=False, limit=1000)
+    entry = history_entry(case, actor=who, action="supervise", to=case["state"], now=now, reason=why,
+                          data={"assignee": case.get("assignee")})
+    return await _commit(db, case, entry, set_={"supervised": True}, inc={"supervisions": 1})
+
+
+async def merge(db: Database, *, duplicate_ref: str, into_ref: str, actor: ActorLike,
+                now: datetime, reason: str | None = None,
+                expected_version: int | None = None) -> tuple[Document, Document]:
+    """Fold a duplicate into an existing open case; the duplicate's reporter follows the main case.
+
+    Returns (duplicate, main). The two documents are updated one after the other (no
+    transactions); the follower update retries on version conflicts since it only appends.
+    """
+    who = Actor.of(actor)
+    dup = await _load(db, duplicate_ref, expected_version)
+    main = await repo.get_case(db, ref=into_ref)
+    require_center(who, dup, "merge cases")
+    if dup["_id"] == main["_id"]:
+        raise BadCaseInput("a case cannot be merged into itself", field="into")
+    require_state(dup, OPEN_STATES, "merge")
+    if main["state"] in FINAL_STATES:
+        raise TransitionNotAllowed(f"the main case {main['serial']} is {main['state']}",
+                                   state=main["state"], version=main["version"], case_id=main["_id"])
+    why = clean_text(reason, "reason", required=False, limit=1000)
+    entry = history_entry(dup, actor=who, action="merge", to="merged", now=now, reason=why,
+                          data={"into": main["_id"], "into_serial": main["serial"]})
+    dup = await _commit(db, dup, entry, set_={"merged_into": main["_id"], "due_at": None,
+                                              "warn_at": None, "closed_at": now})
+    newcomers = [p for p in [dup.get("reporter"), *(dup.get("followers") or [])] if p]
+    for _ in range(10):
+        main = await repo.get_case(db, ref=main["_id"])
+        absorb = history_entry(main, actor=who, action="absorb", to=main["state"], now=now,
+                               data={"duplicate": dup["_id"], "duplicate_serial": dup["serial"]})
+        try:
+            main = await _commit(db, main, absorb, push={"followers": {"$each": newcomers},
+                                                         "merged_cases": dup["_id"]})
+            return dup, main
+        except StaleCase:
+            continue
+    raise StaleCase("the main case keeps changing; retry the merge", case_id=main["_id"])
