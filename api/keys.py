@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
+from telegram.ext import Application
 
 from gridlink.clock import Clock
 from gridlink.db import Client, Database
@@ -13,3 +16,5 @@ CLOCK = web.AppKey("clock", Clock)
 MONGO_URI = web.AppKey("mongo_uri", str)
 MONGO_CLIENT = web.AppKey("mongo_client", Client)
 DB = web.AppKey("db", Database)
+# The python-telegram-bot Application (webhook mode), see api/telegram.py.
+PTB_APP = web.AppKey("ptb_app", Application[Any, Any, Any, Any, Any, Any])

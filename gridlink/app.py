@@ -13,6 +13,7 @@ from pymongo.errors import PyMongoError
 from api.errors import access_log_middleware, error_middleware
 from api.keys import CLOCK, DB, MONGO_CLIENT, MONGO_URI, SETTINGS
 from api.routes import setup_routes
+from api.telegram import ptb_ctx
 from gridlink.clock import Clock, SystemClock
 from gridlink.db import ensure_indexes, make_client
 from gridlink.settings import Settings
@@ -58,5 +59,6 @@ def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None
     app[MONGO_URI] = mongo_uri
     app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(ptb_ctx)
     setup_routes(app)
     return app

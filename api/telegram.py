@@ -1,0 +1,136 @@
+"""The Telegram webhook, the bot's lifetime in the web process, and the admin invite routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from pymongo.errors import PyMongoError
+from telegram import Update
+from telegram.error import TelegramError
+
+from api import keys
+from api.auth import require
+from api.errors import error_response, read_json
+from bot import repository as bot_repo
+from bot.application import BotDeps, build_application
+from bot.webhook import process_once
+from gridlink.errors import InvalidInput
+
+log = logging.getLogger("gridlink.bot")
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+def webhook_url(app: web.Application) -> str:
+    return app[keys.SETTINGS].public_base_url + WEBHOOK_PATH
+
+
+async def ptb_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Build and initialize the bot for the app's lifetime; keep trying while the Bot API is away."""
+    settings = app[keys.SETTINGS]
+
+    def grid_index() -> Any:
+        key = getattr(keys, "GRID_INDEX", None)
+        return None if key is None else app.get(key)
+
+    application = build_application(settings, BotDeps(db=app[keys.DB], clock=app[keys.CLOCK],
+                                                       settings=settings, grid_index=grid_index))
+    app[keys.PTB_APP] = application
+    task = asyncio.create_task(_start_bot(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # Closes PTB's HTTP pool; a no-op when the Bot API never answered.
+    await application.shutdown()
+
+
+async def _start_bot(app: web.Application) -> None:
+    """getMe (PTB's initialize) and, against the sandbox, point its webhook at this process."""
+    application = app[keys.PTB_APP]
+    settings = app[keys.SETTINGS]
+    delay = 0.5
+    while True:
+        try:
+            await application.initialize()
+            if settings.sandbox:
+                await application.bot.set_webhook(webhook_url(app), secret_token=settings.webhook_secret)
+            log.info("bot ready", extra={"username": application.bot.username,
+                                         "api": settings.bot_api_url})
+            return
+        except TelegramError as exc:
+            log.warning("Bot API unavailable; retrying", extra={"error": str(exc)})
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """POST /telegram/webhook: one update from Telegram, processed exactly once."""
+    app = request.app
+    settings = app[keys.SETTINGS]
+    given = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(given.encode(), settings.webhook_secret.encode()):
+        return error_response(403, "forbidden", "wrong or missing webhook secret")
+    application = app[keys.PTB_APP]
+    if not application._initialized:
+        return error_response(503, "bot_starting", "the bot is not connected to the Bot API yet")
+    body = await read_json(request)
+    if not isinstance(body.get("update_id"), int):
+        raise InvalidInput("an update needs an integer update_id")
+    try:
+        update = Update.de_json(body, application.bot)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"not a Telegram update: {exc}") from None
+    try:
+        outcome = await process_once(application, update, db=app[keys.DB], clock=app[keys.CLOCK])
+    except PyMongoError as exc:
+        log.warning("update not processed: database unavailable",
+                    extra={"update_id": update.update_id, "error": type(exc).__name__})
+        return error_response(503, "database_unavailable", "the database cannot be reached; retry")
+    if outcome == "busy":
+        resp = error_response(503, "update_in_progress", "this update is being processed")
+        resp.headers["Retry-After"] = "5"
+        return resp
+    return web.json_response({"ok": True, "outcome": outcome})
+
+
+async def create_invite(request: web.Request) -> web.Response:
+    """POST /api/v1/admin/invites {role, unit, hours?, name?}: a single-use deep link."""
+    await require(request, "admin")
+    body = await read_json(request)
+    role, unit, name = body.get("role"), body.get("unit"), body.get("name", "")
+    hours = body.get("hours", 72)
+    if not isinstance(role, str) or not isinstance(unit, str) or not isinstance(name, str):
+        raise InvalidInput("role and unit are required strings")
+    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not 0 < hours <= 24 * 30:
+        raise InvalidInput("hours must be a number between 0 and 720")
+    now = request.app[keys.CLOCK].now()
+    token = await bot_repo.create_invite(request.app[keys.DB], role=role, unit=unit, name=name,
+                                         now=now, ttl=timedelta(hours=hours))
+    return web.json_response({
+        "token": token, "role": role, "unit": unit,
+        "expires_at": (now + timedelta(hours=hours)).isoformat(),
+        "link": invite_link(request.app[keys.PTB_APP], token),
+    }, status=201)
+
+
+def invite_link(application: Any, token: str) -> str | None:
+    """`https://t.me/<bot>?start=<token>`, or None before the bot knows its username."""
+    try:
+        username = application.bot.username
+    except RuntimeError:
+        return None
+    return f"https://t.me/{username}?start={token}"
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post(WEBHOOK_PATH, telegram_webhook)
+    app.router.add_post("/api/v1/admin/invites", create_invite)

@@ -1,0 +1,53 @@
+"""Building the python-telegram-bot Application (webhook mode: no Updater) and its dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+
+from gridlink.clock import Clock
+from gridlink.db import Database
+from gridlink.settings import Settings
+
+
+@dataclass
+class BotDeps:
+    """What handlers need from the process: database, clock, settings and the grid index."""
+
+    db: Database
+    clock: Clock
+    settings: Settings
+    # The grid index is loaded (and reloaded) by grids' own app context; read it when needed.
+    grid_index: Callable[[], Any]
+
+    @property
+    def conversation_ttl(self) -> timedelta:
+        return timedelta(minutes=self.settings.conversation_ttl_minutes)
+
+
+def deps(context: ContextTypes.DEFAULT_TYPE) -> BotDeps:
+    value = context.application.bot_data["deps"]
+    assert isinstance(value, BotDeps)
+    return value
+
+
+def build_application(settings: Settings, bot_deps: BotDeps) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The PTB Application pointed at Telegram or the local sandbox, with every handler."""
+    from bot.handlers import register
+
+    api = settings.bot_api_url
+    application = (
+        ApplicationBuilder()
+        .token(settings.bot_token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .updater(None)
+        .build()
+    )
+    application.bot_data["deps"] = bot_deps
+    register(application)
+    return application

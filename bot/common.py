@@ -1,0 +1,62 @@
+"""Helpers every handler uses: the user's locale, replies from the catalog, the actor, dialogue state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Message, Update
+
+from bot import domain
+from bot import repository as repo
+from bot.application import BotDeps
+from bot.i18n import locale_for, t
+from bot.keyboards import remove
+
+HANDLER_ROLES = ("leader", "station_head", "department", "dispatcher")
+
+
+def locale_of(update: Update, d: BotDeps) -> str:
+    user = update.effective_user
+    return locale_for(user.language_code if user else None, d.settings.default_locale)
+
+
+async def say(update: Update, d: BotDeps, key: str, *, markup: Any = None, **kw: Any) -> Message:
+    """Send a catalog text to the update's chat."""
+    chat = update.effective_chat
+    assert chat is not None
+    return await chat.send_message(t(key, locale_of(update, d), **kw), reply_markup=markup)
+
+
+async def who(update: Update, d: BotDeps) -> dict[str, Any]:
+    """The actor for the domain: the roster member, or a citizen."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    member = await domain.member(d.db, user_id=user.id)
+    actor: dict[str, Any] = {"role": "citizen", "user_id": user.id, "chat_id": chat.id,
+                             "name": user.full_name, "locale": locale_of(update, d)}
+    if member is not None:
+        actor.update(role=member["role"], unit=member["unit"], name=member.get("name") or user.full_name)
+    return actor
+
+
+async def dialogue(update: Update, d: BotDeps) -> dict[str, Any] | None:
+    """The chat's open dialogue; tells the user when an abandoned one just expired."""
+    chat = update.effective_chat
+    assert chat is not None
+    conv, expired = await repo.load_conversation(d.db, chat_id=chat.id, now=d.clock.now())
+    if expired:
+        await say(update, d, "conv.expired", markup=remove())
+    return conv
+
+
+async def save(update: Update, d: BotDeps, flow: str, step: str, data: dict[str, Any]) -> None:
+    chat = update.effective_chat
+    assert chat is not None
+    await repo.save_conversation(d.db, chat_id=chat.id, flow=flow, step=step, data=data,
+                                 now=d.clock.now(), ttl=d.conversation_ttl)
+
+
+async def end(update: Update, d: BotDeps) -> None:
+    chat = update.effective_chat
+    assert chat is not None
+    await repo.clear_conversation(d.db, chat_id=chat.id)

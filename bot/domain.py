@@ -1,0 +1,220 @@
+"""The bot's only door to the domain: thin calls into cases/, grids/ and media/.
+
+Handlers never touch collections or domain internals; when a domain package changes its
+API, this file is the one place that follows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot import repository as repo
+from bot.i18n import t
+from cases import lifecycle
+from cases import repository as cases_repo
+from cases.colour import colour_of
+from cases.errors import CaseNotFound, CategoryNotFound, StaleCase, TransitionNotAllowed
+from cases.intake import intake
+from cases.model import OPEN_STATES, CasePolicy
+from gridlink.db import Database, Document
+from gridlink.errors import InvalidInput
+from gridlink.settings import Settings
+
+# A transition refused because the case moved on: answered with its current state.
+STALE_ERRORS = (StaleCase, TransitionNotAllowed)
+
+# Which states each assignment button acts from (the lifecycle enforces it again).
+ACTION_STATES = {
+    "accept": ("dispatched",),
+    "return": ("dispatched", "in_progress"),
+    "extend": ("dispatched", "in_progress"),
+    "done": ("dispatched", "in_progress"),
+}
+
+# A citizen's appeal kind → the category it is filed under until a dispatcher re-files it.
+APPEAL_CATEGORY = {
+    "consultation": "policy_consultation",
+    "complaint": "other",
+    "help": "hardship_help",
+    "suggestion": "other",
+}
+
+
+def _policy(settings: Settings) -> CasePolicy:
+    return CasePolicy.from_settings(settings)
+
+
+def _name(doc: dict[str, Any] | None, locale: str) -> str | None:
+    if not doc:
+        return None
+    return str(doc.get("name_en" if locale == "en" else "name_zh") or doc.get("name_zh") or "") or None
+
+
+# --- people --------------------------------------------------------------------------------
+
+async def member(db: Database, *, user_id: int) -> Document | None:
+    return await repo.roster_member(db, user_id=user_id)
+
+
+async def bind_member(db: Database, *, user_id: int, chat_id: int, role: str, unit: str,
+                      name: str, locale: str) -> None:
+    await repo.bind_roster(db, user_id=user_id, chat_id=chat_id, role=role, unit=unit,
+                           name=name, locale=locale)
+
+
+# --- places --------------------------------------------------------------------------------
+
+def place(index: Any, *, lon: float, lat: float) -> dict[str, Any]:
+    """Placement.to_dict() of a point; raises OutsideDistrict / BadCoordinates (InvalidInput)."""
+    from grids.errors import GridNotLoaded
+
+    if index is None:
+        raise GridNotLoaded("the grid is not loaded")
+    return dict(index.place(lon, lat).to_dict())
+
+
+def is_outside(exc: InvalidInput) -> bool:
+    from grids.errors import OutsideDistrict
+
+    return isinstance(exc, OutsideDistrict)
+
+
+async def unit_label(db: Database, *, code: str, locale: str) -> str:
+    return _name(await repo.unit_names(db, code=code), locale) or code
+
+
+async def placement_labels(db: Database, *, placement: dict[str, Any], locale: str
+                           ) -> dict[str, str | None]:
+    community, street = placement.get("community_block"), placement.get("street_block")
+    return {
+        "community": await unit_label(db, code=community, locale=locale) if community else None,
+        "street": await unit_label(db, code=street, locale=locale) if street else None,
+    }
+
+
+# --- categories ----------------------------------------------------------------------------
+
+async def hazard_categories(db: Database, *, placement: dict[str, Any], locale: str
+                            ) -> list[tuple[str, str]]:
+    """(`cat:<code>`, name) of the active categories whose grid layer the placement has."""
+    layers = {"community"} | ({"street_surface"} if placement.get("street_block") else set())
+    out = []
+    for cat in await cases_repo.list_categories(db, include_inactive=False):
+        if cat.get("layer") in layers:
+            out.append((f"cat:{cat['_id']}", _name(cat, locale) or str(cat["_id"])))
+    return out
+
+
+async def category_label(db: Database, *, code: str | None, locale: str) -> str:
+    if not code:
+        return "—"
+    try:
+        return _name(await cases_repo.get_category(db, code=code), locale) or code
+    except CategoryNotFound:
+        return code
+
+
+# --- photos --------------------------------------------------------------------------------
+
+async def ingest_photo(db: Database, *, data: bytes, filename: str | None,
+                       content_type: str | None, uploader: int, settings: Settings,
+                       now: datetime) -> tuple[str, tuple[float, float] | None]:
+    """Store a photo through media/; its id and the EXIF GPS (lon, lat) if it had one."""
+    from media import service
+
+    stored = await service.ingest(db, data=data, filename=filename, content_type=content_type,
+                                  uploader=str(uploader), settings=settings, now=now)
+    gps = stored.gps
+    return stored.id, (gps.lon, gps.lat) if gps is not None else None
+
+
+# --- cases ---------------------------------------------------------------------------------
+
+async def report_hazard(db: Database, *, actor: dict[str, Any], data: dict[str, Any],
+                        settings: Settings, now: datetime) -> Document:
+    """The coordinator's report (or a case handled on the spot, closed at intake)."""
+    description = data.get("note") or await category_label(db, code=data["category"], locale="zh-CN")
+    on_spot = {"after_photos": data["after"], "note": data.get("note") or None} if data["on_spot"] else None
+    result = await intake(db, policy=_policy(settings), now=now, channel="patrol_bot", kind="hazard",
+                          category=data["category"], description=description, actor=actor,
+                          location=data["location"], placement=data["placement"],
+                          photos=data["photos"], update_id=data["update_id"], on_the_spot=on_spot)
+    return result.case
+
+
+async def report_appeal(db: Database, *, actor: dict[str, Any], data: dict[str, Any],
+                        settings: Settings, grid_index: Any, now: datetime) -> Document:
+    """A citizen's appeal; placed when a location came with it and lies in the district."""
+    placement = None
+    if data.get("location"):
+        try:
+            placement = place(grid_index, lon=data["location"]["lon"], lat=data["location"]["lat"])
+        except InvalidInput:
+            placement = None
+    result = await intake(db, policy=_policy(settings), now=now, channel="citizen_bot",
+                          kind=data["kind"], category=APPEAL_CATEGORY[data["kind"]],
+                          description=data["text"], actor=actor, location=data.get("location"),
+                          placement=placement, photos=data["photos"], update_id=data["update_id"])
+    return result.case
+
+
+async def get_case(db: Database, *, case_id: str) -> Document:
+    return await cases_repo.get_case(db, ref=case_id)
+
+
+def allows(case: Document, action: str) -> bool:
+    return case["state"] in ACTION_STATES[action]
+
+
+async def act(db: Database, *, action: str, case_id: str, version: int, actor: dict[str, Any],
+              settings: Settings, now: datetime, **payload: Any) -> Document:
+    """An assignment button's transition, guarded by the version the message showed."""
+    policy = _policy(settings)
+    common: dict[str, Any] = {"case_ref": case_id, "actor": actor, "now": now,
+                              "expected_version": version}
+    if action == "accept":
+        return await lifecycle.accept(db, **common)
+    if action == "return":
+        return await lifecycle.return_case(db, policy=policy, reason=payload["reason"], **common)
+    if action == "extend":
+        return await lifecycle.request_extension(db, policy=policy, reason=payload["reason"],
+                                                 hours=float(payload["hours"]), **common)
+    if action == "done":
+        return await lifecycle.feedback(db, policy=policy, text=payload["note"],
+                                        photos=payload["photos"], **common)
+    raise InvalidInput(f"unknown action {action!r}")
+
+
+async def rate(db: Database, *, case_id: str, rating: int, actor: dict[str, Any],
+               settings: Settings, now: datetime) -> Document:
+    return await lifecycle.rate(db, case_ref=case_id, actor=actor, now=now, score=rating)
+
+
+async def open_cases_for(db: Database, *, unit: str, now: datetime) -> list[tuple[Document, str]]:
+    """The unit's open assignments, most urgent first, with their colour."""
+    cases = await cases_repo.find_cases(
+        db, query={"assignee.unit": unit, "state": {"$in": list(OPEN_STATES)}}, limit=50)
+    rank = {"red": 0, "yellow": 1, "blue": 2, "green": 3}
+    rows: list[tuple[Document, str]] = [(c, colour_of(c, now)) for c in cases]
+    rows.sort(key=lambda r: (rank[r[1]], r[0].get("due_at") or now))
+    return rows
+
+
+async def public_view(db: Database, *, serial: str, locale: str, settings: Settings
+                      ) -> dict[str, Any] | None:
+    """What anyone may see of a case by its serial: state, handling unit, timeline."""
+    try:
+        case = await cases_repo.get_case_by_serial(db, serial=serial)
+    except CaseNotFound:
+        return None
+    assignee = case.get("assignee") or {}
+    unit = await unit_label(db, code=assignee["unit"], locale=locale) if assignee.get("unit") else None
+    lines = [f"{local_time(h['at'], settings)} {t('state.' + h['to'], locale)}"
+             for h in case.get("history", [])[-5:]]
+    return {"serial": case["serial"], "state": case["state"], "unit": unit,
+            "timeline": "\n".join(lines)}
+
+
+def local_time(value: datetime, settings: Settings) -> str:
+    return value.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")

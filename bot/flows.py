@@ -1,0 +1,353 @@
+"""The dialogues: a coordinator's report, a handler's answers to assignment buttons, a citizen's
+appeal and rating. Each step reads and writes the chat's dialogue document in MongoDB."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import Update
+
+from bot import domain
+from bot.application import BotDeps
+from bot.common import HANDLER_ROLES, end, locale_of, save, say, who
+from bot.i18n import t
+from bot.keyboards import assignment_keyboard, choices, location_request, remove
+from gridlink.errors import InvalidInput, NotFound, PermissionDenied
+
+log = logging.getLogger("gridlink.bot")
+
+Conv = dict[str, Any]
+APPEAL_KINDS = ("consultation", "complaint", "help", "suggestion")
+
+
+# --- entry points --------------------------------------------------------------------------
+
+async def begin_on_spot(update: Update, d: BotDeps) -> None:
+    actor = await who(update, d)
+    if actor["role"] != "coordinator":
+        await say(update, d, "report.coordinators_only")
+        return
+    await save(update, d, "report", "before", _new_report(update, on_spot=True))
+    await say(update, d, "report.onspot_before", markup=remove())
+
+
+async def begin_appeal(update: Update, d: BotDeps) -> None:
+    locale = locale_of(update, d)
+    await save(update, d, "appeal", "kind", {"update_id": update.update_id, "photos": []})
+    await say(update, d, "citizen.choose_kind",
+              markup=choices([(f"kind:{k}", t(f"kind.{k}", locale)) for k in APPEAL_KINDS], locale))
+
+
+def _new_report(update: Update, *, on_spot: bool) -> dict[str, Any]:
+    # The first update's id makes the intake idempotent: a redelivered confirm opens no second case.
+    return {"update_id": update.update_id, "photos": [], "after": [], "on_spot": on_spot,
+            "location": None, "placement": None, "category": None, "note": ""}
+
+
+# --- photos --------------------------------------------------------------------------------
+
+async def _download(update: Update) -> tuple[bytes, str | None, str | None]:
+    message = update.effective_message
+    assert message is not None
+    if message.photo:
+        file = await message.photo[-1].get_file()
+        return bytes(await file.download_as_bytearray()), None, "image/jpeg"
+    document = message.document
+    assert document is not None
+    file = await document.get_file()
+    return bytes(await file.download_as_bytearray()), document.file_name, document.mime_type
+
+
+async def _ingest(update: Update, d: BotDeps) -> tuple[str, tuple[float, float] | None] | None:
+    """Store the message's photo; None (after telling the user) when it is refused."""
+    data, name, mime = await _download(update)
+    user = update.effective_user
+    assert user is not None
+    try:
+        return await domain.ingest_photo(d.db, data=data, filename=name, content_type=mime,
+                                         uploader=user.id, settings=d.settings, now=d.clock.now())
+    except InvalidInput as exc:
+        await say(update, d, "report.photo_rejected", reason=exc.message)
+        return None
+
+
+async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
+    if conv is None:
+        actor = await who(update, d)
+        if actor["role"] != "coordinator":
+            await say(update, d, "report.coordinators_only")
+            return
+        conv = {"flow": "report", "step": "photos", "data": _new_report(update, on_spot=False)}
+    flow, step, data = conv["flow"], conv["step"], conv["data"]
+    if flow == "action" and step == "result_photo":
+        stored = await _ingest(update, d)
+        if stored is None:
+            return
+        data["photos"].append(stored[0])
+        await save(update, d, "action", "result_note", data)
+        await say(update, d, "action.ask_result_note", markup=choices([], locale_of(update, d), skip=True))
+        return
+    if flow == "appeal" and step == "extras":
+        stored = await _ingest(update, d)
+        if stored is None:
+            return
+        data["photos"].append(stored[0])
+        await save(update, d, "appeal", "extras", data)
+        await say(update, d, "citizen.extra_added", markup=choices([], locale_of(update, d), confirm=True))
+        return
+    if flow != "report" or step not in ("photos", "location", "before", "after", "category", "note"):
+        await say(update, d, "fallback.hint")
+        return
+    stored = await _ingest(update, d)
+    if stored is None:
+        return
+    media_id, gps = stored
+    if step == "before":
+        data["photos"].append(media_id)
+        await save(update, d, "report", "after", data)
+        await say(update, d, "report.onspot_after")
+        return
+    (data["after"] if step == "after" else data["photos"]).append(media_id)
+    if gps is not None and data["location"] is None:
+        await _place(update, d, data, lon=gps[0], lat=gps[1])
+        return
+    if data["placement"] is not None:
+        await save(update, d, "report", step, data)
+        await say(update, d, "report.photo_added", count=len(data["photos"]) + len(data["after"]))
+        return
+    await save(update, d, "report", "location", data)
+    await say(update, d, "report.photo_added", count=len(data["photos"]) + len(data["after"]))
+    await say(update, d, "report.ask_location", markup=location_request(locale_of(update, d)))
+
+
+# --- location ------------------------------------------------------------------------------
+
+async def on_location(update: Update, d: BotDeps, conv: Conv | None) -> None:
+    message = update.effective_message
+    assert message is not None
+    location = message.location or (message.venue.location if message.venue else None)
+    if location is None:
+        return
+    if update.edited_message is not None:
+        return  # live-location updates: the first position is the report's
+    if conv is not None and conv["flow"] == "report" and conv["step"] in ("photos", "location"):
+        await _place(update, d, conv["data"], lon=location.longitude, lat=location.latitude)
+        return
+    if conv is not None and conv["flow"] == "appeal" and conv["step"] == "extras":
+        conv["data"]["location"] = {"lon": location.longitude, "lat": location.latitude}
+        await save(update, d, "appeal", "extras", conv["data"])
+        await say(update, d, "citizen.extra_added", markup=choices([], locale_of(update, d), confirm=True))
+        return
+    await say(update, d, "report.need_photo" if (await who(update, d))["role"] == "coordinator"
+              else "fallback.hint")
+
+
+async def _place(update: Update, d: BotDeps, data: dict[str, Any], *, lon: float, lat: float) -> None:
+    """Place the report; outside the district keeps the report and asks again."""
+    locale = locale_of(update, d)
+    try:
+        placement = domain.place(d.grid_index(), lon=lon, lat=lat)
+    except InvalidInput as exc:
+        await save(update, d, "report", "location", data)
+        key = "report.outside" if domain.is_outside(exc) else "report.bad_location"
+        await say(update, d, key, markup=location_request(locale))
+        return
+    data["location"] = {"lon": lon, "lat": lat}
+    data["placement"] = placement
+    await save(update, d, "report", "category", data)
+    names = await domain.placement_labels(d.db, placement=placement, locale=locale)
+    await say(update, d, "report.placed", community=names["community"],
+              street=names["street"] or t("report.no_street_block", locale), markup=remove())
+    options = await domain.hazard_categories(d.db, placement=placement, locale=locale)
+    await say(update, d, "report.choose_category", markup=choices(options, locale, per_row=2))
+
+
+# --- text answers --------------------------------------------------------------------------
+
+async def on_text(update: Update, d: BotDeps, conv: Conv, text: str) -> None:
+    locale = locale_of(update, d)
+    if text.strip() == t("btn.cancel", locale):
+        await end(update, d)
+        await say(update, d, "cancel.done", markup=remove())
+        return
+    flow, step, data = conv["flow"], conv["step"], conv["data"]
+    if flow == "report" and step == "note":
+        data["note"] = text.strip()
+        await _ask_confirm(update, d, data)
+    elif flow == "appeal" and step == "text":
+        data["text"] = text.strip()
+        await save(update, d, "appeal", "extras", data)
+        await say(update, d, "citizen.ask_extras", markup=choices([], locale, confirm=True))
+    elif flow == "action" and step == "return_reason":
+        await _act(update, d, data, "return", reason=text.strip())
+    elif flow == "action" and step == "ext_hours":
+        hours = text.strip()
+        if not hours.isdigit() or not 1 <= int(hours) <= 720:
+            await say(update, d, "action.bad_hours")
+            return
+        data["hours"] = int(hours)
+        await save(update, d, "action", "ext_reason", data)
+        await say(update, d, "action.ask_extension_reason")
+    elif flow == "action" and step == "ext_reason":
+        await _act(update, d, data, "extend", hours=data["hours"], reason=text.strip())
+    elif flow == "action" and step == "result_note":
+        await _act(update, d, data, "done", note=text.strip(), photos=data["photos"])
+    elif flow == "report" and step in ("photos", "before", "after"):
+        await say(update, d, "report.need_photo")
+    elif flow == "report" and step == "location":
+        await say(update, d, "report.ask_location", markup=location_request(locale))
+    else:
+        await say(update, d, "fallback.hint")
+
+
+async def _ask_confirm(update: Update, d: BotDeps, data: dict[str, Any]) -> None:
+    locale = locale_of(update, d)
+    await save(update, d, "report", "confirm", data)
+    names = await domain.placement_labels(d.db, placement=data["placement"], locale=locale)
+    await say(update, d, "report.confirm",
+              category=await domain.category_label(d.db, code=data["category"], locale=locale),
+              place=" / ".join(n for n in (names["community"], names["street"]) if n),
+              photos=len(data["photos"]) + len(data["after"]), note=data["note"] or "—",
+              markup=choices([], locale, confirm=True))
+
+
+# --- dialogue buttons ----------------------------------------------------------------------
+
+async def on_choice(update: Update, d: BotDeps, conv: Conv | None, choice: str) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    if choice == "cancel":
+        await end(update, d)
+        await say(update, d, "cancel.done" if conv else "cancel.nothing", markup=remove())
+        return
+    if conv is None:
+        await say(update, d, "cancel.nothing")
+        return
+    flow, step, data = conv["flow"], conv["step"], conv["data"]
+    if flow == "report" and step == "category" and choice.startswith("cat:"):
+        data["category"] = choice[4:]
+        await save(update, d, "report", "note", data)
+        await say(update, d, "report.ask_note", markup=choices([], locale_of(update, d), skip=True))
+    elif flow == "report" and step == "note" and choice == "skip":
+        await _ask_confirm(update, d, data)
+    elif flow == "report" and step == "confirm" and choice == "confirm":
+        actor = await who(update, d)
+        case = await domain.report_hazard(d.db, actor=actor, data=data, settings=d.settings,
+                                          now=d.clock.now())
+        await end(update, d)
+        await say(update, d, "report.onspot_closed" if data["on_spot"] else "report.created",
+                  serial=case["serial"])
+    elif flow == "appeal" and step == "kind" and choice.startswith("kind:"):
+        data["kind"] = choice[5:]
+        await save(update, d, "appeal", "text", data)
+        await say(update, d, "citizen.ask_text")
+    elif flow == "appeal" and step == "extras" and choice == "confirm":
+        actor = await who(update, d)
+        case = await domain.report_appeal(d.db, actor=actor, data=data, settings=d.settings,
+                                          grid_index=d.grid_index(), now=d.clock.now())
+        await end(update, d)
+        await say(update, d, "citizen.created", serial=case["serial"])
+    elif flow == "action" and step == "result_note" and choice == "skip":
+        await _act(update, d, data, "done", note="", photos=data["photos"])
+    else:
+        await say(update, d, "fallback.hint")
+
+
+# --- assignment buttons --------------------------------------------------------------------
+
+async def on_assignment_button(update: Update, d: BotDeps, payload: str) -> None:
+    """`accept|return|extend|done:<case_id>:<version>`; a stale button gets the current state."""
+    query = update.callback_query
+    assert query is not None
+    action, _, rest = payload.partition(":")
+    case_id, _, version_text = rest.rpartition(":")
+    if action not in ("accept", "return", "extend", "done") or not version_text.isdigit():
+        await query.answer()
+        return
+    actor = await who(update, d)
+    if actor["role"] not in HANDLER_ROLES:
+        await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
+        return
+    try:
+        case = await domain.get_case(d.db, case_id=case_id)
+    except NotFound:
+        await query.answer()
+        await say(update, d, "status.not_found", serial=case_id)
+        return
+    version = int(version_text)
+    if case["version"] != version or not domain.allows(case, action):
+        await query.answer()
+        await _stale(update, d, case)
+        return
+    await query.answer()
+    data = {"case_id": case_id, "version": version, "serial": case["serial"], "photos": []}
+    if action == "accept":
+        await _act(update, d, data, "accept")
+    elif action == "return":
+        await save(update, d, "action", "return_reason", data)
+        await say(update, d, "action.ask_return_reason", serial=case["serial"])
+    elif action == "extend":
+        await save(update, d, "action", "ext_hours", data)
+        await say(update, d, "action.ask_extension_hours", serial=case["serial"])
+    else:
+        await save(update, d, "action", "result_photo", data)
+        await say(update, d, "action.ask_result_photo", serial=case["serial"])
+
+
+async def _stale(update: Update, d: BotDeps, case: dict[str, Any]) -> None:
+    locale = locale_of(update, d)
+    await say(update, d, "action.stale", serial=case["serial"], state=t(f"state.{case['state']}", locale))
+
+
+async def _act(update: Update, d: BotDeps, data: dict[str, Any], action: str, **payload: Any) -> None:
+    """Make the transition as the roster member; a case that moved on gets its current state."""
+    actor = await who(update, d)
+    await end(update, d)
+    try:
+        case = await domain.act(d.db, action=action, case_id=data["case_id"], version=data["version"],
+                                actor=actor, settings=d.settings, now=d.clock.now(), **payload)
+    except PermissionDenied:
+        await say(update, d, "action.not_yours")
+        return
+    except domain.STALE_ERRORS:
+        await _stale(update, d, await domain.get_case(d.db, case_id=data["case_id"]))
+        return
+    key = {"accept": "action.accepted", "return": "action.returned",
+           "extend": "action.extension_requested", "done": "action.done"}[action]
+    locale = locale_of(update, d)
+    query = update.callback_query
+    if action == "accept" and query is not None and query.message is not None:
+        # The message's buttons now carry the new version, so "done" on it is not stale.
+        await query.edit_message_reply_markup(assignment_keyboard(case["_id"], case["version"], locale))
+    await say(update, d, key, serial=case["serial"])
+
+
+# --- rating --------------------------------------------------------------------------------
+
+async def rate_by_reply(update: Update, d: BotDeps, case_id: str, text: str) -> None:
+    value = text.strip()
+    if value not in ("1", "2", "3", "4", "5"):
+        await say(update, d, "rating.hint")
+        return
+    await _rate(update, d, case_id, int(value))
+
+
+async def on_star_button(update: Update, d: BotDeps, payload: str) -> None:
+    query = update.callback_query
+    assert query is not None
+    case_id, _, n = payload.rpartition(":")
+    await query.answer()
+    if n not in ("1", "2", "3", "4", "5"):
+        return
+    await _rate(update, d, case_id, int(n))
+
+
+async def _rate(update: Update, d: BotDeps, case_id: str, rating: int) -> None:
+    actor = await who(update, d)
+    await domain.rate(d.db, case_id=case_id, rating=rating, actor=actor, settings=d.settings,
+                      now=d.clock.now())
+    locale = locale_of(update, d)
+    await say(update, d, "rating.thanks", label=t(f"rating.{rating}", locale))
+

@@ -1,0 +1,231 @@
+"""Every bot handler, registered in one place. Handlers parse the update, call the domain
+(through bot.domain) and reply from the catalog; dialogue state lives in MongoDB."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from pymongo.errors import PyMongoError
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import domain, flows
+from bot import repository as repo
+from bot.application import BotDeps, deps
+from bot.common import HANDLER_ROLES, dialogue, locale_of, say, who
+from bot.errors import InviteExpired, InviteUnknown, InviteUsed
+from bot.i18n import t
+from bot.keyboards import remove
+from bot.webhook import note_database_error
+from gridlink.errors import DomainError
+
+log = logging.getLogger("gridlink.bot")
+
+Ctx = ContextTypes.DEFAULT_TYPE
+SERIAL_RE = re.compile(r"^\s*([A-Z]{1,3}\d{8}-\d{3,})\s*$", re.IGNORECASE)
+
+
+# --- commands ------------------------------------------------------------------------------
+
+async def start_chat(update: Update, context: Ctx) -> None:
+    """/start [invite]: greet, or bind the user to a role with a single-use invite."""
+    d = deps(context)
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    if not context.args:
+        await say(update, d, "start.citizen")
+        return
+    locale = locale_of(update, d)
+    try:
+        invite = await repo.redeem_invite(d.db, token=context.args[0], user_id=user.id,
+                                          now=d.clock.now())
+    except InviteUnknown:
+        await say(update, d, "invite.unknown")
+        return
+    except InviteExpired:
+        await say(update, d, "invite.expired")
+        return
+    except InviteUsed:
+        await say(update, d, "invite.used")
+        return
+    await domain.bind_member(d.db, user_id=user.id, chat_id=chat.id, role=invite["role"],
+                             unit=invite["unit"], name=invite.get("name") or user.full_name,
+                             locale=locale)
+    unit = await domain.unit_label(d.db, code=invite["unit"], locale=locale)
+    await say(update, d, "start.bound", role=t(f"role.{invite['role']}", locale), unit=unit)
+
+
+async def show_help(update: Update, context: Ctx) -> None:
+    """/help: what this user can do, in plain words."""
+    d = deps(context)
+    actor = await who(update, d)
+    key = {"coordinator": "help.coordinator", "citizen": "help.citizen"}.get(actor["role"], "help.handler")
+    await say(update, d, key)
+
+
+async def cancel_dialogue(update: Update, context: Ctx) -> None:
+    """/cancel (or the cancel button): drop whatever is being filled in."""
+    d = deps(context)
+    if update.callback_query:
+        await update.callback_query.answer()
+    chat = update.effective_chat
+    assert chat is not None
+    had = await repo.clear_conversation(d.db, chat_id=chat.id)
+    await say(update, d, "cancel.done" if had else "cancel.nothing", markup=remove())
+
+
+async def list_mine(update: Update, context: Ctx) -> None:
+    """/mine: the open cases assigned to the user's unit, with their colour."""
+    d = deps(context)
+    actor = await who(update, d)
+    locale = actor["locale"]
+    if actor["role"] not in HANDLER_ROLES:
+        await say(update, d, "action.not_yours")
+        return
+    rows = await domain.open_cases_for(d.db, unit=actor["unit"], now=d.clock.now())
+    if not rows:
+        await say(update, d, "mine.none")
+        return
+    lines = [t("mine.header", locale)]
+    for case, colour in rows:
+        deadline = case.get("deadline")
+        lines.append(t("mine.item", locale, dot=t(f"colour.{colour}", locale), serial=case["serial"],
+                       category=await domain.category_label(d.db, code=case.get("category"), locale=locale),
+                       state=t(f"state.{case['state']}", locale),
+                       deadline=t("mine.deadline", locale, deadline=domain.local_time(deadline, d.settings))
+                       if deadline else ""))
+    chat = update.effective_chat
+    assert chat is not None
+    await chat.send_message("\n".join(lines))
+
+
+async def show_status(update: Update, context: Ctx) -> None:
+    """/status SERIAL: where a case stands (public view)."""
+    d = deps(context)
+    if not context.args:
+        await say(update, d, "status.not_found", serial="")
+        return
+    await _send_status(update, d, context.args[0])
+
+
+async def _send_status(update: Update, d: BotDeps, serial: str) -> None:
+    locale = locale_of(update, d)
+    view = await domain.public_view(d.db, serial=serial.upper(), locale=locale, settings=d.settings)
+    if view is None:
+        await say(update, d, "status.not_found", serial=serial)
+        return
+    await say(update, d, "status.view", serial=view["serial"], state=t(f"state.{view['state']}", locale),
+              unit=view["unit"] or t("status.unit_none", locale), timeline=view["timeline"])
+
+
+# --- messages ------------------------------------------------------------------------------
+
+async def route_text(update: Update, context: Ctx) -> None:
+    """Plain text: the next answer of an open dialogue, a serial number, a rating or a hint."""
+    d = deps(context)
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    conv = await dialogue(update, d)
+    if conv is not None:
+        await flows.on_text(update, d, conv, message.text)
+        return
+    replied = message.reply_to_message
+    if replied is not None:
+        case_id = await repo.rating_prompt(d.db, chat_id=message.chat_id, message_id=replied.message_id)
+        if case_id is not None:
+            await flows.rate_by_reply(update, d, case_id, message.text)
+            return
+    match = SERIAL_RE.match(message.text)
+    if match:
+        await _send_status(update, d, match.group(1))
+        return
+    await say(update, d, "fallback.hint")
+
+
+async def route_photo(update: Update, context: Ctx) -> None:
+    """A photo (compressed or sent as an image file): part of a report or of a result."""
+    d = deps(context)
+    conv = await dialogue(update, d)
+    await flows.on_photo(update, d, conv)
+
+
+async def route_location(update: Update, context: Ctx) -> None:
+    """A location (shared, live or a venue): the place of the report being composed."""
+    d = deps(context)
+    conv = await dialogue(update, d)
+    await flows.on_location(update, d, conv)
+
+
+async def route_button(update: Update, context: Ctx) -> None:
+    """An inline button: assignment actions `c:`, rating stars `r:`, dialogue choices `f:`."""
+    d = deps(context)
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    kind, _, rest = query.data.partition(":")
+    if kind == "c":
+        await flows.on_assignment_button(update, d, rest)
+    elif kind == "r":
+        await flows.on_star_button(update, d, rest)
+    elif kind == "f":
+        conv = await dialogue(update, d)
+        await flows.on_choice(update, d, conv, rest)
+    else:
+        await query.answer()
+
+
+async def start_report(update: Update, context: Ctx) -> None:
+    """/report: a citizen starts an appeal."""
+    await flows.begin_appeal(update, deps(context))
+
+
+async def start_on_spot(update: Update, context: Ctx) -> None:
+    """/onspot: a coordinator records a case handled on the spot (before and after photo)."""
+    await flows.begin_on_spot(update, deps(context))
+
+
+# --- errors --------------------------------------------------------------------------------
+
+async def report_error(update: object, context: Ctx) -> None:
+    """Reply plainly and log; database outages make the webhook answer 503 for redelivery."""
+    error = context.error
+    if isinstance(error, PyMongoError):
+        note_database_error(error)
+        return
+    if not isinstance(update, Update) or update.effective_chat is None:
+        log.error("bot error outside an update", exc_info=error)
+        return
+    d = deps(context)
+    if isinstance(error, DomainError):
+        await say(update, d, "error.input", reason=error.message)
+        return
+    log.error("bot handler failed", exc_info=error, extra={"update_id": update.update_id})
+    await say(update, d, "error.generic")
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Wire every handler; private chats only (the bot is one-to-one)."""
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("start", start_chat, filters=private))
+    application.add_handler(CommandHandler("help", show_help, filters=private))
+    application.add_handler(CommandHandler("cancel", cancel_dialogue, filters=private))
+    application.add_handler(CommandHandler("mine", list_mine, filters=private))
+    application.add_handler(CommandHandler("status", show_status, filters=private))
+    application.add_handler(CommandHandler("report", start_report, filters=private))
+    application.add_handler(CommandHandler("onspot", start_on_spot, filters=private))
+    application.add_handler(MessageHandler(
+        private & (filters.PHOTO | filters.Document.IMAGE), route_photo))
+    application.add_handler(MessageHandler(
+        private & (filters.LOCATION | filters.VENUE), route_location))
+    application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, route_text))
+    application.add_handler(CallbackQueryHandler(route_button))
+    application.add_error_handler(report_error)
+
