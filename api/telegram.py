@@ -18,6 +18,7 @@ from telegram.error import TelegramError
 from api import keys
 from api.auth import require
 from api.errors import error_response, read_json
+from bot import domain
 from bot import repository as bot_repo
 from bot.application import BotDeps, build_application
 from bot.webhook import process_once
@@ -131,6 +132,27 @@ def invite_link(application: Any, token: str) -> str | None:
     return f"https://t.me/{username}?start={token}"
 
 
+async def unbind_member(request: web.Request) -> web.Response:
+    """DELETE /api/v1/admin/roster/{user_id}: the chat user is a citizen again.
+
+    Assignments belong to units, not people: the unit's open cases stay with it (its other
+    members see them in /mine); the user's half-finished dialogue is dropped.
+    """
+    await require(request, "admin")
+    raw = request.match_info["user_id"]
+    if not raw.lstrip("-").isdigit():
+        raise InvalidInput("user_id must be a Telegram user id (an integer)")
+    db = request.app[keys.DB]
+    member = await bot_repo.unbind_roster(db, user_id=int(raw))
+    if member is None:
+        return error_response(404, "not_found", f"user {raw} is not on the roster")
+    await bot_repo.clear_conversation(db, chat_id=member["chat_id"])
+    open_cases = await domain.open_cases_for(db, unit=member["unit"], now=request.app[keys.CLOCK].now())
+    return web.json_response({"user_id": member["user_id"], "role": member["role"],
+                              "unit": member["unit"], "unit_open_cases": len(open_cases)})
+
+
 def setup_routes(app: web.Application) -> None:
     app.router.add_post(WEBHOOK_PATH, telegram_webhook)
     app.router.add_post("/api/v1/admin/invites", create_invite)
+    app.router.add_delete("/api/v1/admin/roster/{user_id}", unbind_member)

@@ -89,6 +89,17 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    """Create a single-use invite that binds a chat user to a role (prints the deep link)."""
+    from bot.invites import create_invite_link
+    from gridlink.runtime import database_uri
+
+    with database_uri(settings) as uri:
+        print(asyncio.run(create_invite_link(settings, uri, role=args.role, unit=args.unit,
+                                             name=args.name, hours=args.hours)))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Everything for a local run: database, demo district, web, worker, Bot API sandbox."""
     from gridlink.runtime import database_uri
@@ -152,6 +163,7 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | N
     "db": (cmd_db, None),
     "demo": (cmd_demo, None),
     "token": (cmd_token, lambda p: _token_args(p)),
+    "invite": (cmd_invite, lambda p: _invite_args(p)),
 }
 
 
@@ -160,6 +172,14 @@ def _token_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unit", required=True, help="unit code the token acts for")
     parser.add_argument("--name", default="staff")
     parser.add_argument("--days", type=int, default=0, help="expiry in days (0 = never)")
+
+
+def _invite_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", required=True,
+                        choices=["coordinator", "leader", "station_head", "dispatcher", "department"])
+    parser.add_argument("--unit", required=True, help="unit code (block, workstation, center, D01…)")
+    parser.add_argument("--name", default="", help="the person's name, shown to staff")
+    parser.add_argument("--hours", type=float, default=72, help="hours until the link expires")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,38 @@
+"""`gridlink invite`: create an invite and print its deep link."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot import repository as repo
+from gridlink.clock import SystemClock
+from gridlink.db import ensure_indexes, make_client
+from gridlink.settings import Settings
+
+
+async def bot_username(settings: Settings) -> str | None:
+    """The bot's @username from getMe, or None when the Bot API cannot be reached."""
+    api = settings.bot_api_url
+    bot = Bot(settings.bot_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot")
+    try:
+        async with bot:
+            return bot.username
+    except TelegramError:
+        return None
+
+
+async def create_invite_link(settings: Settings, mongo_uri: str, *, role: str, unit: str,
+                             name: str, hours: float) -> str:
+    client = make_client(mongo_uri, settings)
+    try:
+        db = client[settings.mongodb_db]
+        await ensure_indexes(db)
+        token = await repo.create_invite(db, role=role, unit=unit, name=name,
+                                         now=SystemClock().now(), ttl=timedelta(hours=hours))
+    finally:
+        await client.close()
+    username = await bot_username(settings) or "<bot_username>"
+    return f"https://t.me/{username}?start={token}"
