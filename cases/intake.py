@@ -23,6 +23,7 @@ from cases.lifecycle import ActorLike, clean_text, emit, history_entry, photo_id
 from cases.model import CHANNELS, FINAL_STATES, KINDS, SYSTEM, Actor, CasePolicy
 from cases.routing import propose_assignee
 from gridlink.db import Database, Document
+from stats.rollups import apply_transition as count_transition
 
 REPORTER_FIELDS = ("user_id", "chat_id", "phone", "name", "locale", "email", "address")
 # Cases that may carry sensitive police matters are not shown by the public lookup.
@@ -171,4 +172,6 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         assert existing is not None
         return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
     await emit(db, case, entries)
+    # Boards and charts count from rollups kept in step here (stats/rollups.py).
+    await count_transition(db, before=None, after=case)
     return IntakeResult(case, True, duplicates)

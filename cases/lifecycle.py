@@ -49,6 +49,7 @@ from cases.model import (
 )
 from cases.routing import kind_of_unit
 from gridlink.db import Database, Document
+from stats.rollups import apply_transition as count_transition
 
 ActorLike = Actor | Mapping[str, Any]
 
@@ -209,6 +210,8 @@ async def _commit(db: Database, case: Document, entry: Document, *,
                         f"it is now {current['state']}",
                         state=current["state"], version=current["version"], case_id=case["_id"])
     await emit(db, new, [entry])
+    # Boards and charts count from rollups kept in step here (stats/rollups.py).
+    await count_transition(db, before=case, after=new)
     return new
 
 
