@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import health, telegram
+from api import cases, health, open311, openapi, telegram
 
 
 def setup_routes(app: web.Application) -> None:
     health.setup_routes(app)
     telegram.setup_routes(app)
+    cases.setup_routes(app)
+    open311.setup_routes(app)
+    openapi.setup_routes(app)
