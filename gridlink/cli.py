@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gridlink.logs import setup_logging
 from gridlink.settings import Settings, SettingsError, load_settings
+from stats import cli as stats_cli
 
 log = logging.getLogger("gridlink")
 
@@ -108,6 +109,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         env = {**os.environ, "MONGODB_URI": uri}
         for step in DEMO_STEPS:
             step(settings, uri)
+        if getattr(args, "history", 0):
+            from stats.cli import run_history
+
+            run_history(settings, uri, args.history)
         exe = [sys.executable, "-m", "gridlink.cli"]
         procs: dict[str, subprocess.Popen[bytes]] = {}
         if settings.sandbox:
@@ -161,7 +166,9 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | N
     "web": (cmd_web, None),
     "worker": (cmd_worker, None),
     "db": (cmd_db, None),
-    "demo": (cmd_demo, None),
+    "demo": (cmd_demo, stats_cli.demo_args),
+    "history": (stats_cli.cmd_history, stats_cli.history_args),
+    "stats": (stats_cli.cmd_stats, stats_cli.stats_args),
     "token": (cmd_token, lambda p: _token_args(p)),
     "invite": (cmd_invite, lambda p: _invite_args(p)),
 }
