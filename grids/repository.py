@@ -1,9 +1,204 @@
-"""Database access for `grids`: keyword-only async functions raising domain errors."""
+"""Database access for `grids`: keyword-only async functions raising domain errors.
+
+Grid versions: an import writes its units under a new version number
+(`units._id = "<version>:<code>"`), then flips the `grid_meta` document `active` in one
+update. Readers read the pointer first and then only that version's units, so they never see
+a mix. The version active just before stays (readers may still be reading it); older ones
+are deleted after each flip.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
 from gridlink.db import Database
+from gridlink.errors import Conflict, InvalidInput
+from grids.chain import ChainLevel
+from grids.chain import chain_of_command as _chain
+from grids.errors import UnitNotFound
+from grids.importer import ImportedGrid
+from grids.units import (
+    COMMUNITY_BLOCK,
+    DEPARTMENT,
+    DISTRICT,
+    PATROL_ZONE,
+    STREET,
+    STREET_BLOCK,
+    WORKSTATION,
+    Unit,
+)
+
+ROLES: dict[str, tuple[str, ...]] = {
+    "coordinator": (COMMUNITY_BLOCK, STREET_BLOCK, WORKSTATION, PATROL_ZONE),
+    "leader": (COMMUNITY_BLOCK, STREET_BLOCK),
+    "station_head": (WORKSTATION, PATROL_ZONE),
+    "dispatcher": (STREET, DISTRICT),
+    "department": (DEPARTMENT,),
+}
+_BATCH = 500
+_NO_GEOMETRY = {"geometry": 0}
 
 
 async def ensure_indexes(db: Database) -> None:
     """Create this package's indexes (idempotent)."""
+    await db.units.create_index([("version", ASCENDING), ("code", ASCENDING)])
+    await db.units.create_index([("version", ASCENDING), ("level", ASCENDING), ("code", ASCENDING)])
+    await db.units.create_index([("version", ASCENDING), ("parent", ASCENDING), ("code", ASCENDING)])
+    await db.roster.create_index([("user_id", ASCENDING)], unique=True)
+    await db.roster.create_index([("unit", ASCENDING), ("role", ASCENDING)])
+
+
+# --- versions -------------------------------------------------------------------------------
+
+async def active_version(db: Database) -> int | None:
+    doc = await db.grid_meta.find_one({"_id": "active"})
+    return int(doc["version"]) if doc else None
+
+
+async def install_grid(db: Database, *, grid: ImportedGrid, source: str, now: datetime) -> int:
+    """Write a validated grid as a new version and make it the active one; returns the version."""
+    seq = await db.grid_meta.find_one_and_update(
+        {"_id": "seq"}, {"$inc": {"n": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
+    assert seq is not None  # upsert with ReturnDocument.AFTER always returns the document
+    version = int(seq["n"])
+    await db.grid_versions.insert_one({
+        "_id": version, "state": "writing", "created_at": now, "source": source,
+        "district": grid.district, "counts": grid.counts(), "units": len(grid.units)})
+    try:
+        docs = [{**unit, "_id": f"{version}:{unit['code']}", "version": version} for unit in grid.units]
+        for start in range(0, len(docs), _BATCH):
+            await db.units.insert_many(docs[start:start + _BATCH], ordered=False)
+        await db.grid_versions.update_one({"_id": version}, {"$set": {"state": "ready"}})
+        previous = await _flip(db, version=version, now=now)
+    except BaseException:
+        await _drop_version(db, version)
+        raise
+    # Keep the version readers may still be on; drop everything older (and abandoned writes).
+    stale: dict[str, Any] = {"$lt": version}
+    if previous is not None:
+        stale["$ne"] = previous
+    await db.units.delete_many({"version": stale})
+    await db.grid_versions.delete_many({"_id": stale})
+    return version
+
+
+async def _flip(db: Database, *, version: int, now: datetime) -> int | None:
+    """Point `active` at `version` unless a newer version got there first (then Conflict)."""
+    while True:
+        current = await db.grid_meta.find_one({"_id": "active"})
+        if current is None:
+            try:
+                await db.grid_meta.insert_one({"_id": "active", "version": version,
+                                               "previous": None, "activated_at": now})
+                return None
+            except DuplicateKeyError:
+                continue
+        if current["version"] > version:
+            raise Conflict(f"grid version {current['version']} was activated while version "
+                           f"{version} was being written; import again")
+        result = await db.grid_meta.update_one(
+            {"_id": "active", "version": current["version"]},
+            {"$set": {"version": version, "previous": current["version"], "activated_at": now}})
+        if result.modified_count == 1:
+            return int(current["version"])
+
+
+async def _drop_version(db: Database, version: int) -> None:
+    await db.units.delete_many({"version": version})
+    await db.grid_versions.delete_many({"_id": version})
+
+
+async def load_units(db: Database, *, geometry: bool = True) -> tuple[int | None, list[Unit]]:
+    """The active version and all its units (empty when no grid is loaded)."""
+    for _ in range(5):
+        version = await active_version(db)
+        if version is None:
+            return None, []
+        meta = await db.grid_versions.find_one({"_id": version})
+        units = [_public(doc) async for doc in db.units.find(
+            {"version": version}, None if geometry else _NO_GEOMETRY)]
+        # A version deleted under us (two imports since we read the pointer): read again.
+        if meta is not None and len(units) == meta["units"]:
+            return version, units
+    raise Conflict("the grid changed repeatedly while being read; try again")
+
+
+def _public(doc: dict[str, Any]) -> Unit:
+    doc.pop("_id", None)
+    return doc
+
+
+async def get_unit(db: Database, *, code: str, geometry: bool = True) -> Unit:
+    version = await active_version(db)
+    doc = None
+    if version is not None:
+        doc = await db.units.find_one({"_id": f"{version}:{code}"}, None if geometry else _NO_GEOMETRY)
+    if doc is None:
+        raise UnitNotFound(f"no unit {code} in the active grid")
+    return _public(doc)
+
+
+async def list_units(db: Database, *, level: str | None = None, parent: str | None = None,
+                     after: str | None = None, limit: int = 100) -> tuple[int | None, list[Unit]]:
+    """One page of units of the active version, by code, without geometry."""
+    version = await active_version(db)
+    if version is None:
+        return None, []
+    query: dict[str, Any] = {"version": version}
+    if level is not None:
+        query["level"] = level
+    if parent is not None:
+        query["parent"] = parent
+    if after is not None:
+        query["code"] = {"$gt": after}
+    cursor = db.units.find(query, _NO_GEOMETRY).sort("code", ASCENDING).limit(limit)
+    return version, [_public(doc) async for doc in cursor]
+
+
+# --- roster ---------------------------------------------------------------------------------
+
+async def bind(db: Database, *, user_id: int, chat_id: int, role: str, unit: str, name: str,
+               locale: str, now: datetime | None = None) -> dict[str, Any]:
+    """Bind a chat user to a role in a unit (replacing their previous binding)."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    found = await get_unit(db, code=unit, geometry=False)
+    if found["level"] not in ROLES[role]:
+        raise InvalidInput(f"a {role} is bound to a {' or '.join(ROLES[role])}, "
+                           f"but {unit} is a {found['level']}")
+    doc = {"_id": user_id, "user_id": user_id, "chat_id": chat_id, "role": role, "unit": unit,
+           "name": name, "locale": locale, "bound_at": now}
+    await db.roster.replace_one({"_id": user_id}, doc, upsert=True)
+    return doc
+
+
+async def unbind(db: Database, *, user_id: int) -> bool:
+    result = await db.roster.delete_one({"_id": user_id})
+    return result.deleted_count == 1
+
+
+async def members(db: Database, *, unit: str, role: str | None = None) -> list[dict[str, Any]]:
+    query: dict[str, Any] = {"unit": unit}
+    if role is not None:
+        query["role"] = role
+    return [doc async for doc in db.roster.find(query).sort([("name", ASCENDING), ("user_id", ASCENDING)])]
+
+
+async def membership(db: Database, *, user_id: int) -> dict[str, Any] | None:
+    return await db.roster.find_one({"_id": user_id})
+
+
+async def chain_of_command(db: Database, *, block: str) -> list[ChainLevel]:
+    """Block leader(s) → station head(s) → street dispatchers → district dispatchers."""
+    units: dict[str, Unit] = {}
+    code: str | None = block
+    while code is not None:
+        unit = await get_unit(db, code=code, geometry=False)
+        units[code] = unit
+        code = unit.get("parent")
+    roster = [doc async for doc in db.roster.find({"unit": {"$in": list(units)}})]
+    return _chain(block, units, roster)
