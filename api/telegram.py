@@ -38,9 +38,14 @@ async def ptb_ctx(app: web.Application) -> AsyncIterator[None]:
     """Build and initialize the bot for the app's lifetime; keep trying while the Bot API is away."""
     settings = app[keys.SETTINGS]
 
-    def grid_index() -> Any:
+    cache = domain.GridCache()
+
+    async def grid_index() -> Any:
+        # grids/ keeps the index on the app when it runs its own context; else build it here.
         key = getattr(keys, "GRID_INDEX", None)
-        return None if key is None else app.get(key)
+        if key is not None and app.get(key) is not None:
+            return app[key]
+        return await cache.get(app[keys.DB])
 
     application = build_application(settings, BotDeps(db=app[keys.DB], clock=app[keys.CLOCK],
                                                        settings=settings, grid_index=grid_index))
@@ -114,6 +119,7 @@ async def create_invite(request: web.Request) -> web.Response:
     if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not 0 < hours <= 24 * 30:
         raise InvalidInput("hours must be a number between 0 and 720")
     now = request.app[keys.CLOCK].now()
+    await domain.check_unit(request.app[keys.DB], code=unit, role=role)
     token = await bot_repo.create_invite(request.app[keys.DB], role=role, unit=unit, name=name,
                                          now=now, ttl=timedelta(hours=hours))
     return web.json_response({
@@ -143,7 +149,7 @@ async def unbind_member(request: web.Request) -> web.Response:
     if not raw.lstrip("-").isdigit():
         raise InvalidInput("user_id must be a Telegram user id (an integer)")
     db = request.app[keys.DB]
-    member = await bot_repo.unbind_roster(db, user_id=int(raw))
+    member = await domain.unbind_member(db, user_id=int(raw))
     if member is None:
         return error_response(404, "not_found", f"user {raw} is not on the roster")
     await bot_repo.clear_conversation(db, chat_id=member["chat_id"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,8 +21,8 @@ class BotDeps:
     db: Database
     clock: Clock
     settings: Settings
-    # The grid index is loaded (and reloaded) by grids' own app context; read it when needed.
-    grid_index: Callable[[], Any]
+    # The current placement index (grids may reload it); raises GridNotLoaded without a grid.
+    grid_index: Callable[[], Awaitable[Any]]
 
     @property
     def conversation_ttl(self) -> timedelta:

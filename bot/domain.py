@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot import repository as repo
 from bot.i18n import t
 from cases import lifecycle
 from cases import repository as cases_repo
@@ -20,6 +19,10 @@ from cases.model import OPEN_STATES, CasePolicy
 from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput
 from gridlink.settings import Settings
+from grids import repository as grids_repo
+from grids.errors import GridNotLoaded, OutsideDistrict, UnitNotFound
+from grids.placement import GridIndex
+from media import service
 
 # A transition refused because the case moved on: answered with its current state.
 STALE_ERRORS = (StaleCase, TransitionNotAllowed)
@@ -54,34 +57,66 @@ def _name(doc: dict[str, Any] | None, locale: str) -> str | None:
 # --- people --------------------------------------------------------------------------------
 
 async def member(db: Database, *, user_id: int) -> Document | None:
-    return await repo.roster_member(db, user_id=user_id)
+    return await grids_repo.membership(db, user_id=user_id)
 
 
 async def bind_member(db: Database, *, user_id: int, chat_id: int, role: str, unit: str,
-                      name: str, locale: str) -> None:
-    await repo.bind_roster(db, user_id=user_id, chat_id=chat_id, role=role, unit=unit,
-                           name=name, locale=locale)
+                      name: str, locale: str, now: datetime) -> None:
+    await grids_repo.bind(db, user_id=user_id, chat_id=chat_id, role=role, unit=unit,
+                          name=name, locale=locale, now=now)
+
+
+async def unbind_member(db: Database, *, user_id: int) -> Document | None:
+    """Remove the binding; the member as it was, or None when the user was not on the roster."""
+    found = await grids_repo.membership(db, user_id=user_id)
+    if found is not None:
+        await grids_repo.unbind(db, user_id=user_id)
+    return found
+
+
+async def check_unit(db: Database, *, code: str, role: str) -> None:
+    """Refuse an invite the binding would refuse later: unknown unit, or one of the wrong level."""
+    levels = grids_repo.ROLES.get(role)
+    if levels is None:
+        raise InvalidInput(f"unknown role {role!r}; one of {', '.join(grids_repo.ROLES)}")
+    unit = await grids_repo.get_unit(db, code=code, geometry=False)
+    if unit["level"] not in levels:
+        raise InvalidInput(f"a {role} is bound to a {' or '.join(levels)}, but {code} is a {unit['level']}")
 
 
 # --- places --------------------------------------------------------------------------------
 
+class GridCache:
+    """The placement index for processes where grids/ has not put one on the app: built from
+    the active grid version and rebuilt when a new version is imported."""
+
+    def __init__(self) -> None:
+        self._index: GridIndex | None = None
+
+    async def get(self, db: Database) -> GridIndex:
+        version = await grids_repo.active_version(db)
+        if version is None:
+            raise GridNotLoaded("no grid is loaded yet: run `gridlink grids demo`")
+        if self._index is None or self._index.version != version:
+            version, units = await grids_repo.load_units(db)
+            self._index = GridIndex(units, version=version)
+        return self._index
+
+
 def place(index: Any, *, lon: float, lat: float) -> dict[str, Any]:
     """Placement.to_dict() of a point; raises OutsideDistrict / BadCoordinates (InvalidInput)."""
-    from grids.errors import GridNotLoaded
-
-    if index is None:
-        raise GridNotLoaded("the grid is not loaded")
     return dict(index.place(lon, lat).to_dict())
 
 
 def is_outside(exc: InvalidInput) -> bool:
-    from grids.errors import OutsideDistrict
-
     return isinstance(exc, OutsideDistrict)
 
 
 async def unit_label(db: Database, *, code: str, locale: str) -> str:
-    return _name(await repo.unit_names(db, code=code), locale) or code
+    try:
+        return _name(await grids_repo.get_unit(db, code=code, geometry=False), locale) or code
+    except UnitNotFound:
+        return code
 
 
 async def placement_labels(db: Database, *, placement: dict[str, Any], locale: str
@@ -121,8 +156,6 @@ async def ingest_photo(db: Database, *, data: bytes, filename: str | None,
                        content_type: str | None, uploader: int, settings: Settings,
                        now: datetime) -> tuple[str, tuple[float, float] | None]:
     """Store a photo through media/; its id and the EXIF GPS (lon, lat) if it had one."""
-    from media import service
-
     stored = await service.ingest(db, data=data, filename=filename, content_type=content_type,
                                   uploader=str(uploader), settings=settings, now=now)
     gps = stored.gps
@@ -147,7 +180,7 @@ async def report_appeal(db: Database, *, actor: dict[str, Any], data: dict[str, 
                         settings: Settings, grid_index: Any, now: datetime) -> Document:
     """A citizen's appeal; placed when a location came with it and lies in the district."""
     placement = None
-    if data.get("location"):
+    if data.get("location") and grid_index is not None:
         try:
             placement = place(grid_index, lon=data["location"]["lon"], lat=data["location"]["lat"])
         except InvalidInput:

@@ -13,7 +13,7 @@ from bot.application import BotDeps
 from bot.common import HANDLER_ROLES, end, locale_of, save, say, who
 from bot.i18n import t
 from bot.keyboards import assignment_keyboard, choices, location_request, remove
-from gridlink.errors import InvalidInput, NotFound, PermissionDenied
+from gridlink.errors import InvalidInput, NotFound, PermissionDenied, Unavailable
 
 log = logging.getLogger("gridlink.bot")
 
@@ -147,7 +147,7 @@ async def _place(update: Update, d: BotDeps, data: dict[str, Any], *, lon: float
     """Place the report; outside the district keeps the report and asks again."""
     locale = locale_of(update, d)
     try:
-        placement = domain.place(d.grid_index(), lon=lon, lat=lat)
+        placement = domain.place(await d.grid_index(), lon=lon, lat=lat)
     except InvalidInput as exc:
         await save(update, d, "report", "location", data)
         key = "report.outside" if domain.is_outside(exc) else "report.bad_location"
@@ -246,13 +246,21 @@ async def on_choice(update: Update, d: BotDeps, conv: Conv | None, choice: str) 
     elif flow == "appeal" and step == "extras" and choice == "confirm":
         actor = await who(update, d)
         case = await domain.report_appeal(d.db, actor=actor, data=data, settings=d.settings,
-                                          grid_index=d.grid_index(), now=d.clock.now())
+                                          grid_index=await _index_or_none(d), now=d.clock.now())
         await end(update, d)
         await say(update, d, "citizen.created", serial=case["serial"])
     elif flow == "action" and step == "result_note" and choice == "skip":
         await _act(update, d, data, "done", note="", photos=data["photos"])
     else:
         await say(update, d, "fallback.hint")
+
+
+async def _index_or_none(d: BotDeps) -> Any:
+    """An appeal is filed even when no grid is loaded: it is then simply not placed."""
+    try:
+        return await d.grid_index()
+    except Unavailable:
+        return None
 
 
 # --- assignment buttons --------------------------------------------------------------------

@@ -7,6 +7,7 @@ from datetime import timedelta
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot import domain
 from bot import repository as repo
 from gridlink.clock import SystemClock
 from gridlink.db import ensure_indexes, make_client
@@ -30,6 +31,7 @@ async def create_invite_link(settings: Settings, mongo_uri: str, *, role: str, u
     try:
         db = client[settings.mongodb_db]
         await ensure_indexes(db)
+        await domain.check_unit(db, code=unit, role=role)
         token = await repo.create_invite(db, role=role, unit=unit, name=name,
                                          now=SystemClock().now(), ttl=timedelta(hours=hours))
     finally:

@@ -160,26 +160,3 @@ async def rating_prompt(db: Database, *, chat_id: int, message_id: int) -> str |
     doc = await db.rating_prompts.find_one({"_id": f"{chat_id}:{message_id}"})
     return None if doc is None else str(doc["case_id"])
 
-
-# --- roster and unit names (grids' collections, read here until grids/ offers lookups) -----
-
-async def roster_member(db: Database, *, user_id: int) -> Document | None:
-    return await db.roster.find_one({"user_id": user_id})
-
-
-async def bind_roster(db: Database, *, user_id: int, chat_id: int, role: str, unit: str,
-                      name: str, locale: str) -> None:
-    """One binding per chat user (docs/CONTRACTS.md roster shape); a new invite replaces it."""
-    await db.roster.replace_one(
-        {"user_id": user_id},
-        {"_id": f"tg:{user_id}", "user_id": user_id, "chat_id": chat_id, "role": role,
-         "unit": unit, "name": name, "locale": locale},
-        upsert=True)
-
-
-async def unbind_roster(db: Database, *, user_id: int) -> Document | None:
-    return await db.roster.find_one_and_delete({"user_id": user_id})
-
-
-async def unit_names(db: Database, *, code: str) -> Document | None:
-    return await db.units.find_one({"_id": code}, {"name_zh": 1, "name_en": 1})

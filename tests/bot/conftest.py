@@ -17,11 +17,38 @@ from gridlink.app import create_app
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from gridlink.settings import Settings
+from grids.importer import parse_grid
+from grids.repository import install_grid
 from tests.sandbox.conftest import RunningSandbox, sandbox
 
 Json = dict[str, Any]
 
 __all__ = ["sandbox"]
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> Json:
+    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+
+
+def _unit(code: str, level: str, name: str, parent: str | None, geometry: Json | None = None,
+          name_en: str | None = None) -> Json:
+    return {"type": "Feature", "geometry": geometry,
+            "properties": {"code": code, "level": level, "name": name, "name_en": name_en or code,
+                           "parent": parent}}
+
+
+# A two-block district: small enough to install per test, real enough for grids' placement.
+BLOCK_ONE, BLOCK_TWO, STREET_ONE = "310101001001001", "310101001001002", "310101001901001"
+INSIDE = (31.205, 121.405)  # (lat, lon) in block one
+MINI_GRID: Json = {"type": "FeatureCollection", "features": [
+    _unit("310101", "district", "A区", None, name_en="District A"),
+    _unit("310101001", "street", "一街道", "310101", name_en="First Street Center"),
+    _unit("310101001001", "workstation", "一工作站", "310101001"),
+    _unit(BLOCK_ONE, "community_block", "一号责任块", "310101001001", _box(121.40, 31.20, 121.41, 31.21), "Block One"),
+    _unit(BLOCK_TWO, "community_block", "二号责任块", "310101001001", _box(121.41, 31.20, 121.42, 31.21), "Block Two"),
+    _unit("310101001901", "patrol_zone", "一巡区", "310101001"),
+    _unit(STREET_ONE, "street_block", "一号街面", "310101001901", _box(121.40, 31.20, 121.42, 31.21), "Street One"),
+]}
 
 
 def free_port() -> int:
@@ -121,6 +148,7 @@ async def world(sandbox: RunningSandbox, settings: Settings, mongo_uri: str, clo
     async def stop() -> None:
         await holder["server"].close()
 
+    await install_grid(db, grid=parse_grid(MINI_GRID), source="tests", now=clock.now())
     await start()
     world = BotWorld(sb=sandbox, settings=cfg, clock=clock, db=db, mongo_uri=mongo_uri,
                      server=holder["server"], start=start, stop=stop)
