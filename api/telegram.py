@@ -38,17 +38,14 @@ async def ptb_ctx(app: web.Application) -> AsyncIterator[None]:
     """Build and initialize the bot for the app's lifetime; keep trying while the Bot API is away."""
     settings = app[keys.SETTINGS]
 
-    cache = domain.GridCache()
-
     async def grid_index() -> Any:
-        # grids/ keeps the index on the app when it runs its own context; else build it here.
-        key = getattr(keys, "GRID_INDEX", None)
-        if key is not None and app.get(key) is not None:
-            return app[key]
-        return await cache.get(app[keys.DB])
+        live = app[keys.GRID_INDEX]
+        await live.refresh(app[keys.DB])  # cheap: re-reads the version pointer every few seconds
+        return live
 
     application = build_application(settings, BotDeps(db=app[keys.DB], clock=app[keys.CLOCK],
-                                                       settings=settings, grid_index=grid_index))
+                                                       settings=settings, grid_index=grid_index,
+                                                       photo_workers=lambda: app.get(keys.PHOTO_WORKERS)))
     app[keys.PTB_APP] = application
     task = asyncio.create_task(_start_bot(app))
     yield

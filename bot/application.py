@@ -23,6 +23,8 @@ class BotDeps:
     settings: Settings
     # The current placement index (grids may reload it); raises GridNotLoaded without a grid.
     grid_index: Callable[[], Awaitable[Any]]
+    # The process's bounded photo-decoding pool (media.service.Workers), or None for media's default.
+    photo_workers: Callable[[], Any] = lambda: None
 
     @property
     def conversation_ttl(self) -> timedelta:

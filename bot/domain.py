@@ -20,8 +20,7 @@ from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput
 from gridlink.settings import Settings
 from grids import repository as grids_repo
-from grids.errors import GridNotLoaded, OutsideDistrict, UnitNotFound
-from grids.placement import GridIndex
+from grids.errors import OutsideDistrict, UnitNotFound
 from media import service
 
 # A transition refused because the case moved on: answered with its current state.
@@ -86,23 +85,6 @@ async def check_unit(db: Database, *, code: str, role: str) -> None:
 
 # --- places --------------------------------------------------------------------------------
 
-class GridCache:
-    """The placement index for processes where grids/ has not put one on the app: built from
-    the active grid version and rebuilt when a new version is imported."""
-
-    def __init__(self) -> None:
-        self._index: GridIndex | None = None
-
-    async def get(self, db: Database) -> GridIndex:
-        version = await grids_repo.active_version(db)
-        if version is None:
-            raise GridNotLoaded("no grid is loaded yet: run `gridlink grids demo`")
-        if self._index is None or self._index.version != version:
-            version, units = await grids_repo.load_units(db)
-            self._index = GridIndex(units, version=version)
-        return self._index
-
-
 def place(index: Any, *, lon: float, lat: float) -> dict[str, Any]:
     """Placement.to_dict() of a point; raises OutsideDistrict / BadCoordinates (InvalidInput)."""
     return dict(index.place(lon, lat).to_dict())
@@ -154,10 +136,10 @@ async def category_label(db: Database, *, code: str | None, locale: str) -> str:
 
 async def ingest_photo(db: Database, *, data: bytes, filename: str | None,
                        content_type: str | None, uploader: int, settings: Settings,
-                       now: datetime) -> tuple[str, tuple[float, float] | None]:
+                       now: datetime, workers: Any = None) -> tuple[str, tuple[float, float] | None]:
     """Store a photo through media/; its id and the EXIF GPS (lon, lat) if it had one."""
     stored = await service.ingest(db, data=data, filename=filename, content_type=content_type,
-                                  uploader=str(uploader), settings=settings, now=now)
+                                  uploader=str(uploader), settings=settings, now=now, workers=workers)
     gps = stored.gps
     return stored.id, (gps.lon, gps.lat) if gps is not None else None
 

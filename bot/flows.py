@@ -66,7 +66,8 @@ async def _ingest(update: Update, d: BotDeps) -> tuple[str, tuple[float, float] 
     assert user is not None
     try:
         return await domain.ingest_photo(d.db, data=data, filename=name, content_type=mime,
-                                         uploader=user.id, settings=d.settings, now=d.clock.now())
+                                         uploader=user.id, settings=d.settings, now=d.clock.now(),
+                                         workers=d.photo_workers())
     except InvalidInput as exc:
         await say(update, d, "report.photo_rejected", reason=exc.message)
         return None
