@@ -101,6 +101,19 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the Telegram bot by long polling (development; production uses the webhook in web)."""
+    from bot.polling import run_polling
+    from gridlink.runtime import database_uri
+
+    with database_uri(settings) as uri:
+        try:
+            asyncio.run(run_polling(settings, mongo_uri=uri))
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Everything for a local run: database, demo district, web, worker, Bot API sandbox."""
     from gridlink.runtime import database_uri
@@ -171,6 +184,7 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | N
     "stats": (stats_cli.cmd_stats, stats_cli.stats_args),
     "token": (cmd_token, lambda p: _token_args(p)),
     "invite": (cmd_invite, lambda p: _invite_args(p)),
+    "bot": (cmd_bot, lambda p: _bot_args(p)),
 }
 
 
@@ -179,6 +193,11 @@ def _token_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unit", required=True, help="unit code the token acts for")
     parser.add_argument("--name", default="staff")
     parser.add_argument("--days", type=int, default=0, help="expiry in days (0 = never)")
+
+
+def _bot_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--poll", action="store_true", required=True,
+                        help="long polling (the only mode outside web)")
 
 
 def _invite_args(parser: argparse.ArgumentParser) -> None:
