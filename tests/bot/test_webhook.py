@@ -3,13 +3,17 @@ identity by invite, languages, dialogue state across a restart."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import aiohttp
 
 from bot import repository as repo
-from gridlink.settings import load_settings
+from gridlink.clock import FakeClock
+from gridlink.db import Database
+from gridlink.settings import Settings, load_settings
 from tests.bot.conftest import BotWorld, free_port
+from tests.sandbox.conftest import RunningSandbox
 
 
 async def _post(url: str, body: object, secret: str | None) -> tuple[int, dict[str, object]]:
@@ -172,3 +176,23 @@ def test_settings_point_the_bot_at_the_sandbox_without_a_token() -> None:
     assert s.bot_api_url == "http://127.0.0.1:9999" and s.bot_token.startswith("123456789:")
     real = load_settings(telegram_bot_token="42:abc")
     assert (real.bot_api_url, real.bot_token) == ("https://api.telegram.org", "42:abc")
+
+
+async def test_long_polling_processes_each_update_once(sandbox: RunningSandbox, settings: Settings,
+                                                       mongo_uri: str, clock: FakeClock,
+                                                       db: Database) -> None:
+    from bot.polling import run_polling
+
+    cfg = settings.model_copy(update={"telegram_api_url": sandbox.url})
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_polling(cfg, mongo_uri=mongo_uri, clock=clock, stop=stop,
+                                           poll_timeout=1))
+    try:
+        user = await sandbox.client.create_user("Ann", language_code="en")
+        sent = await sandbox.client.send_text(int(user["id"]), "/help")
+        reply = await sandbox.client.wait_message(int(user["id"]), after=sent["message_id"])
+        assert reply["text"].startswith("How it works")
+        assert await db.updates.count_documents({"state": "done"}) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
