@@ -39,6 +39,7 @@ async def ensure_indexes(db: Database) -> None:
     from grids import repository as grids_repo
     from media import repository as media_repo
     from notify import repository as notify_repo
+    from open311 import repository as open311_repo
 
     steps: list[Callable[[Database], Awaitable[None]]] = [
         auth.ensure_indexes,
@@ -47,6 +48,7 @@ async def ensure_indexes(db: Database) -> None:
         cases_repo.ensure_indexes,
         notify_repo.ensure_indexes,
         bot_repo.ensure_indexes,
+        open311_repo.ensure_indexes,
     ]
     for step in steps:
         await step(db)

@@ -1,0 +1,297 @@
+"""Open311 GeoReport v2 at /open311/v2/: services, requests and tokens, in JSON and XML.
+
+A sub-application, so that every answer under /open311/v2/ — including an unknown path, a
+wrong method or a database outage — comes in the spec's error format (a list of
+{code, description}, `<errors><error>…` in XML) rather than the staff API's JSON errors.
+Intake goes through `cases` with channel `open311`, placement through `grids`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+from xml.etree import ElementTree as ET
+
+from aiohttp import BodyPartReader, web
+from multidict import MultiDict, MultiDictProxy
+
+from api.errors import DB_DOWN, status_for
+from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
+from cases.model import CasePolicy
+from gridlink import errors
+from open311 import intake as open311_intake
+from open311 import repository as keys_repo
+from open311 import service as spec
+from open311.errors import ApiKeyInvalid, ApiKeyMissing, RequestNotFound, ServiceNotFound
+
+log = logging.getLogger("gridlink.open311")
+
+PREFIX = "/open311/v2"
+Format = Literal["json", "xml"]
+Handler = Callable[[web.Request, Format], Awaitable[web.Response]]
+
+# Element names of list items in the spec's XML forms.
+XML_ITEMS = {"services": "service", "service_requests": "request", "attributes": "attribute",
+             "values": "value", "errors": "error", "keywords": None}
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _xml_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return repr(value)
+    return str(value)
+
+
+def _xml_fill(parent: ET.Element, key: str, value: object) -> None:
+    if isinstance(value, list) and key == "keywords":
+        ET.SubElement(parent, key).text = ",".join(str(v) for v in value)
+        return
+    el = ET.SubElement(parent, key)
+    if value is None:
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _xml_fill(el, k, v)
+    elif isinstance(value, list):
+        item = XML_ITEMS.get(key) or "item"
+        for v in value:
+            _xml_fill(el, item, v)
+    else:
+        el.text = _xml_text(value)
+
+
+def to_xml(root: str, body: object) -> bytes:
+    """The spec's XML form: a root element, list items by their singular element name."""
+    top = ET.Element(root)
+    if isinstance(body, list):
+        item = XML_ITEMS.get(root) or "item"
+        for v in body:
+            _xml_fill(top, item, v)
+    elif isinstance(body, dict):
+        for k, v in body.items():
+            _xml_fill(top, k, v)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(top, encoding="utf-8")
+
+
+def render(fmt: Format, root: str, body: object, *, status: int = 200) -> web.Response:
+    if fmt == "xml":
+        return web.Response(body=to_xml(root, body), status=status,
+                            content_type="text/xml", charset="utf-8")
+    return web.Response(text=json.dumps(body, ensure_ascii=False), status=status,
+                        content_type="application/json", charset="utf-8")
+
+
+def spec_errors(fmt: Format, status: int, *descriptions: str) -> web.Response:
+    """Errors as the spec writes them: [{"code": 404, "description": "…"}, …]."""
+    return render(fmt, "errors", [{"code": status, "description": d} for d in descriptions],
+                  status=status)
+
+
+def format_of(request: web.Request) -> Format:
+    return "xml" if request.path.endswith(".xml") else "json"
+
+
+@web.middleware
+async def open311_errors(request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+    fmt = format_of(request)
+    try:
+        return await handler(request)
+    except (ApiKeyMissing, ApiKeyInvalid) as exc:
+        # The spec answers a missing or invalid api_key with 403.
+        return spec_errors(fmt, 403, exc.message)
+    except errors.DomainError as exc:
+        return spec_errors(fmt, status_for(exc), exc.message)
+    except DB_DOWN as exc:
+        log.warning("database unavailable", extra={"path": request.path, "error": type(exc).__name__})
+        return spec_errors(fmt, 503, "the database cannot be reached; try again shortly")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        text = exc.reason
+        if exc.status == 404:
+            text = f"no such resource: {request.path}"
+        elif exc.status == 405:
+            text = f"method {request.method} is not allowed here"
+        resp = spec_errors(fmt, exc.status, text)
+        if exc.status == 405 and "Allow" in exc.headers:
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _locale(request: web.Request, params: Mapping[str, str] | None = None) -> str:
+    source = params if params is not None else request.query
+    return spec.pick_locale(source.get("locale"), request.headers.get("Accept-Language"),
+                            request.config_dict[SETTINGS].default_locale)
+
+
+async def _categories(request: web.Request, *, active_only: bool) -> dict[str, dict[str, Any]]:
+    from cases import repository as cases_repo
+
+    docs = await cases_repo.list_categories(request.config_dict[DB], include_inactive=not active_only)
+    return {str(d["_id"]): d for d in docs}
+
+
+async def _category(request: web.Request, code: str) -> dict[str, Any]:
+    from cases import repository as cases_repo
+    from cases.errors import CategoryNotFound
+
+    try:
+        doc = await cases_repo.get_category(request.config_dict[DB], code=code)
+    except CategoryNotFound:
+        raise ServiceNotFound(f"service_code {code!r} was not found") from None
+    if not doc.get("active", True):
+        raise ServiceNotFound(f"service_code {code!r} is no longer offered")
+    return doc
+
+
+def _media_base(request: web.Request) -> str:
+    return str(request.config_dict[SETTINGS].public_base_url).rstrip("/")
+
+
+def _with_format(handler: Handler, fmt: Format) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @functools.wraps(handler)
+    async def bound(request: web.Request) -> web.Response:
+        return await handler(request, fmt)
+    return bound
+
+
+# ---------------------------------------------------------------- handlers
+
+
+async def get_services(request: web.Request, fmt: Format) -> web.Response:
+    locale = _locale(request)
+    cats = await _categories(request, active_only=True)
+    return render(fmt, "services", [spec.service(c, locale) for c in cats.values()])
+
+
+async def get_service_definition(request: web.Request, fmt: Format) -> web.Response:
+    category = await _category(request, request.match_info["service_code"])
+    return render(fmt, "service_definition", spec.service_definition(category, _locale(request)))
+
+
+async def get_requests(request: web.Request, fmt: Format) -> web.Response:
+    from cases import repository as cases_repo
+
+    settings = request.config_dict[SETTINGS]
+    query = spec.parse_query(request.query, now=request.config_dict[CLOCK].now(), tz=settings.tz)
+    docs = await cases_repo.find_cases(request.config_dict[DB], query=query.to_mongo(),
+                                       limit=query.limit)
+    return await _render_requests(request, fmt, docs)
+
+
+async def _render_requests(request: web.Request, fmt: Format, docs: list[dict[str, Any]]
+                           ) -> web.Response:
+    locale = _locale(request)
+    cats = await _categories(request, active_only=False)
+    tz = request.config_dict[SETTINGS].tz
+    base = _media_base(request)
+    extras = await keys_repo.requests_for_cases(request.config_dict[DB],
+                                                case_ids=[d["_id"] for d in docs])
+    views = [spec.request_view(d, extras=extras.get(d["_id"]), categories=cats, locale=locale,
+                               tz=tz, media_base=base) for d in docs]
+    return render(fmt, "service_requests", views)
+
+
+async def get_request(request: web.Request, fmt: Format) -> web.Response:
+    from cases import repository as cases_repo
+    from cases.errors import CaseNotFound
+
+    ref = request.match_info["service_request_id"]
+    try:
+        doc = await cases_repo.get_case_by_serial(request.config_dict[DB], serial=ref)
+    except CaseNotFound:
+        raise RequestNotFound(f"service_request_id {ref!r} was not found") from None
+    return await _render_requests(request, fmt, [doc])
+
+
+async def get_token(request: web.Request, fmt: Format) -> web.Response:
+    doc = await keys_repo.resolve_token(request.config_dict[DB], token=request.match_info["token"])
+    return render(fmt, "service_requests",
+                  [{"service_request_id": doc["service_request_id"], "token": doc["token"]}])
+
+
+async def post_request(request: web.Request, fmt: Format) -> web.Response:
+    form, upload = await _read_form(request)
+    db = request.config_dict[DB]
+    # api_key may come in the body (spec) or, as many clients send it, in the query string.
+    client = await keys_repo.authenticate(db, key=form.get("api_key") or request.query.get("api_key"))
+    settings = request.config_dict[SETTINGS]
+    result = await open311_intake.submit(
+        db, policy=CasePolicy.from_settings(settings), placer=await _placer(request),
+        store_photo=_photo_store(request), client=client, form=form, photo=upload,
+        locale=_locale(request, form), now=request.config_dict[CLOCK].now(),
+        idempotency_key=request.headers.get("Idempotency-Key") or None)
+    return render(fmt, "service_requests", [result])
+
+
+async def _placer(request: web.Request) -> open311_intake.Placer:
+    live = request.config_dict[GRID_INDEX]
+    # Picks up a newly imported grid version at once (cheap: rate-limited inside).
+    await live.refresh(request.config_dict[DB])
+    return live
+
+
+def _photo_store(request: web.Request) -> open311_intake.PhotoStore:
+    async def store(upload: open311_intake.Upload) -> tuple[str, str | None]:
+        raise errors.InvalidInput("photo upload is not available yet; send media_url instead")
+    return store
+
+
+async def _read_form(request: web.Request) -> tuple[MultiDictProxy[str], open311_intake.Upload | None]:
+    """The POST fields (urlencoded or multipart) and an uploaded photo in field `media`."""
+    ctype = request.content_type
+    if ctype == "multipart/form-data":
+        fields: MultiDict[str] = MultiDict()
+        upload: open311_intake.Upload | None = None
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or not part.name:
+                continue
+            if part.filename is not None:
+                if part.name != "media" or upload is not None:
+                    raise errors.InvalidInput("only one file, in the field 'media', is accepted")
+                data = await part.read(decode=False)
+                upload = open311_intake.Upload(data=bytes(data), filename=part.filename,
+                                               content_type=part.headers.get("Content-Type", ""))
+            else:
+                fields.add(part.name, await part.text())
+        return MultiDictProxy(fields), upload
+    if ctype in ("application/x-www-form-urlencoded", "", "application/octet-stream"):
+        try:
+            return await request.post(), None  # type: ignore[return-value]
+        except (ValueError, UnicodeDecodeError):
+            raise errors.InvalidInput("the body must be application/x-www-form-urlencoded") from None
+    raise errors.InvalidInput("send the request as application/x-www-form-urlencoded "
+                              "or multipart/form-data")
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def create_open311_app() -> web.Application:
+    sub = web.Application(middlewares=[open311_errors], client_max_size=25 * 1024 * 1024)
+    for fmt in ("json", "xml"):
+        f: Format = fmt  # type: ignore[assignment]
+        sub.router.add_get(f"/services.{fmt}", _with_format(get_services, f))
+        sub.router.add_get(f"/services/{{service_code}}.{fmt}", _with_format(get_service_definition, f))
+        sub.router.add_get(f"/requests.{fmt}", _with_format(get_requests, f))
+        sub.router.add_post(f"/requests.{fmt}", _with_format(post_request, f))
+        sub.router.add_get(f"/requests/{{service_request_id}}.{fmt}", _with_format(get_request, f))
+        sub.router.add_get(f"/tokens/{{token}}.{fmt}", _with_format(get_token, f))
+    return sub
+
+
+def setup_routes(app: web.Application) -> None:
+    app.add_subapp(PREFIX, create_open311_app())

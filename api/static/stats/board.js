@@ -1,0 +1,53 @@
+// Colour board: fetches /api/v1/stats/board?unit=… and redraws every 10 s without reloading.
+"use strict";
+const COLOURS = ["green", "blue", "yellow", "red"];
+let trail = [];  // [{unit, name}] from the district down
+
+function unitFromHash() { return decodeURIComponent(location.hash.slice(1)) || ""; }
+
+function cell(row, colour) {
+  const n = row[colour];
+  return `<td class="${n ? colour : "zero"}">${n}</td>`;
+}
+
+function table(title, rows) {
+  const body = rows.map(r => `<tr class="unit" data-unit="${r.unit}">
+    <td>${r.name}</td>${COLOURS.map(c => cell(r, c)).join("")}
+    <td>${r.oldest_red ? `${r.oldest_red.serial} (${r.oldest_red.overdue_hours} h)` : ""}</td></tr>`).join("");
+  return `<h2>${title}</h2><table><thead><tr><th>单位</th><th>绿</th><th>蓝</th><th>黄</th><th>红</th>
+    <th>最早红色案件</th></tr></thead><tbody>${body}</tbody></table>`;
+}
+
+function caseTable(cases) {
+  const body = cases.map(c => `<tr><td><a href="/portal#${c.serial}">${c.serial}</a></td>
+    <td class="${c.colour}">${c.colour}</td><td>${c.category || ""}</td><td>${c.due_at || ""}</td></tr>`).join("");
+  return `<h2>在办案件 open cases</h2><table class="cases"><thead><tr><th>流水号</th><th>颜色</th>
+    <th>类别</th><th>时限</th></tr></thead><tbody>${body}</tbody></table>`;
+}
+
+const TITLES = {streets: "街镇 streets", departments: "条线部门 departments",
+                workstations: "工作站 workstations", blocks: "网格 blocks"};
+
+async function draw() {
+  const unit = unitFromHash();
+  const res = await fetch("/api/v1/stats/board" + (unit ? "?unit=" + encodeURIComponent(unit) : ""));
+  const data = await res.json();
+  if (!res.ok) { document.getElementById("board").textContent = data.error.message; return; }
+  const at = trail.findIndex(t => t.unit === data.unit);
+  trail = at >= 0 ? trail.slice(0, at + 1) : [...trail, {unit: data.unit, name: data.name}];
+  document.getElementById("crumbs").innerHTML =
+    trail.map(t => `<a href="#${t.unit}">${t.name}</a>`).join(" › ");
+  let html = "";
+  for (const [key, rows] of Object.entries(data.sections || {})) html += table(TITLES[key] || key, rows);
+  if (data.cases) html += caseTable(data.cases);
+  const el = document.getElementById("board");
+  el.innerHTML = html;
+  el.dataset.unit = data.unit;
+  el.querySelectorAll("tr.unit").forEach(tr =>
+    tr.addEventListener("click", () => { location.hash = tr.dataset.unit; }));
+  document.getElementById("updated").textContent = "更新于 " + new Date().toLocaleTimeString();
+}
+
+window.addEventListener("hashchange", draw);
+draw();
+setInterval(draw, 10000);

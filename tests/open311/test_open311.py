@@ -1,0 +1,423 @@
+"""Open311 GeoReport v2 through the real app: services, POST/GET requests, tokens, errors,
+JSON and XML forms, and the mapping from the case lifecycle to open/closed."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from cases import lifecycle
+from cases.model import CasePolicy
+from cases.repository import get_case_by_serial
+from gridlink.clock import FakeClock
+from gridlink.db import Database
+from gridlink.settings import Settings
+from open311 import repository as open311_repo
+
+Client = TestClient[Any, Any]
+ISO_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00$")
+ADMIN = {"role": "admin", "name": "center"}
+
+
+def xml_items(body: str, root: str, item: str) -> list[dict[str, str | None]]:
+    tree = ET.fromstring(body.encode())
+    assert tree.tag == root
+    out = []
+    for el in tree.findall(item):
+        out.append({child.tag: child.text for child in el})
+    return out
+
+
+async def post(client: Client, data: dict[str, Any] | list[tuple[str, str]], fmt: str = "json",
+               headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    resp = await client.post(f"/open311/v2/requests.{fmt}", data=data, headers=headers or {})
+    body = await resp.json() if fmt == "json" else await resp.text()
+    return resp.status, body
+
+
+def report(api_key: str, point: tuple[float, float], **extra: Any) -> dict[str, Any]:
+    lon, lat = point
+    return {"api_key": api_key, "service_code": "exposed_garbage", "lat": str(lat),
+            "long": str(lon), "description": "垃圾堆在路口", **extra}
+
+
+# ---------------------------------------------------------------- services
+
+
+async def test_services_in_both_languages_and_both_forms(o311: Client) -> None:
+    resp = await o311.get("/open311/v2/services.json")
+    assert resp.status == 200 and resp.content_type == "application/json"
+    services = await resp.json()
+    by_code = {s["service_code"]: s for s in services}
+    assert len(services) >= 25
+    assert by_code["manhole_cover"]["service_name"] == "窨井盖缺失"
+    assert by_code["manhole_cover"]["metadata"] is True
+    assert by_code["exposed_garbage"]["metadata"] is False
+    assert by_code["exposed_garbage"]["type"] == "realtime"
+
+    en = await (await o311.get("/open311/v2/services.json?locale=en")).json()
+    assert {s["service_code"]: s for s in en}["manhole_cover"]["service_name"] == \
+        "Missing or broken manhole cover"
+    by_header = await (await o311.get("/open311/v2/services.json",
+                                      headers={"Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"})).json()
+    assert by_header == en
+    zh_first = await (await o311.get("/open311/v2/services.json",
+                                     headers={"Accept-Language": "fr, zh-CN;q=0.8, en;q=0.7"})).json()
+    assert zh_first == services
+
+    resp = await o311.get("/open311/v2/services.xml?locale=en")
+    assert resp.status == 200 and resp.content_type == "text/xml"
+    text = await resp.text()
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    items = xml_items(text, "services", "service")
+    assert [i["service_code"] for i in items] == [s["service_code"] for s in en]
+    manhole = next(i for i in items if i["service_code"] == "manhole_cover")
+    assert manhole["metadata"] == "true" and manhole["type"] == "realtime"
+
+
+async def test_service_definition_with_attributes(o311: Client) -> None:
+    resp = await o311.get("/open311/v2/services/manhole_cover.json?locale=en")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["service_code"] == "manhole_cover"
+    state = body["attributes"][0]
+    assert state["code"] == "cover_state" and state["datatype"] == "singlevaluelist"
+    assert state["required"] is True and state["variable"] is True
+    assert {"key": "missing", "name": "missing"} in state["values"]
+
+    resp = await o311.get("/open311/v2/services/manhole_cover.xml")
+    tree = ET.fromstring((await resp.text()).encode())
+    assert tree.tag == "service_definition"
+    assert tree.findtext("service_code") == "manhole_cover"
+    attr = tree.find("attributes/attribute")
+    assert attr is not None and attr.findtext("code") == "cover_state"
+    assert attr.findtext("required") == "true"
+    assert [v.findtext("key") for v in attr.findall("values/value")] == ["missing", "broken", "sunken"]
+    assert next(v.findtext("name") for v in attr.findall("values/value")) == "缺失"
+
+    plain = await (await o311.get("/open311/v2/services/exposed_garbage.json")).json()
+    assert plain == {"service_code": "exposed_garbage", "attributes": []}
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_unknown_service_is_404_in_the_spec_error_format(o311: Client, fmt: str) -> None:
+    resp = await o311.get(f"/open311/v2/services/no_such_thing.{fmt}")
+    assert resp.status == 404
+    if fmt == "json":
+        assert await resp.json() == [{"code": 404,
+                                      "description": "service_code 'no_such_thing' was not found"}]
+    else:
+        errors = xml_items(await resp.text(), "errors", "error")
+        assert errors == [{"code": "404", "description": "service_code 'no_such_thing' was not found"}]
+
+
+async def test_unknown_path_and_wrong_method_answer_in_spec_format(o311: Client) -> None:
+    resp = await o311.get("/open311/v2/nothing.xml")
+    assert resp.status == 404
+    assert xml_items(await resp.text(), "errors", "error")[0]["code"] == "404"
+    resp = await o311.delete("/open311/v2/requests.json")
+    assert resp.status == 405
+    assert (await resp.json())[0]["code"] == 405
+
+
+# ---------------------------------------------------------------- POST requests
+
+
+async def test_post_opens_a_placed_open311_case_and_reads_back(
+        o311: Client, db: Database, api_key: str, inside_point: tuple[float, float],
+        grid: Any) -> None:
+    status, body = await post(o311, report(api_key, inside_point, first_name="Li", last_name="Lei",
+                                           phone="13800000000", email="li@example.org"))
+    assert status == 200, body
+    [answer] = body
+    serial = answer["service_request_id"]
+    assert re.fullmatch(r"A\d{8}-\d{5}", serial)
+    assert answer["token"] and answer["service_notice"] == "处置时限：1个工作日"
+
+    case = await get_case_by_serial(db, serial=serial)
+    assert case["channel"] == "open311" and case["category"] == "exposed_garbage"
+    assert case["placement"]["community_block"] == grid.place(*inside_point).community_block
+    assert case["reporter"]["phone"] == "13800000000"
+    assert case["description"].startswith("垃圾堆在路口")
+
+    tok = await (await o311.get(f"/open311/v2/tokens/{answer['token']}.json")).json()
+    assert tok == [{"service_request_id": serial, "token": answer["token"]}]
+
+    [req] = await (await o311.get(f"/open311/v2/requests/{serial}.json")).json()
+    assert req["service_request_id"] == serial and req["status"] == "open"
+    assert req["service_code"] == "exposed_garbage" and req["service_name"] == "暴露垃圾"
+    assert req["description"] == "垃圾堆在路口"
+    assert req["lat"] == pytest.approx(inside_point[1]) and req["long"] == pytest.approx(inside_point[0])
+    assert req["status_notes"] == "已受理，等待派遣"
+    assert ISO_OFFSET.match(req["requested_datetime"]) and req["expected_datetime"] is None
+    assert req["address_id"] == case["placement"]["community_block"]
+    # Anonymous reads never show who reported.
+    text = await (await o311.get(f"/open311/v2/requests/{serial}.xml")).text()
+    for secret in ("13800000000", "li@example.org", "Lei"):
+        assert secret not in text and secret not in str(req)
+
+
+async def test_post_in_xml_with_attributes_and_read_as_xml(
+        o311: Client, db: Database, api_key: str, inside_point: tuple[float, float]) -> None:
+    lon, lat = inside_point
+    form = [("api_key", api_key), ("service_code", "illegal_parking"), ("lat", str(lat)),
+            ("long", str(lon)), ("attribute[plate]", "沪A12345"),
+            ("attribute[blocking]", "fire_lane"), ("attribute[blocking]", "sidewalk"),
+            ("media_url", "https://photos.example.org/p/1.jpg")]
+    status, text = await post(o311, form, fmt="xml")
+    assert status == 200, text
+    [answer] = xml_items(text, "service_requests", "request")
+    serial = answer["service_request_id"]
+    assert serial and answer["token"]
+    case = await get_case_by_serial(db, serial=str(serial))
+    assert "沪A12345" in case["description"] and "fire_lane, sidewalk" in case["description"]
+    extra = await open311_repo.request_for_case(db, case_id=case["_id"])
+    assert extra is not None
+    assert extra["attributes"] == {"plate": "沪A12345", "blocking": ["fire_lane", "sidewalk"]}
+
+    [req] = xml_items(await (await o311.get(f"/open311/v2/requests/{serial}.xml")).text(),
+                      "service_requests", "request")
+    assert req["service_code"] == "illegal_parking" and req["status"] == "open"
+    assert req["media_url"] == "https://photos.example.org/p/1.jpg"
+    assert req["description"] is None  # none was given
+    assert req["zipcode"] is None
+    [tok] = xml_items(await (await o311.get(f"/open311/v2/tokens/{answer['token']}.xml")).text(),
+                      "service_requests", "request")
+    assert tok == {"service_request_id": serial, "token": answer["token"]}
+
+
+async def test_address_without_coordinates_is_taken_unplaced(
+        o311: Client, db: Database, api_key: str) -> None:
+    status, body = await post(o311, {"api_key": api_key, "service_code": "street_light",
+                                     "address_string": "中山路100号门口", "description": "路灯不亮"})
+    assert status == 200, body
+    serial = body[0]["service_request_id"]
+    case = await get_case_by_serial(db, serial=serial)
+    assert case["location"] is None and case["placement"] is None
+    assert "中山路100号门口" in case["description"]
+    [req] = await (await o311.get(f"/open311/v2/requests/{serial}.json")).json()
+    assert req["address"] == "中山路100号门口" and req["lat"] is None and req["long"] is None
+
+
+async def test_repeated_post_with_idempotency_key_opens_one_case(
+        o311: Client, db: Database, api_key: str, inside_point: tuple[float, float]) -> None:
+    headers = {"Idempotency-Key": "app-req-1"}
+    _, first = await post(o311, report(api_key, inside_point), headers=headers)
+    _, again = await post(o311, report(api_key, inside_point), headers=headers)
+    assert first == again
+    assert await db.cases.count_documents({"channel": "open311"}) == 1
+
+
+@pytest.mark.parametrize(("fields", "status", "message"), [
+    ({"api_key": None}, 403, "api_key was not provided"),
+    ({"api_key": "o311_wrong"}, 403, "api_key is not valid"),
+    ({"service_code": None}, 400, "service_code was not provided"),
+    ({"service_code": "flying_saucer"}, 404, "service_code 'flying_saucer' was not found"),
+    ({"lat": None, "long": None}, 400, "a location is required: lat and long, or address_string"),
+    ({"long": None}, 400, "lat and long must be given together"),
+    ({"lat": "north"}, 400, "lat must be a number (WGS-84 degrees)"),
+    ({"lat": "91"}, 400, "lat must be between -90 and 90"),
+    ({"lat": "39.9", "long": "116.4"}, 400, "more than 30 m from every block of the district"),
+    ({"service_code": "manhole_cover"}, 400, "attribute[cover_state] is required for service manhole_cover"),
+    ({"service_code": "manhole_cover", "attribute[cover_state]": "stolen"}, 400,
+     "attribute[cover_state]: 'stolen' is not one of ['broken', 'missing', 'sunken']"),
+    ({"attribute[colour]": "red"}, 400, "attribute[colour] is not an attribute of service exposed_garbage"),
+    ({"media_url": "file:///etc/passwd"}, 400, "media_url must be an http(s) URL"),
+])
+async def test_post_errors(o311: Client, db: Database, api_key: str,
+                           inside_point: tuple[float, float], fields: dict[str, Any],
+                           status: int, message: str) -> None:
+    data = {k: v for k, v in {**report(api_key, inside_point), **fields}.items() if v is not None}
+    for fmt in ("json", "xml"):
+        got_status, body = await post(o311, data, fmt=fmt)
+        assert got_status == status, body
+        if fmt == "json":
+            assert len(body) == 1 and body[0]["code"] == status
+            assert message in body[0]["description"]
+        else:
+            [err] = xml_items(body, "errors", "error")
+            assert err["code"] == str(status) and message in str(err["description"])
+    assert await db.cases.count_documents({}) == 0
+
+
+async def test_revoked_key_is_refused(o311: Client, db: Database, api_key: str,
+                                      clock: FakeClock, inside_point: tuple[float, float]) -> None:
+    doc = await db.open311_keys.find_one({})
+    assert doc is not None and doc["hash"] != api_key  # stored hashed
+    assert await open311_repo.revoke_key(db, key_id=doc["_id"], now=clock.now())
+    status, body = await post(o311, report(api_key, inside_point))
+    assert status == 403 and body[0]["description"] == "api_key is not valid"
+
+
+async def test_api_key_in_query_string_is_accepted(o311: Client, api_key: str,
+                                                   inside_point: tuple[float, float]) -> None:
+    data = report(api_key, inside_point)
+    del data["api_key"]
+    resp = await o311.post(f"/open311/v2/requests.json?api_key={api_key}", data=data)
+    assert resp.status == 200
+
+
+async def test_unknown_token_and_request_are_404(o311: Client) -> None:
+    resp = await o311.get("/open311/v2/tokens/nope.json")
+    assert resp.status == 404 and (await resp.json())[0]["code"] == 404
+    resp = await o311.get("/open311/v2/requests/A20990101-00001.xml")
+    assert resp.status == 404
+    assert xml_items(await resp.text(), "errors", "error")[0]["description"] == \
+        "service_request_id 'A20990101-00001' was not found"
+
+
+# ---------------------------------------------------------------- GET requests filters
+
+
+async def _make(o311: Client, api_key: str, point: tuple[float, float], code: str = "exposed_garbage",
+                **extra: Any) -> str:
+    status, body = await post(o311, {**report(api_key, point), "service_code": code, **extra})
+    assert status == 200, body
+    return str(body[0]["service_request_id"])
+
+
+async def test_get_requests_filters(o311: Client, db: Database, api_key: str, clock: FakeClock,
+                                    settings: Settings, inside_point: tuple[float, float]) -> None:
+    policy = CasePolicy.from_settings(settings)
+    old = await _make(o311, api_key, inside_point)                       # day 0
+    clock.advance(days=100)
+    garbage = await _make(o311, api_key, inside_point)                   # day 100
+    clock.advance(days=1)
+    light = await _make(o311, api_key, inside_point, "street_light")     # day 101
+    clock.advance(hours=1)
+    vending = await _make(o311, api_key, inside_point, "street_vending")  # day 101 + 1h
+    await lifecycle.dispatch(db, case_ref=vending, actor=ADMIN, now=clock.now(), policy=policy)
+    merged_into = await lifecycle.merge(db, duplicate_ref=light, into_ref=garbage, actor=ADMIN,
+                                        now=clock.now())
+    assert merged_into[0]["state"] == "merged"
+    clock.advance(minutes=5)
+
+    async def ids(query: str, fmt: str = "json") -> list[str]:
+        resp = await o311.get(f"/open311/v2/requests.{fmt}{query}")
+        assert resp.status == 200, await resp.text()
+        if fmt == "xml":
+            return [str(r["service_request_id"])
+                    for r in xml_items(await resp.text(), "service_requests", "request")]
+        return [r["service_request_id"] for r in await resp.json()]
+
+    # The default window is the last 90 days: the day-0 request is not in it. Newest first.
+    assert await ids("") == [vending, light, garbage]
+    assert await ids("", fmt="xml") == [vending, light, garbage]
+    assert await ids("?service_code=street_light,street_vending") == [vending, light]
+    assert await ids("?status=open") == [vending, garbage]
+    assert await ids("?status=closed") == [light]
+    assert await ids("?status=open,closed") == [vending, light, garbage]
+    assert await ids("?page_size=2") == [vending, light]
+    # service_request_id overrides every other filter, the window included.
+    assert sorted(await ids(f"?service_request_id={old},{vending}&status=closed")) == sorted([old, vending])
+    start = clock.now() - timedelta(days=200)
+    assert await ids(f"?start_date={start:%Y-%m-%dT%H:%M:%SZ}") == [old]  # 90 days from the start
+    day100 = (clock.now() - timedelta(days=1, minutes=66)).strftime("%Y-%m-%dT%H:%M:%S%z")
+    day100 = day100[:-2] + ":" + day100[-2:]
+    assert await ids(f"?end_date={day100.replace('+', '%2B')}") == [garbage]
+    assert await ids(f"?start_date={day100.replace('+', '%2B')}&end_date={clock.now():%Y-%m-%dT%H:%M:%SZ}") == \
+        [vending, light, garbage]
+    # A date alone is local midnight (+08:00).
+    local_day = (clock.now() + timedelta(hours=8)).date()
+    assert await ids(f"?start_date={local_day}&service_code=street_vending") == [vending]
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("start_date=yesterday", "start_date 'yesterday' is not an ISO 8601 date-time"),
+    ("end_date=2026-13-01T00:00:00Z", "end_date '2026-13-01T00:00:00Z' is not an ISO 8601 date-time"),
+    ("start_date=2026-11-02T00:00:00Z&end_date=2026-11-01T00:00:00Z", "start_date is after end_date"),
+    ("status=pending", "status 'pending' is not open or closed"),
+    ("page_size=0", "page_size must be between 1 and 1000"),
+    ("page_size=many", "page_size must be a whole number"),
+])
+async def test_get_requests_errors(o311: Client, query: str, message: str) -> None:
+    resp = await o311.get(f"/open311/v2/requests.json?{query}")
+    assert resp.status == 400
+    assert (await resp.json()) == [{"code": 400, "description": message}]
+    resp = await o311.get(f"/open311/v2/requests.xml?{query}")
+    assert resp.status == 400
+    assert xml_items(await resp.text(), "errors", "error") == [{"code": "400", "description": message}]
+
+
+# ---------------------------------------------------------------- lifecycle → status
+
+
+async def test_lifecycle_maps_to_status_and_notes(
+        o311: Client, db: Database, api_key: str, clock: FakeClock, settings: Settings,
+        inside_point: tuple[float, float], grid: Any) -> None:
+    policy = CasePolicy.from_settings(settings)
+    serial = await _make(o311, api_key, inside_point)
+
+    async def view(locale: str = "zh-CN") -> dict[str, Any]:
+        [req] = await (await o311.get(f"/open311/v2/requests/{serial}.json?locale={locale}")).json()
+        return dict(req)
+
+    clock.advance(minutes=10)
+    case = await lifecycle.dispatch(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy)
+    # exposed garbage is a street-surface 块 matter: the street center of the placed street
+    assert case["assignee"]["unit"] == grid.place(*inside_point).street
+    block_name = case["assignee"]["name"]
+    assert block_name
+    req = await view()
+    assert (req["status"], req["status_notes"]) == ("open", f"已派遣至{block_name}")
+    assert req["agency_responsible"] == block_name
+    assert ISO_OFFSET.match(req["expected_datetime"])
+    assert req["expected_datetime"] == case["deadline"].astimezone(settings.tz).isoformat(timespec="seconds")
+    assert req["updated_datetime"] != req["requested_datetime"]
+    assert (await view("en"))["status_notes"] == f"Dispatched to {block_name}"
+
+    clock.advance(minutes=10)
+    await lifecycle.return_case(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy,
+                                reason="不属于本块")
+    req = await view()
+    assert (req["status"], req["status_notes"]) == ("open", "已退回，等待重新派遣（不属于本块）")
+    assert req["agency_responsible"] is None and req["expected_datetime"] is None
+
+    await lifecycle.dispatch(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy)
+    await lifecycle.accept(db, case_ref=serial, actor=ADMIN, now=clock.now())
+    assert (await view())["status_notes"] == f"{block_name}正在处置"
+    await lifecycle.request_extension(db, case_ref=serial, actor=ADMIN, now=clock.now(),
+                                      policy=policy, reason="需要协调", hours=24)
+    assert (await view("en"))["status_notes"] == f"{block_name} asked for more time"
+    await lifecycle.decide_extension(db, case_ref=serial, actor=ADMIN, now=clock.now(),
+                                     policy=policy, approve=True)
+    await lifecycle.feedback(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy,
+                             text="已清运")
+    req = await view()
+    assert (req["status"], req["status_notes"]) == ("open", "已处置，等待核查")
+    await lifecycle.verify(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy,
+                           ok=False, note="仍有垃圾")
+    req = await view("en")
+    assert req["status"] == "open"
+    assert req["status_notes"] == f"Verification failed; {block_name} is reworking it under supervision"
+    await lifecycle.feedback(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy,
+                             text="已彻底清运")
+    clock.advance(hours=1)
+    await lifecycle.verify(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy, ok=True)
+    req = await view()
+    assert (req["status"], req["status_notes"]) == ("closed", "已结案")
+    assert ISO_OFFSET.match(req["updated_datetime"])
+    [xml_req] = xml_items(await (await o311.get(f"/open311/v2/requests/{serial}.xml")).text(),
+                          "service_requests", "request")
+    assert xml_req["status"] == "closed" and xml_req["agency_responsible"] == block_name
+
+
+async def test_other_channels_show_no_personal_words_or_places(
+        o311: Client, db: Database, admin_token: str, inside_point: tuple[float, float]) -> None:
+    """A hotline complaint is listed, but its words and place stay with the staff."""
+    lon, lat = inside_point
+    resp = await o311.post("/api/v1/cases", headers={"Authorization": f"Bearer {admin_token}"}, json={
+        "channel": "hotline_12345", "kind": "complaint", "category": "neighbour_dispute",
+        "description": "住在302的王先生天天吵闹", "location": {"lon": lon, "lat": lat},
+        "reporter": {"phone": "13900000000", "name": "张女士"}})
+    assert resp.status == 201, await resp.text()
+    serial = (await resp.json())["case"]["serial"]
+    [req] = await (await o311.get(f"/open311/v2/requests/{serial}.json")).json()
+    assert req["service_code"] == "neighbour_dispute" and req["status"] == "open"
+    assert req["description"] is None and req["lat"] is None and req["address_id"] is None
+    assert "王先生" not in str(req) and "13900000000" not in str(req)
