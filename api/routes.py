@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import cases, health, open311, openapi, telegram
+from api import cases, health, open311, openapi, stats, telegram
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,3 +13,4 @@ def setup_routes(app: web.Application) -> None:
     cases.setup_routes(app)
     open311.setup_routes(app)
     openapi.setup_routes(app)
+    stats.setup_routes(app)

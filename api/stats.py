@@ -1,0 +1,119 @@
+"""Boards, hotspot charts and headline statistics: JSON, PNG and the pages (public, read-only:
+counts and serial numbers only, nothing personal)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from api.keys import CLOCK, DB, SETTINGS
+from gridlink.errors import InvalidInput
+from stats import board as board_mod
+from stats import hotspots as hs
+from stats.charts import bar_chart_png
+from stats.units import directory
+
+STATIC = Path(__file__).parent / "static"
+PREFIX = "/api/v1/stats"
+BY_TITLES = {"department": "处置部门", "street": "街镇", "category": "类别", "channel": "渠道",
+             "kind": "类型", "workstation": "工作站", "block": "社区网格", "sblock": "街面责任块"}
+
+
+def _json(body: object) -> web.Response:
+    return web.json_response(body, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+
+
+def _tz(request: web.Request) -> ZoneInfo:
+    return ZoneInfo(request.app[SETTINGS].timezone)
+
+
+def _day(value: str | None, field: str, default: date) -> date:
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date YYYY-MM-DD", field=field) from None
+
+
+def _int(value: str | None, field: str, default: int, lo: int, hi: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be an integer", field=field) from None
+    if not lo <= n <= hi:
+        raise InvalidInput(f"{field} must be between {lo} and {hi}", field=field)
+    return n
+
+
+async def board(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    body = await board_mod.board(request.app[DB], unit=request.query.get("unit") or None,
+                                 now=request.app[CLOCK].now(), tz=_tz(request),
+                                 district=settings.district_code)
+    return _json(body)
+
+
+async def _hotspot_rows(request: web.Request) -> tuple[str, list[dict[str, object]], date, date]:
+    q = request.query
+    today = request.app[CLOCK].now().astimezone(_tz(request)).date()
+    end = _day(q.get("to"), "to", today)
+    start = _day(q.get("from"), "from", end.replace(day=1))
+    by = q.get("by", "street")
+    rows = await hs.hotspots(request.app[DB], by=by, start=start, end=end, today=today,
+                             category=q.get("category") or None, channel=q.get("channel") or None,
+                             street=q.get("street") or None, measure=q.get("measure", "n"),
+                             limit=_int(q.get("limit"), "limit", 30, 1, 200))
+    d = await directory(request.app[DB], district=request.app[SETTINGS].district_code)
+    label = hs.labeller(d.name)
+    for row in rows:
+        row["name"] = label(by, str(row["key"]))
+    return by, rows, start, end
+
+
+async def hotspots(request: web.Request) -> web.Response:
+    by, rows, start, end = await _hotspot_rows(request)
+    return _json({"by": by, "from": start.isoformat(), "to": end.isoformat(),
+                  "measure": request.query.get("measure", "n"), "rows": rows})
+
+
+async def hotspots_png(request: web.Request) -> web.Response:
+    width = _int(request.query.get("width"), "width", 800, 200, 2400)
+    height = _int(request.query.get("height"), "height", 500, 150, 2400)
+    by, rows, start, end = await _hotspot_rows(request)
+    title = f"投诉热点 · 按{BY_TITLES.get(by, by)} · {start:%Y-%m-%d} 至 {end:%Y-%m-%d}"
+    png = await asyncio.to_thread(bar_chart_png, [(str(r["name"]), int(r["value"])) for r in rows],
+                                  title=title, width=width, height=height)
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "public, max-age=60"})
+
+
+async def headline(request: web.Request) -> web.Response:
+    today = request.app[CLOCK].now().astimezone(_tz(request)).date()
+    end = _day(request.query.get("to"), "to", today)
+    start = _day(request.query.get("from"), "from", end.replace(month=1, day=1))
+    return _json(await hs.headline(request.app[DB], start=start, end=end, today=today))
+
+
+def _page(name: str) -> web.RouteDef:
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "stats" / name, headers={"Cache-Control": "no-cache"})
+
+    return web.get("/" + name.removesuffix(".html"), handler)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get(f"{PREFIX}/board", board)
+    app.router.add_get(f"{PREFIX}/hotspots", hotspots)
+    app.router.add_get(f"{PREFIX}/hotspots.png", hotspots_png)
+    app.router.add_get(f"{PREFIX}/headline", headline)
+    app.add_routes([_page("board.html"), _page("hotspots.html")])
+    app.router.add_static("/static/stats", STATIC / "stats")
+    app.router.add_static("/static/echarts", STATIC / "echarts")

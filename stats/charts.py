@@ -1,0 +1,46 @@
+"""PNG bar charts with Chinese labels (matplotlib, Agg, a CJK font shipped by `mplfonts`)."""
+
+from __future__ import annotations
+
+import io
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+FONT_FILE = "NotoSansCJKsc-Regular.otf"
+
+
+@cache
+def cjk_font() -> Any:
+    import mplfonts
+    from matplotlib.font_manager import FontProperties
+
+    path = Path(mplfonts.__file__).parent / "fonts" / FONT_FILE
+    if not path.exists():  # pragma: no cover - the package always ships it
+        raise RuntimeError(f"CJK font missing: {path}")
+    return FontProperties(fname=str(path))
+
+
+def bar_chart_png(rows: list[tuple[str, int]], *, title: str, width: int = 800,
+                  height: int = 500) -> bytes:
+    """A horizontal bar chart, largest bar on top, exactly width × height pixels."""
+    from matplotlib.figure import Figure
+
+    font = cjk_font()
+    dpi = 100
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    ax = fig.add_subplot()
+    labels = [r[0] for r in rows][::-1]
+    values = [r[1] for r in rows][::-1]
+    bars = ax.barh(range(len(values)), values, color="#c0392b")
+    ax.set_yticks(range(len(values)), labels, fontproperties=font, fontsize=9)
+    ax.set_title(title, fontproperties=font, fontsize=13)
+    ax.bar_label(bars, padding=3, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    if not rows:
+        ax.text(0.5, 0.5, "无数据 no data", ha="center", va="center", transform=ax.transAxes,
+                fontproperties=font)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()

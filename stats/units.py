@@ -1,0 +1,69 @@
+"""Names and parent/child links of the units, loaded once per process (they change rarely)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridlink.db import Database
+from stats import repository as repo
+
+TTL_S = 300.0
+
+
+@dataclass
+class Directory:
+    name: dict[str, str] = field(default_factory=dict)
+    level: dict[str, str] = field(default_factory=dict)
+    parent: dict[str, str | None] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
+    loaded_at: float = 0.0
+
+    def add(self, code: str, level: str, name: str, parent: str | None) -> None:
+        self.name[code] = name
+        self.level[code] = level
+        self.parent[code] = parent
+        if parent:
+            self.children.setdefault(parent, []).append(code)
+
+    def of_level(self, level: str) -> list[str]:
+        return sorted(c for c, lv in self.level.items() if lv == level)
+
+    def street_of(self, code: str) -> str | None:
+        while code and self.level.get(code) not in (None, "street"):
+            code = self.parent.get(code) or ""
+        return code if self.level.get(code) == "street" else None
+
+
+_cache: dict[str, Directory] = {}
+
+
+def demo_directory(district: str = "310101") -> Directory:
+    """The synthetic demo district's units (used when no grid has been loaded)."""
+    from grids.demo import demo_feature_collection
+    from grids.units import department_units
+
+    d = Directory()
+    for feat in demo_feature_collection(district=district)["features"]:
+        p = feat["properties"]
+        d.add(p["code"], p["level"], p.get("name") or p["code"], p.get("parent"))
+    for u in department_units(district):
+        d.add(u["code"], u["level"], u["name_zh"], u["parent"])
+    return d
+
+
+async def directory(db: Database, *, district: str = "310101") -> Directory:
+    cached = _cache.get(db.name)
+    if cached and time.monotonic() - cached.loaded_at < TTL_S:
+        return cached
+    docs: list[dict[str, Any]] = await repo.units(db)
+    if docs:
+        d = Directory()
+        for u in docs:
+            d.add(u["_id"], u["level"], u.get("name_zh") or u["_id"], u.get("parent"))
+    else:
+        d = demo_directory(district)
+    d.loaded_at = time.monotonic()
+    _cache[db.name] = d
+    return d

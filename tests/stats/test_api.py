@@ -1,0 +1,96 @@
+"""Boards, hotspots, headline figures and the PNG chart over HTTP, on synthetic history."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+from aiohttp.test_utils import TestClient
+from PIL import Image
+
+from gridlink.clock import FakeClock
+from gridlink.db import Database
+from stats.facts import colour_at
+from stats.history import generate
+from stats.rollups import rebuild, recompute
+
+NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+
+
+async def load(db: Database, n: int = 1500) -> list[dict]:
+    docs = list(generate(n, now=NOW, years=0.25, seed=3))
+    await db.cases.insert_many(docs)
+    await rebuild(db)
+    return docs
+
+
+async def test_board_counts_match_the_cases(client: TestClient, db: Database, clock: FakeClock) -> None:
+    clock.set(NOW)
+    docs = await load(db)
+    res = await client.get("/api/v1/stats/board")
+    assert res.status == 200
+    body = await res.json()
+    streets = {r["unit"]: r for r in body["sections"]["streets"]}
+    assert len(streets) == 13 and len(body["sections"]["departments"]) >= 20
+    open_docs = [d for d in docs if d["state"] not in ("closed", "merged")]
+    assert open_docs, "the generator leaves recent cases open"
+    for street, row in streets.items():
+        mine = [d for d in open_docs if d["placement"]["street"] == street]
+        colours = [colour_at([None, d["warn_at"].timestamp() if d["warn_at"] else None,
+                              d["due_at"].timestamp() if d["due_at"] else None], NOW.timestamp())
+                   for d in mine]
+        assert (row["blue"], row["yellow"], row["red"]) == tuple(colours.count(c) for c in ("blue", "yellow", "red"))
+        closed = [d for d in docs if d["placement"]["street"] == street and d["state"] == "closed"
+                  and d["created_at"] >= datetime(2026, 10, 31, 16, tzinfo=UTC)]
+        assert row["green"] == len(closed)
+    # Drill down: street → workstation → block → case list.
+    street = max(streets.values(), key=lambda r: r["open"])["unit"]
+    ws_body = await (await client.get(f"/api/v1/stats/board?unit={street}")).json()
+    ws = max(ws_body["sections"]["workstations"], key=lambda r: r["open"])
+    assert ws["open"] > 0
+    blk_body = await (await client.get(f"/api/v1/stats/board?unit={ws['unit']}")).json()
+    blk = max(blk_body["sections"]["blocks"], key=lambda r: r["open"])
+    cases_body = await (await client.get(f"/api/v1/stats/board?unit={blk['unit']}")).json()
+    assert len(cases_body["cases"]) == blk["open"]
+    assert {c["serial"] for c in cases_body["cases"]} <= {d["serial"] for d in open_docs}
+    bad = await client.get("/api/v1/stats/board?unit=nope")
+    assert bad.status == 404 and (await bad.json())["error"]["code"]
+
+
+async def test_hotspots_json_png_and_headline(client: TestClient, db: Database, clock: FakeClock) -> None:
+    clock.set(NOW)
+    docs = await load(db)
+    res = await client.get("/api/v1/stats/hotspots?by=category&from=2026-10-01&to=2026-11-27")
+    rows = (await res.json())["rows"]
+    start = datetime(2026, 9, 30, 16, tzinfo=UTC)
+    expected: dict[str, int] = {}
+    for d in docs:
+        if d["created_at"] >= start:
+            expected[d["category"]] = expected.get(d["category"], 0) + 1
+    assert {r["key"]: r["value"] for r in rows} == dict(sorted(expected.items(), key=lambda kv: -kv[1])[:30])
+    assert all(r["name"] for r in rows)
+    filt = await (await client.get("/api/v1/stats/hotspots?by=street&channel=hotline_12345&from=2026-11-03&to=2026-11-20")).json()
+    lo, hi = datetime(2026, 11, 2, 16, tzinfo=UTC), datetime(2026, 11, 20, 16, tzinfo=UTC)
+    want = {}
+    for d in docs:
+        if d["channel"] == "hotline_12345" and lo <= d["created_at"] < hi:
+            want[d["placement"]["street"]] = want.get(d["placement"]["street"], 0) + 1
+    assert {r["key"]: r["value"] for r in filt["rows"]} == want
+    png = await client.get("/api/v1/stats/hotspots.png?by=street&width=640&height=400")
+    assert png.status == 200 and png.content_type == "image/png"
+    img = Image.open(io.BytesIO(await png.read()))
+    img.load()
+    assert img.size == (640, 400)
+    head = await (await client.get("/api/v1/stats/headline?from=2026-01-01&to=2026-11-27")).json()
+    spot = sum(1 for d in docs if d.get("handled_on_the_spot"))
+    assert head["on_the_spot"] == spot
+    assert head["hazards_found"] == sum(1 for d in docs if d["kind"] == "hazard") - spot
+    for q in ("by=block", "by=nope", "by=street&category=a&channel=b", "from=2026-13-01",
+              "by=street&limit=0"):
+        r = await client.get("/api/v1/stats/hotspots?" + q)
+        assert r.status == 400, q
+
+
+def test_recompute_is_pure() -> None:
+    docs = list(generate(200, now=NOW, years=0.1, seed=1))
+    assert recompute(docs)[0] == recompute(list(reversed(docs)))[0]
