@@ -175,6 +175,19 @@ def SANDBOX_AVAILABLE() -> bool:
 # Steps `gridlink demo` runs against the database before starting processes (grids, …).
 DEMO_STEPS: list[Callable[[Settings, str], None]] = []
 
+def _open311_key(args: argparse.Namespace, settings: Settings) -> int:
+    """Create, list or revoke Open311 API keys (a new key is printed once; stored hashed)."""
+    from open311.cli import cmd_open311_key
+
+    return cmd_open311_key(args, settings)
+
+
+def _open311_key_args(parser: argparse.ArgumentParser) -> None:
+    from open311.cli import configure
+
+    configure(parser)
+
+
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | None]] = {
     "web": (cmd_web, None),
     "worker": (cmd_worker, None),
@@ -183,6 +196,7 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | N
     "history": (stats_cli.cmd_history, stats_cli.history_args),
     "stats": (stats_cli.cmd_stats, stats_cli.stats_args),
     "token": (cmd_token, lambda p: _token_args(p)),
+    "open311-key": (_open311_key, lambda p: _open311_key_args(p)),
     "invite": (cmd_invite, lambda p: _invite_args(p)),
     "bot": (cmd_bot, lambda p: _bot_args(p)),
 }
