@@ -10,6 +10,7 @@ from telegram.ext import Application
 from gridlink.clock import Clock
 from gridlink.db import Client, Database
 from gridlink.settings import Settings
+from media.service import Workers
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -18,3 +19,5 @@ MONGO_CLIENT = web.AppKey("mongo_client", Client)
 DB = web.AppKey("db", Database)
 # The python-telegram-bot Application (webhook mode), see api/telegram.py.
 PTB_APP = web.AppKey("ptb_app", Application[Any, Any, Any, Any, Any, Any])
+# The bounded thread pool that decodes photos (media.service.Workers), see api/media.py.
+PHOTO_WORKERS = web.AppKey("photo_workers", Workers)

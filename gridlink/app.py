@@ -12,6 +12,7 @@ from pymongo.errors import PyMongoError
 
 from api.errors import access_log_middleware, error_middleware
 from api.keys import CLOCK, DB, MONGO_CLIENT, MONGO_URI, SETTINGS
+from api.media import photo_workers_ctx
 from api.routes import setup_routes
 from api.telegram import ptb_ctx
 from gridlink.clock import Clock, SystemClock
@@ -60,5 +61,6 @@ def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None
     app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(ptb_ctx)
+    app.cleanup_ctx.append(photo_workers_ctx)
     setup_routes(app)
     return app

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(8081, ge=0, le=65535)
     data_dir: Path = PROJECT_ROOT / "var"
     keep_photo_originals: bool = False
+    photo_max_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    photo_max_pixels: int = Field(64_000_000, ge=10_000, le=200_000_000)
+    photo_max_frames: int = Field(8, ge=1, le=1000)
+    photo_workers: int = Field(2, ge=1, le=64)
     district_code: str = Field("310101", pattern=r"^\d{6}$")
     serial_prefix: str = Field("A", pattern=r"^[A-Z]{1,3}$")
     conversation_ttl_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
