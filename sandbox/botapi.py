@@ -437,18 +437,37 @@ async def handle_method(request: web.Request) -> web.Response:
     if handler is None:
         return _error(404, "Not Found")
     sb.stats.calls[name] += 1
+    try:
+        # read first: after a hang the client may be gone, and its body with it
+        params = await read_params(request)
+    except ApiError as exc:
+        return web.json_response(exc.to_json(), status=exc.code)
     fault = sb.check_fault(name)
     if fault is not None:
         if fault.kind == "hang":
-            # then answers normally: like a slow Telegram whose answer the client may give up on
-            await asyncio.sleep(fault.seconds)
-        elif fault.kind == "429":
+            # Then act normally, even if the client gave up meanwhile: like a slow Telegram
+            # that still sends the message whose answer never arrived.
+            task = asyncio.create_task(_after(fault.seconds, sb, handler, params))
+            _LATE.add(task)
+            task.add_done_callback(_LATE.discard)
+            return await asyncio.shield(task)
+        if fault.kind == "429":
             return _error(429, f"Too Many Requests: retry after {fault.retry_after}",
                           retry_after=fault.retry_after)
-        else:
-            return _error(fault.status, "Internal Server Error")
+        return _error(fault.status, "Internal Server Error")
+    return await _answer(sb, handler, params)
+
+
+_LATE: set[asyncio.Task[web.Response]] = set()
+
+
+async def _after(seconds: float, sb: Sandbox, handler: Method, params: Params) -> web.Response:
+    await asyncio.sleep(seconds)
+    return await _answer(sb, handler, params)
+
+
+async def _answer(sb: Sandbox, handler: Method, params: Params) -> web.Response:
     try:
-        params = await read_params(request)
         result = await handler(sb, params)
     except ApiError as exc:
         return web.json_response(exc.to_json(), status=exc.code)
