@@ -168,6 +168,19 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the local Telegram Bot API sandbox and its chat page."""
+    from sandbox.cli import run
+
+    return run(args, settings)
+
+
+def _sandbox_args(parser: argparse.ArgumentParser) -> None:
+    from sandbox.cli import configure
+
+    configure(parser)
+
+
 def SANDBOX_AVAILABLE() -> bool:
     return "sandbox" in COMMANDS
 
@@ -196,6 +209,7 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | N
     "history": (stats_cli.cmd_history, stats_cli.history_args),
     "stats": (stats_cli.cmd_stats, stats_cli.stats_args),
     "token": (cmd_token, lambda p: _token_args(p)),
+    "sandbox": (cmd_sandbox, lambda p: _sandbox_args(p)),
     "open311-key": (_open311_key, lambda p: _open311_key_args(p)),
     "invite": (cmd_invite, lambda p: _invite_args(p)),
     "bot": (cmd_bot, lambda p: _bot_args(p)),
