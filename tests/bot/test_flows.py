@@ -68,11 +68,17 @@ async def report_to_category(world: BotWorld, coordinator: Phone) -> Json:
     got, ask = await coordinator.replies(2)
     assert got["text"] == t("report.photo_added", "zh-CN", count=1)
     assert ask["text"] == t("report.ask_location", "zh-CN")
-    assert ask["reply_markup"]["keyboard"][0][0]["request_location"] is True
+    assert await location_button(world, coordinator)
     await coordinator.location(*INSIDE)
     placed, categories = await coordinator.replies(2)
     assert placed["text"] == "已定位：社区网格 一号责任块／街面 一号街面。"
     return categories
+
+
+async def location_button(world: BotWorld, phone: Phone) -> bool:
+    """Whether the chat shows the request-location reply-keyboard button."""
+    keyboard = (await world.sb.client.chat(phone.id))["reply_keyboard"]
+    return bool(keyboard) and keyboard["keyboard"][0][0].get("request_location") is True
 
 
 def buttons(message: Json) -> list[str]:
@@ -119,13 +125,16 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
     await api(world, f"/api/v1/cases/{appeal_serial}/merge", dispatcher, {"into": serial})
 
     # The center dispatches to the block; notify's assignment message reaches the leader.
-    case = await api(world, f"/api/v1/cases/{serial}/dispatch", dispatcher, {"unit": BLOCK_ONE})
-    case_id, version = case["id"] if "id" in case else case["_id"], case["version"]
+    case = (await api(world, f"/api/v1/cases/{serial}/dispatch", dispatcher, {"unit": BLOCK_ONE}))["case"]
+    case_id, version = case["id"], case["version"]
     assert case["state"] == "dispatched"
     bot = world.server.app[PTB_APP].bot
     assignment = await bot.send_message(leader.id, f"新派单 {serial}",
                                         reply_markup=assignment_markup(case_id, version, "zh-CN"))
-    leader.last = assignment.message_id
+    # …and a reminder with the same buttons, pressed later when the case has moved on.
+    reminder = await bot.send_message(leader.id, f"提醒 {serial}",
+                                      reply_markup=assignment_markup(case_id, version, "zh-CN"))
+    leader.last = reminder.message_id
     assignment_json = {"message_id": assignment.message_id}
 
     # /mine shows it in blue.
@@ -155,11 +164,11 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
     assert stored["result"]["by"]["role"] == "leader"
 
     # A stale button answers with the current state.
-    await leader.press(assignment_json, f"c:accept:{case_id}:{version}")
+    await leader.press({"message_id": reminder.message_id}, f"c:accept:{case_id}:{version}")
     assert (await leader.reply())["text"] == f"该案件已有变化：{serial} 当前状态为「待核查」。"
 
     # The center verifies and closes; notify asks the reporters to rate.
-    closed = await api(world, f"/api/v1/cases/{serial}/verify", dispatcher, {"ok": True})
+    closed = (await api(world, f"/api/v1/cases/{serial}/verify", dispatcher, {"ok": True}))["case"]
     assert closed["state"] == "closed"
     ask = await bot.send_message(citizen.id, t("rating.ask", "zh-CN", serial=serial),
                                  reply_markup=rating_markup(case_id, "zh-CN"))
@@ -198,7 +207,7 @@ async def test_location_outside_the_district_keeps_the_report(world: BotWorld) -
     await coordinator.location(31.30, 121.60)  # ~20 km away
     outside = await coordinator.reply()
     assert outside["text"] == t("report.outside", "zh-CN")
-    assert outside["reply_markup"]["keyboard"][0][0]["request_location"] is True
+    assert await location_button(world, coordinator)
     await coordinator.location(*INSIDE)
     placed, _ = await coordinator.replies(2)
     assert placed["text"].startswith("已定位")
@@ -242,7 +251,7 @@ async def test_citizens_cannot_use_handler_buttons(world: BotWorld) -> None:
     msg = await bot.send_message(citizen.id, "x", reply_markup=assignment_markup("abc", 1, "en"))
     press = await citizen.press({"message_id": msg.message_id}, "c:accept:abc:1")
     answer = await world.sb.client.callback_answer(press["callback_query_id"])
-    assert answer["text"] == t("action.not_yours", "en")
+    assert answer["answered"] and answer["answer"]["text"] == t("action.not_yours", "en")
     await citizen.photo(jpeg())
     citizen.last = msg.message_id
     assert (await citizen.reply())["text"] == t("report.coordinators_only", "en")
