@@ -5,10 +5,14 @@ Grid versions: an import writes its units under a new version number
 update. Readers read the pointer first and then only that version's units, so they never see
 a mix. The version active just before stays (readers may still be reading it); older ones
 are deleted after each flip.
+
+Geometries are stored as GeoJSON text in `geojson` (FerretDB v1 cannot store nested arrays);
+the functions here return units with `geometry` parsed back into a GeoJSON mapping.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +44,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "department": (DEPARTMENT,),
 }
 _BATCH = 500
-_NO_GEOMETRY = {"geometry": 0}
+_NO_GEOMETRY = {"geojson": 0}
 
 
 async def ensure_indexes(db: Database) -> None:
@@ -69,7 +73,7 @@ async def install_grid(db: Database, *, grid: ImportedGrid, source: str, now: da
         "_id": version, "state": "writing", "created_at": now, "source": source,
         "district": grid.district, "counts": grid.counts(), "units": len(grid.units)})
     try:
-        docs = [{**unit, "_id": f"{version}:{unit['code']}", "version": version} for unit in grid.units]
+        docs = [_stored(unit, version) for unit in grid.units]
         for start in range(0, len(docs), _BATCH):
             await db.units.insert_many(docs[start:start + _BATCH], ordered=False)
         await db.grid_versions.update_one({"_id": version}, {"$set": {"state": "ready"}})
@@ -127,8 +131,19 @@ async def load_units(db: Database, *, geometry: bool = True) -> tuple[int | None
     raise Conflict("the grid changed repeatedly while being read; try again")
 
 
+def _stored(unit: Unit, version: int) -> dict[str, Any]:
+    doc = {k: v for k, v in unit.items() if k != "geometry"}
+    doc.update(_id=f"{version}:{unit['code']}", version=version)
+    if unit.get("geometry") is not None:
+        doc["geojson"] = json.dumps(unit["geometry"], separators=(",", ":"))
+    return doc
+
+
 def _public(doc: dict[str, Any]) -> Unit:
     doc.pop("_id", None)
+    text = doc.pop("geojson", None)
+    if text is not None:
+        doc["geometry"] = json.loads(text)
     return doc
 
 
