@@ -192,6 +192,12 @@ async def test_long_polling_processes_each_update_once(sandbox: RunningSandbox, 
         sent = await sandbox.client.send_text(int(user["id"]), "/help")
         reply = await sandbox.client.wait_message(int(user["id"]), after=sent["message_id"])
         assert reply["text"].startswith("How it works")
+        # The update is marked done right after its reply was sent.
+        for _ in range(100):
+            if await db.updates.count_documents({"state": "done"}) == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert await db.updates.count_documents({}) == 1
         assert await db.updates.count_documents({"state": "done"}) == 1
     finally:
         stop.set()
