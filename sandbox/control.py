@@ -139,7 +139,7 @@ async def info(request: web.Request) -> web.Response:
     return web.json_response({
         "bot": sb.bot, "token": sb.token, "rate_limits": sb.rate_limits,
         "limits": sb.limiter.limits.to_dict(), "webhook": sb.webhook_info(),
-        "pending_updates": len(sb.updates), "seq": sb.seq,
+        "pending_updates": len(sb.updates), "seq": sb.seq, "map_box": sb.map_box,
     })
 
 

@@ -251,6 +251,9 @@ class Sandbox:
         self._group_ids = itertools.count(1_000_001)
         self._file_numbers = itertools.count(1)
         self._poll_generation = 0
+        # west, south, east, north of the chat page's location picker (the demo district and
+        # a margin around it, so points outside the district can be tried too)
+        self.map_box: tuple[float, float, float, float] = (121.38, 31.14, 121.53, 31.27)
 
     # --- bookkeeping --------------------------------------------------------------------------
 
