@@ -10,6 +10,7 @@ from telegram.ext import Application
 from gridlink.clock import Clock
 from gridlink.db import Client, Database
 from gridlink.settings import Settings
+from grids.live import LiveGridIndex
 from media.service import Workers
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,3 +22,5 @@ DB = web.AppKey("db", Database)
 PTB_APP = web.AppKey("ptb_app", Application[Any, Any, Any, Any, Any, Any])
 # The bounded thread pool that decodes photos (media.service.Workers), see api/media.py.
 PHOTO_WORKERS = web.AppKey("photo_workers", Workers)
+# The process's grid index (placement), refreshed when a new grid version is imported.
+GRID_INDEX = web.AppKey("grid_index", LiveGridIndex)

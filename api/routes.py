@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import cases, health, media, open311, openapi, stats, telegram
+from api import cases, grids, health, media, open311, openapi, stats, telegram
 
 
 def setup_routes(app: web.Application) -> None:
     health.setup_routes(app)
+    grids.setup_routes(app)
     media.setup_routes(app)
     telegram.setup_routes(app)
     cases.setup_routes(app)

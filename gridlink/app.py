@@ -11,6 +11,7 @@ from aiohttp import web
 from pymongo.errors import PyMongoError
 
 from api.errors import access_log_middleware, error_middleware
+from api.grids import grid_index_ctx
 from api.keys import CLOCK, DB, MONGO_CLIENT, MONGO_URI, SETTINGS
 from api.media import photo_workers_ctx
 from api.routes import setup_routes
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None
     app[MONGO_URI] = mongo_uri
     app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(grid_index_ctx)
     app.cleanup_ctx.append(ptb_ctx)
     app.cleanup_ctx.append(photo_workers_ctx)
     setup_routes(app)

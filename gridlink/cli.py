@@ -188,6 +188,29 @@ def SANDBOX_AVAILABLE() -> bool:
 # Steps `gridlink demo` runs against the database before starting processes (grids, …).
 DEMO_STEPS: list[Callable[[Settings, str], None]] = []
 
+
+def cmd_grids(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the synthetic demo district or import a grid file (GeoJSON)."""
+    from grids.cli import run
+
+    return run(args, settings)
+
+
+def _grids_args(parser: argparse.ArgumentParser) -> None:
+    from grids.cli import configure
+
+    configure(parser)
+
+
+def _grids_demo_step(settings: Settings, uri: str) -> None:
+    from grids.cli import demo_step
+
+    demo_step(settings, uri)
+
+
+DEMO_STEPS.append(_grids_demo_step)  # first: other steps may place things in the grid
+
+
 def _open311_key(args: argparse.Namespace, settings: Settings) -> int:
     """Create, list or revoke Open311 API keys (a new key is printed once; stored hashed)."""
     from open311.cli import cmd_open311_key
@@ -209,6 +232,7 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | N
     "history": (stats_cli.cmd_history, stats_cli.history_args),
     "stats": (stats_cli.cmd_stats, stats_cli.stats_args),
     "token": (cmd_token, lambda p: _token_args(p)),
+    "grids": (cmd_grids, lambda p: _grids_args(p)),
     "sandbox": (cmd_sandbox, lambda p: _sandbox_args(p)),
     "open311-key": (_open311_key, lambda p: _open311_key_args(p)),
     "invite": (cmd_invite, lambda p: _invite_args(p)),

@@ -237,3 +237,15 @@ async def test_live_index_follows_the_active_version(db: Database, clock: FakeCl
     assert await live.refresh(db, force=True) is True
     assert live.version == v2
     assert live.place(121.415, 31.215).community_block == "310101001001000"
+
+
+async def test_demo_step_loads_the_demo_once(settings: Settings, mongo_uri: str, db: Database) -> None:
+    from grids.cli import load_demo
+
+    await load_demo(settings, mongo_uri, only_if_empty=True)
+    await load_demo(settings, mongo_uri, only_if_empty=True)  # a grid is active: nothing to do
+    assert await repository.active_version(db) == 1
+    counts = {level: await db.units.count_documents({"level": level})
+              for level in ("street", "workstation", "community_block", "patrol_zone", "street_block")}
+    assert counts == {"street": 13, "workstation": 516, "community_block": 1299,
+                      "patrol_zone": 75, "street_block": 189}
