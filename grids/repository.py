@@ -13,6 +13,7 @@ the functions here return units with `geometry` parsed back into a GeoJSON mappi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -155,6 +156,27 @@ async def get_unit(db: Database, *, code: str, geometry: bool = True) -> Unit:
     if doc is None:
         raise UnitNotFound(f"no unit {code} in the active grid")
     return _public(doc)
+
+
+async def find_unit(db: Database, *, code: str, geometry: bool = False) -> Unit | None:
+    """A unit of the active version, or None (where `get_unit` would raise UnitNotFound)."""
+    try:
+        return await get_unit(db, code=code, geometry=geometry)
+    except UnitNotFound:
+        return None
+
+
+async def find_units(db: Database, *, codes: Iterable[str] | None = None,
+                     geometry: bool = False) -> list[Unit]:
+    """Units of the active version (all of them, or those with `codes`), by code."""
+    version = await active_version(db)
+    if version is None:
+        return []
+    query: dict[str, Any] = {"version": version}
+    if codes is not None:
+        query = {"_id": {"$in": [f"{version}:{c}" for c in codes]}}
+    cursor = db.units.find(query, None if geometry else _NO_GEOMETRY).sort("code", ASCENDING)
+    return [_public(doc) async for doc in cursor]
 
 
 async def list_units(db: Database, *, level: str | None = None, parent: str | None = None,

@@ -98,3 +98,17 @@ def test_chain_is_a_pure_function_over_units_and_roster() -> None:
     assert [m["user_id"] for m in chain[1].members] == [8, 9]
     with pytest.raises(UnitNotFound):
         chain_of_command("W", units, roster)  # a workstation is not a block
+
+
+async def test_unit_lookups_read_only_the_active_version(db: Database, grid: None, clock: FakeClock,
+                                                         tiny: dict[str, Any]) -> None:
+    tiny["features"][4]["properties"]["name"] = "改名网格"
+    await repository.install_grid(db, grid=parse_grid(tiny), source="v2", now=clock.now())
+    assert await db.units.count_documents({"code": "310101001001001"}) == 2  # both versions stored
+    found = await repository.find_units(db, codes=["310101001001001", "310101001002002", "nope"])
+    assert [(u["code"], u["version"]) for u in found] == [("310101001001001", 2), ("310101001002002", 2)]
+    assert found[0]["name_zh"] == "改名网格" and "geometry" not in found[0]
+    assert len(await repository.find_units(db)) == 10 + 21
+    assert await repository.find_unit(db, code="nope") is None
+    unit = await repository.find_unit(db, code="310101001001001", geometry=True)
+    assert unit is not None and unit["geometry"]["type"] == "Polygon"
