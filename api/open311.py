@@ -30,6 +30,8 @@ from open311.errors import ApiKeyInvalid, ApiKeyMissing, RequestNotFound, Servic
 log = logging.getLogger("gridlink.open311")
 
 PREFIX = "/open311/v2"
+PHOTO_LIMIT = 20 * 1024 * 1024  # Telegram's download cap; media's own setting wins when present
+FIELD_LIMIT = 64 * 1024
 Format = Literal["json", "xml"]
 Handler = Callable[[web.Request, Format], Awaitable[web.Response]]
 
@@ -244,9 +246,29 @@ async def _placer(request: web.Request) -> open311_intake.Placer:
 
 
 def _photo_store(request: web.Request) -> open311_intake.PhotoStore:
+    """Photos go through media's pipeline like every other channel's (EXIF stripped, hashed)."""
     async def store(upload: open311_intake.Upload) -> tuple[str, str | None]:
-        raise errors.InvalidInput("photo upload is not available yet; send media_url instead")
+        from api import keys
+        from media import service as media_service
+
+        workers_key = getattr(keys, "PHOTO_WORKERS", None)
+        workers = request.config_dict.get(workers_key) if workers_key is not None else None
+        result = await media_service.ingest(
+            request.config_dict[DB], data=upload.data, content_type=upload.content_type or None,
+            filename=upload.filename, uploader="open311", settings=request.config_dict[SETTINGS],
+            now=request.config_dict[CLOCK].now(), workers=workers)
+        return result.id, result.phash
     return store
+
+
+async def _read_part(part: BodyPartReader, limit: int, what: str) -> bytes:
+    """A part's bytes, refused as soon as they pass `limit` (a huge upload is never buffered)."""
+    chunks = bytearray()
+    while chunk := await part.read_chunk(256 * 1024):
+        chunks += chunk
+        if len(chunks) > limit:
+            raise errors.InvalidInput(f"{what} is larger than {limit // 1024} KiB")
+    return bytes(chunks)
 
 
 async def _read_form(request: web.Request) -> tuple[MultiDictProxy[str], open311_intake.Upload | None]:
@@ -262,11 +284,16 @@ async def _read_form(request: web.Request) -> tuple[MultiDictProxy[str], open311
             if part.filename is not None:
                 if part.name != "media" or upload is not None:
                     raise errors.InvalidInput("only one file, in the field 'media', is accepted")
-                data = await part.read(decode=False)
-                upload = open311_intake.Upload(data=bytes(data), filename=part.filename,
+                limit = getattr(request.config_dict[SETTINGS], "photo_max_bytes", PHOTO_LIMIT)
+                data = await _read_part(part, limit, "the photo")
+                upload = open311_intake.Upload(data=data, filename=part.filename,
                                                content_type=part.headers.get("Content-Type", ""))
             else:
-                fields.add(part.name, await part.text())
+                raw = await _read_part(part, FIELD_LIMIT, f"field {part.name!r}")
+                try:
+                    fields.add(part.name, raw.decode(part.get_charset(default="utf-8")))
+                except (UnicodeDecodeError, LookupError):
+                    raise errors.InvalidInput(f"field {part.name!r} is not UTF-8 text") from None
         return MultiDictProxy(fields), upload
     if ctype in ("application/x-www-form-urlencoded", "", "application/octet-stream"):
         try:

@@ -7,19 +7,32 @@ from typing import Any
 
 import pytest
 import shapely
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from shapely.geometry import shape
 
+from api.keys import GRID_INDEX
 from gridlink import auth
 from gridlink.app import create_app
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from gridlink.settings import Settings
-from grids import repository as grids_repo
 from grids.demo import demo_feature_collection
 from grids.importer import ImportedGrid, parse_grid
+from grids.live import LiveGridIndex
 from grids.placement import GridIndex
 from open311 import repository as open311_repo
+
+
+class PreloadedGrid(LiveGridIndex):
+    """The live index with a grid already built (the real GridIndex), not read from the database."""
+
+    def __init__(self, index: GridIndex) -> None:
+        super().__init__()
+        self._index = index
+
+    async def refresh(self, db: Database, *, force: bool = False) -> bool:
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +43,7 @@ def demo_grid() -> ImportedGrid:
 @pytest.fixture(scope="session")
 def grid(demo_grid: ImportedGrid) -> GridIndex:
     """The same placement the app does, to compute expected blocks."""
-    return GridIndex(demo_grid.units)
+    return GridIndex(demo_grid.units, version=1)
 
 
 @pytest.fixture(scope="session")
@@ -43,10 +56,19 @@ def inside_point(demo_grid: ImportedGrid) -> tuple[float, float]:
 
 @pytest.fixture
 async def o311(settings: Settings, mongo_uri: str, clock: FakeClock, db: Database,
-               demo_grid: ImportedGrid) -> AsyncIterator[TestClient[Any, Any]]:
-    """A client of the real app; the demo grid is installed first, so the app loads it."""
-    await grids_repo.install_grid(db, grid=demo_grid, source="open311 tests", now=clock.now())
+               grid: GridIndex) -> AsyncIterator[TestClient[Any, Any]]:
+    """A client of the real app placing with the demo district's real GridIndex.
+
+    The index is built once per session and handed to the app: writing the 2,093 demo units
+    into every test's fresh database would cost seconds per test (grids' own tests cover
+    installing and loading versions).
+    """
     app = create_app(settings, mongo_uri=mongo_uri, clock=clock)
+
+    async def preloaded(app_: web.Application) -> AsyncIterator[None]:
+        app_[GRID_INDEX] = PreloadedGrid(grid)  # after grids' loader: this grid wins
+        yield
+    app.cleanup_ctx.append(preloaded)
     async with TestClient(TestServer(app)) as client:
         yield client
 

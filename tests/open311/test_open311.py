@@ -4,7 +4,7 @@ JSON and XML forms, and the mapping from the case lifecycle to open/closed."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -284,6 +284,8 @@ async def _make(o311: Client, api_key: str, point: tuple[float, float], code: st
 async def test_get_requests_filters(o311: Client, db: Database, api_key: str, clock: FakeClock,
                                     settings: Settings, inside_point: tuple[float, float]) -> None:
     policy = CasePolicy.from_settings(settings)
+    # Within one year the working-day calendar covers (deadlines are computed on dispatch).
+    clock.set(datetime(2026, 3, 2, 2, 0, tzinfo=UTC))
     old = await _make(o311, api_key, inside_point)                       # day 0
     clock.advance(days=100)
     garbage = await _make(o311, api_key, inside_point)                   # day 100
@@ -315,13 +317,13 @@ async def test_get_requests_filters(o311: Client, db: Database, api_key: str, cl
     assert await ids("?page_size=2") == [vending, light]
     # service_request_id overrides every other filter, the window included.
     assert sorted(await ids(f"?service_request_id={old},{vending}&status=closed")) == sorted([old, vending])
-    start = clock.now() - timedelta(days=200)
+    start = clock.now() - timedelta(days=110)  # day -9: its 90 days hold day 0 only
     assert await ids(f"?start_date={start:%Y-%m-%dT%H:%M:%SZ}") == [old]  # 90 days from the start
-    day100 = (clock.now() - timedelta(days=1, minutes=66)).strftime("%Y-%m-%dT%H:%M:%S%z")
+    day100 = (clock.now() - timedelta(days=1, minutes=60)).strftime("%Y-%m-%dT%H:%M:%S%z")
     day100 = day100[:-2] + ":" + day100[-2:]
     assert await ids(f"?end_date={day100.replace('+', '%2B')}") == [garbage]
     assert await ids(f"?start_date={day100.replace('+', '%2B')}&end_date={clock.now():%Y-%m-%dT%H:%M:%SZ}") == \
-        [vending, light, garbage]
+        [vending, light]
     # A date alone is local midnight (+08:00).
     local_day = (clock.now() + timedelta(hours=8)).date()
     assert await ids(f"?start_date={local_day}&service_code=street_vending") == [vending]
@@ -338,10 +340,12 @@ async def test_get_requests_filters(o311: Client, db: Database, api_key: str, cl
 async def test_get_requests_errors(o311: Client, query: str, message: str) -> None:
     resp = await o311.get(f"/open311/v2/requests.json?{query}")
     assert resp.status == 400
-    assert (await resp.json()) == [{"code": 400, "description": message}]
+    [err] = await resp.json()
+    assert err["code"] == 400 and err["description"].startswith(message)
     resp = await o311.get(f"/open311/v2/requests.xml?{query}")
     assert resp.status == 400
-    assert xml_items(await resp.text(), "errors", "error") == [{"code": "400", "description": message}]
+    [xml_err] = xml_items(await resp.text(), "errors", "error")
+    assert xml_err["code"] == "400" and str(xml_err["description"]).startswith(message)
 
 
 # ---------------------------------------------------------------- lifecycle → status
