@@ -35,11 +35,12 @@ async def get_photo(request: web.Request) -> web.StreamResponse:
     db = request.app[DB]
     photo_id = request.match_info["photo_id"]
     size = service.parse_size(request.query.get("size"))
-    rendition = await service.rendition(db, photo_id=photo_id, size=size)
-    # Originals carry the reporter's GPS: staff only, whatever the case says.
+    # Access first, so strangers learn nothing about what exists. Originals carry the
+    # reporter's GPS: staff only, whatever the case says.
     public = size != "original" and await service.is_public(db, photo_id=photo_id)
     if not public:
         await require(request)
+    rendition = await service.rendition(db, photo_id=photo_id, size=size)
     headers = {
         "ETag": rendition.etag,
         "Cache-Control": PUBLIC_CACHE if public else PRIVATE_CACHE,

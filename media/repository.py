@@ -22,6 +22,10 @@ from media.errors import PhotoNotFound, VariantNotStored
 
 BUCKET = "media"
 PHOTOS = "photos"
+# One document per (photo, case) rather than an array on the photo: FerretDB v1 loses one of
+# two concurrent updates of the same document (even $addToSet), while inserts of distinct
+# documents under a unique _id never conflict.
+LINKS = "photo_cases"
 
 
 class DuplicatePhoto(Exception):
@@ -36,7 +40,8 @@ async def ensure_indexes(db: Database) -> None:
     """Create this package's indexes (idempotent)."""
     # The unique content hash is what makes identical uploads, even concurrent ones, stored once.
     await db[PHOTOS].create_index([("sha256", ASCENDING)], unique=True)
-    await db[PHOTOS].create_index([("case_ids", ASCENDING)])
+    await db[LINKS].create_index([("photo_id", ASCENDING)])
+    await db[LINKS].create_index([("case_id", ASCENDING)])
     # The driver's own GridFS indexes, created up front rather than on the first upload.
     await db[f"{BUCKET}.files"].create_index([("filename", ASCENDING), ("uploadDate", ASCENDING)])
     await db[f"{BUCKET}.chunks"].create_index([("files_id", ASCENDING), ("n", ASCENDING)],
@@ -100,13 +105,20 @@ async def read(db: Database, *, photo: Document, variant: str) -> bytes:
 
 
 async def add_case(db: Database, *, photo_id: str, case_id: str, now: datetime) -> None:
-    """Record that a case uses the photo (on the photo and on its GridFS files' metadata)."""
-    result = await db[PHOTOS].update_one(
-        {"_id": photo_id}, {"$addToSet": {"case_ids": case_id}, "$set": {"updated_at": now}})
-    if result.matched_count == 0:
+    """Record that a case uses the photo; idempotent."""
+    if await db[PHOTOS].count_documents({"_id": photo_id}, limit=1) == 0:
         raise PhotoNotFound(f"no photo {photo_id!r}", photo_id=photo_id)
-    await db[f"{BUCKET}.files"].update_many(
-        {"metadata.photo_id": photo_id}, {"$addToSet": {"metadata.case_ids": case_id}})
+    try:
+        await db[LINKS].insert_one({"_id": f"{photo_id}:{case_id}", "photo_id": photo_id,
+                                    "case_id": case_id, "at": now})
+    except DuplicateKeyError:
+        pass  # already linked
+
+
+async def case_ids(db: Database, *, photo_id: str) -> list[str]:
+    """The cases that use the photo, oldest link first."""
+    cursor = db[LINKS].find({"photo_id": photo_id}).sort([("at", ASCENDING), ("_id", ASCENDING)])
+    return [doc["case_id"] async for doc in cursor]
 
 
 async def is_public(db: Database, *, photo_id: str) -> bool:

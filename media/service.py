@@ -151,6 +151,7 @@ async def store(
     """
     photo_id = photo_id or new_photo_id()
     facts = processed.inspection
+    # GridFS metadata records the case the photo came with; later links are in photo_cases.
     case_ids = [case_id] if case_id else []
     common = {"photo_id": photo_id, "uploader": uploader, "case_ids": case_ids,
               "phash": processed.phash,
@@ -183,7 +184,7 @@ async def store(
             "_id": photo_id, "sha256": processed.sha256, "phash": processed.phash,
             "kind": facts.kind, "content_type": facts.mime, "bytes": len(data),
             "width": facts.width, "height": facts.height, "uploader": uploader,
-            "case_ids": case_ids, "variants": variants, "created_at": now, "updated_at": now,
+            "variants": variants, "created_at": now,
         })
     except repository.DuplicatePhoto as dup:
         await repository.delete_files(db, file_ids=file_ids)
@@ -193,6 +194,8 @@ async def store(
         # they are unreachable without their photo document.)
         await asyncio.shield(repository.delete_files(db, file_ids=file_ids))
         raise
+    if case_id:
+        await repository.add_case(db, photo_id=photo_id, case_id=case_id, now=now)
     return IngestResult(id=photo_id, duplicate=False, gps=facts.gps,
                         taken_at=facts.taken_at, phash=processed.phash,
                         width=facts.width, height=facts.height)
@@ -209,8 +212,13 @@ async def _duplicate(db: Database, existing: Document, gps: GeoPoint | None,
 
 
 async def link_to_case(db: Database, *, photo_id: str, case_id: str, now: datetime) -> None:
-    """Record that `case_id` uses the photo (raises PhotoNotFound)."""
+    """Record that `case_id` uses the photo (idempotent; raises PhotoNotFound)."""
     await repository.add_case(db, photo_id=photo_id, case_id=case_id, now=now)
+
+
+async def cases_of(db: Database, *, photo_id: str) -> list[str]:
+    """The ids of the cases the photo was uploaded or linked to, oldest first."""
+    return await repository.case_ids(db, photo_id=photo_id)
 
 
 @dataclass(frozen=True)

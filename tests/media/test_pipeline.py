@@ -44,12 +44,12 @@ def assert_clean(data: bytes) -> None:
     ("HEIF", "image/heic", "IMG_0002.HEIC"),
 ])
 def test_each_format_accepted(fmt: str, mime: str, filename: str) -> None:
-    pixels = I.scene(640, 480)
+    pixels = I.scene(400, 300)
     data = I.encode(pixels, fmt, **({"quality": 90} if fmt == "HEIF" else {}))
     result = run(data, claimed=mime, filename=filename)
     facts = result.inspection
-    assert facts.mime == mime and (facts.width, facts.height) == (640, 480)
-    assert (result.web.width, result.web.height) == (640, 480)  # never enlarged
+    assert facts.mime == mime and (facts.width, facts.height) == (400, 300)
+    assert (result.web.width, result.web.height) == (400, 300)  # never enlarged
     assert (result.thumb.width, result.thumb.height) == (320, 240)
     assert_clean(result.web.data)
     assert_clean(result.thumb.data)
@@ -134,7 +134,7 @@ def test_photo_without_metadata_has_no_gps_or_time() -> None:
 
 def test_no_derivative_keeps_exif_gps_xmp_or_icc() -> None:
     exif = I.exif_block(orientation=1, lat=31.2, lon=121.5, taken="2026:11:27 09:41:07")
-    original = I.encode(I.scene(1600, 1200), "JPEG", exif=exif.tobytes(), xmp=I.XMP,
+    original = I.encode(I.scene(700, 500), "JPEG", exif=exif.tobytes(), xmp=I.XMP,
                         icc_profile=I.swapped_rgb_icc())
     assert b"Exif" in original and b"http://ns.adobe.com/xap" in original  # the test's premise
     result = run(original)
