@@ -27,6 +27,7 @@ from cases.model import CHANNELS, KINDS, STATES, Actor, CasePolicy
 from cases.views import jsonable, list_item, public_view, staff_view
 from gridlink.auth import Principal
 from gridlink.errors import InvalidInput, NotFound
+from grids.errors import GridNotLoaded
 
 PREFIX = "/api/v1"
 M = TypeVar("M", bound=BaseModel)
@@ -161,7 +162,11 @@ def _place(request: web.Request, location: Location | None) -> dict[str, Any] | 
     key = getattr(keys, "GRID_INDEX", None)
     if location is None or key is None or key not in request.app:
         return None
-    placement = request.app[key].place(location.lon, location.lat)
+    try:
+        placement = request.app[key].place(location.lon, location.lat)
+    except GridNotLoaded:
+        # A hotline call is taken even before any grid is imported: it routes to the district.
+        return None
     result: dict[str, Any] = placement.to_dict()
     return result
 

@@ -19,15 +19,16 @@ from bson import ObjectId
 from cases import repository as repo
 from cases.duplicates import WINDOW, bounding_box, rank_duplicates
 from cases.errors import BadCaseInput
-from cases.lifecycle import ActorLike, clean_text, emit, history_entry, photo_ids
+from cases.lifecycle import ActorLike, clean_text, count, emit, history_entry, photo_ids
 from cases.model import CHANNELS, FINAL_STATES, KINDS, SYSTEM, Actor, CasePolicy
 from cases.routing import propose_assignee
 from gridlink.db import Database, Document
-from stats.rollups import apply_transition as count_transition
+from gridlink.errors import Unavailable
 
 REPORTER_FIELDS = ("user_id", "chat_id", "phone", "name", "locale", "email", "address")
 # Cases that may carry sensitive police matters are not shown by the public lookup.
 NOT_PUBLIC_CHANNELS = ("transfer_110",)
+MAX_SERIAL_ATTEMPTS = 500
 NOT_PUBLIC_CATEGORIES = ("public_security",)
 
 
@@ -121,14 +122,13 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                                      candidates=candidates)
 
     local_day = now.astimezone(policy.tz).date()
-    serial = await repo.next_serial_number(db, prefix=policy.serial_prefix, day=local_day)
     case_id = str(ObjectId())
     place = dict(placement) if placement else None
     proposed = propose_assignee(cat, place, district=policy.district)
     proposed["name"] = await repo.unit_name(db, unit=proposed["unit"]) or proposed["unit"]
     dispatch_due = now + timedelta(minutes=int(cat["dispatch_minutes"]))
     case: Document = {
-        "_id": case_id, "serial": serial, "district": policy.district,
+        "_id": case_id, "serial": None, "district": policy.district,
         "channel": channel, "kind": kind, "category": category,
         "category_name": {"zh": cat["name_zh"], "en": cat["name_en"]},
         "layer": cat["layer"], "level": cat["level"], "urgency": cat.get("urgency", "normal"),
@@ -153,6 +153,7 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
     }
     entries = [history_entry(case, actor=who, action="report", to="reported", now=now,
                              data={"photos": len(pics), "duplicates": [d["serial"] for d in duplicates]})]
+    entries[0]["from"] = None  # a new case comes from nowhere
     case["history"] = entries
     if on_the_spot is not None:
         note = clean_text(on_the_spot.get("note"), "note", required=False, limit=1000)
@@ -165,13 +166,20 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                     result={"text": note or "handled on the spot", "photos": after, "at": now,
                             "by": who.to_dict(), "on_time": True},
                     result_photos=list(after), handled_on_the_spot=True)
-    stored = await repo.insert_case(db, case=case)
+    for _ in range(MAX_SERIAL_ATTEMPTS):
+        case["serial"] = await repo.next_serial_number(db, prefix=policy.serial_prefix, day=local_day)
+        try:
+            stored = await repo.insert_case(db, case=case)
+            break
+        except repo.SerialTaken:
+            continue  # the counter gave a used number (see repository.claim_version): next one
+    else:
+        raise Unavailable("could not allocate a serial number; try again")
     if stored is None:  # a concurrent request with the same key won the race
         assert key is not None
         existing = await repo.case_by_intake_key(db, intake_key=key)
         assert existing is not None
         return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
     await emit(db, case, entries)
-    # Boards and charts count from rollups kept in step here (stats/rollups.py).
-    await count_transition(db, before=None, after=case)
+    await count(db, before=None, after=case)
     return IntakeResult(case, True, duplicates)

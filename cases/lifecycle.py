@@ -31,6 +31,8 @@ that idempotent). A concurrent change makes the loser's update match nothing: it
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +54,7 @@ from gridlink.db import Database, Document
 from stats.rollups import apply_transition as count_transition
 
 ActorLike = Actor | Mapping[str, Any]
+log = logging.getLogger(__name__)
 
 EVENT_TYPES: dict[str, str] = {
     "report": "case.reported",
@@ -102,6 +105,19 @@ def event_for(case: Document, entry: Mapping[str, Any]) -> Document:
 
 async def emit(db: Database, case: Document, entries: list[Document]) -> None:
     await repo.insert_events(db, events=[event_for(case, e) for e in entries])
+
+
+async def count(db: Database, *, before: Document | None, after: Document) -> None:
+    """Keep the boards' rollups in step (stats/rollups.py).
+
+    The transition and its event are stored by now: a failing rollup is logged (and
+    repaired by `gridlink stats rebuild`) rather than turned into an error for a change
+    that did happen, which a client would then retry.
+    """
+    try:
+        await count_transition(db, before=before, after=after)
+    except Exception:  # any failure of the hook: the case change did happen
+        log.exception("stats rollup failed", extra={"case_id": after["_id"]})
 
 
 async def reemit_missing_events(db: Database, *, since: datetime | None = None) -> int:
@@ -190,6 +206,18 @@ async def _load(db: Database, ref: str, expected_version: int | None) -> Documen
     return case
 
 
+async def _after_winner(db: Database, case: Document) -> Document:
+    """The case once the writer that beat us has stored its change (a few ms), so the 409
+    names the state it left, not the one both of us saw."""
+    current = await repo.get_case(db, ref=case["_id"])
+    for _ in range(40):
+        if current["version"] > case["version"]:
+            break
+        await asyncio.sleep(0.025)
+        current = await repo.get_case(db, ref=case["_id"])
+    return current
+
+
 async def _commit(db: Database, case: Document, entry: Document, *,
                   set_: Mapping[str, Any] | None = None, push: Mapping[str, Any] | None = None,
                   inc: Mapping[str, Any] | None = None,
@@ -202,6 +230,12 @@ async def _commit(db: Database, case: Document, entry: Document, *,
     }
     if inc:
         update["$inc"] = dict(inc)
+    if not await repo.claim_version(db, case_id=case["_id"], version=case["version"] + 1,
+                                    now=entry["at"]):
+        current = await _after_winner(db, case)
+        raise StaleCase(f"case {case['serial']} was changed by someone else first; "
+                        f"it is now {current['state']}",
+                        state=current["state"], version=current["version"], case_id=case["_id"])
     new = await repo.apply_update(db, case_id=case["_id"], version=case["version"],
                                   update=update, extra_filter={"state": case["state"], **(extra_filter or {})})
     if new is None:
@@ -210,8 +244,7 @@ async def _commit(db: Database, case: Document, entry: Document, *,
                         f"it is now {current['state']}",
                         state=current["state"], version=current["version"], case_id=case["_id"])
     await emit(db, new, [entry])
-    # Boards and charts count from rollups kept in step here (stats/rollups.py).
-    await count_transition(db, before=case, after=new)
+    await count(db, before=case, after=new)
     return new
 
 
