@@ -49,11 +49,30 @@ async def dialogue(update: Update, d: BotDeps) -> dict[str, Any] | None:
     return conv
 
 
+async def begin(update: Update, d: BotDeps, flow: str, step: str, data: dict[str, Any]) -> None:
+    """Start a new dialogue in this chat (dropping any other)."""
+    chat = update.effective_chat
+    assert chat is not None
+    await repo.start_conversation(d.db, chat_id=chat.id, flow=flow, step=step, data=data,
+                                  now=d.clock.now(), ttl=d.conversation_ttl)
+
+
 async def save(update: Update, d: BotDeps, flow: str, step: str, data: dict[str, Any]) -> None:
+    """Move the chat's dialogue to `step` with `data` (photo lists are only appended to)."""
     chat = update.effective_chat
     assert chat is not None
     await repo.save_conversation(d.db, chat_id=chat.id, flow=flow, step=step, data=data,
                                  now=d.clock.now(), ttl=d.conversation_ttl)
+
+
+async def append(update: Update, d: BotDeps, field: str, value: str,
+                 new: tuple[str, str, dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """Append a photo to the dialogue atomically; its data afterwards (None: it is gone)."""
+    chat = update.effective_chat
+    assert chat is not None
+    conv = await repo.append_to_conversation(d.db, chat_id=chat.id, field=field, value=value,
+                                             new=new, now=d.clock.now(), ttl=d.conversation_ttl)
+    return None if conv is None else dict(conv["data"])
 
 
 async def end(update: Update, d: BotDeps) -> None:

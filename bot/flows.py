@@ -10,7 +10,7 @@ from telegram import Update
 
 from bot import domain
 from bot.application import BotDeps
-from bot.common import HANDLER_ROLES, end, locale_of, save, say, who
+from bot.common import HANDLER_ROLES, append, begin, end, locale_of, save, say, who
 from bot.i18n import t
 from bot.keyboards import assignment_keyboard, choices, location_request, remove
 from gridlink.errors import InvalidInput, NotFound, PermissionDenied, Unavailable
@@ -28,13 +28,13 @@ async def begin_on_spot(update: Update, d: BotDeps) -> None:
     if actor["role"] != "coordinator":
         await say(update, d, "report.coordinators_only")
         return
-    await save(update, d, "report", "before", _new_report(update, on_spot=True))
+    await begin(update, d, "report", "before", _new_report(update, on_spot=True))
     await say(update, d, "report.onspot_before", markup=remove())
 
 
 async def begin_appeal(update: Update, d: BotDeps) -> None:
     locale = locale_of(update, d)
-    await save(update, d, "appeal", "kind", {"update_id": update.update_id, "photos": []})
+    await begin(update, d, "appeal", "kind", {"update_id": update.update_id, "photos": []})
     await say(update, d, "citizen.choose_kind",
               markup=choices([(f"kind:{k}", t(f"kind.{k}", locale)) for k in APPEAL_KINDS], locale))
 
@@ -74,28 +74,26 @@ async def _ingest(update: Update, d: BotDeps) -> tuple[str, tuple[float, float] 
 
 
 async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
+    new: tuple[str, str, dict[str, Any]] | None = None
     if conv is None:
         actor = await who(update, d)
         if actor["role"] != "coordinator":
             await say(update, d, "report.coordinators_only")
             return
-        conv = {"flow": "report", "step": "photos", "data": _new_report(update, on_spot=False)}
-    flow, step, data = conv["flow"], conv["step"], conv["data"]
+        # Photos of one media group arrive as separate updates: the first to land starts it.
+        new = ("report", "photos", _new_report(update, on_spot=False))
+        conv = {"flow": new[0], "step": new[1], "data": new[2]}
+    flow, step = conv["flow"], conv["step"]
+    locale = locale_of(update, d)
     if flow == "action" and step == "result_photo":
-        stored = await _ingest(update, d)
-        if stored is None:
-            return
-        data["photos"].append(stored[0])
-        await save(update, d, "action", "result_note", data)
-        await say(update, d, "action.ask_result_note", markup=choices([], locale_of(update, d), skip=True))
+        data = await _append_photo(update, d, "photos")
+        if data is not None:
+            await save(update, d, "action", "result_note", data)
+            await say(update, d, "action.ask_result_note")
         return
     if flow == "appeal" and step == "extras":
-        stored = await _ingest(update, d)
-        if stored is None:
-            return
-        data["photos"].append(stored[0])
-        await save(update, d, "appeal", "extras", data)
-        await say(update, d, "citizen.extra_added", markup=choices([], locale_of(update, d), confirm=True))
+        if await _append_photo(update, d, "photos") is not None:
+            await say(update, d, "citizen.extra_added", markup=choices([], locale, confirm=True))
         return
     if flow != "report" or step not in ("photos", "location", "before", "after", "category", "note"):
         await say(update, d, "fallback.hint")
@@ -104,22 +102,30 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
     if stored is None:
         return
     media_id, gps = stored
+    data = await append(update, d, "after" if step == "after" else "photos", media_id, new)
+    if data is None:
+        return  # cancelled meanwhile
     if step == "before":
-        data["photos"].append(media_id)
         await save(update, d, "report", "after", data)
         await say(update, d, "report.onspot_after")
         return
-    (data["after"] if step == "after" else data["photos"]).append(media_id)
+    count = len(data["photos"]) + len(data["after"])
     if gps is not None and data["location"] is None:
         await _place(update, d, data, lon=gps[0], lat=gps[1])
         return
     if data["placement"] is not None:
-        await save(update, d, "report", step, data)
-        await say(update, d, "report.photo_added", count=len(data["photos"]) + len(data["after"]))
+        await say(update, d, "report.photo_added", count=count)
         return
     await save(update, d, "report", "location", data)
-    await say(update, d, "report.photo_added", count=len(data["photos"]) + len(data["after"]))
-    await say(update, d, "report.ask_location", markup=location_request(locale_of(update, d)))
+    await say(update, d, "report.photo_added", count=count)
+    await say(update, d, "report.ask_location", markup=location_request(locale))
+
+
+async def _append_photo(update: Update, d: BotDeps, field: str) -> dict[str, Any] | None:
+    stored = await _ingest(update, d)
+    if stored is None:
+        return None
+    return await append(update, d, field, stored[0])
 
 
 # --- location ------------------------------------------------------------------------------
@@ -250,8 +256,6 @@ async def on_choice(update: Update, d: BotDeps, conv: Conv | None, choice: str) 
                                           grid_index=await _index_or_none(d), now=d.clock.now())
         await end(update, d)
         await say(update, d, "citizen.created", serial=case["serial"])
-    elif flow == "action" and step == "result_note" and choice == "skip":
-        await _act(update, d, data, "done", note="", photos=data["photos"])
     else:
         await say(update, d, "fallback.hint")
 
@@ -295,13 +299,13 @@ async def on_assignment_button(update: Update, d: BotDeps, payload: str) -> None
     if action == "accept":
         await _act(update, d, data, "accept")
     elif action == "return":
-        await save(update, d, "action", "return_reason", data)
+        await begin(update, d, "action", "return_reason", data)
         await say(update, d, "action.ask_return_reason", serial=case["serial"])
     elif action == "extend":
-        await save(update, d, "action", "ext_hours", data)
+        await begin(update, d, "action", "ext_hours", data)
         await say(update, d, "action.ask_extension_hours", serial=case["serial"])
     else:
-        await save(update, d, "action", "result_photo", data)
+        await begin(update, d, "action", "result_photo", data)
         await say(update, d, "action.ask_result_photo", serial=case["serial"])
 
 

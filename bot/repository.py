@@ -82,12 +82,56 @@ async def load_conversation(db: Database, *, chat_id: int, now: datetime
     return doc, False
 
 
-async def save_conversation(db: Database, *, chat_id: int, flow: str, step: str,
-                            data: dict[str, Any], now: datetime, ttl: timedelta) -> Document:
+# Lists that several updates may extend at once (a media group arrives as one update per
+# photo, possibly on parallel webhook connections): only ever $push-ed, never overwritten.
+APPENDED = ("photos", "after")
+
+
+async def start_conversation(db: Database, *, chat_id: int, flow: str, step: str,
+                             data: dict[str, Any], now: datetime, ttl: timedelta) -> Document:
+    """Begin a new dialogue, replacing whatever the chat had open."""
     doc = {"_id": chat_id, "flow": flow, "step": step, "data": data,
            "expires_at": now + ttl, "updated_at": now}
     await db.conversations.replace_one({"_id": chat_id}, doc, upsert=True)
     return doc
+
+
+async def save_conversation(db: Database, *, chat_id: int, flow: str, step: str,
+                            data: dict[str, Any], now: datetime, ttl: timedelta) -> None:
+    """Move the dialogue to `step`, writing its fields one by one (appended lists excepted)."""
+    fields = {f"data.{k}": v for k, v in data.items() if k not in APPENDED}
+    changes = {"flow": flow, "step": step, "expires_at": now + ttl, "updated_at": now, **fields}
+    # No upsert: FerretDB v1 ignores dotted $setOnInsert paths, so a missing dialogue is
+    # written whole instead.
+    result = await db.conversations.update_one({"_id": chat_id}, {"$set": changes})
+    if result.matched_count == 0:
+        try:
+            await start_conversation(db, chat_id=chat_id, flow=flow, step=step, data=data,
+                                     now=now, ttl=ttl)
+        except DuplicateKeyError:
+            await db.conversations.update_one({"_id": chat_id}, {"$set": changes})
+
+
+async def append_to_conversation(db: Database, *, chat_id: int, field: str, value: object,
+                                 new: tuple[str, str, dict[str, Any]] | None, now: datetime,
+                                 ttl: timedelta) -> Document | None:
+    """Append to one of the APPENDED lists; with `new` = (flow, step, data), start the dialogue
+    if the chat has none. Returns the dialogue after the append (None: it was gone)."""
+    assert field in APPENDED
+    if new is not None:
+        flow, step, data = new
+        doc = {"_id": chat_id, "flow": flow, "step": step,
+               "data": {**data, field: [*data.get(field, []), value]},
+               "expires_at": now + ttl, "updated_at": now}
+        try:
+            await db.conversations.insert_one(doc)
+            return doc
+        except DuplicateKeyError:
+            pass  # another photo of the same group started it first: append to that one
+    return await db.conversations.find_one_and_update(
+        {"_id": chat_id},
+        {"$push": {f"data.{field}": value}, "$set": {"expires_at": now + ttl, "updated_at": now}},
+        return_document=ReturnDocument.AFTER)
 
 
 async def clear_conversation(db: Database, *, chat_id: int) -> bool:

@@ -127,3 +127,22 @@ async def test_update_claimed_once(db: Database, clock: FakeClock) -> None:
     assert await repo.claim_update(db, update_id=2, now=now)
     assert not await repo.claim_update(db, update_id=2, now=now + timedelta(seconds=30))
     assert await repo.claim_update(db, update_id=2, now=now + repo.UPDATE_LEASE)
+
+
+async def test_photos_of_a_media_group_arriving_together_are_all_kept(db: Database,
+                                                                     clock: FakeClock) -> None:
+    import asyncio
+
+    ttl = timedelta(minutes=30)
+    new = ("report", "photos", {"photos": [], "after": [], "location": None})
+    await asyncio.gather(*(repo.append_to_conversation(db, chat_id=9, field="photos", value=f"m{i}",
+                                                       new=new, now=clock.now(), ttl=ttl)
+                           for i in range(6)))
+    # A step change written meanwhile does not overwrite the list.
+    await repo.save_conversation(db, chat_id=9, flow="report", step="category",
+                                 data={"photos": [], "after": [], "location": {"lon": 1, "lat": 2}},
+                                 now=clock.now(), ttl=ttl)
+    conv, _ = await repo.load_conversation(db, chat_id=9, now=clock.now())
+    assert conv is not None and conv["step"] == "category"
+    assert sorted(conv["data"]["photos"]) == [f"m{i}" for i in range(6)]
+    assert conv["data"]["location"] == {"lon": 1, "lat": 2}
