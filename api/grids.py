@@ -83,7 +83,10 @@ async def place(request: web.Request) -> web.Response:
     if "lon" not in q or "lat" not in q:
         raise BadCoordinates("lon and lat are both required, e.g. ?lon=121.45&lat=31.20")
     live = request.app[GRID_INDEX]
-    await live.refresh(request.app[DB])
+    try:
+        await live.refresh(request.app[DB])
+    except PyMongoError:
+        pass  # the database is away: the index already loaded still answers
     placement = live.place(q["lon"], q["lat"])  # type: ignore[arg-type]  # strings are parsed
     names = {}
     for code in (placement.community_block, placement.workstation, placement.street,
