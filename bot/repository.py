@@ -30,6 +30,7 @@ async def ensure_indexes(db: Database) -> None:
     await db.invites.create_index([("hash", ASCENDING)], unique=True)
     await db.rating_prompts.create_index([("case_id", ASCENDING)])
     await db.updates.create_index([("received_at", ASCENDING)])
+    await db.conversation_items.create_index([("chat_id", ASCENDING)])
 
 
 # --- updates: each Telegram update_id processed once -------------------------------------
@@ -69,6 +70,22 @@ async def fail_update(db: Database, *, update_id: int) -> None:
 
 
 # --- conversations: one dialogue per chat ------------------------------------------------
+#
+# `conversations` holds the dialogue's step and fields; the photos it collects are separate
+# insert-only documents in `conversation_items`, because a media group arrives as one update
+# per photo, possibly on parallel webhook connections, and concurrent $push on one document is
+# not safe on FerretDB v1 (it loses updates). Reads put them back into `data[field]`.
+
+APPENDED = ("photos", "after")
+
+
+async def _with_items(db: Database, doc: Document) -> Document:
+    lists: dict[str, list[Any]] = {field: [] for field in APPENDED}
+    async for item in db.conversation_items.find({"chat_id": doc["_id"]}).sort("_id", ASCENDING):
+        lists.setdefault(item["field"], []).append(item["value"])
+    doc["data"] = {**doc["data"], **lists}
+    return doc
+
 
 async def load_conversation(db: Database, *, chat_id: int, now: datetime
                             ) -> tuple[Document | None, bool]:
@@ -77,65 +94,64 @@ async def load_conversation(db: Database, *, chat_id: int, now: datetime
     if doc is None:
         return None, False
     if doc["expires_at"] <= now:
-        await db.conversations.delete_one({"_id": chat_id, "updated_at": doc["updated_at"]})
+        await clear_conversation(db, chat_id=chat_id)
         return None, True
-    return doc, False
-
-
-# Lists that several updates may extend at once (a media group arrives as one update per
-# photo, possibly on parallel webhook connections): only ever $push-ed, never overwritten.
-APPENDED = ("photos", "after")
+    return await _with_items(db, doc), False
 
 
 async def start_conversation(db: Database, *, chat_id: int, flow: str, step: str,
                              data: dict[str, Any], now: datetime, ttl: timedelta) -> Document:
     """Begin a new dialogue, replacing whatever the chat had open."""
-    doc = {"_id": chat_id, "flow": flow, "step": step, "data": data,
+    await db.conversation_items.delete_many({"chat_id": chat_id})
+    doc = {"_id": chat_id, "flow": flow, "step": step,
+           "data": {k: v for k, v in data.items() if k not in APPENDED},
            "expires_at": now + ttl, "updated_at": now}
     await db.conversations.replace_one({"_id": chat_id}, doc, upsert=True)
+    for field in APPENDED:
+        for value in data.get(field) or []:
+            await db.conversation_items.insert_one({"chat_id": chat_id, "field": field, "value": value})
     return doc
 
 
 async def save_conversation(db: Database, *, chat_id: int, flow: str, step: str,
                             data: dict[str, Any], now: datetime, ttl: timedelta) -> None:
-    """Move the dialogue to `step`, writing its fields one by one (appended lists excepted)."""
+    """Move the dialogue to `step`, writing its fields one by one (collected photos stay)."""
     fields = {f"data.{k}": v for k, v in data.items() if k not in APPENDED}
     changes = {"flow": flow, "step": step, "expires_at": now + ttl, "updated_at": now, **fields}
-    # No upsert: FerretDB v1 ignores dotted $setOnInsert paths, so a missing dialogue is
-    # written whole instead.
     result = await db.conversations.update_one({"_id": chat_id}, {"$set": changes})
     if result.matched_count == 0:
-        try:
-            await start_conversation(db, chat_id=chat_id, flow=flow, step=step, data=data,
-                                     now=now, ttl=ttl)
-        except DuplicateKeyError:
-            await db.conversations.update_one({"_id": chat_id}, {"$set": changes})
+        await start_conversation(db, chat_id=chat_id, flow=flow, step=step, data=data,
+                                 now=now, ttl=ttl)
 
 
 async def append_to_conversation(db: Database, *, chat_id: int, field: str, value: object,
                                  new: tuple[str, str, dict[str, Any]] | None, now: datetime,
                                  ttl: timedelta) -> Document | None:
-    """Append to one of the APPENDED lists; with `new` = (flow, step, data), start the dialogue
-    if the chat has none. Returns the dialogue after the append (None: it was gone)."""
+    """Add a photo to the dialogue; with `new` = (flow, step, data), start the dialogue if the
+    chat has none. Returns the dialogue afterwards (None: it was cancelled meanwhile)."""
     assert field in APPENDED
     if new is not None:
         flow, step, data = new
-        doc = {"_id": chat_id, "flow": flow, "step": step,
-               "data": {**data, field: [*data.get(field, []), value]},
-               "expires_at": now + ttl, "updated_at": now}
         try:
-            await db.conversations.insert_one(doc)
-            return doc
+            await db.conversations.insert_one({
+                "_id": chat_id, "flow": flow, "step": step,
+                "data": {k: v for k, v in data.items() if k not in APPENDED},
+                "expires_at": now + ttl, "updated_at": now})
         except DuplicateKeyError:
-            pass  # another photo of the same group started it first: append to that one
-    return await db.conversations.find_one_and_update(
-        {"_id": chat_id},
-        {"$push": {f"data.{field}": value}, "$set": {"expires_at": now + ttl, "updated_at": now}},
+            pass  # another photo of the same group started it first
+    await db.conversation_items.insert_one({"chat_id": chat_id, "field": field, "value": value})
+    doc = await db.conversations.find_one_and_update(
+        {"_id": chat_id}, {"$set": {"expires_at": now + ttl, "updated_at": now}},
         return_document=ReturnDocument.AFTER)
+    if doc is None:
+        await db.conversation_items.delete_many({"chat_id": chat_id})
+        return None
+    return await _with_items(db, doc)
 
 
 async def clear_conversation(db: Database, *, chat_id: int) -> bool:
     result = await db.conversations.delete_many({"_id": chat_id})
+    await db.conversation_items.delete_many({"chat_id": chat_id})
     return result.deleted_count > 0
 
 
@@ -144,6 +160,7 @@ async def sweep_conversations(db: Database, *, now: datetime) -> list[int]:
     chats = [d["_id"] async for d in db.conversations.find({"expires_at": {"$lte": now}}, {"_id": 1})]
     if chats:
         await db.conversations.delete_many({"_id": {"$in": chats}, "expires_at": {"$lte": now}})
+        await db.conversation_items.delete_many({"chat_id": {"$in": chats}})
     return chats
 
 

@@ -211,7 +211,7 @@ async def test_location_outside_the_district_keeps_the_report(world: BotWorld) -
     await coordinator.location(*INSIDE)
     placed, _ = await coordinator.replies(2)
     assert placed["text"].startswith("已定位")
-    conv = await world.db.conversations.find_one({"_id": coordinator.id})
+    conv, _ = await repo.load_conversation(world.db, chat_id=coordinator.id, now=world.clock.now())
     assert conv is not None and len(conv["data"]["photos"]) == 1
 
 
@@ -242,6 +242,7 @@ async def test_handled_on_the_spot_and_cancel(world: BotWorld) -> None:
     await coordinator.send("/cancel")
     assert (await coordinator.reply())["text"] == t("cancel.done", "zh-CN")
     assert await world.db.conversations.count_documents({}) == 0
+    assert await world.db.conversation_items.count_documents({}) == 0
     assert await world.db.cases.count_documents({}) == 1
 
 

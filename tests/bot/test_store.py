@@ -102,7 +102,7 @@ async def test_conversation_survives_and_expires(db: Database, clock: FakeClock)
                                  data={"photos": ["m1"]}, now=clock.now(), ttl=ttl)
     clock.advance(minutes=29)
     conv, expired = await repo.load_conversation(db, chat_id=5, now=clock.now())
-    assert conv is not None and conv["data"] == {"photos": ["m1"]} and not expired
+    assert conv is not None and conv["data"]["photos"] == ["m1"] and not expired
     clock.advance(minutes=2)
     conv, expired = await repo.load_conversation(db, chat_id=5, now=clock.now())
     assert conv is None and expired
