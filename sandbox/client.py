@@ -165,6 +165,11 @@ class SandboxClient:
 
     # --- chats -------------------------------------------------------------------------------------
 
+    async def chats(self) -> list[Json]:
+        """Every chat: `chat`, `seq`, `message_count`, `last_message`."""
+        result: list[Json] = (await self._call("GET", "/chats"))["chats"]
+        return result
+
     async def messages(self, chat_id: int, *, include_deleted: bool = False) -> list[Json]:
         params = {"include_deleted": "1"} if include_deleted else {}
         result: list[Json] = (await self._call("GET", f"/chats/{chat_id}/messages",

@@ -147,6 +147,18 @@ _V2_MARKS = {"*": "bold", "_": "italic", "__": "underline", "~": "strikethrough"
 _V1_MARKS = {"*": "bold", "_": "italic"}
 
 
+def _find_unescaped(text: str, ch: str, start: int, v2: bool) -> int:
+    i = start
+    while i < len(text):
+        if v2 and text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == ch:
+            return i
+        i += 1
+    return -1
+
+
 def _parse_markdown(text: str, *, v2: bool) -> tuple[str, list[Entity]]:
     out: list[str] = []
     length = 0
@@ -197,8 +209,9 @@ def _parse_markdown(text: str, *, v2: bool) -> tuple[str, list[Entity]]:
             i = end + len(opener)
             continue
         if ch == "[":
-            close = text.find("]", i + 1)
-            if close > 0 and text.startswith("(", close + 1) and (paren := text.find(")", close)) > 0:
+            close = _find_unescaped(text, "]", i + 1, v2)
+            if (close > 0 and text.startswith("(", close + 1)
+                    and (paren := _find_unescaped(text, ")", close + 2, v2)) > 0):
                 inner_text, inner_entities = _parse_markdown(text[i + 1:close], v2=v2)
                 start = length
                 write(inner_text)

@@ -339,3 +339,34 @@ async def test_control_api_errors(sandbox: RunningSandbox) -> None:
         async with http.post(f"{sandbox.url}/sandbox/api/users", data="nope") as r:
             assert r.status == 400
             assert (await r.json())["error"]["code"] == "invalid_input"
+
+
+async def test_groups_venues_contacts_and_replies(sandbox: RunningSandbox, bot: Bot) -> None:
+    a = await sandbox.client.create_user("A", username="leader_a")
+    b = await sandbox.client.create_user("B")
+    group = await sandbox.client.create_group("湖滨街道中心", [a["id"]])
+    assert group["id"] < 0 and group["type"] == "group"
+    with pytest.raises(SandboxError) as outsider:
+        await sandbox.client.send_text(b["id"], "hi", chat_id=group["id"])
+    assert outsider.value.status == 403
+    said = await sandbox.client.send_text(a["id"], "组里的消息", chat_id=group["id"])
+    note = await bot.send_message(group["id"], "收到", reply_parameters=ReplyParameters(
+        said["message_id"]))
+    assert note.chat.type == "group" and note.chat.title == "湖滨街道中心"
+    await sandbox.client.reply(a["id"], note.message_id, "5", chat_id=group["id"])
+    await sandbox.client.send_venue(a["id"], 31.2, 121.45, "小区东门", "枫林路 1 号")
+    await sandbox.client.send_contact(a["id"], "+86 138 0000 0000")
+    by_username = await bot.send_message("@leader_a", "by username")
+    assert by_username.chat.id == a["id"]
+
+    updates = await bot.get_updates()
+    first, reply, venue, contact = (u.message for u in updates)
+    assert first is not None and first.chat.id == group["id"]
+    assert reply is not None and reply.reply_to_message is not None
+    assert reply.reply_to_message.message_id == note.message_id and reply.text == "5"
+    assert venue is not None and venue.venue is not None and venue.venue.title == "小区东门"
+    assert venue.location is not None and venue.location.latitude == pytest.approx(31.2)
+    assert contact is not None and contact.contact is not None
+    assert contact.contact.user_id == a["id"]
+    chats = {c["chat"]["id"]: c for c in await sandbox.client.chats()}
+    assert chats[group["id"]]["message_count"] == 3
