@@ -28,6 +28,7 @@ from cases.views import jsonable, list_item, public_view, staff_view
 from gridlink.auth import Principal
 from gridlink.errors import InvalidInput, NotFound
 from grids.errors import GridNotLoaded
+from media import repository as media_repo
 
 PREFIX = "/api/v1"
 M = TypeVar("M", bound=BaseModel)
@@ -61,7 +62,6 @@ class IntakeBody(_Body):
     location: Location | None = None
     reporter: Reporter | None = None
     photos: list[str] = Field(default_factory=list, max_length=20)
-    phashes: list[str] = Field(default_factory=list, max_length=20)
 
 
 class VersionedBody(_Body):
@@ -174,16 +174,34 @@ def _place(request: web.Request, location: Location | None) -> dict[str, Any] | 
 # ---------------------------------------------------------------- cases
 
 
+async def _photo_hashes(request: web.Request, photos: list[str]) -> list[str]:
+    """Perceptual hashes of uploaded photos (media); an unknown id is bad input."""
+    if not photos:
+        return []
+    found = await media_repo.phashes(request.app[DB], photo_ids=photos)
+    if missing := [p for p in photos if p not in found]:
+        raise InvalidInput(f"no uploaded photo {missing[0]!r}; upload photos first", photo_id=missing[0])
+    return [found[p] for p in photos if found[p]]
+
+
+async def _link_photos(request: web.Request, case_id: str, photos: list[str]) -> None:
+    for photo in photos:
+        await media_repo.add_case(request.app[DB], photo_id=photo, case_id=case_id, now=_now(request))
+
+
 async def create_case(request: web.Request) -> web.Response:
     who = await require(request, "dispatcher")
     body = await parse(request, IntakeBody)
+    hashes = await _photo_hashes(request, body.photos)
     result = await case_intake.intake(
         request.app[DB], policy=_policy(request), now=_now(request), channel=body.channel,
         kind=body.kind, category=body.category, description=body.description, actor=_actor(who),
         reporter=body.reporter.model_dump(exclude_none=True) if body.reporter else None,
         location=body.location.model_dump() if body.location else None,
-        placement=_place(request, body.location), photos=body.photos, phashes=body.phashes,
+        placement=_place(request, body.location), photos=body.photos, phashes=hashes,
         idempotency_key=request.headers.get("Idempotency-Key") or None)
+    if result.created:
+        await _link_photos(request, result.case["_id"], body.photos)
     return _ok(result.case, request, status=201 if result.created else 200,
                created=result.created, duplicates=result.duplicates)
 
@@ -320,9 +338,14 @@ async def decide_extension(request: web.Request) -> web.Response:
 
 
 async def feedback(request: web.Request) -> web.Response:
-    return await _transition(request, FeedbackBody, lambda db, ref, a, now, pol, b: lifecycle.feedback(
-        db, case_ref=ref, actor=a, now=now, policy=pol, text=b.text, photos=b.photos,
-        expected_version=b.version))
+    async def call(db: Any, ref: str, a: Actor, now: datetime, pol: CasePolicy,
+                   b: FeedbackBody) -> dict[str, Any]:
+        await _photo_hashes(request, b.photos)
+        case = await lifecycle.feedback(db, case_ref=ref, actor=a, now=now, policy=pol, text=b.text,
+                                        photos=b.photos, expected_version=b.version)
+        await _link_photos(request, case["_id"], b.photos)
+        return case
+    return await _transition(request, FeedbackBody, call)
 
 
 async def verify(request: web.Request) -> web.Response:

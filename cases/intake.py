@@ -137,6 +137,9 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         "verify_hours": cat["verify_hours"],
         "description": text, "location": loc, "placement": place,
         "photos": pics, "phashes": hashes, "result_photos": [], "after_photos": after,
+        # What the public lookup may show: a patrol's own pictures and the handlers' results;
+        # citizens' photos may show their home or faces and stay staff-only.
+        "public_photos": list(pics) if channel == "patrol_bot" else [],
         "reporter": _reporter(reporter, who), "followers": [],
         "state": "reported", "version": 1, "proposed_assignee": proposed, "assignee": None,
         "deadline": None, "dispatched_at": None, "first_dispatched_at": None,
@@ -165,7 +168,8 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         case.update(state="closed", closed_at=now, closed_on_time=True, due_at=None, warn_at=None,
                     result={"text": note or "handled on the spot", "photos": after, "at": now,
                             "by": who.to_dict(), "on_time": True},
-                    result_photos=list(after), handled_on_the_spot=True)
+                    result_photos=list(after), handled_on_the_spot=True,
+                    public_photos=[*pics, *after])
     for _ in range(MAX_SERIAL_ATTEMPTS):
         case["serial"] = await repo.next_serial_number(db, prefix=policy.serial_prefix, day=local_day)
         try:

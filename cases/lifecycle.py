@@ -417,7 +417,7 @@ async def feedback(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
     entry = history_entry(case, actor=who, action="feedback", to="awaiting_verification", now=now,
                           data={"text": body, "photos": pics, "on_time": on_time})
     return await _commit(db, case, entry, set_={"result": result, **_due_fields(now, due, policy)},
-                         push={"result_photos": {"$each": pics}})
+                         push={"result_photos": {"$each": pics}, "public_photos": {"$each": pics}})
 
 
 async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,

@@ -189,9 +189,11 @@ def text_query(text: str) -> dict[str, Any]:
 
 
 async def unit_name(db: Database, *, unit: str) -> str | None:
-    """The unit's Chinese name from grids' `units` collection, when it is loaded."""
-    doc = await db.units.find_one({"_id": unit}, {"name_zh": 1})
-    return doc.get("name_zh") if doc else None
+    """The unit's Chinese name in the active grid (None when no grid holds it)."""
+    from grids import repository as grids_repo
+
+    found = await grids_repo.find_unit(db, code=unit)
+    return str(found["name_zh"]) if found and found.get("name_zh") else None
 
 
 # ---------------------------------------------------------------- events

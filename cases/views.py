@@ -40,12 +40,8 @@ def list_item(case: Document, now: datetime) -> dict[str, Any]:
 
 
 def public_photos(case: Document) -> list[str]:
-    """Photos the public may see: the handlers' result photos, and a patrol's own pictures.
-
-    Citizens' photos may show their home or faces, so they stay staff-only.
-    """
-    own = list(case.get("photos") or []) if case.get("channel") == "patrol_bot" else []
-    return own + [p for p in case.get("result_photos") or [] if p not in own]
+    """Photos the public may see (`public_photos`, kept by intake and feedback)."""
+    return list(dict.fromkeys(case.get("public_photos") or []))
 
 
 def public_view(case: Document, now: datetime) -> dict[str, Any]:

@@ -70,3 +70,14 @@ def bearer(token: str) -> dict[str, str]:
 def local(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> datetime:
     from zoneinfo import ZoneInfo
     return datetime(y, m, d, hh, mm, ss, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+async def stored_photo(db: Database, photo_id: str, phash: str = "c3c3c3c33c3c3c3c") -> str:
+    """A photo record as media stores it (only the fields cases read: id and phash)."""
+    import hashlib
+
+    from media import repository as media_repo
+
+    await media_repo.insert(db, doc={"_id": photo_id, "phash": phash,
+                                     "sha256": hashlib.sha256(photo_id.encode()).hexdigest()})
+    return photo_id

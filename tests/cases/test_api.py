@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from gridlink.clock import FakeClock
 from gridlink.db import Database
-from tests.cases.conftest import Tokens, bearer, local
+from tests.cases.conftest import Tokens, bearer, local, stored_photo
 
 Client = TestClient[Any, Any]
 HOTLINE = {"channel": "hotline_12345", "kind": "complaint", "category": "road_damage",
@@ -124,7 +124,12 @@ async def test_telegram_update_is_not_processed_twice(db: Database, clock: FakeC
     assert await db.events.count_documents({}) == 1
 
 
-async def test_public_view_leaks_nothing_personal(client: Client, tokens: Tokens) -> None:
+async def test_public_view_leaks_nothing_personal(client: Client, tokens: Tokens,
+                                                  db: Database) -> None:
+    err = await _post(client, "/api/v1/cases", tokens["center"], {**HOTLINE, "photos": ["nope"]}, 400)
+    assert "no uploaded photo" in err["error"]["message"]
+    for photo in ("citizen-photo-1", "result-photo-1"):
+        await stored_photo(db, photo)
     case = await _intake(client, tokens, photos=["citizen-photo-1"])
     await _post(client, f"/api/v1/cases/{case['id']}/dispatch", tokens["center"])
     await _post(client, f"/api/v1/cases/{case['id']}/accept", tokens["roads"])
@@ -171,6 +176,8 @@ async def test_hotline_complaint_full_scenario(client: Client, tokens: Tokens, d
     """dispatch → return → re-dispatch → extension → feedback → failed verification → reopen →
     feedback → close → rating, with the full history and its events."""
     c, roads, cg = tokens["center"], tokens["roads"], tokens["chengguan"]
+    for photo in ("fb-1", "fb-2"):
+        await stored_photo(db, photo)
     case = await _intake(client, tokens)
     base = f"/api/v1/cases/{case['serial']}"
     step = await _post(client, f"{base}/dispatch", c)
