@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     photo_workers: int = Field(2, ge=1, le=64)
     district_code: str = Field("310101", pattern=r"^\d{6}$")
     serial_prefix: str = Field("A", pattern=r"^[A-Z]{1,3}$")
+    colour_yellow_fraction: float = Field(0.25, ge=0, lt=1)
     # grids: GPS tolerance of placement, largest gap an import accepts, index refresh period
     grid_snap_tolerance_m: float = Field(30.0, ge=0, le=1000)
     grid_max_gap_m2: float = Field(1.0, ge=0)
