@@ -200,3 +200,17 @@ def test_empty_index_says_no_grid_is_loaded() -> None:
         EmptyGridIndex().place(121.45, 31.2)
     with pytest.raises(BadCoordinates):  # bad input is still named as such
         EmptyGridIndex().place(float("nan"), 31.2)
+
+
+def test_multipolygon_blocks_place_in_either_part(tiny: dict[str, Any]) -> None:
+    street_block = tiny["features"][-1]
+    # two separate strips: the western column's north and south halves with a 0.002° street between
+    street_block["geometry"] = {"type": "MultiPolygon", "coordinates": [
+        [[[121.41, 31.211], [121.42, 31.211], [121.42, 31.22], [121.41, 31.22], [121.41, 31.211]]],
+        [[[121.41, 31.20], [121.42, 31.20], [121.42, 31.209], [121.41, 31.209], [121.41, 31.20]]],
+    ]}
+    index = GridIndex(parse_grid(tiny).units)
+    assert index.place(121.415, 31.215).street_block == "310101001P01001"
+    assert index.place(121.415, 31.205).street_block == "310101001P01001"
+    between = index.place(121.415, 31.210)
+    assert between.street_block is None and between.community_block is not None
