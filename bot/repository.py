@@ -36,20 +36,31 @@ async def ensure_indexes(db: Database) -> None:
 # --- updates: each Telegram update_id processed once -------------------------------------
 
 async def claim_update(db: Database, *, update_id: int, now: datetime) -> bool:
-    """Claim an update for processing; False when it is done or being processed elsewhere."""
+    """Claim an update for processing; False when it is done or being processed elsewhere.
+
+    Every single-winner decision goes through a unique insert: FerretDB v1 lets two concurrent
+    conditional updates of one document both succeed, but enforces unique keys atomically.
+    """
     try:
-        await db.updates.insert_one({"_id": update_id, "state": "processing",
+        await db.updates.insert_one({"_id": update_id, "state": "processing", "attempt": 1,
                                      "received_at": now, "lease_until": now + UPDATE_LEASE})
         return True
     except DuplicateKeyError:
         pass
     # Recorded before: take it again only if a previous attempt failed or was abandoned.
-    taken = await db.updates.find_one_and_update(
-        {"_id": update_id, "state": {"$in": ["processing", "failed"]},
-         "$or": [{"state": "failed"}, {"lease_until": {"$lte": now}}]},
-        {"$set": {"state": "processing", "lease_until": now + UPDATE_LEASE}},
-    )
-    return taken is not None
+    doc = await db.updates.find_one({"_id": update_id})
+    if doc is None or doc["state"] == "done":
+        return False
+    if doc["state"] == "processing" and doc["lease_until"] > now:
+        return False
+    attempt = int(doc.get("attempt", 1)) + 1
+    try:
+        await db.update_attempts.insert_one({"_id": f"{update_id}:{attempt}", "at": now})
+    except DuplicateKeyError:
+        return False
+    await db.updates.update_one({"_id": update_id}, {"$set": {
+        "state": "processing", "attempt": attempt, "lease_until": now + UPDATE_LEASE}})
+    return True
 
 
 async def update_state(db: Database, *, update_id: int) -> str | None:
@@ -190,20 +201,24 @@ async def create_invite(db: Database, *, role: str, unit: str, name: str, now: d
 
 
 async def redeem_invite(db: Database, *, token: str, user_id: int, now: datetime) -> Document:
-    """Mark the invite used by `user_id` and return it; refuse unknown, expired or used ones."""
-    doc = await db.invites.find_one_and_update(
-        {"hash": _hash(token), "used_at": None, "expires_at": {"$gt": now}},
-        {"$set": {"used_at": now, "used_by": user_id}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if doc is not None:
-        return doc
-    existing = await db.invites.find_one({"hash": _hash(token)})
-    if existing is None:
+    """Use the invite for `user_id` and return it; refuse unknown, expired or used ones.
+
+    Single use is decided by a unique insert into `invite_redemptions` (see claim_update).
+    """
+    invite = await db.invites.find_one({"hash": _hash(token)})
+    if invite is None:
         raise InviteUnknown("unknown invite")
-    if existing.get("used_at") is not None:
+    if invite.get("used_at") is not None:
         raise InviteUsed("invite already used")
-    raise InviteExpired("invite expired")
+    if invite["expires_at"] <= now:
+        raise InviteExpired("invite expired")
+    try:
+        await db.invite_redemptions.insert_one({"_id": invite["_id"], "user_id": user_id, "at": now})
+    except DuplicateKeyError:
+        raise InviteUsed("invite already used") from None
+    await db.invites.update_one({"_id": invite["_id"]}, {"$set": {"used_at": now, "used_by": user_id}})
+    invite.update(used_at=now, used_by=user_id)
+    return invite
 
 
 # --- rating prompts ------------------------------------------------------------------------

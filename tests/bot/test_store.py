@@ -146,3 +146,27 @@ async def test_photos_of_a_media_group_arriving_together_are_all_kept(db: Databa
     assert conv is not None and conv["step"] == "category"
     assert sorted(conv["data"]["photos"]) == [f"m{i}" for i in range(6)]
     assert conv["data"]["location"] == {"lon": 1, "lat": 2}
+
+
+async def test_an_invite_redeemed_twice_at_once_binds_one_user(db: Database, clock: FakeClock) -> None:
+    import asyncio
+
+    token = await repo.create_invite(db, role="leader", unit="U1", name="", now=clock.now(),
+                                     ttl=timedelta(hours=1))
+    results = await asyncio.gather(*(repo.redeem_invite(db, token=token, user_id=u, now=clock.now())
+                                     for u in range(8)), return_exceptions=True)
+    winners = [r for r in results if isinstance(r, dict)]
+    assert len(winners) == 1
+    assert all(isinstance(r, InviteUsed) for r in results if not isinstance(r, dict))
+    stored = await db.invites.find_one({})
+    assert stored is not None and stored["used_by"] == winners[0]["used_by"]
+
+
+async def test_a_redelivered_update_is_claimed_by_one_attempt(db: Database, clock: FakeClock) -> None:
+    import asyncio
+
+    assert await repo.claim_update(db, update_id=3, now=clock.now())
+    await repo.fail_update(db, update_id=3)
+    claims = await asyncio.gather(*(repo.claim_update(db, update_id=3, now=clock.now())
+                                    for _ in range(6)))
+    assert claims.count(True) == 1
