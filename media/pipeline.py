@@ -11,7 +11,9 @@ import hashlib
 import io
 import math
 import struct
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal
@@ -272,23 +274,39 @@ def _inspection(img: ImageFile.ImageFile, kind: Kind, tz: tzinfo) -> Inspection:
 
 
 def process(data: bytes, *, claimed_type: str | None, filename: str | None, limits: Limits,
-            tz: tzinfo, sha256: str | None = None) -> Processed:
+            tz: tzinfo) -> Processed:
     """The whole pipeline: check, read metadata, decode small, make derivatives, hash.
 
-    `sha256` is the content hash when the caller already has it (it looks duplicates up first).
+    Hashing the original and encoding the web copy run on a helper thread beside the decode and
+    the thumbnail (hashlib and Pillow's codecs release the GIL), which hides their cost.
     """
     kind = check_type(data, claimed_type=claimed_type, filename=filename, limits=limits)
-    with _open(data, kind, limits) as img:
-        facts = _inspection(img, kind, tz)
-        web_img = _web_image(img, facts.orientation)
-    thumb_img = _fit(web_img, THUMB_LONG_SIDE)
-    return Processed(
-        inspection=facts,
-        web=_encode(web_img, WEB_QUALITY),
-        thumb=_encode(thumb_img, THUMB_QUALITY),
-        phash=str(imagehash.phash(thumb_img)),
-        sha256=sha256 or content_hash(data),
-    )
+    digest = _helpers().submit(content_hash, data)
+    try:
+        with _open(data, kind, limits) as img:
+            facts = _inspection(img, kind, tz)
+            web_img = _web_image(img, facts.orientation)
+        web = _helpers().submit(_encode, web_img, WEB_QUALITY)
+        thumb_img = _fit(web_img, THUMB_LONG_SIDE)
+        thumb = _encode(thumb_img, THUMB_QUALITY)
+        phash = str(imagehash.phash(thumb_img))
+        return Processed(inspection=facts, web=web.result(), thumb=thumb, phash=phash,
+                         sha256=digest.result())
+    finally:
+        digest.cancel()
+
+
+_helper_pool: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+
+
+def _helpers() -> ThreadPoolExecutor:
+    """Threads for the side tasks of `process` (created on first use, shared by all calls)."""
+    global _helper_pool
+    with _helper_lock:
+        if _helper_pool is None:
+            _helper_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="media-helper")
+        return _helper_pool
 
 
 def _web_image(img: ImageFile.ImageFile, orientation: int) -> Image.Image:
