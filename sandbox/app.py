@@ -43,9 +43,11 @@ def create_sandbox_app(*, rate_limits: bool = False, bot_token: str = DEFAULT_TO
                                       retry_max=webhook_retry_max,
                                       request_timeout=webhook_timeout)
         yield
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        for pending in (task, *sandbox.late_tasks):
+            pending.cancel()
+        for pending in (task, *sandbox.late_tasks):
+            with contextlib.suppress(BaseException):
+                await pending
         await session.close()
 
     app.cleanup_ctx.append(deliver_webhooks)

@@ -448,17 +448,14 @@ async def handle_method(request: web.Request) -> web.Response:
             # Then act normally, even if the client gave up meanwhile: like a slow Telegram
             # that still sends the message whose answer never arrived.
             task = asyncio.create_task(_after(fault.seconds, sb, handler, params))
-            _LATE.add(task)
-            task.add_done_callback(_LATE.discard)
+            sb.late_tasks.add(task)
+            task.add_done_callback(sb.late_tasks.discard)
             return await asyncio.shield(task)
         if fault.kind == "429":
             return _error(429, f"Too Many Requests: retry after {fault.retry_after}",
                           retry_after=fault.retry_after)
         return _error(fault.status, "Internal Server Error")
     return await _answer(sb, handler, params)
-
-
-_LATE: set[asyncio.Task[web.Response]] = set()
 
 
 async def _after(seconds: float, sb: Sandbox, handler: Method, params: Params) -> web.Response:

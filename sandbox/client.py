@@ -129,6 +129,19 @@ class SandboxClient:
         result: Json = await self._call("POST", f"/users/{user_id}/photo", data=form)
         return result["message"]  # type: ignore[no-any-return]
 
+    async def send_voice(self, user_id: int, data: bytes, *, duration: int = 1,
+                         caption: str | None = None, mime_type: str = "audio/ogg",
+                         chat_id: int | None = None) -> Json:
+        """A voice note (the bytes are stored as given; Telegram sends OGG/Opus)."""
+        form = aiohttp.FormData()
+        form.add_field("voice", data, filename="voice.oga", content_type=mime_type)
+        form.add_field("duration", str(duration))
+        for key, value in {"caption": caption, "chat_id": chat_id}.items():
+            if value is not None:
+                form.add_field(key, str(value))
+        result: Json = await self._call("POST", f"/users/{user_id}/voice", data=form)
+        return result["message"]  # type: ignore[no-any-return]
+
     async def send_location(self, user_id: int, latitude: float, longitude: float, *,
                             live_period: int | None = None, chat_id: int | None = None,
                             reply_to: int | None = None) -> Json:

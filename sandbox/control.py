@@ -103,6 +103,8 @@ def render(chat: Chat, msg: Json) -> Json:
         extra["photo_url"] = f"/sandbox/files/{msg['photo'][-1]['file_id']}"
     if "document" in msg:
         extra["document_url"] = f"/sandbox/files/{msg['document']['file_id']}"
+    if "voice" in msg:
+        extra["voice_url"] = f"/sandbox/files/{msg['voice']['file_id']}"
     out["sandbox"] = extra
     return out
 
@@ -244,15 +246,14 @@ async def send_text(request: web.Request) -> web.Response:
     return _sent(sb, msg, update)
 
 
-async def send_photo(request: web.Request) -> web.Response:
-    """Multipart (`photo` file part + fields) or JSON with base64 `data`."""
-    sb = _sb(request)
+async def _upload(request: web.Request, part: str) -> tuple[bytes, dict[str, Any]]:
+    """A file from multipart (file part `part` + fields) or JSON (base64 `data` + fields)."""
     fields: dict[str, Any]
     if request.content_type == "multipart/form-data":
         form = await request.post()
-        upload = form.get("photo")
+        upload = form.get(part)
         if not isinstance(upload, web.FileField):
-            raise bad_request("photo file part is required")
+            raise bad_request(f"{part} file part is required")
         data = upload.file.read()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         fields.setdefault("file_name", upload.filename)
@@ -265,7 +266,14 @@ async def send_photo(request: web.Request) -> web.Response:
         except binascii.Error:
             raise bad_request("data must be base64") from None
     if not data:
-        raise bad_request("the photo is empty")
+        raise bad_request(f"the {part} is empty")
+    return data, fields
+
+
+async def send_photo(request: web.Request) -> web.Response:
+    """Multipart (`photo` file part + fields) or JSON with base64 `data`."""
+    sb = _sb(request)
+    data, fields = await _upload(request, "photo")
     as_document = fields.get("as_document") in (True, "true", "1", "on")
     caption = _str(fields, "caption")
     content: Json
@@ -276,6 +284,20 @@ async def send_photo(request: web.Request) -> web.Response:
     else:
         content = {"photo": await sb.store_photo(data)}
     if caption:
+        content["caption"] = caption
+    msg, update = sb.user_send(_user_path(request), content, chat_id=_int(fields, "chat_id"),
+                               reply_to_message_id=_int(fields, "reply_to_message_id"))
+    return _sent(sb, msg, update)
+
+
+async def send_voice(request: web.Request) -> web.Response:
+    """A voice note: multipart (`voice` part + `duration`, `caption`…) or JSON base64 `data`."""
+    sb = _sb(request)
+    data, fields = await _upload(request, "voice")
+    duration = _int(fields, "duration") or 1
+    content: Json = {"voice": sb.store_voice(data, duration=duration,
+                                             mime_type=_str(fields, "mime_type"))}
+    if caption := _str(fields, "caption"):
         content["caption"] = caption
     msg, update = sb.user_send(_user_path(request), content, chat_id=_int(fields, "chat_id"),
                                reply_to_message_id=_int(fields, "reply_to_message_id"))
@@ -429,6 +451,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(f"{api}/users/{{user_id}}/block", block_user)
     r.add_post(f"{api}/users/{{user_id}}/text", send_text)
     r.add_post(f"{api}/users/{{user_id}}/photo", send_photo)
+    r.add_post(f"{api}/users/{{user_id}}/voice", send_voice)
     r.add_post(f"{api}/users/{{user_id}}/location", send_location)
     r.add_post(f"{api}/users/{{user_id}}/venue", send_venue)
     r.add_post(f"{api}/users/{{user_id}}/contact", send_contact)

@@ -146,6 +146,7 @@ function summary(message) {
   if (message.photo) return "🖼 photo";
   if (message.document) return "📄 " + (message.document.file_name || "file");
   if (message.location) return "📍 location";
+  if (message.voice) return "🎤 voice";
   return "message";
 }
 
@@ -171,6 +172,15 @@ function renderMessage(message) {
     link.textContent = `📄 ${message.document.file_name || "file"} (${message.document.mime_type || "?"}, ${message.document.file_size} B)`;
     link.target = "_blank";
     div.append(link);
+  }
+  if (message.voice) {
+    const voice = document.createElement("div");
+    voice.append(`🎤 voice ${message.voice.duration}s `);
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.src = message.sandbox.voice_url;
+    voice.append(audio);
+    div.append(voice);
   }
   if (message.venue) {
     const venue = document.createElement("div");

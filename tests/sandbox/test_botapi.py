@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -370,3 +371,19 @@ async def test_groups_venues_contacts_and_replies(sandbox: RunningSandbox, bot: 
     assert contact.contact.user_id == a["id"]
     chats = {c["chat"]["id"]: c for c in await sandbox.client.chats()}
     assert chats[group["id"]]["message_count"] == 3
+
+
+async def test_voice_note_with_caption(sandbox: RunningSandbox, bot: Bot,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # else reading `duration` warns (PTB 22)
+    user = await sandbox.client.create_user("Voice")
+    sound = b"OggS\x00fake-opus-bytes"
+    sent = await sandbox.client.send_voice(user["id"], sound, duration=4, caption="补充说明")
+    assert sent["sandbox"]["voice_url"].startswith("/sandbox/files/")
+    [update] = await bot.get_updates()
+    voice = update.message.voice if update.message else None
+    assert voice is not None and voice.duration == timedelta(seconds=4)
+    assert update.message is not None and update.message.caption == "补充说明"
+    assert bytes(await (await voice.get_file()).download_as_bytearray()) == sound
+    with pytest.raises(BadRequest, match=r"(?i)type voice as document"):
+        await bot.send_document(user["id"], voice.file_id)
