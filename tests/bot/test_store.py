@@ -7,6 +7,7 @@ import ast
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,7 +135,7 @@ async def test_photos_of_a_media_group_arriving_together_are_all_kept(db: Databa
     import asyncio
 
     ttl = timedelta(minutes=30)
-    new = ("report", "photos", {"photos": [], "after": [], "location": None})
+    new: tuple[str, str, dict[str, Any]] = ("report", "photos", {"photos": [], "after": [], "location": None})
     await asyncio.gather(*(repo.append_to_conversation(db, chat_id=9, field="photos", value=f"m{i}",
                                                        new=new, now=clock.now(), ttl=ttl)
                            for i in range(6)))
