@@ -1,9 +1,440 @@
-"""Database access for `notify`: keyword-only async functions raising domain errors."""
+"""Database access for `notify`: keyword-only async functions raising domain errors.
+
+Collections owned here:
+- `outbox`: one chat message per (source, recipient), `_id` deterministic so re-processing an
+  event or a schedule job never queues a message twice.
+- `schedule`: durable due jobs (reminder, red alert, escalation steps, daily digest).
+- `notify_leases`: the sender's leader lease per bot, one document per term.
+- `notify_claims`: one unique key per claim (event, job generation), see "claims" below.
+Fields owned here on others' collections: `events.notify_*` (the claim of an event; cases'
+fields are never touched) and `roster.unreachable*` (set when Telegram refuses a chat).
+"""
 
 from __future__ import annotations
 
-from gridlink.db import Database
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from gridlink.db import Database, Document
+
+OUTBOX_STATES = ("queued", "sending", "sent", "retry", "dead")
+# Cases under the handler's clock: the reminder/red/escalation schedule exists only for these.
+ACTIVE_STATES = ("dispatched", "in_progress")
 
 
 async def ensure_indexes(db: Database) -> None:
     """Create this package's indexes (idempotent)."""
+    await db.outbox.create_index([("state", ASCENDING), ("next_at", ASCENDING)])
+    await db.outbox.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
+    await db.schedule.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
+    await db.schedule.create_index([("case_id", ASCENDING)])
+    await db.events.create_index([("notify_state", ASCENDING), ("at", ASCENDING)])
+    await db.roster.create_index([("chat_id", ASCENDING)])
+    await db.notify_claims.create_index([("at", ASCENDING)])
+    await db.notify_leases.create_index([("name", ASCENDING), ("term", ASCENDING)])
+
+
+# ---------------------------------------------------------------------------------------------
+# claims: won by inserting a unique key
+#
+# A conditional update (`find_one_and_update` with the "still free" filter) is atomic in
+# MongoDB but not in FerretDB v1, where two concurrent callers can both match the same
+# document (measured: 89 double wins in 40 rounds of 8 callers). An insert under a unique
+# `_id` is atomic in both, so every claim is an insert into `notify_claims` of
+# `<what>:<id>:<generation>`: one winner per generation. A lease that expires is taken over
+# by claiming the next generation, again with one winner.
+
+
+async def _win(db: Database, *, keys: Sequence[str], worker: str, now: datetime,
+               until: datetime) -> set[str]:
+    """Insert one claim per key; return the keys this call won."""
+    if not keys:
+        return set()
+    docs = [{"_id": k, "by": worker, "at": now, "until": until} for k in keys]
+    try:
+        await db.notify_claims.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        lost = {keys[e["index"]] for e in errors}
+        return set(keys) - lost
+    return set(keys)
+
+
+async def _claim(db: Database, *, prefix: str, gens: dict[str, int], worker: str,
+                 now: datetime, lease: timedelta) -> dict[str, int]:
+    """Claim each id at its generation; where that claim exists but its lease has expired (its
+    worker died), try the next generation. Returns the won ids with their generation.
+
+    The common path is one insert_many; only lost claims cost a read each.
+    """
+    until = now + lease
+    won = await _win(db, keys=[f"{prefix}:{i}:{g}" for i, g in gens.items()], worker=worker,
+                     now=now, until=until)
+    out = {i: g for i, g in gens.items() if f"{prefix}:{i}:{g}" in won}
+    retry: dict[str, int] = {}
+    for i, g in gens.items():
+        if i in out:
+            continue
+        held = await db.notify_claims.find_one({"_id": f"{prefix}:{i}:{g}"})
+        if held is not None and held.get("until") is not None and held["until"] < now:
+            retry[i] = g + 1
+    if retry:
+        won = await _win(db, keys=[f"{prefix}:{i}:{g}" for i, g in retry.items()],
+                         worker=worker, now=now, until=until)
+        out.update({i: g for i, g in retry.items() if f"{prefix}:{i}:{g}" in won})
+    return out
+
+
+async def prune_claims(db: Database, *, before: datetime) -> int:
+    """Forget old claims; whatever they guarded finished (or was retaken) long ago."""
+    res = await db.notify_claims.delete_many({"at": {"$lt": before}})
+    return res.deleted_count
+
+
+# ---------------------------------------------------------------------------------------------
+# events (written by cases/; we only add notify_* fields)
+
+
+async def claim_events(db: Database, *, now: datetime, lease: timedelta, worker: str,
+                       limit: int) -> list[Document]:
+    """Claim up to `limit` events not yet processed; the claim's lease lets another worker take
+    over the events of a worker that died. Only a takeover writes to the event itself."""
+    candidates = await db.events.find({"notify_state": None}, {"notify_gen": 1}).sort(
+        [("at", ASCENDING), ("_id", ASCENDING)]).limit(limit).to_list(None)
+    gens = {c["_id"]: int(c.get("notify_gen") or 0) for c in candidates}
+    won = await _claim(db, prefix="ev", gens=gens, worker=worker, now=now, lease=lease)
+    if not won:
+        return []
+    # Re-read: an event finished between our query and our claim is not ours to redo.
+    docs = [d for d in await db.events.find({"_id": {"$in": list(won)}}).sort(
+        [("at", ASCENDING), ("_id", ASCENDING)]).to_list(None) if d.get("notify_state") != "done"]
+    for d in docs:
+        if won[d["_id"]] != gens[d["_id"]]:
+            await db.events.update_one({"_id": d["_id"]}, {"$set": {"notify_gen": won[d["_id"]]}})
+    return docs
+
+
+async def finish_events(db: Database, *, events: Sequence[Document], now: datetime) -> int:
+    if not events:
+        return 0
+    res = await db.events.update_many(
+        {"_id": {"$in": [e["_id"] for e in events]}},
+        {"$set": {"notify_state": "done", "notify_done_at": now}})
+    return res.modified_count
+
+
+# ---------------------------------------------------------------------------------------------
+# cases, units and roster (read-only here, except the roster's `unreachable` flag)
+
+
+async def cases_by_id(db: Database, *, ids: Iterable[str]) -> dict[str, Document]:
+    return {c["_id"]: c async for c in db.cases.find({"_id": {"$in": list(set(ids))}})}
+
+
+async def get_case(db: Database, *, case_id: str) -> Document | None:
+    return await db.cases.find_one({"_id": case_id})
+
+
+async def get_unit(db: Database, *, code: str) -> Document | None:
+    return await db.units.find_one({"_id": code})
+
+
+async def reachable_members(db: Database, *, unit: str, roles: Sequence[str]) -> list[Document]:
+    """Roster members of `unit` in `roles` whose chat Telegram has not refused."""
+    return await db.roster.find(
+        {"unit": unit, "role": {"$in": list(roles)}, "unreachable": {"$ne": True}},
+        {"chat_id": 1, "user_id": 1, "role": 1, "unit": 1, "name": 1, "locale": 1},
+    ).sort("_id", ASCENDING).to_list(None)
+
+
+async def roster_members(db: Database, *, roles: Sequence[str], after: Any, limit: int
+                         ) -> list[Document]:
+    """A page of reachable roster members in `roles`, by `_id` after `after` (None = first)."""
+    query: dict[str, Any] = {"role": {"$in": list(roles)}, "unreachable": {"$ne": True}}
+    if after is not None:
+        query["_id"] = {"$gt": after}
+    return await db.roster.find(query).sort("_id", ASCENDING).limit(limit).to_list(None)
+
+
+async def mark_unreachable(db: Database, *, chat_id: int, reason: str, now: datetime) -> list[Document]:
+    """Flag every roster binding of `chat_id` unreachable; returns the members it concerned."""
+    members = await db.roster.find({"chat_id": chat_id}).to_list(None)
+    if members:
+        await db.roster.update_many({"chat_id": chat_id}, {"$set": {
+            "unreachable": True, "unreachable_reason": reason, "unreachable_at": now}})
+    return members
+
+
+async def open_cases_page(db: Database, *, after: Any, limit: int) -> list[Document]:
+    """A page of cases not yet closed or merged, by `_id`, with the fields digests need."""
+    query: dict[str, Any] = {"state": {"$nin": ["closed", "merged"]}}
+    if after is not None:
+        query["_id"] = {"$gt": after}
+    return await db.cases.find(query, {
+        "state": 1, "assignee": 1, "placement": 1, "deadline": 1, "dispatched_at": 1,
+        "due_at": 1, "warn_at": 1,
+    }).sort("_id", ASCENDING).limit(limit).to_list(None)
+
+
+# ---------------------------------------------------------------------------------------------
+# outbox
+
+
+async def enqueue(db: Database, *, messages: Sequence[Document]) -> int:
+    """Insert messages; the ones already queued (same `_id`) are left alone. Returns new count."""
+    if not messages:
+        return 0
+    try:
+        res = await db.outbox.insert_many(list(messages), ordered=False)
+        return len(res.inserted_ids)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return int(exc.details.get("nInserted", len(messages) - len(errors)))
+
+
+def new_message(*, msg_id: str, chat_id: int, text: str, kind: str, now: datetime,
+                locale: str, case_id: str | None = None, recipient: Document | None = None,
+                reply_markup: Document | None = None, photo: str | None = None,
+                on_sent: Document | None = None) -> Document:
+    # reply_markup is kept as JSON text: FerretDB stores no nested arrays (inline_keyboard is one).
+    return {
+        "_id": msg_id, "chat_id": int(chat_id), "text": text, "kind": kind, "locale": locale,
+        "case_id": case_id, "recipient": recipient or {},
+        "reply_markup": json.dumps(reply_markup, ensure_ascii=False) if reply_markup else None,
+        "photo": photo, "on_sent": on_sent, "state": "queued", "attempts": 0,
+        "created_at": now, "next_at": now, "updated_at": now,
+    }
+
+
+def _due_outbox(now: datetime) -> dict[str, Any]:
+    return {"$or": [{"state": {"$in": ["queued", "retry"]}, "next_at": {"$lte": now}},
+                    {"state": "sending", "lease_until": {"$lt": now}}]}
+
+
+async def due_messages(db: Database, *, now: datetime, exclude: Sequence[str], limit: int
+                       ) -> list[Document]:
+    """The oldest messages ready to send (queued, retry due, or a sending lease expired)."""
+    query: dict[str, Any] = _due_outbox(now)
+    if exclude:
+        query = {"$and": [query, {"_id": {"$nin": list(exclude)}}]}
+    return await db.outbox.find(query).sort([("next_at", ASCENDING), ("_id", ASCENDING)]
+                                            ).limit(limit).to_list(None)
+
+
+async def claim_message(db: Database, *, msg_id: str, now: datetime, lease: timedelta,
+                        worker: str) -> Document | None:
+    """Mark one message `sending` with a lease before the Bot API call (crash safety)."""
+    token = uuid.uuid4().hex
+    return await db.outbox.find_one_and_update(
+        {"$and": [{"_id": msg_id}, _due_outbox(now)]},
+        {"$set": {"state": "sending", "lease_until": now + lease, "claimed_by": worker,
+                  "claim": token, "updated_at": now}},
+        return_document=ReturnDocument.AFTER)
+
+
+async def mark_sent(db: Database, *, msg: Document, now: datetime, message_id: int) -> bool:
+    res = await db.outbox.update_one(
+        {"_id": msg["_id"], "claim": msg["claim"]},
+        {"$set": {"state": "sent", "sent_at": now, "message_id": message_id, "updated_at": now,
+                  "lease_until": None}})
+    return res.modified_count == 1
+
+
+async def mark_retry(db: Database, *, msg: Document, now: datetime, next_at: datetime,
+                     error: str, count_attempt: bool) -> None:
+    update: dict[str, Any] = {"$set": {"state": "retry", "next_at": next_at, "error": error,
+                                       "updated_at": now, "lease_until": None}}
+    if count_attempt:
+        update["$inc"] = {"attempts": 1}
+    else:
+        update["$inc"] = {"throttled": 1}
+    await db.outbox.update_one({"_id": msg["_id"], "claim": msg["claim"]}, update)
+
+
+async def mark_dead(db: Database, *, msg: Document, now: datetime, error: str,
+                    count_attempt: bool = True) -> None:
+    update: dict[str, Any] = {"$set": {"state": "dead", "error": error, "dead_at": now,
+                                       "updated_at": now, "lease_until": None}}
+    if count_attempt:
+        update["$inc"] = {"attempts": 1}
+    await db.outbox.update_one({"_id": msg["_id"], "claim": msg["claim"]}, update)
+
+
+async def outbox_stats(db: Database, *, now: datetime) -> dict[str, Any]:
+    counts = {state: 0 for state in OUTBOX_STATES}
+    async for row in await db.outbox.aggregate(
+            [{"$group": {"_id": "$state", "n": {"$sum": 1}}}]):
+        if row["_id"] in counts:
+            counts[row["_id"]] = int(row["n"])
+    oldest = await db.outbox.find_one({"state": {"$in": ["queued", "retry"]}},
+                                      sort=[("created_at", ASCENDING)])
+    age = (now - oldest["created_at"]).total_seconds() if oldest else 0.0
+    return {**counts, "oldest_queued_age_s": round(max(age, 0.0), 3)}
+
+
+async def dead_letters(db: Database, *, limit: int, after: str | None) -> list[Document]:
+    query: dict[str, Any] = {"state": "dead"}
+    if after:
+        query["_id"] = {"$gt": after}
+    return await db.outbox.find(query, {
+        "chat_id": 1, "kind": 1, "case_id": 1, "error": 1, "attempts": 1, "dead_at": 1,
+        "created_at": 1, "recipient": 1,
+    }).sort("_id", ASCENDING).limit(limit).to_list(None)
+
+
+# ---------------------------------------------------------------------------------------------
+# schedule
+
+
+async def case_jobs(db: Database, *, case_id: str) -> list[Document]:
+    return await db.schedule.find({"case_id": case_id}).to_list(None)
+
+
+def new_job(*, job_id: str, case_id: str, kind: str, step: int, due_at: datetime,
+            deadline_version: datetime, case_version: int, target: str | None,
+            now: datetime) -> Document:
+    return {"_id": job_id, "case_id": case_id, "kind": kind, "step": step, "due_at": due_at,
+            "deadline_version": deadline_version, "case_version": case_version,
+            "target": target, "state": "pending", "gen": 1, "updated_at": now}
+
+
+async def insert_jobs(db: Database, *, jobs: Sequence[Document]) -> int:
+    """Insert new jobs; one that another worker inserted meanwhile is left as it is."""
+    if not jobs:
+        return 0
+    try:
+        res = await db.schedule.insert_many(list(jobs), ordered=False)
+        return len(res.inserted_ids)
+    except BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
+        return int(exc.details.get("nInserted", 0))
+
+
+async def sync_job(db: Database, *, job_id: str, case_id: str, kind: str, step: int,
+                   due_at: datetime, deadline_version: datetime, case_version: int,
+                   target: str | None, now: datetime) -> bool:
+    """Re-plan a job for a new deadline (pending again, a new claim generation).
+
+    The filter skips a job a newer case version already shaped; returns whether it changed.
+    """
+    try:
+        res = await db.schedule.update_one(
+            {"_id": job_id, "case_version": {"$lt": case_version}},
+            {"$set": {"case_id": case_id, "kind": kind, "step": step, "due_at": due_at,
+                      "deadline_version": deadline_version, "case_version": case_version,
+                      "target": target, "state": "pending", "updated_at": now},
+             "$inc": {"gen": 1}},  # a new generation: the old one's claim cannot block it
+            upsert=True)
+    except DuplicateKeyError:
+        return False  # a newer case version already shaped this job
+    return bool(res.modified_count or res.upserted_id)
+
+
+async def cancel_jobs(db: Database, *, ids: Sequence[str], case_version: int, now: datetime
+                      ) -> int:
+    """Cancel pending jobs the case no longer wants (closed, merged, handed back, …)."""
+    if not ids:
+        return 0
+    res = await db.schedule.update_many(
+        {"_id": {"$in": list(ids)}, "state": "pending",
+         "case_version": {"$lt": case_version}},
+        {"$set": {"state": "cancelled", "case_version": case_version, "updated_at": now}})
+    return res.modified_count
+
+
+async def claim_jobs(db: Database, *, now: datetime, lease: timedelta, worker: str,
+                     limit: int) -> list[Document]:
+    """Claim up to `limit` due jobs. The job document is not written: the claim is the claim
+    document, so firing a job costs one write (done) — it matters on FerretDB, whose writes
+    scan the collection."""
+    candidates = await db.schedule.find({"state": "pending", "due_at": {"$lte": now}},
+                                        {"gen": 1}).limit(limit).to_list(None)
+    gens = {c["_id"]: int(c.get("gen") or 0) for c in candidates}
+    won = await _claim(db, prefix="job", gens=gens, worker=worker, now=now, lease=lease)
+    if not won:
+        return []
+    docs = [d for d in await db.schedule.find({"_id": {"$in": list(won)}}).to_list(None)
+            if d.get("state") == "pending" and d["due_at"] <= now
+            and int(d.get("gen") or 0) <= won[d["_id"]]]
+    for d in docs:
+        if won[d["_id"]] != gens[d["_id"]]:
+            await db.schedule.update_one({"_id": d["_id"]}, {"$set": {"gen": won[d["_id"]]}})
+        d["gen"] = won[d["_id"]]
+    return sorted(docs, key=lambda d: (d["due_at"], d["_id"]))
+
+
+async def finish_jobs(db: Database, *, jobs: Sequence[Document], state: str, now: datetime
+                      ) -> int:
+    """Mark claimed jobs `done` or `cancelled`, unless re-planned meanwhile (a new generation)."""
+    if not jobs:
+        return 0
+    done = 0
+    for gen in {int(j["gen"]) for j in jobs}:
+        res = await db.schedule.update_many(
+            {"_id": {"$in": [j["_id"] for j in jobs if int(j["gen"]) == gen]},
+             "state": "pending", "gen": {"$lte": gen}},
+            {"$set": {"state": state, "finished_at": now}})
+        done += res.modified_count
+    return done
+
+
+async def ensure_digest_job(db: Database, *, job_id: str, due_at: datetime, now: datetime) -> None:
+    await db.schedule.update_one(
+        {"_id": job_id},
+        {"$setOnInsert": {"kind": "digest", "case_id": None, "step": 0, "due_at": due_at,
+                          "state": "pending", "deadline_version": due_at, "case_version": 0,
+                          "gen": 0, "updated_at": now}},
+        upsert=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# leader lease
+
+
+async def _current_term(db: Database, name: str) -> Document | None:
+    return await db.notify_leases.find_one({"name": name}, sort=[("term", DESCENDING)])
+
+
+async def acquire_lease(db: Database, *, name: str, holder: str, now: datetime,
+                        ttl: timedelta) -> datetime | None:
+    """Take or renew the lease `name`; returns its expiry while `holder` holds it, else None.
+
+    Leadership comes in terms, each a document `<name>:<term>` won by insert (atomic even on
+    FerretDB). The holder renews its own term while it is valid; once a term has expired
+    anyone may win the next one, and its old holder never renews it again.
+    """
+    current = await _current_term(db, name)
+    until = now + ttl
+    if current is not None and current["until"] >= now:
+        if current["holder"] != holder:
+            return None
+        await db.notify_leases.update_one({"_id": current["_id"]},
+                                          {"$set": {"until": until, "renewed_at": now}})
+        latest = await _current_term(db, name)
+        return until if latest is not None and latest["_id"] == current["_id"] else None
+    term = int(current["term"]) + 1 if current is not None else 1
+    try:
+        await db.notify_leases.insert_one({"_id": f"{name}:{term}", "name": name, "term": term,
+                                           "holder": holder, "until": until, "started_at": now})
+    except DuplicateKeyError:
+        return None
+    return until
+
+
+async def release_lease(db: Database, *, name: str, holder: str) -> None:
+    """Give up the lead at once (a clean stop), so another worker need not wait out the TTL."""
+    current = await _current_term(db, name)
+    if current is not None and current["holder"] == holder:
+        await db.notify_leases.update_one({"_id": current["_id"]},
+                                          {"$set": {"until": datetime(1970, 1, 1, tzinfo=UTC)}})

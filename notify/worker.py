@@ -1,4 +1,4 @@
-"""The worker process: runs the notification loops against the database until stopped."""
+"""The worker process: the notifier, the schedule, the sender and the outbox log line, until stopped."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ import socket
 from pymongo.errors import PyMongoError
 
 from gridlink.clock import Clock, SystemClock
-from gridlink.db import ensure_indexes, make_client
+from gridlink.db import Database, ensure_indexes, make_client
 from gridlink.settings import Settings
+from notify import notifier, schedule
+from notify.config import NotifyConfig
+from notify.repository import outbox_stats
+from notify.sender import Sender
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +44,45 @@ async def run_worker(settings: Settings, *, mongo_uri: str, clock: Clock | None 
             except PyMongoError as exc:
                 log.warning("database unavailable; retrying", extra={"error": type(exc).__name__})
                 await _wait(stop, 2)
-        while not stop.is_set():
-            try:
-                await db.workers.update_one({"_id": worker_id},
-                                            {"$set": {"seen_at": clock.now()}}, upsert=True)
-            except PyMongoError as exc:
-                log.warning("database unavailable", extra={"error": type(exc).__name__})
-            await _wait(stop, 1)
+        cfg = NotifyConfig.from_settings(settings)
+        loops = [
+            notifier.run(db, cfg, clock=clock, worker=worker_id, stop=stop),
+            schedule.run(db, cfg, clock=clock, worker=worker_id, stop=stop),
+            Sender(db, settings, clock=clock, worker=worker_id).run(stop),
+            _log_stats(db, settings, clock, stop),
+            _heartbeat(db, clock, worker_id, stop),
+        ]
+        tasks = [asyncio.create_task(loop) for loop in loops]
+        try:
+            await stop.wait()
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await client.close()
         log.info("worker stopped", extra={"worker": worker_id})
+
+
+async def _heartbeat(db: Database, clock: Clock, worker_id: str, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await db.workers.update_one({"_id": worker_id},
+                                        {"$set": {"seen_at": clock.now()}}, upsert=True)
+        except PyMongoError as exc:
+            log.warning("database unavailable", extra={"error": type(exc).__name__})
+        await _wait(stop, 1)
+
+
+async def _log_stats(db: Database, settings: Settings, clock: Clock, stop: asyncio.Event) -> None:
+    """One JSON log line with the outbox counts (the same as GET /api/v1/ops/outbox)."""
+    while not stop.is_set():
+        await _wait(stop, settings.notify_stats_interval_s)
+        try:
+            stats = await outbox_stats(db, now=clock.now())
+        except PyMongoError as exc:
+            log.warning("database unavailable", extra={"error": type(exc).__name__})
+            continue
+        log.info("outbox", extra={"outbox": stats})
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -1,0 +1,33 @@
+"""The notify knobs, taken from settings once so the loops never read the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+from gridlink.settings import Settings
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    tz: ZoneInfo
+    default_locale: str
+    district: str
+    reminder_fraction: float
+    escalation_hours: tuple[float, ...]
+    digest_time: time
+    batch: int
+    lease: timedelta
+    poll_s: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NotifyConfig:
+        hour, minute = (int(p) for p in settings.notify_digest_time.split(":"))
+        return cls(tz=settings.tz, default_locale=settings.default_locale,
+                   district=settings.district_code,
+                   reminder_fraction=settings.notify_reminder_fraction,
+                   escalation_hours=tuple(settings.notify_escalation_hours),
+                   digest_time=time(hour, minute), batch=settings.notify_batch,
+                   lease=timedelta(seconds=settings.notify_lease_s),
+                   poll_s=settings.notify_poll_s)

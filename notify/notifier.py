@@ -1,0 +1,168 @@
+"""Events → outbox: who must hear about each case transition, in their language, queued once.
+
+Each event of `cases/` is claimed with a lease (`events.notify_*` fields), turned into
+messages with deterministic ids (event id + chat), and marked done. A worker that dies
+mid-batch leaves claims that expire; the next worker redoes the batch and the ids keep the
+outbox free of doubles. Every event also re-shapes the case's reminder schedule from the
+case as it is now, so the order in which events are processed does not matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from gridlink.clock import Clock
+from gridlink.db import Database, Document
+from notify import render, schedule
+from notify import repository as repo
+from notify.buttons import assignment_markup, rating_markup
+from notify.config import NotifyConfig
+from notify.recipients import Directory, Recipient
+from notify.texts import locale_of, unit_name
+
+log = logging.getLogger(__name__)
+
+Build = Callable[[Recipient, dict[str, Any], str], Document]
+
+
+class _Batch:
+    """One batch's shared lookups and the messages it produces."""
+
+    def __init__(self, db: Database, cfg: NotifyConfig, now: datetime) -> None:
+        self.db, self.cfg, self.now = db, cfg, now
+        self.directory = Directory(db, district=cfg.district)
+        self.messages: list[Document] = []
+        self._fields: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def fields(self, case: Document, locale: str) -> dict[str, Any]:
+        key = (case["_id"], locale)
+        if key not in self._fields:
+            self._fields[key] = await render.fields(case, locale, self.cfg, self.directory)
+        return self._fields[key]
+
+    async def send(self, event: Document, case: Document, recipients: list[Recipient],
+                   key: str, *, extra: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
+                   markup: Callable[[str], Document | None] | None = None,
+                   on_sent: Document | None = None) -> None:
+        for recipient in recipients:
+            locale = locale_of(recipient.locale, self.cfg.default_locale)
+            kw = dict(await self.fields(case, locale))
+            if extra is not None:
+                kw.update(await extra(locale))
+            self.messages.append(render.message(
+                source=f"ev:{event['_id']}", recipient=recipient, key=key, kw=kw,
+                kind=event["type"], now=self.now, cfg=self.cfg, case_id=case["_id"],
+                reply_markup=markup(locale) if markup else None, on_sent=on_sent))
+
+
+def _reporters(case: Document) -> list[Recipient]:
+    """The reporter and the followers (reporters of merged duplicates) that have a chat."""
+    out: list[Recipient] = []
+    seen: set[int] = set()
+    for person in [case.get("reporter") or {}, *(case.get("followers") or [])]:
+        chat = person.get("chat_id")
+        if chat is None or int(chat) in seen:
+            continue
+        seen.add(int(chat))
+        out.append(Recipient(chat_id=int(chat), locale=person.get("locale"), unit=None,
+                             role="citizen", name=str(person.get("name") or ""),
+                             user_id=person.get("user_id")))
+    return out
+
+
+async def _actor_unit(batch: _Batch, event: Document, case: Document, locale: str) -> str:
+    actor = event.get("actor") or {}
+    code = actor.get("unit") or (event.get("data") or {}).get("unit") \
+        or (case.get("assignee") or {}).get("unit")
+    unit = await batch.directory.unit(code)
+    return unit_name(unit, locale, str(actor.get("name") or code or ""))
+
+
+async def _handle(batch: _Batch, event: Document, case: Document) -> None:
+    kind = event.get("type")
+    data = event.get("data") or {}
+    reason = str(data.get("reason") or "")
+    d = batch.directory
+
+    async def reason_kw(locale: str) -> dict[str, Any]:
+        return {"reason": reason or "—", "unit": await _actor_unit(batch, event, case, locale)}
+
+    if kind == "case.assigned":
+        version = int(case.get("version") or 0)
+        await batch.send(event, case, await d.assignee(case), "notify.assigned",
+                         markup=lambda loc: assignment_markup(case["_id"], version, loc))
+    elif kind == "case.returned":
+        await batch.send(event, case, await d.center(case=case), "notify.returned", extra=reason_kw)
+    elif kind == "case.extension_requested":
+        await batch.send(event, case, await d.center(case=case), "notify.extension_requested",
+                         extra=reason_kw)
+    elif kind == "case.extension_decided":
+        key = "notify.extension_approved" if data.get("approved") else "notify.extension_refused"
+        await batch.send(event, case, await d.assignee(case), key,
+                         extra=lambda loc: _const({"reason": reason}))
+    elif kind == "case.feedback":
+        result = str(data.get("result") or data.get("note") or reason or "—")
+
+        async def feedback_kw(locale: str) -> dict[str, Any]:
+            return {"result": result, "unit": await _actor_unit(batch, event, case, locale)}
+
+        await batch.send(event, case, await d.center(case=case), "notify.feedback_center",
+                         extra=feedback_kw)
+        await batch.send(event, case, _reporters(case), "notify.feedback_reporter")
+    elif kind in ("case.reopened", "case.supervised"):
+        key = "notify.reopened" if kind == "case.reopened" else "notify.supervised"
+        await batch.send(event, case, await d.assignee(case), key, extra=reason_kw)
+    elif kind == "case.closed" and data.get("action") != "close_on_spot":
+        await batch.send(event, case, _reporters(case), "notify.rate_request",
+                         markup=lambda loc: rating_markup(case["_id"]),
+                         on_sent={"rating_prompt": case["_id"]})
+    elif kind == "case.merged" and data.get("action", "merge") == "merge":
+        main = await repo.get_case(batch.db, case_id=str(case.get("merged_into") or ""))
+        main_serial = (main or {}).get("serial") or str(case.get("merged_into") or "")
+        await batch.send(event, case, _reporters(case), "notify.merged",
+                         extra=lambda loc: _const({"main_serial": main_serial}))
+    # case.reported, case.accepted, case.rated: nobody else needs a message.
+
+
+async def _const(value: dict[str, Any]) -> dict[str, Any]:
+    return value
+
+
+async def process_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worker: str) -> int:
+    """Claim up to `cfg.batch` events, queue their messages, re-shape their cases' schedules."""
+    events = await repo.claim_events(db, now=now, lease=cfg.lease, worker=worker, limit=cfg.batch)
+    if not events:
+        return 0
+    batch = _Batch(db, cfg, now)
+    cases = await repo.cases_by_id(db, ids=[e["case_id"] for e in events])
+    for event in events:
+        case = cases.get(event["case_id"])
+        if case is None:
+            log.warning("event of an unknown case", extra={"event": event["_id"]})
+            continue
+        await _handle(batch, event, case)
+    await repo.enqueue(db, messages=batch.messages)
+    for case in cases.values():
+        await schedule.sync_case(db, cfg, batch.directory, case, now=now)
+    await repo.finish_events(db, events=events, now=now)
+    return len(events)
+
+
+async def run(db: Database, cfg: NotifyConfig, *, clock: Clock, worker: str,
+              stop: asyncio.Event) -> None:
+    """Drain events batch by batch; poll when there is nothing to do."""
+    while not stop.is_set():
+        try:
+            done = await process_batch(db, cfg, now=clock.now(), worker=worker)
+        except Exception:
+            log.exception("notifier batch failed; retrying")
+            done = 0
+        if not done:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=cfg.poll_s)
+            except TimeoutError:
+                pass

@@ -1,0 +1,317 @@
+"""Reminders, red alerts and escalations on the durable schedule, driven by an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import json
+import tracemalloc
+from datetime import timedelta
+
+from gridlink.clock import FakeClock
+from gridlink.db import Database
+from notify import notifier, schedule
+from notify import repository as repo
+from notify.config import NotifyConfig
+from tests.notify.conftest import (
+    CITIZEN,
+    DEPT,
+    DEPT_HANDLER,
+    DISTRICT_DISPATCHER,
+    HEAD,
+    LEADER,
+    STREET_DISPATCHER,
+    add_case,
+    case_doc,
+    emit,
+    hours,
+    outbox_for,
+)
+
+
+async def fire(db: Database, cfg: NotifyConfig, clock: FakeClock) -> schedule.FireStats:
+    return await schedule.fire_due(db, cfg, now=clock.now(), worker="w1")
+
+
+async def chats_told(db: Database, kind: str) -> list[int]:
+    return sorted(m["chat_id"] for m in await db.outbox.find({"kind": kind}).to_list(None))
+
+
+async def test_reminder_red_and_each_escalation_fire_on_time_to_the_right_chats(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    start = clock.now()
+    case = await add_case(db, case_id="c00001", now=start, deadline=start + hours(8))
+    await emit(db, case, 2, "case.assigned", at=start)
+    assert await notifier.process_batch(db, cfg, now=start, worker="w1") == 1
+
+    assigned = await outbox_for(db, LEADER)
+    assert len(assigned) == 1 and assigned[0]["kind"] == "case.assigned"
+    assert case["serial"] in assigned[0]["text"] and "群租" in assigned[0]["text"]
+    buttons = [b["callback_data"] for row in json.loads(assigned[0]["reply_markup"])["inline_keyboard"]
+               for b in row]
+    assert buttons == ["c:accept:c00001:2", "c:return:c00001:2", "c:extend:c00001:2",
+                       "c:done:c00001:2"]
+
+    # 75 % of the 8 h limit is 6 h: nothing a second before, the reminder at 6 h.
+    clock.set(start + hours(6) - timedelta(seconds=1))
+    assert (await fire(db, cfg, clock)).fired == 0
+    clock.set(start + hours(6))
+    assert (await fire(db, cfg, clock)).fired == 1
+    assert await chats_told(db, "schedule.reminder") == [LEADER]
+
+    clock.set(start + hours(8) - timedelta(seconds=1))
+    assert (await fire(db, cfg, clock)).fired == 0
+    # At the deadline: the red alert to the leader, and the station head (first level up).
+    clock.set(start + hours(8))
+    assert (await fire(db, cfg, clock)).fired == 2
+    assert await chats_told(db, "schedule.red") == [LEADER]
+    assert await chats_told(db, "schedule.escalation") == [HEAD]
+    head_msg = (await outbox_for(db, HEAD))[0]
+    assert head_msg["locale"] == "en" and "overdue" in head_msg["text"].lower()
+
+    # +4 h: the street center; +24 h: the district center; then nothing more.
+    clock.set(start + hours(12) - timedelta(seconds=1))
+    assert (await fire(db, cfg, clock)).fired == 0
+    clock.set(start + hours(12))
+    assert (await fire(db, cfg, clock)).fired == 1
+    assert await chats_told(db, "schedule.escalation") == [HEAD, STREET_DISPATCHER]
+    clock.set(start + hours(32))
+    assert (await fire(db, cfg, clock)).fired == 1
+    assert await chats_told(db, "schedule.escalation") == [
+        HEAD, STREET_DISPATCHER, DISTRICT_DISPATCHER]
+    clock.set(start + hours(100))
+    assert (await fire(db, cfg, clock)).fired == 0
+    # Re-processing the same event queues nothing new (deterministic ids).
+    await db.events.update_many({}, {"$set": {"notify_state": None}})
+    await notifier.process_batch(db, cfg, now=clock.now(), worker="w2")
+    assert len(await outbox_for(db, LEADER)) == 3
+    assert (await fire(db, cfg, clock)).fired == 0
+
+
+async def test_department_escalates_straight_to_the_district(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    start = clock.now()
+    case = await add_case(db, case_id="c00002", now=start, deadline=start + hours(2), unit=DEPT,
+                          kind="department")
+    await emit(db, case, 2, "case.assigned", at=start)
+    await notifier.process_batch(db, cfg, now=start, worker="w1")
+    assert [m["kind"] for m in await outbox_for(db, DEPT_HANDLER)] == ["case.assigned"]
+    clock.set(start + hours(2))
+    await fire(db, cfg, clock)
+    assert await chats_told(db, "schedule.red") == [DEPT_HANDLER]
+    assert await chats_told(db, "schedule.escalation") == [DISTRICT_DISPATCHER]
+    jobs = await db.schedule.find({"case_id": "c00002"}).to_list(None)
+    assert sorted(j["_id"] for j in jobs) == ["c00002:escalation:1", "c00002:red:0",
+                                              "c00002:reminder:0"]
+
+
+async def test_extension_moves_pending_reminders(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    start = clock.now()
+    case = await add_case(db, case_id="c00003", now=start, deadline=start + hours(8))
+    await emit(db, case, 2, "case.assigned", at=start)
+    await notifier.process_batch(db, cfg, now=start, worker="w1")
+    clock.set(start + hours(6))
+    await fire(db, cfg, clock)
+    assert await chats_told(db, "schedule.reminder") == [LEADER]
+
+    # The center approves an extension to 16 h after dispatch.
+    new_deadline = start + hours(16)
+    await db.cases.update_one({"_id": case["_id"]}, {"$set": {
+        "deadline": new_deadline, "due_at": new_deadline, "version": 4}})
+    await emit(db, case, 4, "case.extension_decided", at=clock.now(), approved=True,
+               deadline=new_deadline)
+    await notifier.process_batch(db, cfg, now=clock.now(), worker="w1")
+    approved = [m for m in await outbox_for(db, LEADER) if m["kind"] == "case.extension_decided"]
+    assert len(approved) == 1 and "延期已批准" in approved[0]["text"]
+    job = await db.schedule.find_one({"_id": "c00003:reminder:0"})
+    assert job is not None and job["state"] == "pending"
+    assert job["due_at"] == start + hours(12)
+
+    # The old deadline passes quietly; the new reminder and red alert come at their times.
+    clock.set(start + hours(8))
+    assert (await fire(db, cfg, clock)).fired == 0
+    clock.set(start + hours(12))
+    assert (await fire(db, cfg, clock)).fired == 1
+    assert await chats_told(db, "schedule.reminder") == [LEADER, LEADER]
+    clock.set(start + hours(16) - timedelta(seconds=1))
+    assert (await fire(db, cfg, clock)).fired == 0
+    clock.set(start + hours(16))
+    assert (await fire(db, cfg, clock)).fired == 2
+    assert await chats_told(db, "schedule.red") == [LEADER]
+
+
+async def test_closing_cancels_pending_jobs_and_asks_the_reporter_to_rate(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    start = clock.now()
+    case = await add_case(db, case_id="c00004", now=start, deadline=start + hours(8))
+    await emit(db, case, 2, "case.assigned", at=start)
+    await notifier.process_batch(db, cfg, now=start, worker="w1")
+    assert await db.schedule.count_documents({"case_id": "c00004", "state": "pending"}) == 5
+
+    clock.advance(hours(1))
+    await db.cases.update_one({"_id": case["_id"]}, {"$set": {
+        "state": "closed", "closed_at": clock.now(), "version": 6}})
+    await emit(db, case, 6, "case.closed", at=clock.now(), action="close")
+    await notifier.process_batch(db, cfg, now=clock.now(), worker="w1")
+    assert await db.schedule.count_documents({"case_id": "c00004", "state": "pending"}) == 0
+    assert await db.schedule.count_documents({"case_id": "c00004", "state": "cancelled"}) == 5
+
+    [rate] = await outbox_for(db, CITIZEN)
+    assert rate["locale"] == "en" and "rate" in rate["text"]
+    assert rate["on_sent"] == {"rating_prompt": "c00004"}
+    stars = [b["callback_data"] for row in json.loads(rate["reply_markup"])["inline_keyboard"]
+             for b in row]
+    assert sorted(stars) == [f"r:c00004:{n}" for n in range(1, 6)]
+
+    clock.set(start + hours(40))
+    assert (await fire(db, cfg, clock)).fired == 0
+    assert await db.outbox.count_documents({"kind": {"$regex": "^schedule"}}) == 0
+
+
+async def test_a_job_whose_case_moved_on_is_dropped_when_it_comes_due(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    """The case is finished but its event is not processed yet: firing re-checks the case."""
+    db = district
+    start = clock.now()
+    case = await add_case(db, case_id="c00005", now=start, deadline=start + hours(1))
+    await emit(db, case, 2, "case.assigned", at=start)
+    await notifier.process_batch(db, cfg, now=start, worker="w1")
+    await db.cases.update_one({"_id": case["_id"]}, {"$set": {"state": "awaiting_verification",
+                                                              "version": 3}})
+    clock.set(start + hours(30))
+    stats = await fire(db, cfg, clock)
+    assert stats.fired == 0 and stats.cancelled == 5
+    assert await db.outbox.count_documents({"kind": {"$regex": "^schedule"}}) == 0
+
+
+async def test_other_transitions_reach_center_reporter_and_assignee(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    now = clock.now()
+    case = await add_case(db, case_id="c00006", now=now, deadline=now + hours(8))
+    await emit(db, case, 3, "case.returned", at=now, reason="不属于本部门")
+    await emit(db, case, 4, "case.extension_requested", at=now, reason="需要协调")
+    await emit(db, case, 5, "case.feedback", at=now, result="已清理")
+    await emit(db, case, 6, "case.reopened", at=now, reason="回访不满意")
+    await emit(db, case, 7, "case.accepted", at=now)
+    assert await notifier.process_batch(db, cfg, now=now, worker="w1") == 5
+    center = [m["kind"] for m in await outbox_for(db, STREET_DISPATCHER)]
+    assert center == ["case.returned", "case.extension_requested", "case.feedback"]
+    returned = (await outbox_for(db, STREET_DISPATCHER))[0]["text"]
+    assert "不属于本部门" in returned
+    assert [m["kind"] for m in await outbox_for(db, CITIZEN)] == ["case.feedback"]
+    assert [m["kind"] for m in await outbox_for(db, LEADER)] == ["case.reopened"]
+
+
+async def test_merged_duplicate_reporter_hears_the_main_serial(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    now = clock.now()
+    main = await add_case(db, case_id="c00007", now=now, deadline=now + hours(8))
+    dup = case_doc("c00008", now=now, state="merged", deadline=None)
+    dup["merged_into"] = main["_id"]
+    await db.cases.insert_one(dup)
+    await emit(db, dup, 2, "case.merged", at=now, action="merge")
+    await notifier.process_batch(db, cfg, now=now, worker="w1")
+    [msg] = await outbox_for(db, CITIZEN)
+    assert main["serial"] in msg["text"]
+
+
+async def test_two_notifiers_process_every_event_exactly_once(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    now = clock.now()
+    cases = [case_doc(f"c1{i:04d}", now=now, deadline=now + hours(8)) for i in range(50)]
+    await db.cases.insert_many(cases)
+    await db.events.insert_many([
+        {"_id": f"{c['_id']}:{seq}", "type": t, "case_id": c["_id"], "serial": c["serial"],
+         "at": now, "actor": {"role": "dispatcher", "unit": "310101001"}, "data": {}}
+        for c in cases for seq, t in ((2, "case.assigned"), (3, "case.returned"))])
+    small = NotifyConfig(**{**cfg.__dict__, "batch": 20})
+    processed: dict[str, int] = {"a": 0, "b": 0}
+
+    async def worker(name: str) -> None:
+        while await db.events.count_documents({"notify_state": {"$ne": "done"}}):
+            processed[name] += await notifier.process_batch(db, small, now=now, worker=name)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(worker("a"), worker("b"))
+    assert processed["a"] + processed["b"] == 100  # no event claimed twice
+    assert processed["a"] > 0 and processed["b"] > 0
+    assert await db.events.count_documents({"notify_state": "done"}) == 100
+    assert await db.outbox.count_documents({"chat_id": LEADER}) == 50
+    assert await db.outbox.count_documents({"chat_id": STREET_DISPATCHER}) == 50
+
+
+async def test_a_crashed_workers_claims_are_taken_over_after_the_lease(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    start = clock.now()
+    case = await add_case(db, case_id="c00009", now=start, deadline=start + hours(1))
+    await emit(db, case, 2, "case.assigned", at=start)
+    await notifier.process_batch(db, cfg, now=start, worker="w1")
+    clock.set(start + hours(1))
+    # w1 claims the due jobs and dies before firing them.
+    claimed = await repo.claim_jobs(db, now=clock.now(), lease=cfg.lease, worker="w1", limit=100)
+    assert len(claimed) == 3
+    assert (await fire(db, cfg, clock)).fired == 0  # still leased
+    clock.advance(cfg.lease + timedelta(seconds=1))
+    stats = await schedule.fire_due(db, cfg, now=clock.now(), worker="w2")
+    assert stats.fired == 3
+    assert sorted(await chats_told(db, "schedule.escalation")) == [HEAD]
+
+    # Same for events: a claim that is never finished is retaken after the lease.
+    await emit(db, case, 3, "case.returned", at=clock.now())
+    assert len(await repo.claim_events(db, now=clock.now(), lease=cfg.lease, worker="w1",
+                                       limit=10)) == 1
+    assert await notifier.process_batch(db, cfg, now=clock.now(), worker="w2") == 0
+    assert await notifier.process_batch(
+        db, cfg, now=clock.now() + cfg.lease + timedelta(seconds=1), worker="w2") == 1
+
+
+async def test_a_backlog_of_cases_going_red_at_once_runs_in_bounded_memory(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    """Escalations for every case red in the same minute, a bounded batch at a time.
+
+    The backlog is 400 here (NOTIFY_BACKLOG_CASES=10000 with MONGODB_URI on a mongod for
+    the full figure): FerretDB's writes scan the collection, so 10,000 take minutes there.
+    """
+    db = district
+    start = clock.now()
+    deadline = start + hours(1)
+    n = int(os.environ.get("NOTIFY_BACKLOG_CASES", "400"))
+    small = NotifyConfig(**{**cfg.__dict__, "batch": 20})
+    for lo in range(0, n, 2000):
+        hi = min(n, lo + 2000)
+        await db.cases.insert_many([case_doc(f"m{i:06d}", now=start, deadline=deadline)
+                                    for i in range(lo, hi)])
+        await db.schedule.insert_many([
+            {"_id": f"m{i:06d}:escalation:1", "case_id": f"m{i:06d}", "kind": "escalation",
+             "step": 1, "due_at": deadline + timedelta(seconds=i % 60), "state": "pending",
+             "deadline_version": deadline, "case_version": 2, "target": "310101001001",
+             "gen": 1} for i in range(lo, hi)])
+    clock.set(deadline + timedelta(minutes=1))
+
+    # What holding the whole backlog would cost: the due jobs and their cases in memory.
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    backlog = [await db.schedule.find({}).to_list(None), await db.cases.find({}).to_list(None)]
+    whole = tracemalloc.get_traced_memory()[0] - base
+    del backlog
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    stats = await schedule.fire_due(db, small, now=clock.now(), worker="w1")
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+
+    assert stats.fired == n and stats.messages == n
+    assert stats.largest_batch <= small.batch and stats.batches >= n // small.batch
+    assert await db.outbox.count_documents({"chat_id": HEAD}) == n
+    assert await db.schedule.count_documents({"kind": "escalation", "state": "done"}) == n
+    # One batch is 1/20 of the backlog; allow generous slack for driver buffers.
+    assert peak < whole / 4, (peak, whole)
