@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import imagehash
 import pillow_heif
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms, ImageFile, JpegImagePlugin
 
 from media.errors import (
     CorruptPhoto,
@@ -313,7 +313,7 @@ def _web_image(img: ImageFile.ImageFile, orientation: int) -> Image.Image:
     """Decode (JPEG: at the smallest draft scale still ≥ the web size), shrink, colour, rotate."""
     width, height = img.size
     scale = min(1.0, WEB_LONG_SIDE / max(width, height))
-    if img.format == "JPEG" and scale < 1.0:
+    if isinstance(img, JpegImagePlugin.JpegImageFile) and scale < 1.0:  # JPEG and MPO
         # draft() picks a DCT scale (1/2, 1/4, 1/8) so both sides stay ≥ the requested box.
         img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
     icc = img.info.get("icc_profile")

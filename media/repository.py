@@ -122,8 +122,10 @@ async def case_ids(db: Database, *, photo_id: str) -> list[str]:
 
 
 async def is_public(db: Database, *, photo_id: str) -> bool:
-    """True when a case marked public lists the photo (the `cases` contract: `photos`, `public`)."""
-    case = await db.cases.find_one({"photos": photo_id, "public": True}, projection={"_id": 1})
+    """True when a case marked `public` lists the photo among its `public_photos` (the cases
+    contract: a patrol's own and result photos, never a citizen's intake photos)."""
+    case = await db.cases.find_one({"public_photos": photo_id, "public": True},
+                                   projection={"_id": 1})
     return case is not None
 
 

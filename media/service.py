@@ -253,7 +253,7 @@ async def rendition(db: Database, *, photo_id: str, size: Size) -> Rendition:
 
 
 async def is_public(db: Database, *, photo_id: str) -> bool:
-    """Whether anyone may see the photo: a case marked public shows it."""
+    """Whether anyone may see the photo: a case marked public lists it in `public_photos`."""
     return await repository.is_public(db, photo_id=photo_id)
 
 

@@ -143,8 +143,12 @@ async def test_photo_of_a_public_case_is_public(client: Client, token: str,
                                                db: Database) -> None:
     photo_id = (await upload(client, token, gps_photo()))["id"]
     url = f"/api/v1/media/{photo_id}"
-    await db.cases.insert_one({"_id": "C7", "public": False, "photos": [photo_id]})
-    assert (await client.get(url)).status == 401
+    await db.cases.insert_one({"_id": "C7", "public": True, "photos": [photo_id],
+                               "public_photos": []})
+    assert (await client.get(url)).status == 401  # on a public case, but not a public photo
+    await db.cases.update_one({"_id": "C7"}, {"$set": {"public": False,
+                                                       "public_photos": [photo_id]}})
+    assert (await client.get(url)).status == 401  # a public photo, but of a private case
     await db.cases.update_one({"_id": "C7"}, {"$set": {"public": True}})
 
     resp = await client.get(url, params={"size": "thumb"})

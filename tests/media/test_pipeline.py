@@ -241,3 +241,35 @@ def test_unknown_content_type_is_no_claim() -> None:
     data = I.encode(I.scene(64, 48), "WEBP")
     assert run(data, claimed="application/octet-stream", filename="upload").inspection.kind \
         == "webp"
+
+
+def _mpo() -> bytes:
+    first = Image.fromarray(I.scene(1600, 1200))
+    second = Image.fromarray(I.scene(1600, 1200, seed=2))
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: I.encode(Image.new("CMYK", (300, 200), (0, 255, 255, 0)), "JPEG"),
+    lambda: I.encode(Image.new("L", (300, 200), 128), "JPEG"),
+    lambda: I.encode(Image.new("I;16", (300, 200), 40_000), "PNG"),
+    lambda: I.encode(Image.new("RGB", (300, 200), (10, 200, 30)).convert("P"), "PNG"),
+    lambda: I.encode(Image.new("LA", (300, 200), (90, 255)), "PNG"),
+    _mpo,
+], ids=["cmyk-jpeg", "grey-jpeg", "16-bit-png", "palette-png", "grey-alpha-png", "mpo"])
+def test_other_pixel_layouts_become_rgb_jpegs(make: Callable[[], bytes]) -> None:
+    result = run(make())
+    for derivative in (result.web, result.thumb):
+        with Image.open(io.BytesIO(derivative.data)) as img:
+            assert img.format == "JPEG" and img.mode == "RGB"
+        assert_clean(derivative.data)
+
+
+def test_cmyk_colour_survives() -> None:
+    # Cyan ink at 0 and full magenta + yellow: red.
+    result = run(I.encode(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG"))
+    with Image.open(io.BytesIO(result.web.data)) as img:
+        r, g, b = img.getpixel((32, 32))  # type: ignore[misc]
+    assert r > 200 and g < 60 and b < 60

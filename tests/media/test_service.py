@@ -156,10 +156,15 @@ async def test_link_to_case_and_public_flag(
     await service.link_to_case(db, photo_id=result.id, case_id="C9", now=clock.now())
     await service.link_to_case(db, photo_id=result.id, case_id="C9", now=clock.now())
     assert await service.cases_of(db, photo_id=result.id) == ["C9"]
-    await db.cases.insert_one({"_id": "C9", "public": False, "photos": [result.id]})
+    await db.cases.insert_one({"_id": "C9", "public": False, "photos": [result.id],
+                               "public_photos": [result.id]})
     assert not await service.is_public(db, photo_id=result.id)
     await db.cases.update_one({"_id": "C9"}, {"$set": {"public": True}})
     assert await service.is_public(db, photo_id=result.id)
+    # A citizen's intake photo of a public case stays private (not in public_photos).
+    await db.cases.insert_one({"_id": "C10", "public": True, "photos": ["p-citizen"],
+                               "public_photos": []})
+    assert not await service.is_public(db, photo_id="p-citizen")
     with pytest.raises(errors.PhotoNotFound):
         await service.link_to_case(db, photo_id="nope", case_id="C9", now=clock.now())
     # Links made at the same moment are all kept (no read-modify-write of one document).
