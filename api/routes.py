@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import cases, grids, health, media, open311, openapi, stats, telegram
+from api import cases, grids, health, media, open311, openapi, ops, stats, telegram
 
 
 def setup_routes(app: web.Application) -> None:
@@ -16,3 +16,4 @@ def setup_routes(app: web.Application) -> None:
     open311.setup_routes(app)
     openapi.setup_routes(app)
     stats.setup_routes(app)
+    ops.setup_routes(app)

@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import time
 import warnings
 from collections import deque
@@ -58,6 +59,10 @@ from notify.recipients import Directory, Recipient
 from notify.texts import unit_name
 
 log = logging.getLogger(__name__)
+
+# PTB 22 builds RetryAfter by reading its own deprecated int-valued `retry_after`, which warns
+# on every 429; opting in to the coming timedelta behaviour silences that (both are handled).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 UNREACHABLE_400 = ("chat not found", "user not found", "peer_id_invalid", "chat_id is empty",
                    "have no rights to send", "group chat was upgraded")
@@ -281,7 +286,7 @@ class Sender:
         try:
             await self.deliver(msg)
         except Exception:
-            log.exception("delivery bookkeeping failed", extra={"msg": msg["_id"]})
+            log.exception("delivery bookkeeping failed", extra={"outbox_id": msg["_id"]})
         finally:
             self.inflight_chats.discard(chat)
             self.slots.release()
@@ -326,7 +331,7 @@ class Sender:
         now = self.clock.now()
         attempts = int(msg.get("attempts") or 0) + 1
         if attempts >= self.settings.notify_max_attempts:
-            log.error("message dead after retries", extra={"msg": msg["_id"], "error": error})
+            log.error("message dead after retries", extra={"outbox_id": msg["_id"], "error": error})
             await repo.mark_dead(self.db, msg=msg, now=now, error=error)
             return "dead"
         delay = min(self.settings.notify_backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
@@ -335,25 +340,26 @@ class Sender:
         return "retry"
 
     async def _unreachable(self, msg: Document, error: str) -> None:
-        """The chat refuses us: flag it in the roster, dead-letter, tell the unit's center."""
+        """The chat refuses us: flag it in the roster, tell the unit's center, dead-letter.
+
+        The center's message is queued before this one is marked dead, so the outbox is
+        never seen drained while the replacement is still missing."""
         now = self.clock.now()
-        await repo.mark_dead(self.db, msg=msg, now=now, error=error)
         members = await repo.mark_unreachable(self.db, chat_id=int(msg["chat_id"]),
                                               reason=error, now=now)
         log.warning("chat unreachable", extra={"chat": msg["chat_id"], "error": error})
-        if msg.get("kind") == "undeliverable":
-            return
         unit_code = (msg.get("recipient") or {}).get("unit") or next(
             (m.get("unit") for m in members if m.get("unit")), None)
-        if not unit_code:
-            return  # a citizen: nobody to tell instead
-        directory = Directory(self.db, district=self.cfg.district)
-        unit = await directory.unit(unit_code)
-        name = str((msg.get("recipient") or {}).get("name") or "")
-        center = [r for r in await directory.center(unit=unit_code)
-                  if r.chat_id != int(msg["chat_id"])]
-        messages = [self._undeliverable(msg, r, unit, unit_code, name, error, now) for r in center]
-        await repo.enqueue(self.db, messages=messages)
+        if unit_code and msg.get("kind") != "undeliverable":
+            directory = Directory(self.db, district=self.cfg.district)
+            unit = await directory.unit(unit_code)
+            name = str((msg.get("recipient") or {}).get("name") or "")
+            center = [r for r in await directory.center(unit=unit_code)
+                      if r.chat_id != int(msg["chat_id"])]
+            await repo.enqueue(self.db, messages=[
+                self._undeliverable(msg, r, unit, unit_code, name, error, now) for r in center])
+        # A citizen has no unit: nobody to tell instead.
+        await repo.mark_dead(self.db, msg=msg, now=now, error=error)
 
     def _undeliverable(self, msg: Document, recipient: Recipient, unit: Document | None,
                        unit_code: str, name: str, error: str, now: datetime) -> Document:
