@@ -9,8 +9,9 @@ from telegram import Message, Update
 from bot import domain
 from bot import repository as repo
 from bot.application import BotDeps
-from bot.i18n import locale_for, t
+from bot.i18n import has, locale_for, t
 from bot.keyboards import remove
+from gridlink.errors import DomainError
 
 HANDLER_ROLES = ("leader", "station_head", "department", "dispatcher")
 
@@ -79,3 +80,9 @@ async def end(update: Update, d: BotDeps) -> None:
     chat = update.effective_chat
     assert chat is not None
     await repo.clear_conversation(d.db, chat_id=chat.id)
+
+
+def error_text(exc: DomainError, locale: str) -> str:
+    """A domain refusal in the user's words: its catalog text, or the domain's own message."""
+    key = f"error.{exc.code}"
+    return t(key, locale) if has(key) else t("error.input", locale, reason=exc.message)

@@ -10,8 +10,8 @@ from telegram import Update
 
 from bot import domain
 from bot.application import BotDeps
-from bot.common import HANDLER_ROLES, append, begin, end, locale_of, save, say, who
-from bot.i18n import t
+from bot.common import HANDLER_ROLES, append, begin, end, error_text, locale_of, save, say, who
+from bot.i18n import has, t
 from bot.keyboards import assignment_keyboard, choices, location_request, remove
 from gridlink.errors import InvalidInput, NotFound, PermissionDenied, Unavailable
 
@@ -69,7 +69,9 @@ async def _ingest(update: Update, d: BotDeps) -> tuple[str, tuple[float, float] 
                                          uploader=user.id, settings=d.settings, now=d.clock.now(),
                                          workers=d.photo_workers())
     except InvalidInput as exc:
-        await say(update, d, "report.photo_rejected", reason=exc.message)
+        locale = locale_of(update, d)
+        await say(update, d, "report.photo_rejected", reason=error_text(exc, locale)
+                  if has(f"error.{exc.code}") else exc.message)
         return None
 
 
@@ -359,8 +361,15 @@ async def on_star_button(update: Update, d: BotDeps, payload: str) -> None:
 
 async def _rate(update: Update, d: BotDeps, case_id: str, rating: int) -> None:
     actor = await who(update, d)
-    await domain.rate(d.db, case_id=case_id, rating=rating, actor=actor, settings=d.settings,
-                      now=d.clock.now())
+    try:
+        await domain.rate(d.db, case_id=case_id, rating=rating, actor=actor, settings=d.settings,
+                          now=d.clock.now())
+    except domain.STALE_ERRORS:
+        case = await domain.get_case(d.db, case_id=case_id)
+        if case.get("rating") is not None:
+            await say(update, d, "rating.already")
+            return
+        raise
     locale = locale_of(update, d)
     await say(update, d, "rating.thanks", label=t(f"rating.{rating}", locale))
 

@@ -21,7 +21,7 @@ from telegram.ext import (
 from bot import domain, flows
 from bot import repository as repo
 from bot.application import BotDeps, deps
-from bot.common import HANDLER_ROLES, dialogue, locale_of, say, who
+from bot.common import HANDLER_ROLES, dialogue, error_text, locale_of, say, who
 from bot.errors import InviteExpired, InviteUnknown, InviteUsed
 from bot.i18n import t
 from bot.keyboards import remove
@@ -205,7 +205,8 @@ async def report_error(update: object, context: Ctx) -> None:
         return
     d = deps(context)
     if isinstance(error, DomainError):
-        await say(update, d, "error.input", reason=error.message)
+        chat = update.effective_chat
+        await chat.send_message(error_text(error, locale_of(update, d)))
         return
     log.error("bot handler failed", exc_info=error, extra={"update_id": update.update_id})
     await say(update, d, "error.generic")

@@ -49,6 +49,19 @@ ZH: dict[str, str] = {
     "conv.expired": "您上次未完成的操作已超时作废，请重新开始。",
     "error.generic": "抱歉，出了点问题，请稍后再试。",
     "error.input": "无法处理：{reason}",
+    "error.forbidden": "您无权进行此操作。",
+    "error.grid_not_loaded": "网格数据尚未加载，请稍后再试。",
+    "error.case_not_found": "没有找到该案件。",
+    "error.wrong_state": "该案件当前的状态不允许这样操作。",
+    "error.photo_rejected": "这不是可用的照片。",
+    "error.photo_empty": "文件是空的。",
+    "error.photo_too_large": "照片太大（最多 20 MB）。",
+    "error.photo_unsupported_type": "只接受 JPEG、PNG、WebP 或 HEIC 照片。",
+    "error.photo_type_mismatch": "文件内容与其类型不符。",
+    "error.photo_too_many_pixels": "照片像素太多。",
+    "error.photo_too_many_frames": "不接受动图。",
+    "error.photo_corrupt": "照片已损坏，无法读取。",
+    "rating.already": "该案件已经评价过了，谢谢。",
     "fallback.hint": "没看懂。发送 /help 查看说明。",
     "btn.cancel": "取消",
     "btn.skip": "跳过",
@@ -167,6 +180,19 @@ EN: dict[str, str] = {
     "conv.expired": "What you started last time has expired. Please start again.",
     "error.generic": "Sorry, something went wrong. Please try again later.",
     "error.input": "Cannot do that: {reason}",
+    "error.forbidden": "You may not do that.",
+    "error.grid_not_loaded": "The grid is not loaded yet. Please try again later.",
+    "error.case_not_found": "No such case.",
+    "error.wrong_state": "The case's current state does not allow that.",
+    "error.photo_rejected": "This is not a photo we can use.",
+    "error.photo_empty": "The file is empty.",
+    "error.photo_too_large": "The photo is too large (20 MB at most).",
+    "error.photo_unsupported_type": "Only JPEG, PNG, WebP or HEIC photos are accepted.",
+    "error.photo_type_mismatch": "The file's content does not match its type.",
+    "error.photo_too_many_pixels": "The photo has too many pixels.",
+    "error.photo_too_many_frames": "Animated images are not accepted.",
+    "error.photo_corrupt": "The photo is damaged and cannot be read.",
+    "rating.already": "This case has already been rated. Thank you.",
     "fallback.hint": "I did not understand. Send /help to see what I can do.",
     "btn.cancel": "Cancel",
     "btn.skip": "Skip",
@@ -256,6 +282,10 @@ def locale_for(language_code: str | None, default: str = FALLBACK) -> str:
     if code.startswith("en"):
         return "en"
     return default if default in CATALOG else FALLBACK
+
+
+def has(key: str) -> bool:
+    return key in CATALOG[FALLBACK]
 
 
 def t(key: str, locale: str | None = None, /, **kw: object) -> str:

@@ -190,6 +190,10 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
 async def test_photo_as_file_with_gps_needs_no_location(world: BotWorld) -> None:
     coordinator = await world.phone("Zhou", language_code="en")
     await bind(world, coordinator, "coordinator", BLOCK_ONE)
+    # A file that only claims to be a photo is refused in plain words; nothing starts.
+    await coordinator.photo(b"GIF89a not really" * 50, as_document=True, file_name="IMG_0000.jpg")
+    refused = (await coordinator.reply())["text"]
+    assert refused.startswith("This photo cannot be used: ") and "photo_" not in refused
     await coordinator.photo(jpeg(gps=INSIDE), as_document=True, file_name="IMG_0001.jpg")
     placed, categories = await coordinator.replies(2)
     assert placed["text"] == "Placed: community block Block One / street block Street One."
@@ -208,7 +212,8 @@ async def test_location_outside_the_district_keeps_the_report(world: BotWorld) -
     outside = await coordinator.reply()
     assert outside["text"] == t("report.outside", "zh-CN")
     assert await location_button(world, coordinator)
-    await coordinator.location(*INSIDE)
+    # A venue (a place picked from the map) is a location too.
+    coordinator._sent(await world.sb.client.send_venue(coordinator.id, *INSIDE, "小区门口", "一号路"))
     placed, _ = await coordinator.replies(2)
     assert placed["text"].startswith("已定位")
     conv, _ = await repo.load_conversation(world.db, chat_id=coordinator.id, now=world.clock.now())
@@ -235,6 +240,18 @@ async def test_handled_on_the_spot_and_cancel(world: BotWorld) -> None:
     case = await world.db.cases.find_one({"channel": "patrol_bot"})
     assert case is not None and case["state"] == "closed" and case["handled_on_the_spot"]
     assert len(case["photos"]) == 1 and len(case["after_photos"]) == 1
+
+    # Rating by star button; a second rating is refused plainly.
+    bot = world.server.app[PTB_APP].bot
+    ask = await bot.send_message(coordinator.id, t("rating.ask", "zh-CN", serial=case["serial"]),
+                                 reply_markup=rating_markup(case["_id"], "zh-CN"))
+    coordinator.last = ask.message_id
+    await coordinator.press({"message_id": ask.message_id}, f"r:{case['_id']}:4")
+    assert (await coordinator.reply())["text"] == "谢谢您的评价：较满意。"
+    await coordinator.press({"message_id": ask.message_id}, f"r:{case['_id']}:5")
+    assert (await coordinator.reply())["text"] == t("rating.already", "zh-CN")
+    rated = await world.db.cases.find_one({"_id": case["_id"]})
+    assert rated is not None and rated["rating"]["score"] == 4
 
     # Cancel mid-way: nothing is filed, the dialogue is gone.
     await coordinator.photo(jpeg())
