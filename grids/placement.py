@@ -1,7 +1,7 @@
 """Placement of a point in its community block and street block, with the chain of parents.
 
-One `GridIndex` per grid version, built once per process: a Shapely 2 STRtree over the
-prepared block polygons of each layer. Points on a shared border or vertex belong to every
+One `GridIndex` per grid version, built once per process: one Shapely 2 STRtree over the
+prepared block polygons of both layers (a single query answers both). Points on a shared border or vertex belong to every
 block they touch; the lowest code wins, so the answer is deterministic. A point outside every
 community block but within `tolerance_m` goes to the nearest block (`snapped=True`, with the
 distance); farther away it is `OutsideDistrict`. Inside the district the street-surface layer
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,7 @@ class Placement:
     distance_m: float
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class _Blocks:
@@ -57,6 +57,10 @@ class _Blocks:
         self.parent = np.array([b["parent"] for b in blocks], dtype=object)
         self.grandparent = np.array([units[b["parent"]]["parent"] if b["parent"] in units else None
                                      for b in blocks], dtype=object)
+        # Plain lists for the single-point path (faster to index than object arrays).
+        self.code_list: list[str] = self.codes.tolist()
+        self.parent_list: list[str | None] = self.parent.tolist()
+        self.grandparent_list: list[str | None] = self.grandparent.tolist()
         self.geoms = np.array([shape(b["geometry"]) for b in blocks], dtype=object)
         shapely.prepare(self.geoms)
         self.tree = shapely.STRtree(self.geoms)
@@ -187,9 +191,9 @@ class GridIndex:
                     f"({x}, {y}) is more than {self.tolerance_m:g} m from every block of the district")
             s = b.nearest(x, y, self.tolerance_m, street=True)[0]
         return Placement(
-            community_block=b.codes[c], street_block=b.codes[s] if s >= 0 else None,
-            workstation=b.parent[c], street=b.grandparent[c],
-            patrol_zone=b.parent[s] if s >= 0 else None, district=self.district,
+            community_block=b.code_list[c], street_block=b.code_list[s] if s >= 0 else None,
+            workstation=b.parent_list[c], street=b.grandparent_list[c],
+            patrol_zone=b.parent_list[s] if s >= 0 else None, district=self.district,
             snapped=snapped, distance_m=distance)
 
     def place_many(self, lons: npt.ArrayLike, lats: npt.ArrayLike) -> BulkPlacement:
