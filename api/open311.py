@@ -16,6 +16,7 @@ from typing import Any, Literal
 from xml.etree import ElementTree as ET
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
 from api.errors import DB_DOWN, status_for
@@ -271,30 +272,38 @@ async def _read_part(part: BodyPartReader, limit: int, what: str) -> bytes:
     return bytes(chunks)
 
 
+async def _read_multipart(request: web.Request) -> tuple[MultiDictProxy[str], open311_intake.Upload | None]:
+    fields: MultiDict[str] = MultiDict()
+    upload: open311_intake.Upload | None = None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or not part.name:
+            continue
+        if part.filename is not None:
+            if part.name != "media" or upload is not None:
+                raise errors.InvalidInput("only one file, in the field 'media', is accepted")
+            limit = getattr(request.config_dict[SETTINGS], "photo_max_bytes", PHOTO_LIMIT)
+            data = await _read_part(part, limit, "the photo")
+            upload = open311_intake.Upload(data=data, filename=part.filename,
+                                           content_type=part.headers.get("Content-Type", ""))
+        else:
+            raw = await _read_part(part, FIELD_LIMIT, f"field {part.name!r}")
+            try:
+                fields.add(part.name, raw.decode(part.get_charset(default="utf-8")))
+            except (UnicodeDecodeError, LookupError):
+                raise errors.InvalidInput(f"field {part.name!r} is not UTF-8 text") from None
+    return MultiDictProxy(fields), upload
+
+
 async def _read_form(request: web.Request) -> tuple[MultiDictProxy[str], open311_intake.Upload | None]:
     """The POST fields (urlencoded or multipart) and an uploaded photo in field `media`."""
     ctype = request.content_type
     if ctype == "multipart/form-data":
-        fields: MultiDict[str] = MultiDict()
-        upload: open311_intake.Upload | None = None
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or not part.name:
-                continue
-            if part.filename is not None:
-                if part.name != "media" or upload is not None:
-                    raise errors.InvalidInput("only one file, in the field 'media', is accepted")
-                limit = getattr(request.config_dict[SETTINGS], "photo_max_bytes", PHOTO_LIMIT)
-                data = await _read_part(part, limit, "the photo")
-                upload = open311_intake.Upload(data=data, filename=part.filename,
-                                               content_type=part.headers.get("Content-Type", ""))
-            else:
-                raw = await _read_part(part, FIELD_LIMIT, f"field {part.name!r}")
-                try:
-                    fields.add(part.name, raw.decode(part.get_charset(default="utf-8")))
-                except (UnicodeDecodeError, LookupError):
-                    raise errors.InvalidInput(f"field {part.name!r} is not UTF-8 text") from None
-        return MultiDictProxy(fields), upload
+        try:
+            return await _read_multipart(request)
+        except (ValueError, HttpProcessingError):  # no boundary, broken part headers
+            raise errors.InvalidInput("the multipart/form-data body cannot be read") from None
+
     if ctype in ("application/x-www-form-urlencoded", "", "application/octet-stream"):
         try:
             return await request.post(), None  # type: ignore[return-value]

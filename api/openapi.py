@@ -70,6 +70,47 @@ OPEN311_DATETIME: Schema = {
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": obj({"code": STR, "message": STR}, {"details": {"type": "object"}})}),
     "Health": obj({"status": {"const": "ok"}, "db": obj({"rtt_ms": NUM, "name": STR})}),
+    # ---- staff API (/api/v1)
+    "Case": obj({"id": STR, "serial": STR, "state": {"enum": ["reported", "dispatched", "in_progress",
+                 "awaiting_verification", "returned", "closed", "merged"]},
+                 "channel": STR, "kind": STR, "category": STR, "version": INT,
+                 "colour": {"enum": ["green", "blue", "yellow", "red"]}, "created_at": STR},
+                {"description": STR, "assignee": nullable({"type": "object"}),
+                 "deadline": nullable(STR), "location": nullable({"type": "object"}),
+                 "placement": nullable({"type": "object"}), "history": {"type": "array"},
+                 "photos": {"type": "array", "items": STR}}),
+    "CaseAnswer": obj({"case": ref("Case")}, {"main": ref("Case"), "created": BOOL,
+                                              "duplicates": {"type": "array"}}),
+    "CaseList": obj({"cases": {"type": "array", "items": ref("Case")},
+                     "next_cursor": nullable(STR)}),
+    "PublicCase": obj({"serial": STR, "status": STR, "colour": STR, "kind": STR,
+                       "category": nullable(STR), "created_at": STR,
+                       "timeline": {"type": "array", "items": obj({"at": STR, "action": STR,
+                                                                   "status": STR})},
+                       "photos": {"type": "array", "items": STR}},
+                      {"handling_unit": nullable({"type": "object"}), "deadline": nullable(STR),
+                       "closed_at": nullable(STR), "merged_into_serial": nullable(STR)}),
+    "Category": obj({"code": STR, "name_zh": STR, "name_en": STR,
+                     "layer": {"enum": ["community", "street_surface"]},
+                     "level": {"enum": ["block", "line"]}, "limit": {"type": "object"}},
+                    {"department": nullable(STR), "urgency": STR, "active": BOOL,
+                     "dispatch_minutes": INT, "verify_hours": NUM}),
+    "CalendarDay": obj({"date": STR, "name": STR}),
+    "CalendarYear": obj({"year": INT, "holidays": {"type": "array", "items": ref("CalendarDay")},
+                         "workdays": {"type": "array", "items": ref("CalendarDay")}},
+                        {"source": nullable(STR), "updated_at": nullable(STR),
+                         "updated_by": nullable(STR)}),
+    "Unit": obj({"code": STR, "level": STR, "name_zh": STR, "name_en": STR},
+                {"parent": nullable(STR), "layer": STR, "kind": nullable(STR),
+                 "geometry": {"type": "object"}}),
+    "Placement": obj({"community_block": nullable(STR), "street_block": nullable(STR),
+                      "workstation": nullable(STR), "street": nullable(STR),
+                      "patrol_zone": nullable(STR), "district": STR, "snapped": BOOL,
+                      "distance_m": NUM}),
+    "Photo": obj({"id": STR, "duplicate": BOOL, "phash": STR, "width": INT, "height": INT},
+                 {"gps": nullable({"type": "object"}), "taken_at": nullable(STR)}),
+    "Invite": obj({"token": STR, "role": STR, "unit": STR, "expires_at": STR,
+                   "link": nullable(STR)}),
     # ---- Open311 GeoReport v2
     "Open311Errors": {
         "type": "array", "minItems": 1,
@@ -221,6 +262,133 @@ def _open311(paths: dict[str, dict[str, Any]]) -> None:
            params=[p("token")], **common)
 
 
+VERSION_BODY: Schema = {"type": "object", "properties": {"version": {"type": "integer", "minimum": 1}}}
+
+
+def body(schema: Schema, *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": json_content(schema)}
+
+
+def _staff(paths: dict[str, dict[str, Any]]) -> None:
+    v1 = "/api/v1"
+    cases = ["cases"]
+    ref_param = p("ref", STR, "case id or serial number")
+    op(paths, "post", f"{v1}/cases", summary="Intake: open a case (hotline, mailbox, web portal)",
+       tags=cases, ok_status=201, ok=ref("CaseAnswer"), security=BEARER,
+       params=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": STR}],
+       body=body(obj({"kind": STR, "category": STR, "description": STR},
+                     {"channel": STR, "location": obj({"lon": LON, "lat": LAT}),
+                      "reporter": {"type": "object"}, "photos": {"type": "array", "items": STR},
+                      "phashes": {"type": "array", "items": STR}})))
+    op(paths, "get", f"{v1}/cases", summary="Cases, filtered, newest first (cursor pages)",
+       tags=cases, ok=ref("CaseList"), security=BEARER, params=[
+           q("unit", STR), q("status", STR, "comma-separated states"),
+           q("colour", STR, "comma-separated: green, blue, yellow, red"),
+           q("category", STR), q("channel", STR), q("kind", STR),
+           q("from", STR, "ISO 8601 with offset"), q("to", STR, "ISO 8601 with offset"),
+           q("q", STR, "text in description or serial"),
+           q("limit", {"type": "integer", "minimum": 1, "maximum": 200}), q("cursor", STR)])
+    op(paths, "get", f"{v1}/cases/{{ref}}", summary="One case with its history", tags=cases,
+       ok=ref("CaseAnswer"), security=BEARER, params=[ref_param])
+    transitions: dict[str, tuple[str, Schema]] = {
+        "dispatch": ("Dispatch (or re-dispatch) with a deadline",
+                     {"type": "object", "properties": {"version": INT, "unit": STR,
+                                                       "deadline": STR, "note": STR}}),
+        "accept": ("Accept the assignment", VERSION_BODY),
+        "return": ("Return as not our jurisdiction (reason required)",
+                   {"type": "object", "properties": {"version": INT, "reason": STR}}),
+        "extension": ("Ask for an extension",
+                      {"type": "object", "properties": {"version": INT, "reason": STR,
+                                                        "until": STR, "working_days": INT,
+                                                        "hours": NUM}}),
+        "extension/decision": ("Approve or refuse the pending extension",
+                               obj({"approve": BOOL}, {"version": INT, "reason": STR})),
+        "feedback": ("Report the result (text and photos)",
+                     {"type": "object", "properties": {"version": INT, "text": STR,
+                                                       "photos": {"type": "array", "items": STR}}}),
+        "verify": ("Verify after the callback: close, or reopen under supervision",
+                   obj({"ok": BOOL}, {"version": INT, "note": STR, "callback": STR,
+                                      "deadline": STR})),
+        "rate": ("Rate a closed case (1–5, its reporter, once)",
+                 obj({"score": INT}, {"version": INT, "comment": STR})),
+        "merge": ("Merge this duplicate into another open case",
+                  obj({"into": STR}, {"version": INT, "reason": STR})),
+        "supervise": ("Supervise (督办) an open case",
+                      {"type": "object", "properties": {"version": INT, "note": STR}}),
+    }
+    for action, (summary, schema) in transitions.items():
+        op(paths, "post", f"{v1}/cases/{{ref}}/{action}", summary=summary, tags=cases,
+           ok=ref("CaseAnswer"), security=BEARER, params=[ref_param],
+           body=body(schema, required=False))
+    op(paths, "get", f"{v1}/public/cases/{{serial}}",
+       summary="Public lookup by serial number (nothing personal)", tags=["public"],
+       ok=ref("PublicCase"), params=[p("serial")])
+    op(paths, "get", f"{v1}/categories", summary="The category taxonomy", tags=["categories"],
+       ok=obj({"categories": {"type": "array", "items": ref("Category")}}), security=BEARER)
+    op(paths, "put", f"{v1}/categories/{{code}}", summary="Create or change a category (admin)",
+       tags=["categories"], ok=obj({"category": ref("Category")}), security=BEARER,
+       params=[p("code")], body=body({"type": "object"}))
+    year = p("year", {"type": "integer", "minimum": 2000, "maximum": 2100})
+    op(paths, "get", f"{v1}/calendar", summary="Years the working-day calendar covers",
+       tags=["calendar"], ok=obj({"years": {"type": "array", "items": obj({"year": INT})}}),
+       security=BEARER)
+    op(paths, "get", f"{v1}/calendar/{{year}}", summary="One year's holidays and adjusted workdays",
+       tags=["calendar"], ok=ref("CalendarYear"), security=BEARER, params=[year])
+    op(paths, "put", f"{v1}/calendar/{{year}}", summary="Replace a year's holidays and workdays (admin)",
+       tags=["calendar"], ok=ref("CalendarYear"), security=BEARER, params=[year],
+       body=body(obj({"holidays": {"type": "array", "items": ref("CalendarDay")}},
+                     {"workdays": {"type": "array", "items": ref("CalendarDay")}})))
+    op(paths, "delete", f"{v1}/calendar/{{year}}", summary="Remove a year (admin)",
+       tags=["calendar"], ok=obj({"deleted": INT}), security=BEARER, params=[year])
+    # grids
+    op(paths, "get", f"{v1}/grids/units", summary="Units of the active grid, paginated",
+       tags=["grids"], ok=obj({"version": nullable(INT), "items": {"type": "array", "items": ref("Unit")},
+                               "next": nullable(STR)}),
+       params=[q("level", STR), q("parent", STR), q("after", STR),
+               q("limit", {"type": "integer", "minimum": 1, "maximum": 1000})])
+    op(paths, "get", f"{v1}/grids/units/{{code}}", summary="One unit with its GeoJSON geometry",
+       tags=["grids"], ok=ref("Unit"), params=[p("code")])
+    op(paths, "get", f"{v1}/grids/place", summary="Place a WGS-84 point in its blocks",
+       tags=["grids"], ok=obj({"version": nullable(INT), "placement": ref("Placement"),
+                               "names": {"type": "object"}}),
+       params=[q("lon", LON, required=True), q("lat", LAT, required=True)])
+    # media
+    op(paths, "post", f"{v1}/media", summary="Upload a photo (multipart field `photo`)",
+       tags=["media"], ok_status=201, ok=ref("Photo"), security=BEARER,
+       body={"required": True, "content": {"multipart/form-data": {"schema": obj(
+           {"photo": {"type": "string", "contentMediaType": "image/jpeg"}}, {"case_id": STR})}}})
+    op(paths, "get", f"{v1}/media/{{photo_id}}",
+       summary="A photo (public ones without a token; size=web|thumb|original)", tags=["media"],
+       ok_content={"image/jpeg": {"schema": STR}, "image/png": {"schema": STR},
+                   "image/webp": {"schema": STR}},
+       params=[p("photo_id"), q("size", {"enum": ["web", "thumb", "original"]})],
+       security=[{}, {"bearerAuth": []}])
+    # stats
+    stats = ["stats"]
+    op(paths, "get", f"{v1}/stats/board", summary="Colour board of a unit (default: the district)",
+       tags=stats, ok=obj({"unit": STR, "level": STR}), params=[q("unit", STR)])
+    period = [q("from", {"type": "string", "format": "date"}), q("to", {"type": "string", "format": "date"})]
+    hotspot_params = [*period, q("by", STR), q("category", STR), q("channel", STR),
+                      q("street", STR), q("measure", STR),
+                      q("limit", {"type": "integer", "minimum": 1, "maximum": 200})]
+    op(paths, "get", f"{v1}/stats/hotspots", summary="Hotspots: counts by unit, category, …",
+       tags=stats, ok=obj({"by": STR, "from": STR, "to": STR, "rows": {"type": "array"}}),
+       params=hotspot_params)
+    op(paths, "get", f"{v1}/stats/hotspots.png", summary="Hotspot bar chart", tags=stats,
+       ok_content={"image/png": {"schema": STR}},
+       params=[*hotspot_params, q("width", {"type": "integer", "minimum": 200, "maximum": 2400}),
+               q("height", {"type": "integer", "minimum": 150, "maximum": 2400})])
+    op(paths, "get", f"{v1}/stats/headline", summary="Headline figures for a period", tags=stats,
+       ok=obj({"from": STR, "to": STR}), params=period)
+    # admin (bot roster)
+    op(paths, "post", f"{v1}/admin/invites", summary="A single-use invite link binding a chat account to a role",
+       tags=["admin"], ok_status=201, ok=ref("Invite"), security=BEARER,
+       body=body(obj({"role": STR, "unit": STR}, {"name": STR, "hours": NUM})))
+    op(paths, "delete", f"{v1}/admin/roster/{{user_id}}", summary="Unbind a chat account from the roster",
+       tags=["admin"], ok=obj({"user_id": INT, "role": STR, "unit": STR, "unit_open_cases": INT}),
+       security=BEARER, params=[p("user_id", INT)])
+
+
 def _operations() -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
     op(paths, "get", "/healthz", summary="Liveness and database round trip", tags=["ops"],
@@ -229,6 +397,7 @@ def _operations() -> dict[str, dict[str, Any]]:
        ok={"type": "object", "required": ["openapi", "paths"]})
     op(paths, "get", "/api/docs", summary="Browsable API documentation (HTML)", tags=["docs"],
        ok_content={"text/html": {"schema": STR}})
+    _staff(paths)
     _open311(paths)
     return paths
 
