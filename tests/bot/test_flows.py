@@ -7,6 +7,7 @@ real contract.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 from typing import Any
@@ -81,8 +82,47 @@ async def location_button(world: BotWorld, phone: Phone) -> bool:
     return bool(keyboard) and keyboard["keyboard"][0][0].get("request_location") is True
 
 
+async def notify_round(world: BotWorld) -> None:
+    """What the worker does: turn new events into outbox messages and send them all."""
+    from notify.config import NotifyConfig
+    from notify.notifier import process_batch
+    from notify.sender import Sender
+
+    cfg = NotifyConfig.from_settings(world.settings)
+    while await process_batch(world.db, cfg, now=world.clock.now(), worker="test"):
+        pass
+    fast = world.settings.model_copy(update={"notify_poll_s": 0.05, "notify_chat_interval_s": 0.0,
+                                             "notify_backoff_s": 0.05})
+    sender = Sender(world.db, fast, clock=world.clock, worker="test")
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop))
+    try:
+        for _ in range(400):
+            pending = await world.db.outbox.count_documents(
+                {"state": {"$in": ["queued", "retry", "sending"]}})
+            if not pending:
+                break
+            assert not task.done(), task.exception()
+            await asyncio.sleep(0.05)
+        assert not pending, "the outbox did not drain"
+    finally:
+        stop.set()
+        await task
+
+
+async def latest_with(world: BotWorld, phone: Phone, prefix: str) -> Json:
+    """The bot's newest message to `phone` carrying a button whose callback starts with `prefix`."""
+    found = [m for m in await world.sb.client.messages(phone.id)
+             if m["sandbox"]["outgoing"] and any(b.startswith(prefix) for b in buttons(m))]
+    assert found, f"no message with a {prefix} button"
+    phone.last = max(phone.last, max(int(m["message_id"]) for m in
+                                     await world.sb.client.messages(phone.id)))
+    return found[-1]
+
+
 def buttons(message: Json) -> list[str]:
-    return [b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [b["callback_data"] for row in rows for b in row]
 
 
 async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
@@ -124,18 +164,19 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
     dispatcher = await staff(world, "dispatcher", "310101")
     await api(world, f"/api/v1/cases/{appeal_serial}/merge", dispatcher, {"into": serial})
 
-    # The center dispatches to the block; notify's assignment message reaches the leader.
+    # The center dispatches to the block; the worker's assignment message reaches the leader.
     case = (await api(world, f"/api/v1/cases/{serial}/dispatch", dispatcher, {"unit": BLOCK_ONE}))["case"]
     case_id, version = case["id"], case["version"]
     assert case["state"] == "dispatched"
+    await notify_round(world)
+    assignment_json = await latest_with(world, leader, "c:accept:")
+    assert serial in (assignment_json.get("text") or assignment_json.get("caption") or "")
+    assert f"c:accept:{case_id}:{version}" in buttons(assignment_json)
+    # …and the same buttons on another message (a reminder), pressed later when stale.
     bot = world.server.app[PTB_APP].bot
-    assignment = await bot.send_message(leader.id, f"新派单 {serial}",
-                                        reply_markup=assignment_markup(case_id, version, "zh-CN"))
-    # …and a reminder with the same buttons, pressed later when the case has moved on.
     reminder = await bot.send_message(leader.id, f"提醒 {serial}",
                                       reply_markup=assignment_markup(case_id, version, "zh-CN"))
     leader.last = reminder.message_id
-    assignment_json = {"message_id": assignment.message_id}
 
     # /mine shows it in blue.
     await leader.send("/mine")
@@ -148,7 +189,7 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
     stored = await world.db.cases.find_one({"_id": case_id})
     assert stored is not None and stored["state"] == "in_progress"
     edited = next(m for m in await world.sb.client.messages(leader.id)
-                  if m["message_id"] == assignment.message_id)
+                  if m["message_id"] == assignment_json["message_id"])
     assert f"c:done:{case_id}:{stored['version']}" in buttons(edited)
 
     # Done: result photo and note.
@@ -167,14 +208,13 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
     await leader.press({"message_id": reminder.message_id}, f"c:accept:{case_id}:{version}")
     assert (await leader.reply())["text"] == f"该案件已有变化：{serial} 当前状态为「待核查」。"
 
-    # The center verifies and closes; notify asks the reporters to rate.
+    # The center verifies and closes; the worker asks the reporters to rate.
     closed = (await api(world, f"/api/v1/cases/{serial}/verify", dispatcher, {"ok": True}))["case"]
     assert closed["state"] == "closed"
-    ask = await bot.send_message(citizen.id, t("rating.ask", "zh-CN", serial=serial),
-                                 reply_markup=rating_markup(case_id, "zh-CN"))
-    await repo.record_rating_prompt(world.db, chat_id=citizen.id, message_id=ask.message_id,
-                                    case_id=case_id, now=world.clock.now())
-    citizen.last = ask.message_id
+    await notify_round(world)
+    ask_json = await latest_with(world, citizen, f"r:{case_id}:")
+    ask = type("Sent", (), {"message_id": ask_json["message_id"]})
+    assert await repo.rating_prompt(world.db, chat_id=citizen.id, message_id=ask.message_id) == case_id
     await citizen.send("很好", reply_to=ask.message_id)
     assert (await citizen.reply())["text"] == t("rating.hint", "zh-CN")
     await citizen.send("5", reply_to=ask.message_id)
