@@ -41,6 +41,9 @@ PIXEL_CEILING = 200_000_000
 Image.MAX_IMAGE_PIXELS = PIXEL_CEILING
 # A truncated file is a rejected file, never a half-grey photo.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# warnings.catch_warnings swaps process-wide state; two threads interleaving it could leave
+# a filter behind for good. The guarded sections (header parse, EXIF) are short.
+_WARNINGS = threading.Lock()
 
 WEB_LONG_SIDE = 1280
 THUMB_LONG_SIDE = 320
@@ -227,7 +230,10 @@ def _open(data: bytes, kind: Kind, limits: Limits) -> ImageFile.ImageFile:
     """Open (header only) and check pixels and frames before anything is decoded."""
     try:
         # Pillow's bomb guard warns between the ceiling and twice it: that is a refusal here.
-        with warnings.catch_warnings():
+        # Its other warnings at open (a malformed MPO index, damaged EXIF) are no reason to
+        # refuse a photo, and must not surface as errors where warnings are errors.
+        with _WARNINGS, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=[PILLOW_FORMAT[kind]])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -399,16 +405,22 @@ def _encode(img: Image.Image, quality: int) -> Derivative:
 
 
 def _exif(img: Image.Image) -> Image.Exif | None:
+    # Damaged EXIF is no reason to refuse a photo: it just has no (or less) metadata. Pillow
+    # warns about it; those warnings are silenced rather than raised where warnings are errors.
     try:
-        exif = img.getexif()
+        with _WARNINGS, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exif = img.getexif()
     except DecodeErrors:
-        return None  # damaged EXIF is no reason to refuse a photo; it just has no metadata
+        return None
     return exif if len(exif) else None
 
 
 def _ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
     try:
-        return dict(exif.get_ifd(tag))
+        with _WARNINGS, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return dict(exif.get_ifd(tag))
     except DecodeErrors:
         return {}
 

@@ -274,3 +274,15 @@ def test_cmyk_colour_survives() -> None:
     with Image.open(io.BytesIO(result.web.data)) as img:
         r, g, b = img.getpixel((32, 32))  # type: ignore[misc]
     assert r > 200 and g < 60 and b < 60
+
+
+def test_damaged_exif_is_ignored_not_fatal() -> None:
+    """Pillow warns about broken EXIF (an error under pytest); the photo is still accepted."""
+    ok = I.exif_block(orientation=6, lat=31.2, lon=121.5, taken="2026:11:27 09:41:07").tobytes()
+    damaged = ok[:-40]  # the GPS and Exif sub-IFDs point past the end
+    data = I.encode(I.quadrants(96, 64), "JPEG", exif=damaged)
+    with Image.open(io.BytesIO(data)) as img, pytest.warns(UserWarning):
+        img.getexif().get_ifd(0x8825)  # the premise: Pillow does warn about this block
+    result = run(data)
+    assert result.inspection.gps is None
+    assert_clean(result.web.data)
