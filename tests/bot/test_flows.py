@@ -213,11 +213,11 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
     assert closed["state"] == "closed"
     await notify_round(world)
     ask_json = await latest_with(world, citizen, f"r:{case_id}:")
-    ask = type("Sent", (), {"message_id": ask_json["message_id"]})
-    assert await repo.rating_prompt(world.db, chat_id=citizen.id, message_id=ask.message_id) == case_id
-    await citizen.send("很好", reply_to=ask.message_id)
+    ask_id = int(ask_json["message_id"])
+    assert await repo.rating_prompt(world.db, chat_id=citizen.id, message_id=ask_id) == case_id
+    await citizen.send("很好", reply_to=ask_id)
     assert (await citizen.reply())["text"] == t("rating.hint", "zh-CN")
-    await citizen.send("5", reply_to=ask.message_id)
+    await citizen.send("5", reply_to=ask_id)
     assert (await citizen.reply())["text"] == "谢谢您的评价：满意。"
     rated = await world.db.cases.find_one({"_id": case_id})
     assert rated is not None and rated["rating"]["score"] == 5
