@@ -380,6 +380,14 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
                q("height", {"type": "integer", "minimum": 150, "maximum": 2400})])
     op(paths, "get", f"{v1}/stats/headline", summary="Headline figures for a period", tags=stats,
        ok=obj({"from": STR, "to": STR}), params=period)
+    # operations
+    op(paths, "get", f"{v1}/ops/outbox", summary="Notification outbox: counts by state, oldest queued age",
+       tags=["ops"], ok=obj({"oldest_queued_age_s": NUM}), security=BEARER)
+    op(paths, "get", f"{v1}/ops/outbox/dead", summary="Messages that failed for good (dead letters)",
+       tags=["ops"], security=BEARER,
+       ok=obj({"items": {"type": "array", "items": obj({"id": STR, "attempts": INT})},
+               "next": nullable(STR)}),
+       params=[q("limit", {"type": "integer", "minimum": 1, "maximum": 500}), q("after", STR)])
     # admin (bot roster)
     op(paths, "post", f"{v1}/admin/invites", summary="A single-use invite link binding a chat account to a role",
        tags=["admin"], ok_status=201, ok=ref("Invite"), security=BEARER,
