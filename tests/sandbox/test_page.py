@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -53,6 +55,18 @@ async def confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await context.bot.send_message(query.message.chat.id, f"You pressed {query.data}")
 
 
+async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.message is not None
+    if update.message.photo:
+        biggest = update.message.photo[-1]
+        await update.message.reply_text(f"photo {biggest.width}x{biggest.height}")
+    else:
+        assert update.message.document is not None
+        data = await (await update.message.document.get_file()).download_as_bytearray()
+        await update.message.reply_text(f"file {update.message.document.mime_type} "
+                                        f"{len(data)} bytes")
+
+
 async def where(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.message is not None
     await update.message.reply_text("Where is it?", reply_markup=ReplyKeyboardMarkup(
@@ -74,6 +88,7 @@ async def echo_bot(sandbox: RunningSandbox) -> AsyncIterator[Application]:  # ty
     app.add_handler(CommandHandler("where", where))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
     app.add_handler(MessageHandler(filters.LOCATION, located))
+    app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, photo))
     app.add_handler(CallbackQueryHandler(confirmed))
     async with app:
         await app.start()
@@ -88,7 +103,7 @@ async def echo_bot(sandbox: RunningSandbox) -> AsyncIterator[Application]:  # ty
 
 async def test_chat_page_sends_presses_and_shows_replies(sandbox: RunningSandbox,
                                                          echo_bot: object) -> None:
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import FilePayload, async_playwright, expect
 
     errors: list[str] = []
     async with async_playwright() as playwright:
@@ -128,6 +143,23 @@ async def test_chat_page_sends_presses_and_shows_replies(sandbox: RunningSandbox
                 timeout=10_000)
             await expect(page.locator(".reply-button")).to_have_count(0)
 
+            picture = io.BytesIO()
+            Image.new("RGB", (1600, 1200), (40, 120, 200)).save(picture, "JPEG")
+            upload: FilePayload = {"name": "hazard.jpg", "mimeType": "image/jpeg",
+                                   "buffer": picture.getvalue()}
+            await page.set_input_files("#photo-input", files=[upload])
+            await page.fill("#caption", "broken railing")
+            await page.click("#send-photo")
+            await expect(page.locator(".msg.user img")).to_be_visible(timeout=10_000)
+            await expect(page.locator(".msg.bot", has_text="photo 1280x960")).to_be_visible(
+                timeout=10_000)
+            await page.set_input_files("#photo-input", files=[upload])
+            await page.check("#as-file")
+            await page.click("#send-photo")
+            await expect(page.locator(".msg.bot", has_text=(
+                f"file image/jpeg {len(picture.getvalue())} bytes"))).to_be_visible(
+                timeout=10_000)
+
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "sandbox-chat.png"), full_page=True)
         finally:
@@ -136,4 +168,5 @@ async def test_chat_page_sends_presses_and_shows_replies(sandbox: RunningSandbox
     texts = [m.get("text") for m in await sandbox.client.messages(user["id"])]
     assert texts == ["manhole cover missing", "echo: manhole cover missing",
                      "You pressed confirm:1", "/where", "Where is it?", None,
-                     "Got 31.200, 121.450"]
+                     "Got 31.200, 121.450", None, "photo 1280x960", None,
+                     f"file image/jpeg {len(picture.getvalue())} bytes"]
