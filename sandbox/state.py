@@ -250,7 +250,7 @@ class Sandbox:
         self._user_ids = itertools.count(1_000_001)
         self._group_ids = itertools.count(1_000_001)
         self._file_numbers = itertools.count(1)
-        self._poll_generation = 0
+        self.polls_started = 0  # getUpdates calls so far; the latest one wins a conflict
         self.late_tasks: set[asyncio.Task[Any]] = set()  # calls finishing after a "hang" fault
         # west, south, east, north of the chat page's location picker (the demo district and
         # a margin around it, so points outside the district can be tried too)
@@ -681,14 +681,14 @@ class Sandbox:
                 self.updates = [u for u in self.updates if u["update_id"] >= offset]
             else:
                 self.updates = self.updates[offset:]
-        self._poll_generation += 1
-        generation = self._poll_generation
+        self.polls_started += 1
+        generation = self.polls_started
         self.changed.notify()  # an older poll still waiting ends with a conflict, as in Telegram
         if poll_seconds > 0:
             await self.changed.wait_for(
-                lambda: bool(self.updates) or self._poll_generation != generation
+                lambda: bool(self.updates) or self.polls_started != generation
                 or self.webhook is not None, min(poll_seconds, 50.0))
-        if self._poll_generation != generation:
+        if self.polls_started != generation:
             raise ApiError(409, POLL_CONFLICT)
         if self.webhook is not None:
             raise ApiError(409, WEBHOOK_CONFLICT)

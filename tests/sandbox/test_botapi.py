@@ -308,7 +308,8 @@ async def test_json_form_and_query_bodies(sandbox: RunningSandbox) -> None:
 
 async def test_get_updates_conflicts(sandbox: RunningSandbox, bot: Bot) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=10))
-    await asyncio.sleep(0.05)
+    # the first poll must be waiting at the server before the second one comes
+    assert await sandbox.state.changed.wait_for(lambda: sandbox.state.polls_started > 0, 5)
     async with Bot(sandbox.token, base_url=sandbox.base_url) as other_instance:
         second = asyncio.create_task(other_instance.get_updates(timeout=1))
         with pytest.raises(Conflict, match=r"(?i)terminated by other getUpdates"):
