@@ -77,10 +77,13 @@ class SandboxClient:
 
     async def create_user(self, first_name: str, *, id: int | None = None,
                           username: str | None = None, language_code: str | None = "zh-hans",
-                          last_name: str | None = None, role: str | None = None) -> Json:
+                          last_name: str | None = None, role: str | None = None,
+                          started: bool = True) -> Json:
+        """A user; `started=False`: has never opened the bot (it cannot write first, 403)."""
         result: Json = await self._call("POST", "/users", json={
             "first_name": first_name, "id": id, "username": username,
-            "language_code": language_code, "last_name": last_name, "role": role})
+            "language_code": language_code, "last_name": last_name, "role": role,
+            "started": started})
         return result
 
     async def users(self) -> list[Json]:

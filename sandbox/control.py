@@ -204,7 +204,8 @@ async def create_user(request: web.Request) -> web.Response:
     user = _sb(request).create_user(
         first_name=_str(body, "first_name", required=True) or "", id=_int(body, "id"),
         last_name=_str(body, "last_name"), username=_str(body, "username"),
-        language_code=_str(body, "language_code"), role=_str(body, "role"))
+        language_code=_str(body, "language_code"), role=_str(body, "role"),
+        started=body.get("started", True) is not False)
     return web.json_response(user.to_json(), status=201)
 
 

@@ -97,6 +97,7 @@ class User:
     language_code: str | None = None
     role: str | None = None  # a label for the chat page (coordinator, citizen…); Telegram has none
     blocked: bool = False
+    started: bool = True  # has pressed Start; a bot cannot write first to one who has not
 
     def to_tg(self) -> Json:
         user: Json = {"id": self.id, "is_bot": False, "first_name": self.first_name}
@@ -106,7 +107,8 @@ class User:
         return user
 
     def to_json(self) -> Json:
-        return {**self.to_tg(), "role": self.role, "blocked": self.blocked}
+        return {**self.to_tg(), "role": self.role, "blocked": self.blocked,
+                "started": self.started}
 
 
 @dataclass
@@ -282,7 +284,7 @@ class Sandbox:
 
     def create_user(self, *, first_name: str, id: int | None = None, last_name: str | None = None,
                     username: str | None = None, language_code: str | None = None,
-                    role: str | None = None) -> User:
+                    role: str | None = None, started: bool = True) -> User:
         user_id = id if id is not None else next(self._user_ids)
         while id is None and user_id in self.users:
             user_id = next(self._user_ids)
@@ -292,7 +294,8 @@ class Sandbox:
             raise ApiError(409, f"Conflict: user {user_id} exists")
         if not first_name.strip():
             raise bad_request("first_name is empty")
-        user = User(user_id, first_name, last_name, username, language_code, role)
+        user = User(user_id, first_name, last_name, username, language_code, role,
+                    started=started)
         self.users[user_id] = user
         self.chats[user_id] = Chat(id=user_id, type="private", user=user)
         self._touch()
@@ -401,6 +404,8 @@ class Sandbox:
         chat = self.chat(chat_id)
         if chat.user is not None and chat.user.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat.user is not None and not chat.user.started:
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         if self.rate_limits and method in SENDING_METHODS:
             retry_after = self.limiter.acquire(chat.id, group=chat.is_group, now=self.monotonic())
             if retry_after is not None:
@@ -784,6 +789,8 @@ class Sandbox:
             reply_to = self.message(chat, reply_to_message_id, "message to be replied not found")
         msg = self._add_message(chat, sender=user.to_tg(), outgoing=False, content=content,
                                 reply_to=reply_to)
+        if chat.user is not None:
+            user.started = True  # writing to the bot opens the private chat
         if chat.reply_keyboard and chat.reply_keyboard.get("one_time_keyboard"):
             chat.reply_keyboard = None
         return msg, self._push_update("message", copy.deepcopy(msg))

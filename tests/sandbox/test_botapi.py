@@ -270,6 +270,12 @@ async def test_unknown_chat_and_blocked_user(sandbox: RunningSandbox, bot: Bot) 
     await sandbox.client.block(user["id"], blocked=False)
     assert (await bot.send_message(user["id"], "back")).text == "back"
 
+    stranger = await sandbox.client.create_user("Never started", started=False)
+    with pytest.raises(Forbidden, match=r"(?i)can't initiate conversation"):
+        await bot.send_message(stranger["id"], "hi")
+    await sandbox.client.send_text(stranger["id"], "/start")
+    assert (await bot.send_message(stranger["id"], "welcome")).text == "welcome"
+
 
 async def test_commands_are_stored_per_scope_and_language(sandbox: RunningSandbox,
                                                           bot: Bot) -> None:
