@@ -41,7 +41,7 @@ from open311 import repository as open311_repo
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
-EXAMPLES = 12
+EXAMPLES = 10
 
 
 @dataclass
