@@ -86,7 +86,7 @@ async def main(n: int, uri: str) -> None:
                 t1 = time.perf_counter()
                 await ptb.bot.send_message(user, "How it works: …")
                 t2 = time.perf_counter()
-                assert await repo.claim_update(db, update_id=900_000 + i, now=clock.now())
+                assert await repo.claim_update(db, update_id=900_000 + i, now=clock.now()) == "claimed"
                 await repo.finish_update(db, update_id=900_000 + i, now=clock.now())
                 t3 = time.perf_counter()
                 async with http.post(url, json=body, headers=headers) as r:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -19,6 +19,7 @@ from bot.errors import InviteExpired, InviteUnknown, InviteUsed
 from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput
 
+Claim = Literal["claimed", "done", "busy"]
 ROLES = ("coordinator", "leader", "station_head", "dispatcher", "department")
 # A claimed update whose processing neither finished nor failed cleanly (crash) may be
 # taken again after this long.
@@ -35,8 +36,8 @@ async def ensure_indexes(db: Database) -> None:
 
 # --- updates: each Telegram update_id processed once -------------------------------------
 
-async def claim_update(db: Database, *, update_id: int, now: datetime) -> bool:
-    """Claim an update for processing; False when it is done or being processed elsewhere.
+async def claim_update(db: Database, *, update_id: int, now: datetime) -> Claim:
+    """Claim an update for processing: "claimed", or "done" / "busy" (being processed elsewhere).
 
     Every single-winner decision goes through a unique insert: FerretDB v1 lets two concurrent
     conditional updates of one document both succeed, but enforces unique keys atomically.
@@ -44,23 +45,23 @@ async def claim_update(db: Database, *, update_id: int, now: datetime) -> bool:
     try:
         await db.updates.insert_one({"_id": update_id, "state": "processing", "attempt": 1,
                                      "received_at": now, "lease_until": now + UPDATE_LEASE})
-        return True
+        return "claimed"
     except DuplicateKeyError:
         pass
     # Recorded before: take it again only if a previous attempt failed or was abandoned.
     doc = await db.updates.find_one({"_id": update_id})
     if doc is None or doc["state"] == "done":
-        return False
+        return "done"
     if doc["state"] == "processing" and doc["lease_until"] > now:
-        return False
+        return "busy"
     attempt = int(doc.get("attempt", 1)) + 1
     try:
         await db.update_attempts.insert_one({"_id": f"{update_id}:{attempt}", "at": now})
     except DuplicateKeyError:
-        return False
+        return "busy"
     await db.updates.update_one({"_id": update_id}, {"$set": {
         "state": "processing", "attempt": attempt, "lease_until": now + UPDATE_LEASE}})
-    return True
+    return "claimed"
 
 
 async def update_state(db: Database, *, update_id: int) -> str | None:

@@ -43,9 +43,9 @@ async def process_once(application: Application[Any, Any, Any, Any, Any, Any], u
 
     The caller acknowledges (HTTP 200, getUpdates offset) only when this returns.
     """
-    if not await repo.claim_update(db, update_id=update.update_id, now=clock.now()):
-        state = await repo.update_state(db, update_id=update.update_id)
-        return "duplicate" if state == "done" else "busy"
+    claim = await repo.claim_update(db, update_id=update.update_id, now=clock.now())
+    if claim != "claimed":
+        return "duplicate" if claim == "done" else "busy"
     run = _Run()
     token = CURRENT_RUN.set(run)
     try:

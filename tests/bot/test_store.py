@@ -117,17 +117,17 @@ async def test_conversation_survives_and_expires(db: Database, clock: FakeClock)
 
 async def test_update_claimed_once(db: Database, clock: FakeClock) -> None:
     now = clock.now()
-    assert await repo.claim_update(db, update_id=1, now=now)
-    assert not await repo.claim_update(db, update_id=1, now=now)  # being processed
+    assert await repo.claim_update(db, update_id=1, now=now) == "claimed"
+    assert await repo.claim_update(db, update_id=1, now=now) == "busy"  # being processed
     await repo.finish_update(db, update_id=1, now=now)
-    assert not await repo.claim_update(db, update_id=1, now=now + timedelta(hours=1))
+    assert await repo.claim_update(db, update_id=1, now=now + timedelta(hours=1)) == "done"
     assert await repo.update_state(db, update_id=1) == "done"
     # A failed attempt is taken again at once; an abandoned one after its lease.
-    assert await repo.claim_update(db, update_id=2, now=now)
+    assert await repo.claim_update(db, update_id=2, now=now) == "claimed"
     await repo.fail_update(db, update_id=2)
-    assert await repo.claim_update(db, update_id=2, now=now)
-    assert not await repo.claim_update(db, update_id=2, now=now + timedelta(seconds=30))
-    assert await repo.claim_update(db, update_id=2, now=now + repo.UPDATE_LEASE)
+    assert await repo.claim_update(db, update_id=2, now=now) == "claimed"
+    assert await repo.claim_update(db, update_id=2, now=now + timedelta(seconds=30)) == "busy"
+    assert await repo.claim_update(db, update_id=2, now=now + repo.UPDATE_LEASE) == "claimed"
 
 
 async def test_photos_of_a_media_group_arriving_together_are_all_kept(db: Database,
@@ -166,8 +166,8 @@ async def test_an_invite_redeemed_twice_at_once_binds_one_user(db: Database, clo
 async def test_a_redelivered_update_is_claimed_by_one_attempt(db: Database, clock: FakeClock) -> None:
     import asyncio
 
-    assert await repo.claim_update(db, update_id=3, now=clock.now())
+    assert await repo.claim_update(db, update_id=3, now=clock.now()) == "claimed"
     await repo.fail_update(db, update_id=3)
     claims = await asyncio.gather(*(repo.claim_update(db, update_id=3, now=clock.now())
                                     for _ in range(6)))
-    assert claims.count(True) == 1
+    assert claims.count("claimed") == 1
