@@ -1,12 +1,14 @@
 """The colour board (分色预警): per unit, live blue/yellow/red counts of open cases and the
 oldest red one, beside green (closed) counts for the month; drill-down district → street →
-workstation → block → case list.
+workstation → block → case list, and department → case list.
 
-Costs one `_id` lookup per unit shown plus one rollup document, whatever the number of cases.
+Reads the open lists (one small document per street and per department) and one rollup
+document, whatever the number of cases.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,14 +20,14 @@ from stats.facts import colour_at
 from stats.units import directory
 
 SEVERITY = {"red": 0, "yellow": 1, "blue": 2}
-# Registry level and rollup (by, filter) of the children shown under each kind of unit.
-CHILD = {"street": ("workstation", "block"), "workstation": ("block", None)}
+# Entry positions (stats.facts.open_entry) of the unit levels an open case sits in.
+POS = {"community_block": 4, "workstation": 5, "street_block": 6, "street": 7, "department": 8}
 
 
-def summarise(entries: dict[str, list[Any]], now_ts: float) -> dict[str, Any]:
+def summarise(entries: Iterable[tuple[str, list[Any]]], now_ts: float, tz: ZoneInfo) -> dict[str, Any]:
     counts = {"blue": 0, "yellow": 0, "red": 0}
     oldest: tuple[float, str, str] | None = None
-    for case_id, entry in entries.items():
+    for case_id, entry in entries:
         colour = colour_at(entry, now_ts)
         counts[colour] += 1
         if colour == "red" and (oldest is None or entry[2] < oldest[0]):
@@ -33,22 +35,34 @@ def summarise(entries: dict[str, list[Any]], now_ts: float) -> dict[str, Any]:
     out: dict[str, Any] = {**counts, "open": sum(counts.values()), "oldest_red": None}
     if oldest:
         out["oldest_red"] = {"serial": oldest[1], "case_id": oldest[2],
-                             "due_at": datetime.fromtimestamp(oldest[0]).astimezone().isoformat(),
+                             "due_at": datetime.fromtimestamp(oldest[0], tz).isoformat(),
                              "overdue_hours": round((now_ts - oldest[0]) / 3600, 1)}
     return out
 
 
-async def _rows(db: Database, *, level: str, codes: list[str], names: dict[str, str],
-                green_doc: str, now: datetime) -> list[dict[str, Any]]:
-    opens = await repo.open_docs(db, ids=[f"{level}:{c}" for c in codes])
-    greens = (await repo.rollup_docs(db, ids=[green_doc])).get(green_doc, {})
-    rows = []
-    for code in codes:
-        row = {"unit": code, "name": names.get(code, code), "level": level,
-               "green": int((greens.get(code) or {}).get("closed", 0)),
-               **summarise(opens[f"{level}:{code}"], now.timestamp())}
-        rows.append(row)
+def _group(entries: dict[str, list[Any]], pos: int) -> dict[str, list[tuple[str, list[Any]]]]:
+    out: dict[str, list[tuple[str, list[Any]]]] = {}
+    for case_id, entry in entries.items():
+        out.setdefault(str(entry[pos]), []).append((case_id, entry))
+    return out
+
+
+def _rows(level: str, codes: list[str], names: dict[str, str], grouped: dict[str, list[Any]],
+          greens: dict[str, dict[str, int]], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
+    rows = [{"unit": code, "name": names.get(code, code), "level": level,
+             "green": int((greens.get(code) or {}).get("closed", 0)),
+             **summarise(grouped.get(code, []), now.timestamp(), tz)} for code in codes]
     rows.sort(key=lambda r: (-r["red"], -r["yellow"], -r["open"], r["unit"]))
+    return rows
+
+
+def case_list(entries: Iterable[tuple[str, list[Any]]], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
+    ts = now.timestamp()
+    rows = [{"case_id": cid, "serial": e[0], "colour": colour_at(e, ts), "category": e[3],
+             "block": e[4] or e[6],
+             "due_at": datetime.fromtimestamp(e[2], tz).isoformat() if e[2] else None}
+            for cid, e in entries]
+    rows.sort(key=lambda r: (SEVERITY[r["colour"]], r["due_at"] or ""))
     return rows
 
 
@@ -61,45 +75,45 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
     if level is None:
         raise NotFound(f"no unit {unit!r}", unit=unit)
     month = "M" + now.astimezone(tz).strftime("%Y-%m")
+    ts = now.timestamp()
     out: dict[str, Any] = {"unit": unit, "name": d.name.get(unit, unit), "level": level,
                            "parent": d.parent.get(unit), "at": now.isoformat(), "month": month[1:]}
     if level == "district":
+        lists = await repo.all_open(db)
+        greens = await repo.rollup_docs(db, ids=[f"{month}|street|*", f"{month}|department|*"])
+        streets = {k.split(":", 1)[1]: list(v.items()) for k, v in lists.items() if k.startswith("street:")}
+        depts = {k.split(":", 1)[1]: list(v.items()) for k, v in lists.items() if k.startswith("department:")}
         out["sections"] = {
-            "streets": await _rows(db, level="street", codes=d.of_level("street"), names=d.name,
-                                   green_doc=f"{month}|street|*", now=now),
-            "departments": await _rows(db, level="department", codes=d.of_level("department"),
-                                       names=d.name, green_doc=f"{month}|department|*", now=now),
+            "streets": _rows("street", d.of_level("street"), d.name, streets,
+                             greens.get(f"{month}|street|*", {}), now, tz),
+            "departments": _rows("department", d.of_level("department"), d.name, depts,
+                                 greens.get(f"{month}|department|*", {}), now, tz),
         }
-    elif level in CHILD:
-        child_level = CHILD[level][0]
-        street = unit if level == "street" else d.street_of(unit)
-        codes = sorted(c for c in d.children.get(unit, []) if d.level.get(c) == (
-            "workstation" if level == "street" else "community_block"))
-        out["sections"] = {child_level + "s": await _rows(
-            db, level=child_level, codes=codes, names=d.name,
-            green_doc=f"{month}|{child_level}|st={street}", now=now)}
-    elif level in ("community_block", "street_block", "department"):
-        reg = {"community_block": "block", "street_block": "sblock", "department": "department"}[level]
-        out["cases"] = await case_list(db, registry=f"{reg}:{unit}", now=now)
-    else:
+        out["totals"] = summarise(((cid, e) for v in streets.values() for cid, e in v), ts, tz)
+        return out
+    if level == "department":
+        entries = (await repo.open_docs(db, ids=[f"department:{unit}"]))[f"department:{unit}"]
+        out["cases"] = case_list(entries.items(), now, tz)
+        out["totals"] = summarise(entries.items(), ts, tz)
+        return out
+    street = unit if level == "street" else d.street_of(unit)
+    if street is None:
         raise InvalidInput(f"no board for a {level}", unit=unit)
-    out["totals"] = summarise((await repo.open_docs(db, ids=[_registry(level, unit)]))[
-        _registry(level, unit)], now.timestamp())
+    entries = (await repo.open_docs(db, ids=[f"street:{street}"]))[f"street:{street}"]
+    if level != "street":
+        pos = POS.get(level)
+        if pos is None:
+            raise InvalidInput(f"no board for a {level}", unit=unit)
+        entries = {cid: e for cid, e in entries.items() if e[pos] == unit}
+    out["totals"] = summarise(entries.items(), ts, tz)
+    if level in ("street", "workstation"):
+        child = "workstation" if level == "street" else "community_block"
+        by = "workstation" if level == "street" else "block"
+        green_key = f"{month}|{by}|st={street}"
+        month_greens = (await repo.rollup_docs(db, ids=[green_key])).get(green_key, {})
+        codes = sorted(c for c in d.children.get(unit, []) if d.level.get(c) == child)
+        out["sections"] = {by + "s": _rows(child, codes, d.name, _group(entries, POS[child]),
+                                           month_greens, now, tz)}
+    else:
+        out["cases"] = case_list(entries.items(), now, tz)
     return out
-
-
-def _registry(level: str, unit: str) -> str:
-    return {"district": "district", "street": "street", "workstation": "workstation",
-            "community_block": "block", "street_block": "sblock",
-            "department": "department"}.get(level, level) + ":" + unit
-
-
-async def case_list(db: Database, *, registry: str, now: datetime) -> list[dict[str, Any]]:
-    entries = (await repo.open_docs(db, ids=[registry]))[registry]
-    ts = now.timestamp()
-    rows = [{"case_id": cid, "serial": e[0], "colour": colour_at(e, ts), "category": e[3],
-             "block": e[4],
-             "due_at": datetime.fromtimestamp(e[2]).astimezone().isoformat() if e[2] else None}
-            for cid, e in entries.items()]
-    rows.sort(key=lambda r: (SEVERITY[r["colour"]], r["due_at"] or ""))
-    return rows

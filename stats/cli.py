@@ -68,8 +68,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         try:
             db = client[settings.mongodb_db]
             await ensure_indexes(db)
-            return await rebuild(db, tz=ZoneInfo(settings.timezone), district=settings.district_code,
-                                 progress=_say)
+            return await rebuild(db, tz=ZoneInfo(settings.timezone), progress=_say)
         finally:
             await client.close()
 

@@ -156,26 +156,33 @@ def delta(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> 
 
 # ------------------------------------------------------------------ open cases (live colours)
 
-OPEN_LEVELS = ("district", "street", "workstation", "block", "sblock", "department")
+# An open case is listed in its street's document and, when a line department handles it, in
+# the department's: the district board reads ~35 small documents, a street's board one.
+ENTRY_FIELDS = ("serial", "warn", "due", "category", "block", "workstation", "sblock", "street",
+                "department")
 
 
 def open_entry(case: Mapping[str, Any]) -> list[Any] | None:
-    """[serial, warn_at epoch s | None, due_at epoch s | None, category, block] of an open case."""
+    """[serial, warn_at epoch s | None, due_at epoch s | None, category, community block,
+    workstation, street block, street, department] of an open case; None when it is done."""
     if case.get("state") not in OPEN_STATES:
         return None
     due, warn = case.get("due_at"), case.get("warn_at")
     placement = case.get("placement") or {}
+    assignee = case.get("assignee") or {}
     return [case.get("serial"), warn.timestamp() if warn else None, due.timestamp() if due else None,
-            case.get("category"), placement.get("community_block") or placement.get("street_block")]
+            case.get("category"), placement.get("community_block"), placement.get("workstation"),
+            placement.get("street_block"), placement.get("street"),
+            assignee.get("unit") if assignee.get("kind") == "department" else None]
 
 
-def open_units(f: Mapping[str, Any], district: str) -> list[str]:
-    """Registry document ids (`<level>:<unit>`) an open case is listed in."""
-    d = f["dims"]
-    ids = [f"district:{district}"]
-    for level in OPEN_LEVELS[1:]:
-        if d[level] != "-":
-            ids.append(f"{level}:{d[level]}")
+def open_lists(entry: list[Any] | None) -> list[str]:
+    """Open-list document ids (`street:<code>`, `department:<code>`) an open case belongs to."""
+    if entry is None:
+        return []
+    ids = [f"street:{_key(entry[7])}"]
+    if entry[8]:
+        ids.append(f"department:{_key(entry[8])}")
     return ids
 
 

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -71,10 +72,11 @@ def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "
     surface = [b for b in blocks if b.level == "street_block"]
     # Hotspots: a Pareto weight per block, so a few blocks draw many cases.
     weights = {b.code: rng.paretovariate(1.6) for b in blocks}
-    cw = [weights[b.code] for b in community]
-    sw = [weights[b.code] for b in surface]
+    # Cumulative weights, so each draw is a bisection rather than a pass over every block.
+    cw = list(accumulate(weights[b.code] for b in community))
+    sw = list(accumulate(weights[b.code] for b in surface))
     cats = list(DEFAULT_CATEGORIES)
-    cat_w = [rng.paretovariate(1.3) for _ in cats]
+    cat_w = list(accumulate(rng.paretovariate(1.3) for _ in cats))
     mix = _mix(n)
     kinds = ["hazard"] * mix["hazard"] + ["appeal"] * mix["appeal"] + ["spot"] * mix["spot"]
     span = timedelta(days=365 * years).total_seconds()
@@ -83,9 +85,9 @@ def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "
     rng.shuffle(kinds)
     seq: dict[str, int] = {}
     for i, (created, what) in enumerate(zip(moments, kinds, strict=True)):
-        cat = rng.choices(cats, weights=cat_w)[0]
+        cat = rng.choices(cats, cum_weights=cat_w)[0]
         block = rng.choices(community if cat.layer == "community" else surface,
-                            weights=cw if cat.layer == "community" else sw)[0]
+                            cum_weights=cw if cat.layer == "community" else sw)[0]
         if what == "appeal":
             kind, channel = _pick(rng, APPEAL_KINDS), _pick(rng, APPEAL_CHANNELS)
         else:
@@ -218,6 +220,6 @@ async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefi
     inserted_s = time.perf_counter() - started
     if progress:
         progress(f"inserted {done:,} cases in {inserted_s:.1f} s; building rollups")
-    summary = await rebuild(db, tz=tz, district=district, progress=progress)
+    summary = await rebuild(db, tz=tz, progress=progress)
     return {**summary, "inserted": done, "insert_s": round(inserted_s, 1),
             "total_s": round(time.perf_counter() - started, 1)}

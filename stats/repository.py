@@ -1,11 +1,14 @@
 """Database access for `stats`: keyword-only async functions.
 
-Collections (all looked up by `_id` only):
-- `stats_rollups` `{_id: "<period>|<by>|<filter>", v: {<value>: {<measure>: n}}}`;
-- `stats_open` `{_id: "<level>:<unit>", cases: "<JSON {case_id: entry}>", v: int}` — the open
-  cases of a unit, one string field so a board reads one value per unit whatever the count;
-- `stats_cases` `{_id: case_id, version, facts, open, units}` — what the rollups currently
-  count for each case, so an update moves exactly the difference.
+FerretDB v1 with SQLite answers every lookup, `_id` equality included, by scanning the
+collection (its indexes are not used for queries), so a lookup costs in proportion to the
+collection's size. Statistics therefore live in many small collections whose sizes do not grow
+with the number of cases:
+- `stats_M2026_11` / `stats_D2026_11_27`: one collection per month and per day, holding a
+  rollup document per (by, filter): `{_id: "<by>|<filter>", v: {<value>: {<measure>: n}}}`;
+- `stats_open`: one document per street and per line department,
+  `{_id: "street:<code>", cases: "<JSON {case_id: entry}>", v: int}`, the unit's open cases
+  in one string field (one value to decode however many there are).
 """
 
 from __future__ import annotations
@@ -19,58 +22,83 @@ from pymongo.errors import DuplicateKeyError
 
 from gridlink.db import Database, Document
 
-ROLLUPS = "stats_rollups"
 OPEN = "stats_open"
-APPLIED = "stats_cases"
+PREFIX = "stats_"
+# A few lookups at a time: each is a scan on the server; an unbounded fan-out would also open
+# a connection per lookup.
+LOOKUP_CONCURRENCY = 6
+
+
+def locate(key: str) -> tuple[str, str]:
+    """Rollup key `<period>|<by>|<filter>` → (collection, document id)."""
+    period, _, inner = key.partition("|")
+    return PREFIX + period.replace("-", "_"), inner
+
+
+def key_of(collection: str, doc_id: str) -> str:
+    period = collection.removeprefix(PREFIX)
+    period = period[0] + period[1:].replace("_", "-")
+    return f"{period}|{doc_id}"
+
+
+def is_rollup_collection(name: str) -> bool:
+    return name.startswith(PREFIX + "M") or name.startswith(PREFIX + "D")
 
 
 async def ensure_indexes(db: Database) -> None:
     """Nothing beyond `_id`: every lookup is by `_id`."""
 
 
-async def applied(db: Database, *, case_id: str) -> Document | None:
-    return await db[APPLIED].find_one({"_id": case_id})
+async def _gather(coros: Iterable[Any]) -> list[Any]:
+    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
+    async def one(coro: Any) -> Any:
+        async with gate:
+            return await coro
 
-async def claim_applied(db: Database, *, previous: Document | None, record: Document) -> bool:
-    """Replace the case's applied record if nobody else did since `previous` was read."""
-    if previous is None:
-        try:
-            await db[APPLIED].insert_one(record)
-        except DuplicateKeyError:
-            return False
-        return True
-    res = await db[APPLIED].replace_one({"_id": record["_id"], "version": previous["version"]}, record)
-    return res.matched_count == 1
+    return list(await asyncio.gather(*(one(c) for c in coros)))
 
 
 async def inc_rollups(db: Database, *, changes: Mapping[str, Mapping[str, int]]) -> None:
-    await asyncio.gather(*(db[ROLLUPS].update_one({"_id": doc}, {"$inc": dict(fields)}, upsert=True)
-                           for doc, fields in changes.items()))
+    ops = []
+    for key, fields in changes.items():
+        coll, doc_id = locate(key)
+        ops.append(db[coll].update_one({"_id": doc_id}, {"$inc": dict(fields)}, upsert=True))
+    await _gather(ops)
 
 
 async def rollup_docs(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, dict[str, int]]]:
-    """`{doc_id: v}` for the ids that exist (concurrent `_id` lookups)."""
+    """`{key: v}` for the rollup keys that exist."""
     wanted = list(dict.fromkeys(ids))
-    docs = await asyncio.gather(*(db[ROLLUPS].find_one({"_id": i}) for i in wanted))
-    return {d["_id"]: d.get("v") or {} for d in docs if d is not None}
+    docs = await _gather(db[locate(k)[0]].find_one({"_id": locate(k)[1]}) for k in wanted)
+    return {k: d.get("v") or {} for k, d in zip(wanted, docs, strict=True) if d is not None}
 
 
 async def all_rollups(db: Database) -> dict[str, dict[str, dict[str, int]]]:
-    return {d["_id"]: d.get("v") or {} async for d in db[ROLLUPS].find({})}
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for name in await db.list_collection_names():
+        if is_rollup_collection(name):
+            async for d in db[name].find({}):
+                out[key_of(name, d["_id"])] = d.get("v") or {}
+    return out
 
 
 async def open_docs(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, list[Any]]]:
-    """`{registry id: {case_id: entry}}` for each id (missing → empty)."""
+    """`{list id: {case_id: entry}}` for each id (missing → empty)."""
     wanted = list(dict.fromkeys(ids))
-    docs = await asyncio.gather(*(db[OPEN].find_one({"_id": i}) for i in wanted))
+    docs = await _gather(db[OPEN].find_one({"_id": i}) for i in wanted)
     return {i: (json.loads(d["cases"]) if d else {}) for i, d in zip(wanted, docs, strict=True)}
 
 
-async def set_open(db: Database, *, registry_id: str, case_id: str, entry: list[Any] | None) -> None:
-    """Put (or with None remove) one case in a unit's open list; optimistic, retried on races."""
+async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
+    """Every open list in one pass over the (small) collection."""
+    return {d["_id"]: json.loads(d["cases"]) async for d in db[OPEN].find({})}
+
+
+async def set_open(db: Database, *, list_id: str, case_id: str, entry: list[Any] | None) -> None:
+    """Put (or with None remove) one case in an open list; optimistic, retried on races."""
     for _ in range(50):
-        doc = await db[OPEN].find_one({"_id": registry_id})
+        doc = await db[OPEN].find_one({"_id": list_id})
         cases: dict[str, Any] = json.loads(doc["cases"]) if doc else {}
         if entry is None:
             if case_id not in cases:
@@ -83,36 +111,32 @@ async def set_open(db: Database, *, registry_id: str, case_id: str, entry: list[
         body = json.dumps(cases, ensure_ascii=False, separators=(",", ":"))
         if doc is None:
             try:
-                await db[OPEN].insert_one({"_id": registry_id, "cases": body, "v": 1})
+                await db[OPEN].insert_one({"_id": list_id, "cases": body, "v": 1})
                 return
             except DuplicateKeyError:
                 continue
-        res = await db[OPEN].update_one({"_id": registry_id, "v": doc["v"]},
+        res = await db[OPEN].update_one({"_id": list_id, "v": doc["v"]},
                                         {"$set": {"cases": body}, "$inc": {"v": 1}})
         if res.matched_count == 1:
             return
-    raise RuntimeError(f"open-case list {registry_id} keeps changing")  # pragma: no cover
-
-
-async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
-    return {d["_id"]: json.loads(d["cases"]) async for d in db[OPEN].find({})}
+    raise RuntimeError(f"open list {list_id} keeps changing")  # pragma: no cover
 
 
 async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
-                      open_lists: Mapping[str, Mapping[str, Any]], applied_records: list[Document],
-                      batch: int = 5000) -> None:
+                      open_lists: Mapping[str, Mapping[str, Any]]) -> None:
     """Replace every statistics collection with freshly computed contents (`stats rebuild`)."""
-    for name in (ROLLUPS, OPEN, APPLIED):
-        await db[name].delete_many({})
-    docs = [{"_id": k, "v": v} for k, v in rollups.items()]
-    for i in range(0, len(docs), batch):
-        await db[ROLLUPS].insert_many(docs[i:i + batch], ordered=False)
+    for name in await db.list_collection_names():
+        if is_rollup_collection(name) or name == OPEN:
+            await db.drop_collection(name)
+    by_coll: dict[str, list[Document]] = {}
+    for key, v in rollups.items():
+        coll, doc_id = locate(key)
+        by_coll.setdefault(coll, []).append({"_id": doc_id, "v": v})
+    await _gather(db[coll].insert_many(docs, ordered=False) for coll, docs in by_coll.items())
     opens = [{"_id": k, "cases": json.dumps(v, ensure_ascii=False, separators=(",", ":")), "v": 1}
              for k, v in open_lists.items()]
-    for i in range(0, len(opens), batch):
-        await db[OPEN].insert_many(opens[i:i + batch], ordered=False)
-    for i in range(0, len(applied_records), batch):
-        await db[APPLIED].insert_many(applied_records[i:i + batch], ordered=False)
+    if opens:
+        await db[OPEN].insert_many(opens, ordered=False)
 
 
 def iter_cases(db: Database, *, batch: int = 2000) -> Any:
@@ -124,7 +148,3 @@ def iter_cases(db: Database, *, batch: int = 2000) -> Any:
 
 async def units(db: Database) -> list[Document]:
     return await db.units.find({}, {"geometry": 0}).to_list(None)
-
-
-async def unit_geometry(db: Database, *, codes: Iterable[str]) -> list[Document]:
-    return [d for d in await asyncio.gather(*(db.units.find_one({"_id": c}) for c in codes)) if d]

@@ -13,7 +13,7 @@ from gridlink.clock import FakeClock
 from gridlink.db import Database
 from stats import repository as repo
 from stats.facts import colour_at
-from stats.rollups import apply_case, normalise, rebuild, recompute
+from stats.rollups import normalise, rebuild, recompute
 
 ADMIN = {"role": "admin", "unit": "310101", "name": "center"}
 CATEGORIES = ("exposed_garbage", "manhole_cover", "group_renting", "food_hygiene", "street_light")
@@ -91,13 +91,10 @@ async def test_rollups_equal_recomputation_after_random_transitions(db: Database
     cases = await db.cases.find({}).to_list(None)
     states = {c["state"] for c in cases}
     assert {"closed", "in_progress"} <= states or len(states) >= 3, states  # the walk went places
-    expected_rollups, expected_open, _ = recompute(cases)
+    expected_rollups, expected_open = recompute(cases)
     got_rollups, got_open = await stored(db)
     assert got_rollups == normalise(expected_rollups)
     assert got_open == {k: v for k, v in expected_open.items() if v}
-    # Replaying an old version changes nothing (hooks may arrive late or twice).
-    assert await apply_case(db, {**cases[0], "version": 1}) is False
-    assert (await stored(db))[0] == got_rollups
     # The rebuild command computes the same documents from scratch.
     await rebuild(db)
     assert await stored(db) == (got_rollups, got_open)
@@ -109,7 +106,7 @@ async def test_open_lists_follow_the_colour_function(db: Database) -> None:
     clock = FakeClock()
     await random_walk(db, clock, random.Random(7), steps=30)
     _, opened = await stored(db)
-    district = opened["district:310101"]
+    district = {cid: e for k, v in opened.items() if k.startswith("street:") for cid, e in v.items()}
     cases = {c["_id"]: c async for c in db.cases.find({})}
     for later in (timedelta(0), timedelta(hours=5), timedelta(days=3), timedelta(days=30)):
         now = clock.now() + later
