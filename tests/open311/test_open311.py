@@ -3,13 +3,16 @@ JSON and XML forms, and the mapping from the case lifecycle to open/closed."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from PIL import Image
 
 from cases import lifecycle
 from cases.model import CasePolicy
@@ -425,3 +428,49 @@ async def test_other_channels_show_no_personal_words_or_places(
     assert req["service_code"] == "neighbour_dispute" and req["status"] == "open"
     assert req["description"] is None and req["lat"] is None and req["address_id"] is None
     assert "王先生" not in str(req) and "13900000000" not in str(req)
+
+
+def _jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (120, 90), (30, 120, 200)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+async def test_post_with_an_uploaded_photo(o311: Client, db: Database, api_key: str,
+                                           inside_point: tuple[float, float]) -> None:
+    form = aiohttp.FormData()
+    for key, value in report(api_key, inside_point).items():
+        form.add_field(key, value)
+    form.add_field("media", _jpeg(), filename="p.jpg", content_type="image/jpeg")
+    resp = await o311.post("/open311/v2/requests.json", data=form)
+    assert resp.status == 200, await resp.text()
+    [answer] = await resp.json()
+    case = await get_case_by_serial(db, serial=answer["service_request_id"])
+    assert len(case["photos"]) == 1
+    assert await db["media.files"].count_documents({}) >= 1  # stored by media (GridFS)
+    [req] = await (await o311.get(f"/open311/v2/requests/{case['serial']}.json")).json()
+    # A citizen's upload stays staff-only (cases' public photo rule); the text is public.
+    assert req["media_url"] is None and req["description"] == "垃圾堆在路口"
+
+    form = aiohttp.FormData()
+    for key, value in report(api_key, inside_point).items():
+        form.add_field(key, value)
+    form.add_field("media", b"not an image at all", filename="p.jpg", content_type="image/jpeg")
+    resp = await o311.post("/open311/v2/requests.json", data=form)
+    assert resp.status == 400
+    [err] = await resp.json()
+    assert err["code"] == 400 and err["description"]
+    assert await db.cases.count_documents({}) == 1
+
+
+async def test_patrol_photo_is_the_public_media_url(o311: Client, db: Database,
+                                                    settings: Settings, clock: FakeClock) -> None:
+    from cases.intake import intake
+
+    result = await intake(db, policy=CasePolicy.from_settings(settings), now=clock.now(),
+                          channel="patrol_bot", kind="hazard", category="road_damage",
+                          description="路面塌陷", actor={"role": "coordinator", "user_id": 7},
+                          photos=["abc123"])
+    [req] = await (await o311.get(f"/open311/v2/requests/{result.case['serial']}.json")).json()
+    assert req["media_url"] == f"{settings.public_base_url}/api/v1/media/abc123?size=web"
+    assert req["description"] == "路面塌陷"
