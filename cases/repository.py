@@ -21,6 +21,7 @@ from cases.categories import DEFAULT_CATEGORIES, Category
 from cases.errors import CaseNotFound, CategoryNotFound
 from gridlink.db import Database, Document
 
+SERIAL_RE = re.compile(r"^[A-Z]{1,3}\d{8}-\d{5,}$")
 # Package years older than this are of no use for new deadlines; skip them to keep seeding cheap.
 CALENDAR_SEED_FROM = 2020
 
@@ -106,7 +107,9 @@ async def case_by_intake_key(db: Database, *, intake_key: str) -> Document | Non
 
 async def get_case(db: Database, *, ref: str) -> Document:
     """A case by its id or its serial number."""
-    doc = await db.cases.find_one({"$or": [{"_id": ref}, {"serial": ref.upper()}]})
+    # One plain equality, not an $or: FerretDB v1 pushes only simple filters down to SQLite.
+    flt = {"serial": ref.upper()} if SERIAL_RE.match(ref.upper()) else {"_id": ref}
+    doc = await db.cases.find_one(flt)
     if doc is None:
         raise CaseNotFound(f"no case {ref!r}", ref=ref)
     return doc
