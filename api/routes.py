@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import cases, grids, health, media, open311, openapi, ops, stats, telegram
+from api import cases, grids, health, media, open311, openapi, ops, portal, stats, telegram
 
 
 def setup_routes(app: web.Application) -> None:
@@ -16,4 +16,5 @@ def setup_routes(app: web.Application) -> None:
     open311.setup_routes(app)
     openapi.setup_routes(app)
     stats.setup_routes(app)
+    portal.setup_routes(app)
     ops.setup_routes(app)

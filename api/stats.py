@@ -7,19 +7,23 @@ import asyncio
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from api.keys import CLOCK, DB, SETTINGS
 from gridlink.errors import InvalidInput
+from stats import assessment as assess
 from stats import board as board_mod
+from stats import geo
 from stats import hotspots as hs
 from stats.charts import bar_chart_png
 from stats.units import directory
 
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/api/v1/stats"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BY_TITLES = {"department": "处置部门", "street": "街镇", "category": "类别", "channel": "渠道",
              "kind": "类型", "workstation": "工作站", "block": "社区网格", "sblock": "街面责任块"}
 
@@ -61,7 +65,7 @@ async def board(request: web.Request) -> web.Response:
     return _json(body)
 
 
-async def _hotspot_rows(request: web.Request) -> tuple[str, list[dict[str, object]], date, date]:
+async def _hotspot_rows(request: web.Request) -> tuple[str, list[dict[str, Any]], date, date]:
     q = request.query
     today = request.app[CLOCK].now().astimezone(_tz(request)).date()
     end = _day(q.get("to"), "to", today)
@@ -102,6 +106,39 @@ async def headline(request: web.Request) -> web.Response:
     return _json(await hs.headline(request.app[DB], start=start, end=end, today=today))
 
 
+async def assessment(request: web.Request) -> web.Response:
+    result = await _assessment(request)
+    return _json({**result, "definitions": assess.__doc__})
+
+
+async def assessment_csv(request: web.Request) -> web.Response:
+    result = await _assessment(request)
+    body = "\ufeff" + assess.to_csv(result)  # a BOM so spreadsheet programs read UTF-8 Chinese
+    return web.Response(text=body, content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="assessment-{result["month"]}-{result["unit"]}.csv"'})
+
+
+async def assessment_xlsx(request: web.Request) -> web.Response:
+    result = await _assessment(request)
+    body = await asyncio.to_thread(assess.to_xlsx, result)
+    return web.Response(body=body, content_type=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="assessment-{result["month"]}-{result["unit"]}.xlsx"'})
+
+
+async def _assessment(request: web.Request) -> dict[str, object]:
+    settings = request.app[SETTINGS]
+    now = request.app[CLOCK].now()
+    month = request.query.get("month") or now.astimezone(_tz(request)).strftime("%Y-%m")
+    return await assess.assessment(request.app[DB], month=month, unit=request.query.get("unit") or None,
+                                   now=now, tz=_tz(request), district=settings.district_code)
+
+
+async def street_map(request: web.Request) -> web.Response:
+    return _json(await geo.street_map(request.app[DB], street=request.query.get("street") or None,
+                                      now=request.app[CLOCK].now(),
+                                      district=request.app[SETTINGS].district_code))
+
+
 def _page(name: str) -> web.RouteDef:
     async def handler(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "stats" / name, headers={"Cache-Control": "no-cache"})
@@ -114,6 +151,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/hotspots", hotspots)
     app.router.add_get(f"{PREFIX}/hotspots.png", hotspots_png)
     app.router.add_get(f"{PREFIX}/headline", headline)
-    app.add_routes([_page("board.html"), _page("hotspots.html")])
+    app.router.add_get(f"{PREFIX}/assessment", assessment)
+    app.router.add_get(f"{PREFIX}/assessment.csv", assessment_csv)
+    app.router.add_get(f"{PREFIX}/assessment.xlsx", assessment_xlsx)
+    app.router.add_get(f"{PREFIX}/map", street_map)
+    app.add_routes([_page(p) for p in ("board.html", "hotspots.html", "map.html", "assessment.html")])
     app.router.add_static("/static/stats", STATIC / "stats")
     app.router.add_static("/static/echarts", STATIC / "echarts")

@@ -159,21 +159,24 @@ def delta(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> 
 # An open case is listed in its street's document and, when a line department handles it, in
 # the department's: the district board reads ~35 small documents, a street's board one.
 ENTRY_FIELDS = ("serial", "warn", "due", "category", "block", "workstation", "sblock", "street",
-                "department")
+                "department", "created", "lon", "lat")
 
 
 def open_entry(case: Mapping[str, Any]) -> list[Any] | None:
     """[serial, warn_at epoch s | None, due_at epoch s | None, category, community block,
-    workstation, street block, street, department] of an open case; None when it is done."""
+    workstation, street block, street, department, created_at epoch s, lon, lat] of an open
+    case; None when it is done."""
     if case.get("state") not in OPEN_STATES:
         return None
     due, warn = case.get("due_at"), case.get("warn_at")
     placement = case.get("placement") or {}
     assignee = case.get("assignee") or {}
+    location = case.get("location") or {}
     return [case.get("serial"), warn.timestamp() if warn else None, due.timestamp() if due else None,
             case.get("category"), placement.get("community_block"), placement.get("workstation"),
             placement.get("street_block"), placement.get("street"),
-            assignee.get("unit") if assignee.get("kind") == "department" else None]
+            assignee.get("unit") if assignee.get("kind") == "department" else None,
+            round(case["created_at"].timestamp()), location.get("lon"), location.get("lat")]
 
 
 def open_lists(entry: list[Any] | None) -> list[str]:

@@ -147,4 +147,5 @@ def iter_cases(db: Database, *, batch: int = 2000) -> Any:
 
 
 async def units(db: Database) -> list[Document]:
-    return await db.units.find({}, {"geometry": 0}).to_list(None)
+    """Every unit with its geometry (read once per process and cached by `stats.units`)."""
+    return await db.units.find({}).to_list(None)

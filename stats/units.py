@@ -10,6 +10,7 @@ from gridlink.db import Database
 from stats import repository as repo
 
 TTL_S = 300.0
+BLOCK_LEVELS = ("community_block", "street_block")
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Directory:
     level: dict[str, str] = field(default_factory=dict)
     parent: dict[str, str | None] = field(default_factory=dict)
     children: dict[str, list[str]] = field(default_factory=dict)
+    geometry: dict[str, dict[str, Any]] = field(default_factory=dict)  # blocks only
     loaded_at: float = 0.0
 
     def add(self, code: str, level: str, name: str, parent: str | None) -> None:
@@ -48,6 +50,8 @@ def demo_directory(district: str = "310101") -> Directory:
     for feat in demo_feature_collection(district=district)["features"]:
         p = feat["properties"]
         d.add(p["code"], p["level"], p.get("name") or p["code"], p.get("parent"))
+        if p["level"] in BLOCK_LEVELS and feat.get("geometry"):
+            d.geometry[p["code"]] = feat["geometry"]
     for u in department_units(district):
         d.add(u["code"], u["level"], u["name_zh"], u["parent"])
     return d
@@ -62,6 +66,8 @@ async def directory(db: Database, *, district: str = "310101") -> Directory:
         d = Directory()
         for u in docs:
             d.add(u["_id"], u["level"], u.get("name_zh") or u["_id"], u.get("parent"))
+            if u["level"] in BLOCK_LEVELS and u.get("geometry"):
+                d.geometry[u["_id"]] = u["geometry"]
     else:
         d = demo_directory(district)
     d.loaded_at = time.monotonic()

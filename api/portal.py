@@ -1,0 +1,92 @@
+"""The public portal (大联动公开): look a case up by serial, rate it with the bot's code, and the
+performance table of departments and streets. Nothing personal is ever returned."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from api.errors import read_json
+from api.keys import CLOCK, DB, SETTINGS
+from api.stats import STATIC, _day
+from cases import lifecycle
+from cases import repository as cases_repo
+from cases.errors import CaseNotFound
+from cases.model import RATINGS
+from cases.views import public_view
+from gridlink.errors import InvalidInput, PermissionDenied, WrongState
+from stats import portal as portal_mod
+
+PREFIX = "/api/v1/portal"
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status,
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+
+
+def _view(case: dict, request: web.Request) -> dict:
+    view = public_view(case, request.app[CLOCK].now())
+    rating = case.get("rating") or {}
+    # The score and its label are the public part of a rating; who gave it and any comment are not.
+    view["rating"] = ({"score": rating.get("score"), "label": RATINGS[rating["score"]][0]}
+                      if rating.get("score") in RATINGS else None)
+    return view
+
+
+async def _public_case(request: web.Request) -> dict:
+    serial = request.match_info["serial"].strip().upper()
+    if not 5 <= len(serial) <= 32:
+        raise InvalidInput("not a serial number", field="serial")
+    case = await cases_repo.get_case_by_serial(request.app[DB], serial=serial)
+    if not case.get("public", True):
+        raise CaseNotFound(f"no case with serial {serial!r}", serial=serial)
+    return case
+
+
+async def lookup(request: web.Request) -> web.Response:
+    return _json(_view(await _public_case(request), request))
+
+
+async def rate(request: web.Request) -> web.Response:
+    case = await _public_case(request)
+    body = await read_json(request)
+    code, score = body.get("code"), body.get("score")
+    if not isinstance(code, str) or not portal_mod.check_code(case["_id"], request.app[SETTINGS].webhook_secret, code):
+        raise PermissionDenied("the rating code does not match this case; use the code the bot sent you")
+    reporter = case.get("reporter") or {}
+    if reporter.get("user_id") is None:
+        raise WrongState("this case is rated on the callback phone call, not on the portal")
+    if isinstance(score, bool) or not isinstance(score, int):
+        raise InvalidInput("score must be an integer 1 (差) to 5 (满意)", field="score")
+    comment = body.get("comment")
+    actor = {"role": "citizen", "user_id": reporter["user_id"], "chat_id": reporter.get("chat_id"),
+             "name": "portal"}
+    new = await lifecycle.rate(request.app[DB], case_ref=case["_id"], actor=actor,
+                               now=request.app[CLOCK].now(), score=score,
+                               comment=comment if isinstance(comment, str) else None)
+    return _json(_view(new, request))
+
+
+async def performance(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    today = request.app[CLOCK].now().astimezone(ZoneInfo(settings.timezone)).date()
+    end = _day(request.query.get("to"), "to", today)
+    start = _day(request.query.get("from"), "from", date(end.year, 1, 1))
+    tables = await portal_mod.performance(request.app[DB], start=start, end=end, today=today,
+                                          district=settings.district_code)
+    return _json({"from": start.isoformat(), "to": end.isoformat(), **tables})
+
+
+async def page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "stats" / "portal.html", headers={"Cache-Control": "no-cache"})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get(f"{PREFIX}/cases/{{serial}}", lookup)
+    app.router.add_post(f"{PREFIX}/cases/{{serial}}/rating", rate)
+    app.router.add_get(f"{PREFIX}/performance", performance)
+    app.router.add_get("/portal", page)

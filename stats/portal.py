@@ -1,0 +1,55 @@
+"""The public portal's figures (大联动公开): rating codes and the performance table."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date
+from typing import Any
+
+from gridlink.db import Database
+from stats import repository as repo
+from stats.hotspots import periods
+from stats.units import directory
+
+
+def rating_code(case_id: str, secret: str) -> str:
+    """The 6-character code the bot gives a reporter to rate their case on the portal.
+
+    Derived (HMAC-SHA256 of the case id with the server secret), so nothing is stored and only
+    whoever received it from the bot can rate.
+    """
+    digest = hmac.new(secret.encode(), f"rating:{case_id}".encode(), hashlib.sha256).hexdigest()
+    return digest[:6].upper()
+
+
+def check_code(case_id: str, secret: str, code: str) -> bool:
+    return hmac.compare_digest(rating_code(case_id, secret), (code or "").strip().upper())
+
+
+async def performance(db: Database, *, start: date, end: date, today: date,
+                      district: str) -> dict[str, list[dict[str, Any]]]:
+    """Departments and streets: received, closed, closure rate, on-time rate, average rating."""
+    d = await directory(db, district=district)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for by, level in (("department", "department"), ("street", "street")):
+        docs = await repo.rollup_docs(db, ids=[f"{p}|{by}|*" for p in periods(start, end, today)])
+        acc: dict[str, dict[str, int]] = {}
+        for v in docs.values():
+            for unit, cell in v.items():
+                a = acc.setdefault(unit, {})
+                for measure, n in cell.items():
+                    a[measure] = a.get(measure, 0) + n
+        rows: list[dict[str, Any]] = []
+        for code in d.of_level(level):
+            m = acc.get(code, {})
+            received, closed = m.get("n", 0), m.get("closed", 0)
+            rows.append({"unit": code, "name": d.name.get(code, code), "received": received,
+                         "closed": closed,
+                         "closure_rate": round(closed / received, 4) if received else None,
+                         "on_time_rate": round(m.get("on_time", 0) / closed, 4) if closed else None,
+                         "avg_rating": round(m["rating_sum"] / m["rated"], 2) if m.get("rated") else None,
+                         "ratings": m.get("rated", 0)})
+        rows.sort(key=lambda r: (-(r["on_time_rate"] or 0), -r["received"], r["unit"]))
+        out[by + "s"] = rows
+    return out
