@@ -81,3 +81,7 @@ async def stored_photo(db: Database, photo_id: str, phash: str = "c3c3c3c33c3c3c
     await media_repo.insert(db, doc={"_id": photo_id, "phash": phash,
                                      "sha256": hashlib.sha256(photo_id.encode()).hexdigest()})
     return photo_id
+
+
+# The demo district's grid, built once per session (shared with the Open311 tests).
+from tests.open311.conftest import demo_grid, grid, inside_point  # noqa: E402, F401
