@@ -182,6 +182,13 @@ async def route_button(update: Update, context: Ctx) -> None:
         await query.answer()
 
 
+async def show_hint(update: Update, context: Ctx) -> None:
+    """Anything else (stickers, voice, unknown commands, other files): point to /help."""
+    d = deps(context)
+    await dialogue(update, d)  # still tells the user when a dialogue just expired
+    await say(update, d, "fallback.hint")
+
+
 async def start_report(update: Update, context: Ctx) -> None:
     """/report: a citizen starts an appeal."""
     await flows.begin_appeal(update, deps(context))
@@ -228,5 +235,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         private & (filters.LOCATION | filters.VENUE), route_location))
     application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, route_text))
     application.add_handler(CallbackQueryHandler(route_button))
+    # Last: only reached when nothing above matched (one handler per update in a group).
+    application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, show_hint))
     application.add_error_handler(report_error)
 

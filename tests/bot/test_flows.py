@@ -252,6 +252,9 @@ async def test_location_outside_the_district_keeps_the_report(world: BotWorld) -
     outside = await coordinator.reply()
     assert outside["text"] == t("report.outside", "zh-CN")
     assert await location_button(world, coordinator)
+    # The half-finished report survives a restart of the web process.
+    await world.stop()
+    await world.start()
     # A venue (a place picked from the map) is a location too.
     coordinator._sent(await world.sb.client.send_venue(coordinator.id, *INSIDE, "小区门口", "一号路"))
     placed, _ = await coordinator.replies(2)

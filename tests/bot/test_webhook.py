@@ -107,6 +107,8 @@ async def test_chinese_and_english_users_get_their_language(world: BotWorld) -> 
     assert (await zh.reply())["text"].startswith("怎么用")
     assert (await en.reply())["text"].startswith("How it works")
     assert (await fr.reply())["text"].startswith("怎么用")  # DEFAULT_LOCALE zh-CN
+    await en.send("/frobnicate")
+    assert (await en.reply())["text"] == "I did not understand. Send /help to see what I can do."
 
 
 async def test_admin_invite_route_gives_a_deep_link(world: BotWorld) -> None:
@@ -162,6 +164,10 @@ async def test_half_finished_appeal_survives_a_restart_and_expires(world: BotWor
     # Track it by the bare serial number.
     await citizen.send(serial)
     assert (await citizen.reply())["text"].startswith(f"Serial {serial}\nStatus: received")
+    await citizen.send(f"/status {serial.lower()}")
+    assert (await citizen.reply())["text"].startswith(f"Serial {serial}\nStatus: received")
+    await citizen.send("/status A20000101-99999")
+    assert (await citizen.reply())["text"] == "No case with serial number A20000101-99999."
     # A dialogue left alone past CONVERSATION_TTL_MINUTES expires with a message.
     await citizen.send("/report")
     await citizen.reply()
