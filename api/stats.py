@@ -139,6 +139,15 @@ async def street_map(request: web.Request) -> web.Response:
                                       district=request.app[SETTINGS].district_code))
 
 
+async def cjk_font(request: web.Request) -> web.FileResponse:
+    """The CJK font the PNG charts use (from `mplfonts`), so pages show Chinese on machines
+    without CJK system fonts, offline."""
+    from stats.charts import cjk_font_path
+
+    return web.FileResponse(cjk_font_path(), headers={"Cache-Control": "public, max-age=604800",
+                                                      "Content-Type": "font/otf"})
+
+
 def _page(name: str) -> web.RouteDef:
     async def handler(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "stats" / name, headers={"Cache-Control": "no-cache"})
@@ -156,5 +165,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/assessment.xlsx", assessment_xlsx)
     app.router.add_get(f"{PREFIX}/map", street_map)
     app.add_routes([_page(p) for p in ("board.html", "hotspots.html", "map.html", "assessment.html")])
+    app.router.add_get("/static/fonts/cjk.otf", cjk_font)
     app.router.add_static("/static/stats", STATIC / "stats")
     app.router.add_static("/static/echarts", STATIC / "echarts")

@@ -10,15 +10,20 @@ from typing import Any
 FONT_FILE = "NotoSansCJKsc-Regular.otf"
 
 
-@cache
-def cjk_font() -> Any:
+def cjk_font_path() -> Path:
     import mplfonts
-    from matplotlib.font_manager import FontProperties
 
     path = Path(mplfonts.__file__).parent / "fonts" / FONT_FILE
     if not path.exists():  # pragma: no cover - the package always ships it
         raise RuntimeError(f"CJK font missing: {path}")
-    return FontProperties(fname=str(path))
+    return path
+
+
+@cache
+def cjk_font() -> Any:
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(fname=str(cjk_font_path()))
 
 
 def bar_chart_png(rows: list[tuple[str, int]], *, title: str, width: int = 800,

@@ -1,5 +1,6 @@
 // Hotspot bar chart (ECharts, bundled under /static/echarts so the page works offline).
 "use strict";
+const FONT = '"Noto Sans CJK SC", "Microsoft YaHei", GridlinkCJK, sans-serif';
 const chart = echarts.init(document.getElementById("chart"));
 const form = document.getElementById("filters");
 
@@ -19,6 +20,7 @@ async function draw() {
   msg.textContent = `${data.from} 至 ${data.to} · ${data.rows.length} 项`;
   const rows = data.rows.slice().reverse();
   chart.setOption({
+    textStyle: {fontFamily: FONT},
     grid: {left: 160, right: 40, top: 20, bottom: 30},
     tooltip: {trigger: "axis"},
     xAxis: {type: "value"},
@@ -31,4 +33,5 @@ async function draw() {
 
 form.addEventListener("submit", e => { e.preventDefault(); history.replaceState(null, "", "?" + query()); draw(); });
 for (const [k, v] of new URLSearchParams(location.search)) if (form.elements[k]) form.elements[k].value = v;
-draw();
+// Canvas text needs the font loaded first (it is served by the app, for machines without CJK fonts).
+document.fonts.load('12px GridlinkCJK', "投诉").catch(() => null).finally(draw);

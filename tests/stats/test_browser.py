@@ -1,0 +1,121 @@
+"""The pages in headless Chromium (Debian's, driven by Playwright): the board renders and drills
+down, the hotspot chart draws bars, the map draws block shapes, a serial lookup shows a timeline.
+Screenshots go to test-artifacts/stats/."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gridlink.clock import FakeClock
+from gridlink.db import Database
+from stats.history import generate
+from stats.rollups import rebuild
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "stats"
+NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Any]:
+    if not HAVE_CHROMIUM:
+        pytest.skip("Debian chromium is not installed (make browser)")
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = await context.new_page()
+        pg.set_default_timeout(15_000)
+        try:
+            yield pg
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def history(db: Database, clock: FakeClock) -> list[dict[str, Any]]:
+    clock.set(NOW)
+    docs = list(generate(600, now=NOW, years=0.12, seed=5))
+    await db.cases.insert_many(docs)
+    await rebuild(db)
+    return docs
+
+
+async def test_board_renders_and_drills_down(client: TestClient, history: list, page: Any) -> None:
+    await page.goto(str(client.make_url("/board")))
+    await page.wait_for_selector("#board tr.unit")
+    assert await page.locator("#board h2").count() == 2  # streets and departments
+    assert await page.locator("#board td.red, #board td.yellow, #board td.blue").count() > 0
+    await page.screenshot(path=str(ARTIFACTS / "board-district.png"), full_page=True)
+    await page.locator("#board tr.unit").first.click()
+    await page.wait_for_function("document.querySelector('#board h2')?.textContent.includes('工作站')")
+    street = await page.locator("#board").get_attribute("data-unit")
+    assert street and len(street) == 9
+    # Down to the busiest workstation, its busiest block and that block's case list.
+    await page.locator("#board tr.unit").first.click()
+    await page.wait_for_function("document.querySelector('#board h2')?.textContent.includes('网格')")
+    await page.locator("#board tr.unit").first.click()
+    await page.wait_for_selector("#board table.cases")
+    assert "›" in await page.locator("#crumbs").inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "board-block.png"), full_page=True)
+
+
+async def test_hotspot_chart_draws_bars_for_a_filter(client: TestClient, history: list, page: Any) -> None:
+    await page.goto(str(client.make_url("/hotspots?by=street&channel=hotline_12345&from=2026-10-20")))
+    await page.wait_for_function("Number(document.getElementById('chart').dataset.bars) > 0")
+    bars = int(await page.locator("#chart").get_attribute("data-bars"))
+    expected = {d["placement"]["street"] for d in history if d["channel"] == "hotline_12345"
+                and d["created_at"] >= datetime(2026, 10, 19, 16, tzinfo=UTC)}
+    assert bars == len(expected)
+    assert await page.locator("#chart canvas").count() >= 1
+    shot = await page.locator("#chart").screenshot(path=str(ARTIFACTS / "hotspots.png"))
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image
+
+    px = np.asarray(Image.open(BytesIO(shot)).convert("RGB")).astype(int)
+    reds = int(((px[..., 0] > 150) & (px[..., 1] < 90) & (px[..., 2] < 90)).sum())
+    assert reds > 500  # the bars are painted in the page's red
+
+
+async def test_map_shows_block_shapes(client: TestClient, history: list, page: Any) -> None:
+    await page.goto(str(client.make_url("/map")))
+    await page.wait_for_function("Number(document.getElementById('map').dataset.blocks) > 0")
+    shapes = await page.locator("#map path.block").count()
+    assert shapes == int(await page.locator("#map").get_attribute("data-blocks")) > 50
+    await page.screenshot(path=str(ARTIFACTS / "map.png"), full_page=True)
+    await page.locator("#map path.block").first.dispatch_event("click")
+    await page.wait_for_selector("#block h2")
+
+
+async def test_serial_lookup_shows_a_timeline(client: TestClient, history: list, page: Any) -> None:
+    done = next(d for d in reversed(history) if d["state"] == "closed" and not d.get("handled_on_the_spot"))
+    await page.goto(str(client.make_url("/portal")))
+    await page.fill("input[name=serial]", done["serial"])
+    await page.click("#lookup button")
+    await page.wait_for_selector("#timeline li")
+    assert await page.locator("#timeline li").count() == len(done["history"])
+    assert await page.locator("#status").inner_text() == "已结案"
+    await page.wait_for_selector("#performance table")
+    await page.screenshot(path=str(ARTIFACTS / "portal.png"), full_page=True)
+
+
+def test_artifacts_folder_is_ignored() -> None:
+    gitignore = (Path(__file__).resolve().parents[2] / ".gitignore").read_text()
+    assert "test-artifacts/" in gitignore
+    assert shutil.which("git")
