@@ -380,6 +380,27 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
                q("height", {"type": "integer", "minimum": 150, "maximum": 2400})])
     op(paths, "get", f"{v1}/stats/headline", summary="Headline figures for a period", tags=stats,
        ok=obj({"from": STR, "to": STR}), params=period)
+    month_unit = [q("month", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}), q("unit", STR)]
+    op(paths, "get", f"{v1}/stats/assessment", summary="Monthly assessment (CJ/T 292 indicators, grades)",
+       tags=stats, ok=obj({"month": STR, "unit": STR}), params=month_unit)
+    op(paths, "get", f"{v1}/stats/assessment.csv", summary="The assessment as CSV", tags=stats,
+       ok_content={"text/csv": {"schema": STR}}, params=month_unit)
+    op(paths, "get", f"{v1}/stats/assessment.xlsx", summary="The assessment as a spreadsheet",
+       tags=stats, params=month_unit, ok_content={
+           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": STR}})
+    op(paths, "get", f"{v1}/stats/map", summary="Street or district map of open cases by colour (GeoJSON-like)",
+       tags=stats, ok={"type": "object"}, params=[q("street", STR)])
+    # public portal
+    portal = ["public"]
+    op(paths, "get", f"{v1}/portal/cases/{{serial}}", summary="Portal lookup of a case by serial number",
+       tags=portal, ok=ref("PublicCase"), params=[p("serial")])
+    op(paths, "post", f"{v1}/portal/cases/{{serial}}/rating",
+       summary="Rate a closed case with the code the bot sent its reporter", tags=portal,
+       ok=ref("PublicCase"), params=[p("serial")],
+       body=body(obj({"code": STR, "score": {"type": "integer", "minimum": 1, "maximum": 5}},
+                     {"comment": STR})))
+    op(paths, "get", f"{v1}/portal/performance", summary="Performance table of departments and streets",
+       tags=portal, ok=obj({"from": STR, "to": STR}), params=period)
     # operations
     op(paths, "get", f"{v1}/ops/outbox", summary="Notification outbox: counts by state, oldest queued age",
        tags=["ops"], ok=obj({"oldest_queued_age_s": NUM}), security=BEARER)
