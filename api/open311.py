@@ -38,7 +38,8 @@ Handler = Callable[[web.Request, Format], Awaitable[web.Response]]
 
 # Element names of list items in the spec's XML forms.
 XML_ITEMS = {"services": "service", "service_requests": "request", "attributes": "attribute",
-             "values": "value", "errors": "error", "keywords": None}
+             "values": "value", "errors": "error", "keywords": None, "endpoints": "endpoint",
+             "formats": "format"}
 
 
 # ---------------------------------------------------------------- rendering
@@ -329,5 +330,29 @@ def create_open311_app() -> web.Application:
     return sub
 
 
+async def discovery(request: web.Request) -> web.Response:
+    """The spec's service discovery document: where GeoReport v2 is and in which formats."""
+    fmt: Format = "xml" if request.path.endswith(".xml") else "json"
+    settings = request.app[SETTINGS]
+    base = str(settings.public_base_url).rstrip("/")
+    # The API changes with the code, not with the data: one fixed changeset per release.
+    changeset = "2026-11-27T00:00:00+08:00"
+    body = {
+        "changeset": changeset,
+        "contact": f"{base}/api/docs",
+        "key_service": "gridlink open311-key --name APP (ask the district linkage center)",
+        "endpoints": [{
+            "specification": "http://wiki.open311.org/GeoReport_v2",
+            "url": base + PREFIX,
+            "changeset": changeset,
+            "type": "production",
+            "formats": ["text/xml", "application/json"],
+        }],
+    }
+    return render(fmt, "discovery", body)
+
+
 def setup_routes(app: web.Application) -> None:
     app.add_subapp(PREFIX, create_open311_app())
+    app.router.add_get("/open311/discovery.json", discovery)
+    app.router.add_get("/open311/discovery.xml", discovery)

@@ -155,6 +155,11 @@ SCHEMAS: dict[str, Schema] = {
     "Open311PostResult": obj({"service_request_id": STR, "token": STR},
                              {"service_notice": nullable(STR), "account_id": nullable(STR)}),
     "Open311TokenResult": obj({"service_request_id": STR, "token": STR}),
+    "Open311Discovery": obj({"changeset": STR, "contact": STR, "key_service": STR,
+                             "endpoints": {"type": "array", "items": obj({
+                                 "specification": STR, "url": STR, "changeset": STR,
+                                 "type": {"enum": ["production", "test"]},
+                                 "formats": {"type": "array", "items": STR}})}}),
 }
 
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
@@ -428,6 +433,9 @@ def _operations() -> dict[str, dict[str, Any]]:
        ok_content={"text/html": {"schema": STR}})
     _staff(paths)
     _open311(paths)
+    for fmt, content in (("json", json_content(ref("Open311Discovery"))), ("xml", {"text/xml": {"schema": STR}})):
+        op(paths, "get", f"/open311/discovery.{fmt}", summary=f"Open311 service discovery ({fmt})",
+           tags=["Open311 GeoReport v2"], ok_content=content)
     return paths
 
 

@@ -474,3 +474,15 @@ async def test_patrol_photo_is_the_public_media_url(o311: Client, db: Database,
     [req] = await (await o311.get(f"/open311/v2/requests/{result.case['serial']}.json")).json()
     assert req["media_url"] == f"{settings.public_base_url}/api/v1/media/abc123?size=web"
     assert req["description"] == "路面塌陷"
+
+
+async def test_service_discovery(o311: Client, settings: Settings) -> None:
+    body = await (await o311.get("/open311/discovery.json")).json()
+    [endpoint] = body["endpoints"]
+    assert endpoint["url"] == f"{settings.public_base_url}/open311/v2"
+    assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
+    assert endpoint["formats"] == ["text/xml", "application/json"]
+    tree = ET.fromstring((await (await o311.get("/open311/discovery.xml")).text()).encode())
+    assert tree.tag == "discovery"
+    assert [f.text for f in tree.findall("endpoints/endpoint/formats/format")] == \
+        ["text/xml", "application/json"]
