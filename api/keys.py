@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jinja2
 from aiohttp import web
 from telegram.ext import Application
 
@@ -24,3 +25,5 @@ PTB_APP = web.AppKey("ptb_app", Application[Any, Any, Any, Any, Any, Any])
 PHOTO_WORKERS = web.AppKey("photo_workers", Workers)
 # The process's grid index (placement), refreshed when a new grid version is imported.
 GRID_INDEX = web.AppKey("grid_index", LiveGridIndex)
+# The web desk's Jinja2 environment (aiohttp-jinja2 under its own key), see api/desk/routes.py.
+DESK_JINJA = web.AppKey("desk_jinja", jinja2.Environment)

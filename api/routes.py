@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import cases, grids, health, media, open311, openapi, ops, portal, stats, telegram
+from api import cases, desk, grids, health, media, open311, openapi, ops, portal, stats, telegram
 
 
 def setup_routes(app: web.Application) -> None:
@@ -18,3 +18,4 @@ def setup_routes(app: web.Application) -> None:
     stats.setup_routes(app)
     portal.setup_routes(app)
     ops.setup_routes(app)
+    desk.setup_routes(app)

@@ -224,6 +224,19 @@ def _open311_key_args(parser: argparse.ArgumentParser) -> None:
     configure(parser)
 
 
+def _staff(args: argparse.Namespace, settings: Settings) -> int:
+    """Desk staff accounts: `add` (the first admin too) and `list`."""
+    from staff.cli import run
+
+    return run(args, settings)
+
+
+def _staff_args(parser: argparse.ArgumentParser) -> None:
+    from staff.cli import configure
+
+    configure(parser)
+
+
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | None]] = {
     "web": (cmd_web, None),
     "worker": (cmd_worker, None),
@@ -237,6 +250,7 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | N
     "open311-key": (_open311_key, lambda p: _open311_key_args(p)),
     "invite": (cmd_invite, lambda p: _invite_args(p)),
     "bot": (cmd_bot, lambda p: _bot_args(p)),
+    "staff": (_staff, lambda p: _staff_args(p)),
 }
 
 

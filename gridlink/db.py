@@ -40,6 +40,7 @@ async def ensure_indexes(db: Database) -> None:
     from media import repository as media_repo
     from notify import repository as notify_repo
     from open311 import repository as open311_repo
+    from staff import repository as staff_repo
 
     steps: list[Callable[[Database], Awaitable[None]]] = [
         auth.ensure_indexes,
@@ -49,6 +50,7 @@ async def ensure_indexes(db: Database) -> None:
         notify_repo.ensure_indexes,
         bot_repo.ensure_indexes,
         open311_repo.ensure_indexes,
+        staff_repo.ensure_indexes,
     ]
     for step in steps:
         await step(db)

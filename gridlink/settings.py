@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     grid_max_gap_m2: float = Field(1.0, ge=0)
     grid_refresh_s: float = Field(5.0, gt=0, le=3600)
     conversation_ttl_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    # desk: failed sign-ins that lock a username, for how long; how long a desk session lasts
+    desk_lockout_attempts: int = Field(5, ge=1, le=100)
+    desk_lockout_minutes: float = Field(15.0, gt=0, le=24 * 60)
+    desk_session_hours: float = Field(12.0, gt=0, le=24 * 30)
     # notify: reminders, escalation, digest, sending pace (README "Configuration")
     notify_reminder_fraction: float = Field(0.75, gt=0, lt=1)
     notify_escalation_hours: list[float] = Field(default_factory=lambda: [0.0, 4.0, 24.0])

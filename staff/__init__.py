@@ -1,0 +1,1 @@
+"""Staff accounts of the web desk: roles, units, hashed passwords, sign-in lockout, sessions."""
