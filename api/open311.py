@@ -201,8 +201,17 @@ async def _render_requests(request: web.Request, fmt: Format, docs: list[dict[st
     cats = await _categories(request, active_only=False)
     tz = request.config_dict[SETTINGS].tz
     base = _media_base(request)
-    extras = await keys_repo.requests_for_cases(request.config_dict[DB],
-                                                case_ids=[d["_id"] for d in docs])
+    from cases import repository as cases_repo
+
+    db = request.config_dict[DB]
+    extras = await keys_repo.requests_for_cases(db, case_ids=[d["_id"] for d in docs])
+    # Lists come without history: name the main case of each duplicate with one more read.
+    mains = sorted({d["merged_into"] for d in docs if d.get("merged_into") and "history" not in d})
+    if mains:
+        found = await cases_repo.find_cases(db, query={"_id": {"$in": mains}}, limit=len(mains))
+        serials = {m["_id"]: m["serial"] for m in found}
+        docs = [{**d, "merged_into_serial": serials.get(d.get("merged_into"))}
+                if d.get("merged_into") else d for d in docs]
     views = [spec.request_view(d, extras=extras.get(d["_id"]), categories=cats, locale=locale,
                                tz=tz, media_base=base) for d in docs]
     return render(fmt, "service_requests", views)

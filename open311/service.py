@@ -121,6 +121,8 @@ def status_of(state: str) -> str:
 
 
 def _merged_into(case: Mapping[str, Any]) -> str:
+    if case.get("merged_into_serial"):
+        return str(case["merged_into_serial"])
     for entry in case.get("history") or []:
         if entry.get("action") == "merge":
             return str((entry.get("data") or {}).get("into_serial") or "")

@@ -316,6 +316,8 @@ async def test_get_requests_filters(o311: Client, db: Database, api_key: str, cl
     assert await ids("?service_code=street_light,street_vending") == [vending, light]
     assert await ids("?status=open") == [vending, garbage]
     assert await ids("?status=closed") == [light]
+    [merged] = await (await o311.get("/open311/v2/requests.json?status=closed&locale=en")).json()
+    assert merged["status_notes"] == f"Duplicate report; handled as {garbage}"
     assert await ids("?status=open,closed") == [vending, light, garbage]
     assert await ids("?page_size=2") == [vending, light]
     # service_request_id overrides every other filter, the window included.
