@@ -4,6 +4,7 @@ appeal and rating. Each step reads and writes the chat's dialogue document in Mo
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from telegram import Update
@@ -13,7 +14,8 @@ from bot.application import BotDeps
 from bot.common import HANDLER_ROLES, append, begin, end, error_text, locale_of, save, say, who
 from bot.i18n import has, t
 from bot.keyboards import assignment_keyboard, choices, location_request, remove
-from gridlink.errors import InvalidInput, NotFound, PermissionDenied, Unavailable
+from gridlink import ratelimit
+from gridlink.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unavailable
 
 log = logging.getLogger("gridlink.bot")
 
@@ -34,6 +36,15 @@ async def begin_on_spot(update: Update, d: BotDeps) -> None:
 
 async def begin_appeal(update: Update, d: BotDeps) -> None:
     locale = locale_of(update, d)
+    chat = update.effective_chat
+    assert chat is not None
+    try:
+        # Counted when a report starts, so nobody types a whole report only to be refused.
+        await ratelimit.hit(d.db, key=f"chat:{chat.id}", limit=d.settings.rate_limit_chat_reports,
+                            window_s=d.settings.rate_limit_chat_window_s, now=d.clock.now())
+    except RateLimited as exc:
+        await say(update, d, "ratelimit.chat", minutes=max(1, math.ceil(exc.retry_after / 60)))
+        return
     await begin(update, d, "appeal", "kind", {"update_id": update.update_id, "photos": []})
     await say(update, d, "citizen.choose_kind",
               markup=choices([(f"kind:{k}", t(f"kind.{k}", locale)) for k in APPEAL_KINDS], locale))

@@ -14,9 +14,10 @@ from api.errors import access_log_middleware, error_middleware
 from api.grids import grid_index_ctx
 from api.keys import CLOCK, DB, MONGO_CLIENT, MONGO_URI, SETTINGS
 from api.media import photo_workers_ctx
+from api.ratelimit import intake_rate_limit
 from api.routes import setup_routes
 from api.telegram import ptb_ctx
-from gridlink.clock import Clock, SystemClock
+from gridlink.clock import Clock, clock_for
 from gridlink.db import ensure_indexes, make_client
 from gridlink.settings import Settings
 
@@ -55,11 +56,11 @@ async def _retry_indexes(app: web.Application) -> None:
 
 
 def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None) -> web.Application:
-    app = web.Application(middlewares=[access_log_middleware, error_middleware],
+    app = web.Application(middlewares=[access_log_middleware, error_middleware, intake_rate_limit],
                           client_max_size=25 * 1024 * 1024)
     app[SETTINGS] = settings
     app[MONGO_URI] = mongo_uri
-    app[CLOCK] = clock or SystemClock()
+    app[CLOCK] = clock or clock_for(settings.clock_offset_s)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(grid_index_ctx)
     app.cleanup_ctx.append(ptb_ctx)

@@ -32,3 +32,19 @@ class FakeClock:
     def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
         self._now += delta if delta is not None else timedelta(**kwargs)
         return self._now
+
+
+class OffsetClock:
+    """The system clock shifted by a fixed offset: a stepped server clock in drills and tests
+    that span processes (a FakeClock cannot cross a process boundary); `CLOCK_OFFSET_S`."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def clock_for(offset_s: float) -> Clock:
+    """The process clock: the system clock, or an `OffsetClock` when an offset is configured."""
+    return OffsetClock(timedelta(seconds=offset_s)) if offset_s else SystemClock()

@@ -35,7 +35,7 @@ async def ensure_indexes(db: Database) -> None:
     """Create every collection's indexes; idempotent, run at every start."""
     from bot import repository as bot_repo
     from cases import repository as cases_repo
-    from gridlink import auth
+    from gridlink import auth, ratelimit
     from grids import repository as grids_repo
     from media import repository as media_repo
     from notify import repository as notify_repo
@@ -51,6 +51,7 @@ async def ensure_indexes(db: Database) -> None:
         bot_repo.ensure_indexes,
         open311_repo.ensure_indexes,
         staff_repo.ensure_indexes,
+        ratelimit.ensure_indexes,
     ]
     for step in steps:
         await step(db)

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     notify_batch: int = Field(200, ge=1, le=10_000)
     notify_poll_s: float = Field(1.0, gt=0, le=60)
     notify_stats_interval_s: float = Field(60.0, gt=0, le=3600)
+    # citizen intake limits (gridlink/ratelimit.py), shared by every process; 0 = off
+    rate_limit_chat_reports: int = Field(10, ge=0, le=100_000)
+    rate_limit_chat_window_s: float = Field(3600.0, gt=0, le=86_400)
+    rate_limit_ip_requests: int = Field(120, ge=0, le=1_000_000)
+    rate_limit_ip_window_s: float = Field(60.0, gt=0, le=86_400)
+    # tests and drills only: shift this process's clock (a stepped server clock)
+    clock_offset_s: float = Field(0.0, ge=-10 * 365 * 86_400, le=10 * 365 * 86_400)
 
     @field_validator("timezone")
     @classmethod

@@ -10,7 +10,7 @@ import socket
 
 from pymongo.errors import PyMongoError
 
-from gridlink.clock import Clock, SystemClock
+from gridlink.clock import Clock, clock_for
 from gridlink.db import Database, ensure_indexes, make_client
 from gridlink.settings import Settings
 from notify import notifier, schedule
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 async def run_worker(settings: Settings, *, mongo_uri: str, clock: Clock | None = None,
                      stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set or SIGINT/SIGTERM arrives."""
-    clock = clock or SystemClock()
+    clock = clock or clock_for(settings.clock_offset_s)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
