@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from gridlink.db import Database, Document
@@ -60,11 +61,12 @@ async def _gather(coros: Iterable[Any]) -> list[Any]:
 
 
 async def inc_rollups(db: Database, *, changes: Mapping[str, Mapping[str, int]]) -> None:
-    ops = []
+    """One unordered bulk write per collection (a transition touches a day's and a month's)."""
+    by_coll: dict[str, list[UpdateOne]] = {}
     for key, fields in changes.items():
         coll, doc_id = locate(key)
-        ops.append(db[coll].update_one({"_id": doc_id}, {"$inc": dict(fields)}, upsert=True))
-    await _gather(ops)
+        by_coll.setdefault(coll, []).append(UpdateOne({"_id": doc_id}, {"$inc": dict(fields)}, upsert=True))
+    await _gather(db[coll].bulk_write(ops, ordered=False) for coll, ops in by_coll.items())
 
 
 async def rollup_docs(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, dict[str, int]]]:

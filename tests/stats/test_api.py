@@ -17,8 +17,8 @@ from stats.rollups import rebuild, recompute
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
-async def load(db: Database, n: int = 1500) -> list[dict]:
-    docs = list(generate(n, now=NOW, years=0.25, seed=3))
+async def load(db: Database, n: int = 700) -> list[dict]:
+    docs = list(generate(n, now=NOW, years=0.07, seed=3))
     await db.cases.insert_many(docs)
     await rebuild(db)
     return docs

@@ -49,13 +49,13 @@ async def page() -> AsyncIterator[Any]:
 @pytest.fixture
 async def history(db: Database, clock: FakeClock) -> list[dict[str, Any]]:
     clock.set(NOW)
-    docs = list(generate(600, now=NOW, years=0.12, seed=5))
+    docs = list(generate(400, now=NOW, years=0.05, seed=5))
     await db.cases.insert_many(docs)
     await rebuild(db)
     return docs
 
 
-async def test_board_renders_and_drills_down(client: TestClient, history: list, page: Any) -> None:
+async def test_board_drills_down_and_map_draws_blocks(client: TestClient, history: list, page: Any) -> None:
     await page.goto(str(client.make_url("/board")))
     await page.wait_for_selector("#board tr.unit")
     assert await page.locator("#board h2").count() == 2  # streets and departments
@@ -73,13 +73,22 @@ async def test_board_renders_and_drills_down(client: TestClient, history: list, 
     assert "›" in await page.locator("#crumbs").inner_text()
     await page.screenshot(path=str(ARTIFACTS / "board-block.png"), full_page=True)
 
+    # The map of the same district: block shapes, clickable.
+    await page.goto(str(client.make_url("/map")))
+    await page.wait_for_function("Number(document.getElementById('map').dataset.blocks) > 0")
+    shapes = await page.locator("#map path.block").count()
+    assert shapes == int(await page.locator("#map").get_attribute("data-blocks")) > 50
+    await page.screenshot(path=str(ARTIFACTS / "map.png"), full_page=True)
+    await page.locator("#map path.block").first.dispatch_event("click")
+    await page.wait_for_selector("#block h2")
 
-async def test_hotspot_chart_draws_bars_for_a_filter(client: TestClient, history: list, page: Any) -> None:
-    await page.goto(str(client.make_url("/hotspots?by=street&channel=hotline_12345&from=2026-10-20")))
+
+async def test_hotspot_bars_and_serial_lookup(client: TestClient, history: list, page: Any) -> None:
+    await page.goto(str(client.make_url("/hotspots?by=street&channel=hotline_12345&from=2026-11-10")))
     await page.wait_for_function("Number(document.getElementById('chart').dataset.bars) > 0")
     bars = int(await page.locator("#chart").get_attribute("data-bars"))
     expected = {d["placement"]["street"] for d in history if d["channel"] == "hotline_12345"
-                and d["created_at"] >= datetime(2026, 10, 19, 16, tzinfo=UTC)}
+                and d["created_at"] >= datetime(2026, 11, 9, 16, tzinfo=UTC)}
     assert bars == len(expected)
     assert await page.locator("#chart canvas").count() >= 1
     shot = await page.locator("#chart").screenshot(path=str(ARTIFACTS / "hotspots.png"))
@@ -93,17 +102,7 @@ async def test_hotspot_chart_draws_bars_for_a_filter(client: TestClient, history
     assert reds > 500  # the bars are painted in the page's red
 
 
-async def test_map_shows_block_shapes(client: TestClient, history: list, page: Any) -> None:
-    await page.goto(str(client.make_url("/map")))
-    await page.wait_for_function("Number(document.getElementById('map').dataset.blocks) > 0")
-    shapes = await page.locator("#map path.block").count()
-    assert shapes == int(await page.locator("#map").get_attribute("data-blocks")) > 50
-    await page.screenshot(path=str(ARTIFACTS / "map.png"), full_page=True)
-    await page.locator("#map path.block").first.dispatch_event("click")
-    await page.wait_for_selector("#block h2")
-
-
-async def test_serial_lookup_shows_a_timeline(client: TestClient, history: list, page: Any) -> None:
+    # The portal: a serial lookup shows the case's timeline.
     done = next(d for d in reversed(history) if d["state"] == "closed" and not d.get("handled_on_the_spot"))
     await page.goto(str(client.make_url("/portal")))
     await page.fill("input[name=serial]", done["serial"])

@@ -32,7 +32,7 @@ async def random_walk(db: Database, clock: FakeClock, rng: random.Random, steps:
     policy = CasePolicy()
     ids: list[str] = []
     for step in range(steps):
-        clock.advance(minutes=rng.randint(1, 600))
+        clock.advance(minutes=rng.randint(1, 240))
         now = clock.now()
         if not ids or rng.random() < 0.3:
             reporter = {"user_id": 1000 + step, "chat_id": 1000 + step}
