@@ -189,6 +189,16 @@ async def _link_photos(request: web.Request, case_id: str, photos: list[str]) ->
         await media_repo.add_case(request.app[DB], photo_id=photo, case_id=case_id, now=_now(request))
 
 
+def _idempotency_key(request: web.Request, who: Principal) -> str | None:
+    """The client's key, scoped to its token: another client's key never returns our case."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return None
+    if len(key) > 100:
+        raise InvalidInput("Idempotency-Key is longer than 100 characters")
+    return f"{who.token_id}:{key}"
+
+
 async def create_case(request: web.Request) -> web.Response:
     who = await require(request, "dispatcher")
     body = await parse(request, IntakeBody)
@@ -199,7 +209,7 @@ async def create_case(request: web.Request) -> web.Response:
         reporter=body.reporter.model_dump(exclude_none=True) if body.reporter else None,
         location=body.location.model_dump() if body.location else None,
         placement=_place(request, body.location), photos=body.photos, phashes=hashes,
-        idempotency_key=request.headers.get("Idempotency-Key") or None)
+        idempotency_key=_idempotency_key(request, who))
     if result.created:
         await _link_photos(request, result.case["_id"], body.photos)
     return _ok(result.case, request, status=201 if result.created else 200,

@@ -453,7 +453,7 @@ async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
     data["deadline"] = due
     entry = history_entry(case, actor=who, action="reopen", to="in_progress", now=now, reason=why, data=data)
     return await _commit(db, case, entry, inc={"reworks": 1},
-                         set_={"supervised": True, "deadline": due, "dispatched_at": now,
+                         set_={"supervised": True, "deadline": due, "reopened_at": now,
                                **_due_fields(now, due, policy)})
 
 

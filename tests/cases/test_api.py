@@ -106,6 +106,9 @@ async def test_idempotent_intake(client: Client, tokens: Tokens, db: Database) -
     assert len(ids) == 1
     assert sorted(r.status for r in burst).count(201) == 1
     assert await db.cases.count_documents({}) == 2
+    # Keys are per client: another token's "call-7781" is a different request.
+    other = await _post(client, "/api/v1/cases", tokens["admin"], HOTLINE, 201, **headers)
+    assert other["case"]["id"] != first["case"]["id"]
 
 
 async def test_telegram_update_is_not_processed_twice(db: Database, clock: FakeClock) -> None:
