@@ -44,12 +44,25 @@ def status_for(exc: errors.DomainError) -> int:
     return 400
 
 
+# Sub-APIs with an error format of their own (Open311's list of {code, description}) register
+# a renderer for their path prefix, so errors raised outside them (rate limits) match too.
+ErrorRenderer = Callable[[web.Request, int, str], web.Response]
+ERROR_RENDERERS: dict[str, ErrorRenderer] = {}
+
+
+def _domain_error_response(request: web.Request, exc: errors.DomainError) -> web.Response:
+    for prefix, render in ERROR_RENDERERS.items():
+        if request.path.startswith(prefix):
+            return render(request, status_for(exc), exc.message)
+    return error_response(status_for(exc), exc.code, exc.message, **exc.details)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except errors.DomainError as exc:
-        resp = error_response(status_for(exc), exc.code, exc.message, **exc.details)
+        resp = _domain_error_response(request, exc)
         if isinstance(exc, errors.RateLimited):
             resp.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
         return resp

@@ -19,7 +19,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
-from api.errors import DB_DOWN, status_for
+from api.errors import DB_DOWN, ERROR_RENDERERS, status_for
 from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
 from cases.model import CasePolicy
 from gridlink import errors
@@ -361,7 +361,13 @@ async def discovery(request: web.Request) -> web.Response:
     return render(fmt, "discovery", body)
 
 
+def _render_outer_error(request: web.Request, status: int, message: str) -> web.Response:
+    return spec_errors(format_of(request), status, message)
+
+
 def setup_routes(app: web.Application) -> None:
     app.add_subapp(PREFIX, create_open311_app())
+    # Errors raised around the sub-app (the intake rate limit) in the spec's format too.
+    ERROR_RENDERERS[PREFIX + "/"] = _render_outer_error
     app.router.add_get("/open311/discovery.json", discovery)
     app.router.add_get("/open311/discovery.xml", discovery)

@@ -488,3 +488,28 @@ async def test_service_discovery(o311: Client, settings: Settings) -> None:
     assert tree.tag == "discovery"
     assert [f.text for f in tree.findall("endpoints/endpoint/formats/format")] == \
         ["text/xml", "application/json"]
+
+
+async def test_rate_limited_post_answers_in_spec_format(
+        settings: Settings, mongo_uri: str, clock: FakeClock, db: Database, grid: Any,
+        api_key: str, inside_point: tuple[float, float]) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from gridlink.app import create_app
+    from tests.open311.conftest import PreloadedGrid
+
+    app = create_app(settings.model_copy(update={"rate_limit_ip_requests": 1}),
+                     mongo_uri=mongo_uri, clock=clock)
+
+    async def preloaded(app_: Any) -> Any:
+        from api.keys import GRID_INDEX
+        app_[GRID_INDEX] = PreloadedGrid(grid)
+        yield
+    app.cleanup_ctx.append(preloaded)
+    async with TestClient(TestServer(app)) as client:
+        status, _ = await post(client, report(api_key, inside_point))
+        assert status == 200
+        status, text = await post(client, report(api_key, inside_point), fmt="xml")
+        assert status == 429
+        [err] = xml_items(text, "errors", "error")
+        assert err["code"] == "429" and err["description"]
