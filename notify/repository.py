@@ -1,8 +1,11 @@
 """Database access for `notify`: keyword-only async functions raising domain errors.
 
 Collections owned here:
-- `outbox`: one chat message per (source, recipient), `_id` deterministic so re-processing an
-  event or a schedule job never queues a message twice.
+- `outbox_00` … `outbox_15`: the outbox, one chat message per (source, recipient), `_id`
+  deterministic so re-processing an event or a schedule job never queues a message twice.
+  Sharded by chat id because FerretDB v1 finds even an `_id` by scanning its table (its `_id`
+  index expression does not match its query expression): 16 short tables keep each of the
+  sender's two writes per message cheap. On MongoDB the split costs nothing.
 - `schedule`: durable due jobs (reminder, red alert, escalation steps, daily digest).
 - `notify_leases`: the sender's leader lease per bot, one document per term.
 - `notify_claims`: one unique key per claim (event, job generation), see "claims" below.
@@ -13,7 +16,6 @@ fields are never touched) and `roster.unreachable*` (set when Telegram refuses a
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,8 +32,9 @@ ACTIVE_STATES = ("dispatched", "in_progress")
 
 async def ensure_indexes(db: Database) -> None:
     """Create this package's indexes (idempotent)."""
-    await db.outbox.create_index([("state", ASCENDING), ("next_at", ASCENDING)])
-    await db.outbox.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
+    for shard in outbox_shards(db):
+        await shard.create_index([("state", ASCENDING), ("next_at", ASCENDING)])
+        await shard.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
     await db.schedule.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
     await db.schedule.create_index([("case_id", ASCENDING)])
     await db.events.create_index([("notify_state", ASCENDING), ("at", ASCENDING)])
@@ -188,18 +191,56 @@ async def open_cases_page(db: Database, *, after: Any, limit: int) -> list[Docum
 # outbox
 
 
+OUTBOX_SHARDS = 16
+
+
+def outbox_shards(db: Database) -> list[Any]:
+    return [db[f"outbox_{k:02d}"] for k in range(OUTBOX_SHARDS)]
+
+
+def outbox_of(db: Database, chat_id: int) -> Any:
+    """The outbox shard of a chat (a message's id contains its chat, so the shard is fixed)."""
+    return db[f"outbox_{int(chat_id) % OUTBOX_SHARDS:02d}"]
+
+
 async def enqueue(db: Database, *, messages: Sequence[Document]) -> int:
     """Insert messages; the ones already queued (same `_id`) are left alone. Returns new count."""
-    if not messages:
-        return 0
-    try:
-        res = await db.outbox.insert_many(list(messages), ordered=False)
-        return len(res.inserted_ids)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
-            raise
-        return int(exc.details.get("nInserted", len(messages) - len(errors)))
+    shards: dict[int, list[Document]] = {}
+    for msg in messages:
+        shards.setdefault(int(msg["chat_id"]) % OUTBOX_SHARDS, []).append(msg)
+    inserted = 0
+    for key, docs in shards.items():
+        try:
+            res = await db[f"outbox_{key:02d}"].insert_many(docs, ordered=False)
+            inserted += len(res.inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            inserted += int(exc.details.get("nInserted", len(docs) - len(errors)))
+    return inserted
+
+
+async def find_messages(db: Database, *, query: dict[str, Any], limit: int = 0,
+                        sort: Sequence[tuple[str, int]] = (("created_at", 1), ("_id", 1)),
+                        projection: dict[str, Any] | None = None) -> list[Document]:
+    """Messages matching `query` across the shards, in `sort` order (ascending keys)."""
+    out: list[Document] = []
+    for shard in outbox_shards(db):
+        cursor = shard.find(query, projection).sort(list(sort))
+        if limit:
+            cursor = cursor.limit(limit)
+        out.extend(await cursor.to_list(None))
+    out.sort(key=lambda d: tuple(d.get(k) for k, _ in sort))
+    return out[:limit] if limit else out
+
+
+async def count_messages(db: Database, *, query: dict[str, Any]) -> int:
+    return sum([await shard.count_documents(query) for shard in outbox_shards(db)])
+
+
+async def get_message(db: Database, *, msg_id: str, chat_id: int) -> Document | None:
+    return await outbox_of(db, chat_id).find_one({"_id": msg_id})
 
 
 def new_message(*, msg_id: str, chat_id: int, text: str, kind: str, now: datetime,
@@ -221,30 +262,44 @@ def _due_outbox(now: datetime) -> dict[str, Any]:
                     {"state": "sending", "lease_until": {"$lt": now}}]}
 
 
-async def due_messages(db: Database, *, now: datetime, exclude: Sequence[str], limit: int
-                       ) -> list[Document]:
+async def due_messages(db: Database, *, now: datetime, limit: int) -> list[Document]:
     """The oldest messages ready to send (queued, retry due, or a sending lease expired)."""
-    query: dict[str, Any] = _due_outbox(now)
-    if exclude:
-        query = {"$and": [query, {"_id": {"$nin": list(exclude)}}]}
-    return await db.outbox.find(query).sort([("next_at", ASCENDING), ("_id", ASCENDING)]
-                                            ).limit(limit).to_list(None)
+    return await find_messages(db, query=_due_outbox(now), limit=limit,
+                               sort=(("next_at", 1), ("_id", 1)))
 
 
-async def claim_message(db: Database, *, msg_id: str, now: datetime, lease: timedelta,
+# Outbox state changes are made only by the sender that holds the leader lease (one writer),
+# so they filter on `_id` alone: the one filter FerretDB v1 pushes down to SQLite instead of
+# decoding every document of the table in Go.
+
+
+async def claim_message(db: Database, *, msg: Document, now: datetime, lease: timedelta,
                         worker: str) -> Document | None:
-    """Mark one message `sending` with a lease before the Bot API call (crash safety)."""
-    token = uuid.uuid4().hex
-    return await db.outbox.find_one_and_update(
-        {"$and": [{"_id": msg_id}, _due_outbox(now)]},
+    """Mark one message `sending` with a lease before the Bot API call (crash safety).
+
+    Returns the message as it was, or None when it is no longer due (sent meanwhile)."""
+    shard = outbox_of(db, msg["chat_id"])
+    before = await shard.find_one_and_update(
+        {"_id": msg["_id"]},
         {"$set": {"state": "sending", "lease_until": now + lease, "claimed_by": worker,
-                  "claim": token, "updated_at": now}},
-        return_document=ReturnDocument.AFTER)
+                  "updated_at": now}},
+        return_document=ReturnDocument.BEFORE)
+    if before is None:
+        return None
+    due = before["state"] in ("queued", "retry") or (
+        before["state"] == "sending" and before.get("lease_until") is not None
+        and before["lease_until"] < now)
+    if not due:
+        # Not ours to send: put back what we overwrote.
+        await shard.update_one({"_id": msg["_id"]}, {"$set": {
+            k: before.get(k) for k in ("state", "lease_until", "claimed_by", "updated_at")}})
+        return None
+    return before
 
 
 async def mark_sent(db: Database, *, msg: Document, now: datetime, message_id: int) -> bool:
-    res = await db.outbox.update_one(
-        {"_id": msg["_id"], "claim": msg["claim"]},
+    res = await outbox_of(db, msg["chat_id"]).update_one(
+        {"_id": msg["_id"]},
         {"$set": {"state": "sent", "sent_at": now, "message_id": message_id, "updated_at": now,
                   "lease_until": None}})
     return res.modified_count == 1
@@ -252,13 +307,11 @@ async def mark_sent(db: Database, *, msg: Document, now: datetime, message_id: i
 
 async def mark_retry(db: Database, *, msg: Document, now: datetime, next_at: datetime,
                      error: str, count_attempt: bool) -> None:
-    update: dict[str, Any] = {"$set": {"state": "retry", "next_at": next_at, "error": error,
-                                       "updated_at": now, "lease_until": None}}
-    if count_attempt:
-        update["$inc"] = {"attempts": 1}
-    else:
-        update["$inc"] = {"throttled": 1}
-    await db.outbox.update_one({"_id": msg["_id"], "claim": msg["claim"]}, update)
+    field = "attempts" if count_attempt else "throttled"
+    await outbox_of(db, msg["chat_id"]).update_one({"_id": msg["_id"]}, {
+        "$set": {"state": "retry", "next_at": next_at, "error": error, "updated_at": now,
+                 "lease_until": None},
+        "$inc": {field: 1}})
 
 
 async def mark_dead(db: Database, *, msg: Document, now: datetime, error: str,
@@ -267,18 +320,22 @@ async def mark_dead(db: Database, *, msg: Document, now: datetime, error: str,
                                        "updated_at": now, "lease_until": None}}
     if count_attempt:
         update["$inc"] = {"attempts": 1}
-    await db.outbox.update_one({"_id": msg["_id"], "claim": msg["claim"]}, update)
+    await outbox_of(db, msg["chat_id"]).update_one({"_id": msg["_id"]}, update)
 
 
 async def outbox_stats(db: Database, *, now: datetime) -> dict[str, Any]:
     counts = {state: 0 for state in OUTBOX_STATES}
-    async for row in await db.outbox.aggregate(
-            [{"$group": {"_id": "$state", "n": {"$sum": 1}}}]):
-        if row["_id"] in counts:
-            counts[row["_id"]] = int(row["n"])
-    oldest = await db.outbox.find_one({"state": {"$in": ["queued", "retry"]}},
-                                      sort=[("created_at", ASCENDING)])
-    age = (now - oldest["created_at"]).total_seconds() if oldest else 0.0
+    oldest: datetime | None = None
+    for shard in outbox_shards(db):
+        async for row in await shard.aggregate(
+                [{"$group": {"_id": "$state", "n": {"$sum": 1}}}]):
+            if row["_id"] in counts:
+                counts[row["_id"]] += int(row["n"])
+        first = await shard.find_one({"state": {"$in": ["queued", "retry"]}},
+                                     sort=[("created_at", ASCENDING)])
+        if first is not None and (oldest is None or first["created_at"] < oldest):
+            oldest = first["created_at"]
+    age = (now - oldest).total_seconds() if oldest else 0.0
     return {**counts, "oldest_queued_age_s": round(max(age, 0.0), 3)}
 
 
@@ -286,10 +343,10 @@ async def dead_letters(db: Database, *, limit: int, after: str | None) -> list[D
     query: dict[str, Any] = {"state": "dead"}
     if after:
         query["_id"] = {"$gt": after}
-    return await db.outbox.find(query, {
+    return await find_messages(db, query=query, limit=limit, sort=(("_id", 1),), projection={
         "chat_id": 1, "kind": 1, "case_id": 1, "error": 1, "attempts": 1, "dead_at": 1,
         "created_at": 1, "recipient": 1,
-    }).sort("_id", ASCENDING).limit(limit).to_list(None)
+    })
 
 
 # ---------------------------------------------------------------------------------------------

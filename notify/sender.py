@@ -118,7 +118,8 @@ class Sender:
         self.leader_until: datetime | None = None
         self.renewed_at = 0.0
         self.paused_until = 0.0
-        self.last_refill = 0.0
+        self.last_refill = -1e9
+        self.refilling: asyncio.Task[int] | None = None
         self.sent = 0
         self.throttled = 0
 
@@ -169,17 +170,29 @@ class Sender:
         return limiter
 
     async def _refill(self) -> int:
-        docs = await repo.due_messages(self.db, now=self.clock.now(),
-                                       exclude=list(self.planned), limit=WINDOW - len(self.planned))
+        """Plan the next due messages (the ones already planned or in flight are skipped here
+        rather than in the query: FerretDB evaluates a large `$nin` document by document)."""
+        try:
+            docs = await repo.due_messages(self.db, now=self.clock.now(), limit=WINDOW)
+        finally:
+            self.last_refill = time.monotonic()
+        added = 0
         for doc in docs:
+            if doc["_id"] in self.planned or len(self.planned) >= WINDOW:
+                continue
             chat = int(doc["chat_id"])
             if chat not in self.queues:
                 self.queues[chat] = deque()
                 self.order.append(chat)
             self.queues[chat].append(doc)
             self.planned.add(doc["_id"])
-        self.last_refill = time.monotonic()
-        return len(docs)
+            added += 1
+        return added
+
+    def _refill_soon(self) -> None:
+        """Refill in the background, so sending goes on while the query runs."""
+        if self.refilling is None or self.refilling.done():
+            self.refilling = asyncio.create_task(self._refill())
 
     def _next_ready(self) -> Document | None:
         """The head message of the first chat (in round-robin order) its bucket lets through."""
@@ -234,13 +247,13 @@ class Sender:
         if mono < self.paused_until:
             await asyncio.sleep(min(self.paused_until - mono, 0.5))
             return False
-        low = len(self.planned) < WINDOW // 2
-        if (not self.order and mono - self.last_refill >= self.cfg.poll_s) or \
-                (low and self.order and mono - self.last_refill >= 0.5):
-            await self._refill()
+        since = mono - self.last_refill
+        if (not self.order and since >= self.cfg.poll_s) or \
+                (len(self.planned) < WINDOW // 2 and since >= 1.0):
+            self._refill_soon()
         doc = self._next_ready()
         if doc is None:
-            await asyncio.sleep(0.01 if self.order else min(self.cfg.poll_s, 0.1))
+            await asyncio.sleep(0.01 if self.order else min(self.cfg.poll_s, 0.05))
             return False
         chat = int(doc["chat_id"])
         self.inflight_chats.add(chat)
@@ -248,24 +261,20 @@ class Sender:
             await self.slots.acquire()
             await self.global_limiter.acquire()
             await self._chat_limiter(chat).acquire()
-            claimed = await repo.claim_message(self.db, msg_id=doc["_id"], now=self.clock.now(),
-                                               lease=self.send_lease, worker=self.worker)
         except BaseException:
             self.inflight_chats.discard(chat)
             self.planned.discard(doc["_id"])
             self.slots.release()
             raise
-        self.planned.discard(doc["_id"])
-        if claimed is None:  # sent or re-planned meanwhile
-            self.inflight_chats.discard(chat)
-            self.slots.release()
-            return False
-        task = asyncio.create_task(self._deliver(claimed))
+        # The claim (a write) runs in the task too, so database latency overlaps across sends.
+        task = asyncio.create_task(self._deliver(doc))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
 
     async def _drain_inflight(self) -> None:
+        if self.refilling is not None:
+            await asyncio.gather(self.refilling, return_exceptions=True)
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
@@ -281,13 +290,19 @@ class Sender:
             sent = await self.bot.send_message(msg["chat_id"], msg["text"], reply_markup=keyboard)
         return int(sent.message_id)
 
-    async def _deliver(self, msg: Document) -> None:
-        chat = int(msg["chat_id"])
+    async def _deliver(self, doc: Document) -> None:
+        chat = int(doc["chat_id"])
         try:
-            await self.deliver(msg)
+            if self.leader_until is None or self.leader_until <= self.clock.now():
+                return  # lost the lead while waiting for a slot: the next leader sends it
+            msg = await repo.claim_message(self.db, msg=doc, now=self.clock.now(),
+                                           lease=self.send_lease, worker=self.worker)
+            if msg is not None:
+                await self.deliver(msg)
         except Exception:
-            log.exception("delivery bookkeeping failed", extra={"outbox_id": msg["_id"]})
+            log.exception("delivery bookkeeping failed", extra={"outbox_id": doc["_id"]})
         finally:
+            self.planned.discard(doc["_id"])
             self.inflight_chats.discard(chat)
             self.slots.release()
 

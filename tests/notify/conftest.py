@@ -11,6 +11,7 @@ import pytest
 from gridlink.clock import FakeClock
 from gridlink.db import Database, Document
 from gridlink.settings import Settings
+from notify import repository as repo
 from notify.config import NotifyConfig
 from tests.sandbox.conftest import RunningSandbox, running_sandbox
 
@@ -92,7 +93,7 @@ async def emit(db: Database, case: Document, seq: int, type_: str, *, at: dateti
 
 
 async def outbox_for(db: Database, chat_id: int) -> list[Document]:
-    return await db.outbox.find({"chat_id": chat_id}).sort("created_at", 1).to_list(None)
+    return await repo.find_messages(db, query={"chat_id": chat_id})
 
 
 def hours(n: float) -> timedelta:

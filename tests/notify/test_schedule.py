@@ -34,7 +34,7 @@ async def fire(db: Database, cfg: NotifyConfig, clock: FakeClock) -> schedule.Fi
 
 
 async def chats_told(db: Database, kind: str) -> list[int]:
-    return sorted(m["chat_id"] for m in await db.outbox.find({"kind": kind}).to_list(None))
+    return sorted(m["chat_id"] for m in await repo.find_messages(db, query={"kind": kind}))
 
 
 async def test_reminder_red_and_each_escalation_fire_on_time_to_the_right_chats(
@@ -170,7 +170,7 @@ async def test_closing_cancels_pending_jobs_and_asks_the_reporter_to_rate(
 
     clock.set(start + hours(40))
     assert (await fire(db, cfg, clock)).fired == 0
-    assert await db.outbox.count_documents({"kind": {"$regex": "^schedule"}}) == 0
+    assert await repo.count_messages(db, query={"kind": {"$regex": "^schedule"}}) == 0
 
 
 async def test_a_job_whose_case_moved_on_is_dropped_when_it_comes_due(
@@ -186,7 +186,7 @@ async def test_a_job_whose_case_moved_on_is_dropped_when_it_comes_due(
     clock.set(start + hours(30))
     stats = await fire(db, cfg, clock)
     assert stats.fired == 0 and stats.cancelled == 5
-    assert await db.outbox.count_documents({"kind": {"$regex": "^schedule"}}) == 0
+    assert await repo.count_messages(db, query={"kind": {"$regex": "^schedule"}}) == 0
 
 
 async def test_other_transitions_reach_center_reporter_and_assignee(
@@ -244,8 +244,8 @@ async def test_two_notifiers_process_every_event_exactly_once(
     assert processed["a"] + processed["b"] == 100  # no event claimed twice
     assert processed["a"] > 0 and processed["b"] > 0
     assert await db.events.count_documents({"notify_state": "done"}) == 100
-    assert await db.outbox.count_documents({"chat_id": LEADER}) == 50
-    assert await db.outbox.count_documents({"chat_id": STREET_DISPATCHER}) == 50
+    assert await repo.count_messages(db, query={"chat_id": LEADER}) == 50
+    assert await repo.count_messages(db, query={"chat_id": STREET_DISPATCHER}) == 50
 
 
 async def test_a_crashed_workers_claims_are_taken_over_after_the_lease(
@@ -311,7 +311,7 @@ async def test_a_backlog_of_cases_going_red_at_once_runs_in_bounded_memory(
 
     assert stats.fired == n and stats.messages == n
     assert stats.largest_batch <= small.batch and stats.batches >= n // small.batch
-    assert await db.outbox.count_documents({"chat_id": HEAD}) == n
+    assert await repo.count_messages(db, query={"chat_id": HEAD}) == n
     assert await db.schedule.count_documents({"kind": "escalation", "state": "done"}) == n
     # One batch is 1/20 of the backlog; allow generous slack for driver buffers.
     assert peak < whole / 4, (peak, whole)

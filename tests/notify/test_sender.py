@@ -34,7 +34,7 @@ async def run_until_drained(db: Database, *senders: Sender, limit_s: float = 30)
     tasks = [asyncio.create_task(s.run(stop)) for s in senders]
     started = time.monotonic()
     try:
-        while await db.outbox.count_documents(PENDING):
+        while await repo.count_messages(db, query=PENDING):
             assert time.monotonic() - started < limit_s, "outbox did not drain"
             assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
             await asyncio.sleep(0.05)
@@ -90,7 +90,7 @@ async def test_backs_off_on_server_errors_then_delivers(
     started = time.monotonic()
     await run_until_drained(db, make_sender(db, settings, sandbox, notify_backoff_s=0.3))
     elapsed = time.monotonic() - started
-    doc = await db.outbox.find_one({})
+    [doc] = await repo.find_messages(db, query={})
     assert doc is not None and doc["state"] == "sent" and doc["attempts"] == 2
     assert "500" in doc["error"] or "Internal" in doc["error"]
     assert texts(sandbox, LEADER) == ["after two 500s"]
@@ -106,7 +106,7 @@ async def test_honours_retry_after_of_a_429(
     started = time.monotonic()
     await run_until_drained(db, make_sender(db, settings, sandbox))
     assert time.monotonic() - started >= 1.0
-    doc = await db.outbox.find_one({})
+    [doc] = await repo.find_messages(db, query={})
     assert doc is not None and doc["state"] == "sent"
     assert doc["attempts"] == 0 and doc["throttled"] == 1  # a 429 is not a failed attempt
     assert texts(sandbox, LEADER) == ["throttled once"]
@@ -121,7 +121,7 @@ async def test_blocked_user_is_marked_unreachable_and_the_center_is_told(
                 recipient={"chat_id": LEADER, "unit": BLOCK, "name": "Leader Li"})
     await run_until_drained(db, make_sender(db, settings, sandbox))
 
-    dead = await db.outbox.find_one({"chat_id": LEADER})
+    dead = await repo.get_message(db, msg_id=f"t:new assignment A1:{LEADER}", chat_id=LEADER)
     assert dead is not None and dead["state"] == "dead" and "blocked" in dead["error"]
     member = await db.roster.find_one({"chat_id": LEADER})
     assert member is not None and member["unreachable"] is True
@@ -137,7 +137,7 @@ async def test_unknown_chat_is_unreachable_too(
     users(sandbox, STREET_DISPATCHER)  # LEADER has no chat with the bot at all
     await queue(db, LEADER, "to nowhere", recipient={"chat_id": LEADER, "unit": BLOCK})
     await run_until_drained(db, make_sender(db, settings, sandbox))
-    dead = await db.outbox.find_one({"chat_id": LEADER})
+    dead = await repo.get_message(db, msg_id=f"t:to nowhere:{LEADER}", chat_id=LEADER)
     assert dead is not None and dead["state"] == "dead" and "chat not found" in dead["error"].lower()
     assert (await db.roster.find_one({"chat_id": LEADER}) or {}).get("unreachable") is True
     assert len(texts(sandbox, STREET_DISPATCHER)) == 1
@@ -150,7 +150,7 @@ async def test_dead_letter_after_max_attempts(
     await sandbox.client.inject_fault("error", count=10, status=502, methods=["sendMessage"])
     await queue(db, LEADER, "never")
     await run_until_drained(db, make_sender(db, settings, sandbox, notify_max_attempts=3))
-    doc = await db.outbox.find_one({})
+    [doc] = await repo.find_messages(db, query={})
     assert doc is not None and doc["state"] == "dead" and doc["attempts"] == 3
     assert texts(sandbox, LEADER) == []
     assert [d["_id"] for d in await repo.dead_letters(db, limit=10, after=None)] == [doc["_id"]]
@@ -167,7 +167,7 @@ async def test_two_senders_one_leader_each_message_once(
     await run_until_drained(db, a, b)
     assert all(texts(sandbox, chat) == [f"m{chat}"] for chat in chats)
     assert {a.sent, b.sent} == {0, 40}
-    assert len(await db.outbox.distinct("claimed_by")) == 1
+    assert len({d["claimed_by"] for d in await repo.find_messages(db, query={})}) == 1
 
 
 @pytest.fixture
@@ -193,7 +193,7 @@ async def test_shaping_keeps_under_the_sandbox_limits(
     assert stats["total_429"] == 0 and sender.throttled == 0
     assert texts(sandbox, LEADER) == [f"burst {i}" for i in range(6)]  # in order
     assert stats["sent_total"] == 46
-    times = sorted(d["sent_at"] for d in await db.outbox.find({"chat_id": LEADER}).to_list(None))
+    times = sorted(d["sent_at"] for d in await repo.find_messages(db, query={"chat_id": LEADER}))
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.9
 
@@ -206,7 +206,8 @@ async def test_outbox_route_counts_states(
     now = SystemClock().now()
     await queue(db, LEADER, "q1")
     await queue(db, LEADER, "q2")
-    await db.outbox.update_one({"_id": f"t:q2:{LEADER}"}, {"$set": {"state": "dead"}})
+    await repo.outbox_of(db, LEADER).update_one({"_id": f"t:q2:{LEADER}"},
+                                                {"$set": {"state": "dead"}})
     resp = await client.get("/api/v1/ops/outbox")
     assert resp.status == 401
     token = await auth.create_token(db, role="dispatcher", unit="310101", district="310101",
