@@ -149,5 +149,9 @@ def iter_cases(db: Database, *, batch: int = 2000) -> Any:
 
 
 async def units(db: Database) -> list[Document]:
-    """Every unit with its geometry (read once per process and cached by `stats.units`)."""
-    return await db.units.find({}).to_list(None)
+    """Every unit of the active grid with its geometry (read once per process and cached by
+    `stats.units`). Through grids: `units` is versioned (`_id` = "<version>:<code>")."""
+    from grids import repository as grids_repo
+
+    _, found = await grids_repo.load_units(db)
+    return found

@@ -65,9 +65,9 @@ async def directory(db: Database, *, district: str = "310101") -> Directory:
     if docs:
         d = Directory()
         for u in docs:
-            d.add(u["_id"], u["level"], u.get("name_zh") or u["_id"], u.get("parent"))
+            d.add(u["code"], u["level"], u.get("name_zh") or u["code"], u.get("parent"))
             if u["level"] in BLOCK_LEVELS and u.get("geometry"):
-                d.geometry[u["_id"]] = u["geometry"]
+                d.geometry[u["code"]] = u["geometry"]
     else:
         d = demo_directory(district)
     d.loaded_at = time.monotonic()
