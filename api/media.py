@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api.auth import require
 from api.keys import CLOCK, DB, PHOTO_WORKERS, SETTINGS
@@ -64,6 +66,14 @@ async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
     return bytes(chunks)
 
 
+async def _next_part(reader: MultipartReader) -> Any:
+    """The next part; broken part headers are a 400, not aiohttp's bare text answer."""
+    try:
+        return await reader.next()
+    except (ValueError, HttpProcessingError):
+        raise InvalidInput("the multipart/form-data body cannot be read") from None
+
+
 async def upload_photo(request: web.Request) -> web.Response:
     """Multipart form: the file in field `photo`, optionally `case_id`. Any staff role."""
     principal = await require(request)
@@ -74,8 +84,11 @@ async def upload_photo(request: web.Request) -> web.Response:
     content_type: str | None = None
     filename: str | None = None
     case_id: str | None = None
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
+    try:
+        reader = await request.multipart()
+    except ValueError:  # multipart/form-data without a boundary: the client's error, not ours
+        raise InvalidInput("the multipart/form-data body has no boundary") from None
+    while (part := await _next_part(reader)) is not None:
         if not isinstance(part, BodyPartReader):
             raise InvalidInput("nested multipart bodies are not accepted")
         if part.name == "photo":
