@@ -25,8 +25,10 @@ Every transition is one state- and version-guarded `find_one_and_update` that al
 the history entry `{seq, at, actor, action, from, to, reason?, data?}`; the event
 `{_id: "<case_id>:<seq>", ...}` is inserted right after. If the process dies between the two
 writes, `reemit_missing_events` rebuilds the missing events from the history (the `_id` makes
-that idempotent). A concurrent change makes the loser's update match nothing: it gets
-`StaleCase` (409) with the current state.
+that idempotent). Before the update, the writer inserts `case_claims/{case_id}:{new version}`
+(unique `_id`): FerretDB v1 does not isolate conditional updates, so this insert is what
+makes exactly one of two concurrent writers win; the loser gets `StaleCase` (409) with the
+state the winner left (on MongoDB the version filter alone would do).
 """
 
 from __future__ import annotations
