@@ -59,6 +59,7 @@ async def test_board_drills_down_and_map_draws_blocks(client: TestClient, histor
     await page.goto(str(client.make_url("/board")))
     await page.wait_for_selector("#board tr.unit")
     assert await page.locator("#board h2").count() == 2  # streets and departments
+    await page.wait_for_function("document.getElementById('headline').textContent.includes('现场处置')")
     assert await page.locator("#board td.red, #board td.yellow, #board td.blue").count() > 0
     await page.screenshot(path=str(ARTIFACTS / "board-district.png"), full_page=True)
     await page.locator("#board tr.unit").first.click()

@@ -48,6 +48,15 @@ async function draw() {
   document.getElementById("updated").textContent = "更新于 " + new Date().toLocaleTimeString();
 }
 
+async function headline() {
+  const h = await (await fetch("/api/v1/stats/headline")).json();
+  const rate = h.appeal_closure_rate === null ? "—" : (h.appeal_closure_rate * 100).toFixed(1) + "%";
+  document.getElementById("headline").textContent = `${h.from} 至 ${h.to}：发现隐患 ${h.hazards_found}，` +
+    `立案处置 ${h.hazards_investigated}，结案 ${h.hazards_closed}；受理市民诉求 ${h.appeals_received}，` +
+    `办结 ${h.appeals_closed}（${rate}）；现场处置 ${h.on_the_spot}`;
+}
+
 window.addEventListener("hashchange", draw);
+headline();
 draw();
 setInterval(draw, 10000);
