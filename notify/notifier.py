@@ -118,7 +118,7 @@ async def _handle(batch: _Batch, event: Document, case: Document) -> None:
         await batch.send(event, case, await d.assignee(case), key, extra=reason_kw)
     elif kind == "case.closed" and data.get("action") != "close_on_spot":
         await batch.send(event, case, _reporters(case), "notify.rate_request",
-                         markup=lambda loc: rating_markup(case["_id"]),
+                         markup=lambda loc: rating_markup(case["_id"], loc),
                          on_sent={"rating_prompt": case["_id"]})
     elif kind == "case.merged" and data.get("action", "merge") == "merge":
         main = await repo.get_case(batch.db, case_id=str(case.get("merged_into") or ""))

@@ -2,7 +2,7 @@
 
 Kept here rather than in `bot/i18n.py` while both packages are being written side by side;
 the keys carry the `notify.` prefix CONTRACTS.md reserves, so they can move into the bot's
-catalog unchanged. Button labels come from the bot's catalog when it is there.
+catalog unchanged. Button labels come from the bot's catalog (bot.keyboards).
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ ZH: dict[str, str] = {
     "notify.undeliverable": "【消息无法送达】{name}（{unit}）的会话不可用（{reason}），以下消息请另行通知：\n{text}",
     "notify.digest": "【每日简报】{unit} {date}\n未办结 {open} 件：红 {red}，黄 {yellow}，蓝 {blue}\n昨日以来新超时 {turned_red} 件。",
     "notify.none": "无",
-    "btn.accept": "接单",
-    "btn.return": "退回",
-    "btn.extend": "申请延期",
-    "btn.done": "办结",
 }
 
 EN: dict[str, str] = {
@@ -55,10 +51,6 @@ EN: dict[str, str] = {
     "notify.undeliverable": "[Undeliverable] The chat of {name} ({unit}) is unavailable ({reason}); please pass this on another way:\n{text}",
     "notify.digest": "[Daily digest] {unit} {date}\nOpen: {open} — red {red}, yellow {yellow}, blue {blue}\nTurned red since yesterday: {turned_red}.",
     "notify.none": "none",
-    "btn.accept": "Accept",
-    "btn.return": "Return",
-    "btn.extend": "Extend",
-    "btn.done": "Done",
 }
 
 CATALOG: dict[str, dict[str, str]] = {"zh-CN": ZH, "en": EN}
