@@ -264,22 +264,21 @@ async def put_category(db: Database, *, category: Category, now: datetime,
 async def seed_calendar(db: Database) -> int:
     """Enter every published year of `chinesecalendar` that the table does not hold yet."""
     have = {doc["_id"] async for doc in db.calendar_years.find({}, {"_id": 1})}
-    added = 0
-    for year in package_years():
-        if year < CALENDAR_SEED_FROM or year in have:
-            continue
-        days = package_days(year)
-        if days:
-            try:
-                await db.calendar_days.insert_many(days, ordered=False)
-            except BulkWriteError:
-                pass  # a concurrent start seeded the same days
-        try:
-            await db.calendar_years.insert_one({"_id": year, "source": "chinesecalendar"})
-            added += 1
-        except DuplicateKeyError:
-            pass
-    return added
+    years = [y for y in package_years() if y >= CALENDAR_SEED_FROM and y not in have]
+    if not years:
+        return 0
+    days = [d for y in years for d in package_days(y)]
+    try:
+        await db.calendar_days.insert_many(days, ordered=False)
+    except BulkWriteError:
+        pass  # a concurrent start seeded the same days
+    # Years last: a year counts as covered only once its days are in.
+    try:
+        result = await db.calendar_years.insert_many(
+            [{"_id": y, "source": "chinesecalendar"} for y in years], ordered=False)
+        return len(result.inserted_ids)
+    except BulkWriteError as exc:
+        return int(exc.details.get("nInserted", 0))
 
 
 async def load_calendar(db: Database, *, years: Iterable[int]) -> WorkCalendar:
