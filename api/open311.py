@@ -20,9 +20,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict, MultiDictProxy
 
 from api.errors import DB_DOWN, ERROR_RENDERERS, status_for
-from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
+from api.keys import CLOCK, DB, GRID_INDEX, PHOTO_WORKERS, SETTINGS
+from cases import repository as cases_repo
+from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import CasePolicy
 from gridlink import errors
+from media import service as media_service
 from open311 import intake as open311_intake
 from open311 import repository as keys_repo
 from open311 import service as spec
@@ -141,16 +144,11 @@ def _locale(request: web.Request, params: Mapping[str, str] | None = None) -> st
 
 
 async def _categories(request: web.Request, *, active_only: bool) -> dict[str, dict[str, Any]]:
-    from cases import repository as cases_repo
-
     docs = await cases_repo.list_categories(request.config_dict[DB], include_inactive=not active_only)
     return {str(d["_id"]): d for d in docs}
 
 
 async def _category(request: web.Request, code: str) -> dict[str, Any]:
-    from cases import repository as cases_repo
-    from cases.errors import CategoryNotFound
-
     try:
         doc = await cases_repo.get_category(request.config_dict[DB], code=code)
     except CategoryNotFound:
@@ -186,8 +184,6 @@ async def get_service_definition(request: web.Request, fmt: Format) -> web.Respo
 
 
 async def get_requests(request: web.Request, fmt: Format) -> web.Response:
-    from cases import repository as cases_repo
-
     settings = request.config_dict[SETTINGS]
     query = spec.parse_query(request.query, now=request.config_dict[CLOCK].now(), tz=settings.tz)
     docs = await cases_repo.find_cases(request.config_dict[DB], query=query.to_mongo(),
@@ -201,8 +197,6 @@ async def _render_requests(request: web.Request, fmt: Format, docs: list[dict[st
     cats = await _categories(request, active_only=False)
     tz = request.config_dict[SETTINGS].tz
     base = _media_base(request)
-    from cases import repository as cases_repo
-
     db = request.config_dict[DB]
     extras = await keys_repo.requests_for_cases(db, case_ids=[d["_id"] for d in docs])
     # Lists come without history: name the main case of each duplicate with one more read.
@@ -218,9 +212,6 @@ async def _render_requests(request: web.Request, fmt: Format, docs: list[dict[st
 
 
 async def get_request(request: web.Request, fmt: Format) -> web.Response:
-    from cases import repository as cases_repo
-    from cases.errors import CaseNotFound
-
     ref = request.match_info["service_request_id"]
     try:
         doc = await cases_repo.get_case_by_serial(request.config_dict[DB], serial=ref)
@@ -259,15 +250,11 @@ async def _placer(request: web.Request) -> open311_intake.Placer:
 def _photo_store(request: web.Request) -> open311_intake.PhotoStore:
     """Photos go through media's pipeline like every other channel's (EXIF stripped, hashed)."""
     async def store(upload: open311_intake.Upload) -> tuple[str, str | None]:
-        from api import keys
-        from media import service as media_service
-
-        workers_key = getattr(keys, "PHOTO_WORKERS", None)
-        workers = request.config_dict.get(workers_key) if workers_key is not None else None
         result = await media_service.ingest(
             request.config_dict[DB], data=upload.data, content_type=upload.content_type or None,
             filename=upload.filename, uploader="open311", settings=request.config_dict[SETTINGS],
-            now=request.config_dict[CLOCK].now(), workers=workers)
+            now=request.config_dict[CLOCK].now(),
+            workers=request.config_dict.get(PHOTO_WORKERS))
         return result.id, result.phash
     return store
 
