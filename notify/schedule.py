@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -182,9 +183,21 @@ async def fire_due(db: Database, cfg: NotifyConfig, *, now: datetime, worker: st
     return stats
 
 
+CLAIMS_KEPT = timedelta(days=2)
+PRUNE_EVERY_S = 3600.0
+
+
 async def run(db: Database, cfg: NotifyConfig, *, clock: Clock, worker: str,
               stop: asyncio.Event) -> None:
+    pruned_at = time.monotonic()
     while not stop.is_set():
+        if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+            pruned_at = time.monotonic()
+            try:
+                # Claims only guard work in progress; two days on, all of it finished long ago.
+                await repo.prune_claims(db, before=clock.now() - CLAIMS_KEPT)
+            except Exception:
+                log.exception("pruning claims failed")
         try:
             stats = await fire_due(db, cfg, now=clock.now(), worker=worker, max_batches=20)
             if stats.fired or stats.cancelled:
