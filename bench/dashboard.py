@@ -51,7 +51,8 @@ LEAN = ("_id", "serial", "district", "channel", "kind", "category", "state", "cr
 
 
 async def load(uri: str, name: str, n: int, now: datetime, mode: str) -> dict[str, float]:
-    settings = load_settings(mongodb_uri=uri, mongodb_db=name)
+    # Long timeouts: bulk loads of the big size take a while per batch on FerretDB.
+    settings = load_settings(mongodb_uri=uri, mongodb_db=name, mongodb_timeout_ms=60_000)
     client = make_client(uri, settings)
     db = client[name]
     await ensure_indexes(db)
@@ -166,7 +167,7 @@ async def main(args: argparse.Namespace) -> None:
         a, b = times[(small, label)], times[(big, label)]
         print(f"{label:28} {pct(a, 50):7.1f} / {pct(a, 95):6.1f}   {pct(b, 50):7.1f} / {pct(b, 95):6.1f}"
               f"   {pct(b, 95) / pct(a, 95):5.2f}")
-    print(f"case documents inserted: {args.cases}")
+    print(f"case documents inserted: {args.cases}; rollups written from the generated cases")
     for n, info in loads.items():
         print(f"load {n:,}: insert_many {info['insert_s']:.1f} s, rollups computed "
               f"{info['compute_s']:.1f} s, written {info['write_s']:.1f} s "

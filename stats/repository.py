@@ -134,7 +134,11 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
     for key, v in rollups.items():
         coll, doc_id = locate(key)
         by_coll.setdefault(coll, []).append({"_id": doc_id, "v": v})
-    await _gather(db[coll].insert_many(docs, ordered=False) for coll, docs in by_coll.items())
+    # One writer at a time: SQLite serialises writes anyway, and parallel big inserts only
+    # queue up behind each other until the socket timeout.
+    for coll, docs in by_coll.items():
+        for i in range(0, len(docs), 500):
+            await db[coll].insert_many(docs[i:i + 500], ordered=False)
     opens = [{"_id": k, "cases": json.dumps(v, ensure_ascii=False, separators=(",", ":")), "v": 1}
              for k, v in open_lists.items()]
     if opens:
