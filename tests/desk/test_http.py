@@ -198,7 +198,9 @@ async def test_every_form_rejects_a_missing_or_wrong_csrf_token(desk: Desk) -> N
         for url in urls:
             html = await (await client.get(url)).text()
             for action in FORM_RE.findall(html):
-                found.setdefault(action, client)
+                kind = action.rsplit("/", 1)[-1]  # one form of each kind is enough
+                if all(a.rsplit("/", 1)[-1] != kind for a in found):
+                    found[action] = client
     anon = await desk.client()
     await anon.get("/desk/signin")
     found["/desk/signin"] = anon
