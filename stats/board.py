@@ -8,6 +8,7 @@ document, whatever the number of cases.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,23 @@ def summarise(entries: Iterable[tuple[str, list[Any]]], now_ts: float, tz: ZoneI
             oldest = (entry[2], entry[0], case_id)
     out: dict[str, Any] = {**counts, "open": sum(counts.values()), "oldest_red": None}
     if oldest:
+        out["oldest_red"] = {"serial": oldest[1], "case_id": oldest[2],
+                             "due_at": datetime.fromtimestamp(oldest[0], tz).isoformat(),
+                             "overdue_hours": round((now_ts - oldest[0]) / 3600, 1)}
+    return out
+
+
+def from_summary(summary: dict[str, Any] | None, now_ts: float, tz: ZoneInfo) -> dict[str, Any]:
+    """Counts from an open list's packed summary: red = due < now, yellow = warn <= now minus
+    the red (a case's warn time is never after its due time), blue = the rest."""
+    if summary is None:
+        return {"blue": 0, "yellow": 0, "red": 0, "open": 0, "oldest_red": None}
+    red = bisect_left(summary["due"], now_ts)
+    yellow = bisect_right(summary["warn"], now_ts) - red
+    out: dict[str, Any] = {"blue": summary["n"] - red - yellow, "yellow": yellow, "red": red,
+                           "open": summary["n"], "oldest_red": None}
+    oldest = summary["oldest"]
+    if oldest and oldest[0] < now_ts:
         out["oldest_red"] = {"serial": oldest[1], "case_id": oldest[2],
                              "due_at": datetime.fromtimestamp(oldest[0], tz).isoformat(),
                              "overdue_hours": round((now_ts - oldest[0]) / 3600, 1)}
@@ -79,17 +97,25 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
     out: dict[str, Any] = {"unit": unit, "name": d.name.get(unit, unit), "level": level,
                            "parent": d.parent.get(unit), "at": now.isoformat(), "month": month[1:]}
     if level == "district":
-        lists = await repo.all_open(db)
+        summaries = await repo.open_summaries(db)
         greens = await repo.rollup_docs(db, ids=[f"{month}|street|*", f"{month}|department|*"])
-        streets = {k.split(":", 1)[1]: list(v.items()) for k, v in lists.items() if k.startswith("street:")}
-        depts = {k.split(":", 1)[1]: list(v.items()) for k, v in lists.items() if k.startswith("department:")}
-        out["sections"] = {
-            "streets": _rows("street", d.of_level("street"), d.name, streets,
-                             greens.get(f"{month}|street|*", {}), now, tz),
-            "departments": _rows("department", d.of_level("department"), d.name, depts,
-                                 greens.get(f"{month}|department|*", {}), now, tz),
-        }
-        out["totals"] = summarise(((cid, e) for v in streets.values() for cid, e in v), ts, tz)
+        sections: dict[str, list[dict[str, Any]]] = {}
+        totals = {"blue": 0, "yellow": 0, "red": 0, "open": 0}
+        for kind in ("street", "department"):
+            month_greens = greens.get(f"{month}|{kind}|*", {})
+            rows = [{"unit": code, "name": d.name.get(code, code), "level": kind,
+                     "green": int((month_greens.get(code) or {}).get("closed", 0)),
+                     **from_summary(summaries.get(f"{kind}:{code}"), ts, tz)}
+                    for code in d.of_level(kind)]
+            rows.sort(key=lambda r: (-r["red"], -r["yellow"], -r["open"], r["unit"]))
+            sections[kind + "s"] = rows
+        for key, summary in summaries.items():
+            if key.startswith("street:"):
+                for colour, n in from_summary(summary, ts, tz).items():
+                    if colour in totals:
+                        totals[colour] += n
+        out["sections"] = sections
+        out["totals"] = totals
         return out
     if level == "department":
         entries = (await repo.open_docs(db, ids=[f"department:{unit}"]))[f"department:{unit}"]

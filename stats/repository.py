@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -97,6 +98,32 @@ async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
     return {d["_id"]: json.loads(d["cases"]) async for d in db[OPEN].find({})}
 
 
+def open_doc(list_id: str, cases: Mapping[str, list[Any]], version: int = 1) -> Document:
+    """An open list's document: the entries as one JSON string, plus a summary the district
+    board reads alone (projection), so its cost does not grow with the open cases: the sorted
+    warn and due times packed as float64 bytes, and the case with the earliest due time."""
+    inf = float("inf")
+    warn = sorted(e[1] if e[1] is not None else inf for e in cases.values())
+    due = sorted(e[2] if e[2] is not None else inf for e in cases.values())
+    first = min(((e[2], e[0], cid) for cid, e in cases.items() if e[2] is not None), default=None)
+    return {"_id": list_id, "v": version, "n": len(cases),
+            "cases": json.dumps(cases, ensure_ascii=False, separators=(",", ":")),
+            "warn": array("d", warn).tobytes(), "due": array("d", due).tobytes(),
+            "oldest": list(first) if first else None}
+
+
+def summary_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    warn, due = array("d"), array("d")
+    warn.frombytes(doc["warn"])
+    due.frombytes(doc["due"])
+    return {"n": doc["n"], "warn": warn, "due": due, "oldest": doc.get("oldest")}
+
+
+async def open_summaries(db: Database) -> dict[str, dict[str, Any]]:
+    """Every open list's summary, without the entries (one pass over a small collection)."""
+    return {d["_id"]: summary_of(d) async for d in db[OPEN].find({}, {"cases": 0})}
+
+
 async def set_open(db: Database, *, list_id: str, case_id: str, entry: list[Any] | None) -> None:
     """Put (or with None remove) one case in an open list; optimistic, retried on races."""
     for _ in range(50):
@@ -110,15 +137,14 @@ async def set_open(db: Database, *, list_id: str, case_id: str, entry: list[Any]
             if cases.get(case_id) == entry:
                 return
             cases[case_id] = entry
-        body = json.dumps(cases, ensure_ascii=False, separators=(",", ":"))
         if doc is None:
             try:
-                await db[OPEN].insert_one({"_id": list_id, "cases": body, "v": 1})
+                await db[OPEN].insert_one(open_doc(list_id, cases))
                 return
             except DuplicateKeyError:
                 continue
-        res = await db[OPEN].update_one({"_id": list_id, "v": doc["v"]},
-                                        {"$set": {"cases": body}, "$inc": {"v": 1}})
+        new = open_doc(list_id, cases, doc["v"] + 1)
+        res = await db[OPEN].replace_one({"_id": list_id, "v": doc["v"]}, new)
         if res.matched_count == 1:
             return
     raise RuntimeError(f"open list {list_id} keeps changing")  # pragma: no cover
@@ -139,8 +165,7 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
     for coll, docs in by_coll.items():
         for i in range(0, len(docs), 500):
             await db[coll].insert_many(docs[i:i + 500], ordered=False)
-    opens = [{"_id": k, "cases": json.dumps(v, ensure_ascii=False, separators=(",", ":")), "v": 1}
-             for k, v in open_lists.items()]
+    opens = [open_doc(k, v) for k, v in open_lists.items()]
     if opens:
         await db[OPEN].insert_many(opens, ordered=False)
 
