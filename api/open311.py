@@ -41,7 +41,7 @@ Handler = Callable[[web.Request, Format], Awaitable[web.Response]]
 
 # Element names of list items in the spec's XML forms.
 XML_ITEMS = {"services": "service", "service_requests": "request", "attributes": "attribute",
-             "values": "value", "errors": "error", "keywords": None, "endpoints": "endpoint",
+             "values": "value", "errors": "error", "endpoints": "endpoint",
              "formats": "format"}
 
 
@@ -57,9 +57,6 @@ def _xml_text(value: object) -> str:
 
 
 def _xml_fill(parent: ET.Element, key: str, value: object) -> None:
-    if isinstance(value, list) and key == "keywords":
-        ET.SubElement(parent, key).text = ",".join(str(v) for v in value)
-        return
     el = ET.SubElement(parent, key)
     if value is None:
         return

@@ -119,7 +119,7 @@ SCHEMAS: dict[str, Schema] = {
     "Open311Service": obj({
         "service_code": STR, "service_name": STR, "description": STR, "metadata": BOOL,
         "type": {"enum": ["realtime", "batch", "blackbox"]},
-        "keywords": {"type": "array", "items": STR}, "group": STR,
+        "keywords": STR, "group": STR,
     }),
     "Open311Attribute": obj({
         "variable": BOOL, "code": STR,

@@ -77,7 +77,8 @@ def service(category: Mapping[str, Any], locale: Locale) -> dict[str, Any]:
         "metadata": bool(attributes.for_category(code)),
         # Every request is a case at once: its id is known in the POST answer.
         "type": "realtime",
-        "keywords": [code, str(category.get("name_zh", "")), str(category.get("name_en", ""))],
+        # The spec's keywords are one comma-separated string.
+        "keywords": ", ".join([code, str(category.get("name_zh", "")), str(category.get("name_en", ""))]),
         "group": en if locale == "en" else zh,
     }
 

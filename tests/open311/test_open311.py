@@ -62,6 +62,7 @@ async def test_services_in_both_languages_and_both_forms(o311: Client) -> None:
     assert by_code["manhole_cover"]["metadata"] is True
     assert by_code["exposed_garbage"]["metadata"] is False
     assert by_code["exposed_garbage"]["type"] == "realtime"
+    assert by_code["exposed_garbage"]["keywords"] == "exposed_garbage, 暴露垃圾, Exposed garbage"
 
     en = await (await o311.get("/open311/v2/services.json?locale=en")).json()
     assert {s["service_code"]: s for s in en}["manhole_cover"]["service_name"] == \
@@ -81,6 +82,7 @@ async def test_services_in_both_languages_and_both_forms(o311: Client) -> None:
     assert [i["service_code"] for i in items] == [s["service_code"] for s in en]
     manhole = next(i for i in items if i["service_code"] == "manhole_cover")
     assert manhole["metadata"] == "true" and manhole["type"] == "realtime"
+    assert manhole["keywords"] == "manhole_cover, 窨井盖缺失, Missing or broken manhole cover"
 
 
 async def test_service_definition_with_attributes(o311: Client) -> None:
