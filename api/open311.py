@@ -25,6 +25,7 @@ from cases import repository as cases_repo
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import CasePolicy
 from gridlink import errors
+from grids import repository as grids_repo
 from media import service as media_service
 from open311 import intake as open311_intake
 from open311 import repository as keys_repo
@@ -203,6 +204,12 @@ async def _render_requests(request: web.Request, fmt: Format, docs: list[dict[st
         serials = {m["_id"]: m["serial"] for m in found}
         docs = [{**d, "merged_into_serial": serials.get(d.get("merged_into"))}
                 if d.get("merged_into") else d for d in docs]
+    if locale == "en":
+        # Handling units are named in Chinese on the case; English readers get the grid's name.
+        codes = sorted({str(d["assignee"]["unit"]) for d in docs if d.get("assignee")})
+        names = {u["code"]: u.get("name_en") for u in await grids_repo.find_units(db, codes=codes)}
+        docs = [{**d, "assignee": {**d["assignee"], "name": names[d["assignee"]["unit"]]}}
+                if names.get((d.get("assignee") or {}).get("unit")) else d for d in docs]
     views = [spec.request_view(d, extras=extras.get(d["_id"]), categories=cats, locale=locale,
                                tz=tz, media_base=base) for d in docs]
     return render(fmt, "service_requests", views)

@@ -20,6 +20,7 @@ from cases.repository import get_case_by_serial
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from gridlink.settings import Settings
+from grids import repository as grids_repo
 from open311 import repository as open311_repo
 
 Client = TestClient[Any, Any]
@@ -360,8 +361,10 @@ async def test_get_requests_errors(o311: Client, query: str, message: str) -> No
 
 async def test_lifecycle_maps_to_status_and_notes(
         o311: Client, db: Database, api_key: str, clock: FakeClock, settings: Settings,
-        inside_point: tuple[float, float], grid: Any) -> None:
+        inside_point: tuple[float, float], grid: Any, demo_grid: Any) -> None:
     policy = CasePolicy.from_settings(settings)
+    # Unit names come from the grid in the database (cases names the assignee, English from grids).
+    await grids_repo.install_grid(db, grid=demo_grid, source="names", now=clock.now())
     serial = await _make(o311, api_key, inside_point)
 
     async def view(locale: str = "zh-CN") -> dict[str, Any]:
@@ -371,16 +374,19 @@ async def test_lifecycle_maps_to_status_and_notes(
     clock.advance(minutes=10)
     case = await lifecycle.dispatch(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy)
     # exposed garbage is a street-surface 块 matter: the street center of the placed street
-    assert case["assignee"]["unit"] == grid.place(*inside_point).street
+    street = next(u for u in demo_grid.units if u["code"] == grid.place(*inside_point).street)
+    assert case["assignee"]["unit"] == street["code"]
     block_name = case["assignee"]["name"]
-    assert block_name
+    assert block_name == street["name_zh"]
     req = await view()
     assert (req["status"], req["status_notes"]) == ("open", f"已派遣至{block_name}")
     assert req["agency_responsible"] == block_name
     assert ISO_OFFSET.match(req["expected_datetime"])
     assert req["expected_datetime"] == case["deadline"].astimezone(settings.tz).isoformat(timespec="seconds")
     assert req["updated_datetime"] != req["requested_datetime"]
-    assert (await view("en"))["status_notes"] == f"Dispatched to {block_name}"
+    en = await view("en")
+    assert en["agency_responsible"] == street["name_en"]
+    assert en["status_notes"] == f"Dispatched to {en['agency_responsible']}"
 
     clock.advance(minutes=10)
     await lifecycle.return_case(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy,
@@ -394,7 +400,7 @@ async def test_lifecycle_maps_to_status_and_notes(
     assert (await view())["status_notes"] == f"{block_name}正在处置"
     await lifecycle.request_extension(db, case_ref=serial, actor=ADMIN, now=clock.now(),
                                       policy=policy, reason="需要协调", hours=24)
-    assert (await view("en"))["status_notes"] == f"{block_name} asked for more time"
+    assert (await view("en"))["status_notes"] == f"{en['agency_responsible']} asked for more time"
     await lifecycle.decide_extension(db, case_ref=serial, actor=ADMIN, now=clock.now(),
                                      policy=policy, approve=True)
     await lifecycle.feedback(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy,
@@ -405,7 +411,8 @@ async def test_lifecycle_maps_to_status_and_notes(
                            ok=False, note="仍有垃圾")
     req = await view("en")
     assert req["status"] == "open"
-    assert req["status_notes"] == f"Verification failed; {block_name} is reworking it under supervision"
+    assert req["status_notes"] == \
+        f"Verification failed; {en['agency_responsible']} is reworking it under supervision"
     await lifecycle.feedback(db, case_ref=serial, actor=ADMIN, now=clock.now(), policy=policy,
                              text="已彻底清运")
     clock.advance(hours=1)
