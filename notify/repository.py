@@ -33,8 +33,8 @@ ACTIVE_STATES = ("dispatched", "in_progress")
 async def ensure_indexes(db: Database) -> None:
     """Create this package's indexes (idempotent)."""
     for shard in outbox_shards(db):
+        # One index per shard: the sender's due query (the oldest-queued statistic makes do).
         await shard.create_index([("state", ASCENDING), ("next_at", ASCENDING)])
-        await shard.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
     await db.schedule.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
     await db.schedule.create_index([("case_id", ASCENDING)])
     await db.events.create_index([("notify_state", ASCENDING), ("at", ASCENDING)])
