@@ -189,6 +189,7 @@ async def cluster(tmp: Path, *, webs: int = 2, workers: int = 2,
     client = make_client(server.uri, settings)
     db = client[db_name]
     procs: list[Proc] = []
+    made: list[Cluster] = []
     try:
         async with running_sandbox(webhook_retry_delay=0.2, webhook_retry_max=1.0) as sb, \
                 aiohttp.ClientSession() as http:
@@ -196,6 +197,7 @@ async def cluster(tmp: Path, *, webs: int = 2, workers: int = 2,
             await ensure_indexes(db)
             await install_grid(db, grid=parse_grid(MINI_GRID), source="tests", now=now)
             c = Cluster(tmp=tmp, server=server, sb=sb, client=client, db=db, db_name=db_name, http=http)
+            made.append(c)
             for role, unit in (("admin", "310101"), ("dispatcher", "310101"), ("leader", BLOCK_ONE)):
                 c.tokens[role] = await auth.create_token(db, role=role, unit=unit, district="310101",
                                                          name=role, now=now)
@@ -216,3 +218,5 @@ async def cluster(tmp: Path, *, webs: int = 2, workers: int = 2,
                 p.stop()
         await client.close()
         server.stop()
+        for c in made:  # a test may have replaced the server (stopped and started it again)
+            c.server.stop()
