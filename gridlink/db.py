@@ -26,7 +26,7 @@ def make_client(uri: str, settings: Settings) -> Client:
         tz_aware=True,
         serverSelectionTimeoutMS=timeout,
         connectTimeoutMS=timeout,
-        socketTimeoutMS=max(timeout * 5, 10_000),
+        socketTimeoutMS=settings.mongodb_socket_timeout_ms,
         appname="gridlink",
     )
 

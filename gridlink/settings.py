@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     mongodb_uri: str | None = Field(None, description="MongoDB URI; unset = embedded local server")
     mongodb_db: str = Field("gridlink", min_length=1, max_length=60)
     mongodb_timeout_ms: int = Field(3000, ge=100, le=120_000)
+    mongodb_socket_timeout_ms: int = Field(30_000, ge=1000, le=600_000)
     telegram_bot_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org"
     public_base_url: str = "http://127.0.0.1:8080"
