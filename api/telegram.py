@@ -90,7 +90,8 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         raise InvalidInput("an update needs an integer update_id")
     try:
         update = Update.de_json(body, application.bot)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # AttributeError: PTB calls dict methods on whatever a field holds ("message": "text")
         raise InvalidInput(f"not a Telegram update: {exc}") from None
     try:
         outcome = await process_once(application, update, db=app[keys.DB], clock=app[keys.CLOCK])
