@@ -223,7 +223,7 @@ def _encode_cursor(case_id: str) -> str:
 def _decode_cursor(cursor: str) -> str:
     try:
         return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, or a non-ASCII cursor
         raise InvalidInput("cursor is not valid; use next_cursor from the previous page") from None
 
 
