@@ -7,7 +7,6 @@ Handlers only parse input, call `cases`, and format output; errors are the domai
 from __future__ import annotations
 
 import base64
-import binascii
 from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
