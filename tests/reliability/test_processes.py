@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from bot.i18n import t
-from tests.reliability.cluster import Cluster, cluster, text_update
+from gridlink.settings import SANDBOX_BOT_TOKEN
+from tests.reliability.cluster import SECRET, Cluster, cluster, text_update
 
 pytestmark = pytest.mark.slow
 
@@ -139,3 +140,8 @@ async def test_two_webs_two_workers_exactly_once(tmp_path: Path) -> None:
         assert Counter(m["text"] for m in await c.sb.client.messages(user["id"])) == \
             Counter({t("help.citizen", "en"): 8})
         assert all(p.alive for p in c.webs + c.workers)
+        # No secret in any process's log: bot token, webhook secret, API tokens.
+        logs = c.logs()
+        assert "request" in logs
+        for secret in (SANDBOX_BOT_TOKEN, SECRET, *(v for k, v in c.tokens.items() if k != "leader_chat")):
+            assert secret not in logs, f"a secret reached the logs: {secret[:6]}…"

@@ -1,0 +1,239 @@
+"""Load: the running system over loopback, beside the database's own raw insert rate.
+
+Run: .venv/bin/python bench/load.py [--seconds 20] [--concurrency 8]
+
+Spawns an embedded database server, `gridlink sandbox`, `gridlink web` and `gridlink worker`
+as subprocesses (the demo district's grid, a dispatcher token, coordinators on the roster), then
+for a bounded time drives a mix from `--concurrency` clients:
+
+- API intake: POST /api/v1/cases (hotline complaints with a location, placed by the grid);
+- webhook updates with photos: a coordinator's photo message POSTed to /telegram/webhook as
+  Telegram would (the bot downloads it from the sandbox, ingests it, starts or extends a report);
+- dashboard reads: GET /api/v1/stats/board and /api/v1/stats/headline.
+
+It prints sustained throughput, p50/p95/p99 latency per kind and overall, the error count, and
+the raw insert rate: `insert_one` of a case-sized document at the same concurrency against the
+same server, measured right before and right after the load (their mean is the reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gridlink import auth
+from gridlink.db import ensure_indexes, make_client
+from gridlink.embedded import EmbeddedServer, free_port
+from gridlink.settings import PROJECT_ROOT, load_settings
+from grids import repository as grids_repo
+from grids.demo import demo_feature_collection
+from grids.importer import parse_grid
+from sandbox.client import SandboxClient
+
+SECRET = secrets.token_hex(16)
+POINT = {"lon": 121.455, "lat": 31.205}
+
+
+def pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * q))] * 1000 if s else float("nan")
+
+
+def jpeg(seed: int) -> bytes:
+    rnd = random.Random(seed)
+    img = Image.new("RGB", (640, 480), (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)))
+    for _ in range(200):
+        img.putpixel((rnd.randrange(640), rnd.randrange(480)), (255, 255, 255))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def case_like(i: int) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {"_id": secrets.token_hex(12), "serial": f"B{i:012d}", "channel": "hotline_12345",
+            "kind": "complaint", "category": "road_damage", "description": "Pothole " * 8,
+            "location": POINT, "placement": {"community_block": "310101001001001", "street": "310101001",
+                                             "workstation": "310101001001", "district": "310101"},
+            "photos": [], "reporter": {"phone": "13800138000", "name": "Zhang"}, "state": "reported",
+            "version": 1, "created_at": now, "updated_at": now,
+            "history": [{"seq": 1, "at": now, "actor": {"role": "dispatcher"}, "action": "report"}]}
+
+
+async def raw_inserts(db: Any, seconds: float, concurrency: int) -> float:
+    coll = db["bench_raw_inserts"]
+    stop = time.perf_counter() + seconds
+    count = 0
+
+    async def one(k: int) -> None:
+        nonlocal count
+        i = k
+        while time.perf_counter() < stop:
+            await coll.insert_one(case_like(i))
+            count += 1
+            i += concurrency
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(concurrency)))
+    return count / (time.perf_counter() - started)
+
+
+def spawn(kind: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "gridlink.cli", kind], env=env, cwd=PROJECT_ROOT,
+                                stdout=out, stderr=out)
+
+
+async def wait_http(session: aiohttp.ClientSession, url: str, limit_s: float = 90) -> None:
+    started = time.monotonic()
+    while True:
+        try:
+            async with session.get(url) as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        if time.monotonic() - started > limit_s:
+            raise SystemExit(f"{url} never answered")
+        await asyncio.sleep(0.3)
+
+
+async def main(seconds: float, concurrency: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="gridlink-load-"))
+    server = EmbeddedServer(tmp / "db")
+    server.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    settings = load_settings(mongodb_uri=server.uri, mongodb_db="bench_load")
+    client = make_client(server.uri, settings)
+    db = client["bench_load"]
+    try:
+        await ensure_indexes(db)
+        now = datetime.now(UTC)
+        await grids_repo.install_grid(db, grid=parse_grid(demo_feature_collection()), source="bench", now=now)
+        token = await auth.create_token(db, role="dispatcher", unit="310101", district="310101",
+                                        name="bench", now=now)
+        web_port, sb_port = free_port(), free_port()
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+               "MONGODB_URI": server.uri, "MONGODB_DB": "bench_load", "WEBHOOK_SECRET": SECRET,
+               "HTTP_PORT": str(web_port), "SANDBOX_PORT": str(sb_port),
+               "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}", "DATA_DIR": str(tmp / "data"),
+               "RATE_LIMIT_IP_REQUESTS": "0", "RATE_LIMIT_CHAT_REPORTS": "0"}
+        procs.append(spawn("sandbox", env, tmp / "sandbox.log"))
+        base = f"http://127.0.0.1:{web_port}"
+        async with aiohttp.ClientSession() as http:
+            await wait_http(http, f"http://127.0.0.1:{sb_port}/sandbox/api/info")
+            procs.append(spawn("web", env, tmp / "web.log"))
+            procs.append(spawn("worker", env, tmp / "worker.log"))
+            await wait_http(http, base + "/healthz")
+            for _ in range(300):  # until the web's bot has reached the sandbox
+                if "bot ready" in (tmp / "web.log").read_text():
+                    break
+                await asyncio.sleep(0.3)
+            sb = SandboxClient(f"http://127.0.0.1:{sb_port}", http)
+            # Coordinators with a photo each the sandbox knows (so getFile/download work).
+            photo_msgs = []
+            for k in range(concurrency):
+                user = await sb.create_user(f"coord{k}", language_code="en")
+                await grids_repo.bind(db, user_id=user["id"], chat_id=user["id"], role="coordinator",
+                                      unit="310101001001", name=f"coord{k}", locale="en", now=now)
+                photo_msgs.append((user, await sb.send_photo(user["id"], jpeg(k))))
+            await asyncio.sleep(2)  # let the sandbox's own deliveries of those photos settle
+            headers = {"Authorization": f"Bearer {token}"}
+            hook = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+            raw_before = await raw_inserts(db, 5, concurrency)
+            lat: dict[str, list[float]] = {"intake": [], "webhook": [], "dashboard": []}
+            errors: list[str] = []
+            stop = time.perf_counter() + seconds
+            next_update = [5_000_000]
+
+            async def client_loop(k: int) -> None:
+                i = 0
+                _, msg = photo_msgs[k]
+                while time.perf_counter() < stop:
+                    i += 1
+                    kind = ("intake", "intake", "webhook", "dashboard")[(i + k) % 4]
+                    t0 = time.perf_counter()
+                    try:
+                        if kind == "intake":
+                            body = {"channel": "hotline_12345", "kind": "complaint", "category": "road_damage",
+                                    "description": f"load {k}-{i}", "location": POINT}
+                            async with http.post(base + "/api/v1/cases", json=body, headers=headers) as r:
+                                await r.read()
+                                ok = r.status == 201
+                        elif kind == "webhook":
+                            next_update[0] += 1
+                            update = {"update_id": next_update[0], "message": {
+                                **{key: msg[key] for key in ("photo", "chat", "from") if key in msg},
+                                "message_id": next_update[0], "date": int(time.time())}}
+                            async with http.post(base + "/telegram/webhook", json=update, headers=hook) as r:
+                                await r.read()
+                                ok = r.status == 200
+                        else:
+                            path = ("/api/v1/stats/board", "/api/v1/stats/headline")[i % 2]
+                            async with http.get(base + path) as r:
+                                await r.read()
+                                ok = r.status == 200
+                        if not ok:
+                            errors.append(f"{kind} {r.status}")
+                    except aiohttp.ClientError as exc:
+                        errors.append(f"{kind} {type(exc).__name__}")
+                    lat[kind].append(time.perf_counter() - t0)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(client_loop(k) for k in range(concurrency)))
+            elapsed = time.perf_counter() - started
+            raw_after = await raw_inserts(db, 5, concurrency)
+            raw = (raw_before + raw_after) / 2
+            load = os.getloadavg()
+            every = [x for v in lat.values() for x in v]
+            print(f"load bench: {seconds:.0f} s, {concurrency} clients, 1 web + 1 worker + sandbox, "
+                  f"embedded {server.kind}; loadavg {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on "
+                  f"{os.cpu_count()} CPUs")
+            for kind, xs in lat.items():
+                print(f"  {kind:<9} {len(xs) / elapsed:7.1f}/s  p50 {pct(xs, .5):7.1f} ms  "
+                      f"p95 {pct(xs, .95):7.1f} ms  p99 {pct(xs, .99):7.1f} ms  n={len(xs)}")
+            print(f"  {'all':<9} {len(every) / elapsed:7.1f}/s  p50 {pct(every, .5):7.1f} ms  "
+                  f"p95 {pct(every, .95):7.1f} ms  p99 {pct(every, .99):7.1f} ms  n={len(every)}")
+            print(f"  errors    {len(errors)} {sorted(set(errors))[:5]}")
+            print(f"  raw insert_one at concurrency {concurrency}: {raw:.1f}/s "
+                  f"(before {raw_before:.1f}, after {raw_after:.1f})")
+            intake_rate = len(lat['intake']) / elapsed
+            print(f"  intake / raw insert = {intake_rate:.1f} / {raw:.1f} = {intake_rate / raw:.0%} "
+                  f"(target >= 50%); p99 all {pct(every, .99):.0f} ms (target < 250)")
+            cases = await db.cases.count_documents({})
+            print(f"  cases stored {cases} (intake acknowledged {len(lat['intake']) - sum(e.startswith('intake') for e in errors)})")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        await client.close()
+        server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=8)
+    a = parser.parse_args()
+    asyncio.run(main(a.seconds, a.concurrency))
