@@ -70,6 +70,7 @@ DESK_CHANNELS = ("hotline_12345", "hotline_962000", "transfer_110", "mayor_mailb
 CENTER = ("dispatcher",)
 HANDLERS = ("department", "leader", "dispatcher")
 _MAPS: dict[tuple[str, int | None], DistrictMap] = {}
+_DEADLINES = web.RequestKey("desk_deadlines", dict)
 
 
 # ---------------------------------------------------------------- rendering
@@ -115,16 +116,17 @@ def _is_center(session: Session) -> bool:
 async def _nav(request: web.Request, session: Session | None) -> dict[str, int]:
     if session is None:
         return {}
-    scope = _scope(session, request.app[SETTINGS].district_code)
+    a = session.account
     now, db = _now(request), request.app[DB]
+    center = _is_center(session)
+    scope = _scope(session, request.app[SETTINGS].district_code) if center else {"assignee.unit": a.unit}
+    brief = await desk_repo.open_cases_brief(db, scope=scope)
     counts: dict[str, int] = {}
-    if _is_center(session):
+    if center:
         for name in QUEUES:
-            counts[name] = await desk_repo.count(db, query=desk_repo.queue_filter(name, now), scope=scope)
-    if session.account.role != "admin":
-        counts["unit"] = await desk_repo.count(
-            db, query={"assignee.unit": session.account.unit, "state": {"$in": list(OPEN_STATES)}},
-            scope={})
+            counts[name] = sum(1 for c in brief if desk_repo.in_queue(name, c, now))
+    if a.role != "admin":
+        counts["unit"] = sum(1 for c in brief if (c.get("assignee") or {}).get("unit") == a.unit)
     return counts
 
 
@@ -441,11 +443,17 @@ async def _load_case(request: web.Request, session: Session) -> dict[str, Any]:
 
 
 async def _proposed_deadline(request: web.Request, case: dict[str, Any]) -> datetime | None:
-    try:
-        return await lifecycle.compute_deadline(request.app[DB], limit=case["limit"],
-                                                start=_now(request), policy=_policy(request))
-    except DomainError:
-        return None  # e.g. the calendar does not cover the year: the dispatcher types one
+    """The deadline a dispatch now would get (the same for every case with the same limit,
+    so a queue page computes each limit once)."""
+    cache = request.setdefault(_DEADLINES, {})
+    key = repr(sorted(case["limit"].items()))
+    if key not in cache:
+        try:
+            cache[key] = await lifecycle.compute_deadline(request.app[DB], limit=case["limit"],
+                                                          start=_now(request), policy=_policy(request))
+        except DomainError:
+            cache[key] = None  # e.g. the calendar does not cover the year: the dispatcher types one
+    return cache[key]
 
 
 async def _row(request: web.Request, session: Session, case: dict[str, Any]) -> dict[str, Any]:
