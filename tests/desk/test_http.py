@@ -261,6 +261,27 @@ async def test_department_cannot_open_another_units_case_or_act_beyond_its_role(
     assert kinds == {"supervise", "merge"}
 
 
+async def test_a_block_leader_works_its_blocks_cases_at_the_desk(desk: Desk) -> None:
+    case = await dispatched(desk, category="property_repair")  # 块: routed to the placed block
+    assert case["assignee"]["unit"] == "310101001001001"
+    leader = await desk.signed_in("leader")
+    html = await (await leader.get("/desk/unit")).text()
+    assert case["serial"] in html and 'id="group-blue"' in html
+    status, _ = await post_form(leader, "/desk/unit", f"/desk/cases/{case['_id']}/accept",
+                                version=str(case["version"]))
+    assert status == 200
+    status, html = await post_form(leader, "/desk/unit", f"/desk/cases/{case['_id']}/feedback",
+                                   version=str(case["version"] + 1), text="roof repaired")
+    assert status == 200
+    stored = await desk.db.cases.find_one({"_id": case["_id"]})
+    assert stored is not None and stored["state"] == "awaiting_verification"
+    assert stored["history"][-1]["actor"]["role"] == "leader"
+    # still the unit's (awaiting verification), with nothing left for the leader to do
+    html = await (await leader.get("/desk/unit")).text()
+    assert case["serial"] in html and f"/desk/cases/{case['_id']}/" not in html
+    assert (await leader.get("/desk/queues/verification")).status == 403
+
+
 async def test_a_stale_page_says_someone_else_acted_first(desk: Desk) -> None:
     case = await new_case(desk)
     center = await desk.signed_in("center")
