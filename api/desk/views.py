@@ -39,12 +39,12 @@ from api.desk.session import (
 )
 from api.errors import status_for
 from api.keys import CLOCK, DB, DESK_JINJA, GRID_INDEX, PHOTO_WORKERS, SETTINGS
-from cases import intake as case_intake
 from cases import lifecycle
 from cases import repository as cases_repo
 from cases.colour import colour_of
 from cases.duplicates import WINDOW, bounding_box, rank_duplicates
 from cases.errors import NotYourCase, StaleCase
+from cases.intake import intake as take_case
 from cases.model import CHANNELS, FINAL_STATES, KINDS, OPEN_STATES, CasePolicy
 from gridlink.errors import (
     Conflict,
@@ -391,7 +391,7 @@ async def intake_post(request: web.Request) -> web.StreamResponse:
                 placement = None  # taken all the same: the district center places it
         reporter = {k: v for k, v in (("name", forms.text(form, "caller_name", limit=100)),
                                       ("phone", forms.text(form, "caller_phone", limit=40))) if v}
-        result = await case_intake.intake(
+        result = await take_case(
             request.app[DB], policy=_policy(request), now=_now(request), channel=channel,
             kind=forms.text(form, "kind") or "complaint", category=category,
             description=description, actor=actor(session), reporter=reporter or None,
