@@ -432,3 +432,30 @@ async def test_pages_follow_the_language(desk: Desk) -> None:
     await c.get("/desk/locale?to=zh-CN&next=/desk/signin")
     again = await (await c.get("/desk/signin", headers={"Accept-Language": "en-GB"})).text()
     assert "工作人员登录" in again
+
+
+async def test_photos_show_only_to_users_who_may_open_their_case(desk: Desk) -> None:
+    from PIL import Image
+
+    case = await dispatched(desk)
+    roads = await desk.signed_in("roads")
+    await post_form(roads, "/desk/unit", f"/desk/cases/{case['_id']}/accept",
+                    version=str(case["version"]))
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (30, 140, 200)).save(buf, "JPEG")
+    page = await (await roads.get("/desk/unit")).text()
+    resp = await roads.post(f"/desk/cases/{case['_id']}/feedback", data={
+        "csrf": csrf_of(page), "version": str(case["version"] + 1), "text": "done",
+        "photo": io.BytesIO(buf.getvalue())})
+    assert resp.status == 200
+    stored = await desk.db.cases.find_one({"_id": case["_id"]})
+    assert stored is not None and len(stored["result_photos"]) == 1
+    photo = stored["result_photos"][0]
+    for name, status in (("roads", 200), ("center", 200), ("chengguan", 403), ("leader", 403)):
+        client = roads if name == "roads" else await desk.signed_in(name)
+        got = await client.get(f"/desk/media/{photo}?size=thumb")
+        assert got.status == status, name
+        if status == 200:
+            assert got.content_type == "image/jpeg" and len(await got.read()) > 100
+    anon = await desk.client()
+    assert (await anon.get(f"/desk/media/{photo}", allow_redirects=False)).status == 303
