@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 from gridlink.db import Database, Document
 
 OPEN = "stats_open"
+SUMMARY = "stats_open_sum"
 PREFIX = "stats_"
 # A few lookups at a time: each is a scan on the server; an unbounded fan-out would also open
 # a connection per lookup.
@@ -32,13 +33,16 @@ LOOKUP_CONCURRENCY = 6
 
 
 def locate(key: str) -> tuple[str, str]:
-    """Rollup key `<period>|<by>|<filter>` → (collection, document id)."""
+    """Rollup key `<period>|<by>|<filter>` → (collection, document id). The unfiltered
+    documents (boards, plain hotspots, headline) get their own tiny collection per period;
+    filtered ones (`cat=`, `ch=`, `st=`) the period's `_f` collection."""
     period, _, inner = key.partition("|")
-    return PREFIX + period.replace("-", "_"), inner
+    filt = inner.split("|", 1)[1]
+    return PREFIX + period.replace("-", "_") + ("" if filt == "*" else "_f"), inner
 
 
 def key_of(collection: str, doc_id: str) -> str:
-    period = collection.removeprefix(PREFIX)
+    period = collection.removeprefix(PREFIX).removesuffix("_f")
     period = period[0] + period[1:].replace("_", "-")
     return f"{period}|{doc_id}"
 
@@ -99,9 +103,9 @@ async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
 
 
 def open_doc(list_id: str, cases: Mapping[str, list[Any]], version: int = 1) -> Document:
-    """An open list's document: the entries as one JSON string, plus a summary the district
-    board reads alone (projection), so its cost does not grow with the open cases: the sorted
-    warn and due times packed as float64 bytes, and the case with the earliest due time."""
+    """An open list's document: the entries as one JSON string, plus the summary that is also
+    kept in `stats_open_sum` for the district board, so its cost does not grow with the open
+    cases: the sorted warn and due times packed as float64 bytes, and the earliest due case."""
     inf = float("inf")
     warn = sorted(e[1] if e[1] is not None else inf for e in cases.values())
     due = sorted(e[2] if e[2] is not None else inf for e in cases.values())
@@ -119,9 +123,22 @@ def summary_of(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"n": doc["n"], "warn": warn, "due": due, "oldest": doc.get("oldest")}
 
 
+def _summary_doc(doc: Document) -> Document:
+    return {k: v for k, v in doc.items() if k != "cases"}
+
+
 async def open_summaries(db: Database) -> dict[str, dict[str, Any]]:
-    """Every open list's summary, without the entries (one pass over a small collection)."""
-    return {d["_id"]: summary_of(d) async for d in db[OPEN].find({}, {"cases": 0})}
+    """Every open list's summary (one pass over a collection of ~35 small documents)."""
+    return {d["_id"]: summary_of(d) async for d in db[SUMMARY].find({})}
+
+
+async def _write_summary(db: Database, doc: Document) -> None:
+    """Store the summary unless a newer version is already there (writers may finish out of order)."""
+    try:
+        await db[SUMMARY].replace_one({"_id": doc["_id"], "v": {"$lt": doc["v"]}}, _summary_doc(doc),
+                                      upsert=True)
+    except DuplicateKeyError:
+        pass  # a newer summary is stored
 
 
 async def set_open(db: Database, *, list_id: str, case_id: str, entry: list[Any] | None) -> None:
@@ -138,14 +155,17 @@ async def set_open(db: Database, *, list_id: str, case_id: str, entry: list[Any]
                 return
             cases[case_id] = entry
         if doc is None:
+            new = open_doc(list_id, cases)
             try:
-                await db[OPEN].insert_one(open_doc(list_id, cases))
-                return
+                await db[OPEN].insert_one(new)
             except DuplicateKeyError:
                 continue
+            await _write_summary(db, new)
+            return
         new = open_doc(list_id, cases, doc["v"] + 1)
         res = await db[OPEN].replace_one({"_id": list_id, "v": doc["v"]}, new)
         if res.matched_count == 1:
+            await _write_summary(db, new)
             return
     raise RuntimeError(f"open list {list_id} keeps changing")  # pragma: no cover
 
@@ -154,7 +174,7 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
                       open_lists: Mapping[str, Mapping[str, Any]]) -> None:
     """Replace every statistics collection with freshly computed contents (`stats rebuild`)."""
     for name in await db.list_collection_names():
-        if is_rollup_collection(name) or name == OPEN:
+        if is_rollup_collection(name) or name in (OPEN, SUMMARY):
             await db.drop_collection(name)
     by_coll: dict[str, list[Document]] = {}
     for key, v in rollups.items():
@@ -168,6 +188,7 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
     opens = [open_doc(k, v) for k, v in open_lists.items()]
     if opens:
         await db[OPEN].insert_many(opens, ordered=False)
+        await db[SUMMARY].insert_many([_summary_doc(d) for d in opens], ordered=False)
 
 
 def iter_cases(db: Database, *, batch: int = 2000) -> Any:
