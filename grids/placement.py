@@ -28,8 +28,7 @@ from grids.units import COMMUNITY_BLOCK, DISTRICT, STREET_BLOCK
 DEFAULT_TOLERANCE_M = 30.0
 M_PER_DEG_LAT = 110_574.0
 _NONE = np.iinfo(np.int64).max
-# A point as WKB (little-endian, type 1): `shapely.from_wkb` on it costs about half of
-# `shapely.Point(x, y)`, whose argument handling dominates on the single-point path.
+# A point as WKB (little-endian, type 1), for the single-point path.
 _POINT_WKB = struct.Struct("<BIdd").pack
 
 
@@ -73,11 +72,15 @@ class _Blocks:
         # Distances for snapping are taken in local metres (equirectangular at the district).
         self.metric = shapely.transform(self.geoms, lambda c: c * self.scale)
 
-    def containing(self, point: shapely.Point) -> tuple[int, int]:
+    def containing(self, lon: float, lat: float) -> tuple[int, int]:
         """(community index, street index) of the lowest-coded blocks touching the point, or -1."""
         c = s = -1
         n = self.n_community
-        for hit in self.tree.query(point, predicate="intersects").tolist():
+        # The point as a one-element array built from WKB: `shapely.Point(x, y)` and the scalar
+        # path of STRtree.query (np.expand_dims) each cost more than the query itself.
+        wkb = np.empty(1, dtype=object)
+        wkb[0] = _POINT_WKB(1, 1, lon, lat)
+        for hit in self.tree.query(shapely.from_wkb(wkb), predicate="intersects")[1].tolist():
             if hit < n:
                 if c < 0 or hit < c:
                     c = hit
@@ -185,7 +188,7 @@ class GridIndex:
     def place(self, lon: float, lat: float) -> Placement:
         x, y = check_coordinates(lon, lat)
         b = self.blocks
-        c, s = b.containing(shapely.from_wkb(_POINT_WKB(1, 1, x, y)))
+        c, s = b.containing(x, y)
         distance = 0.0
         snapped = c < 0
         if snapped:
