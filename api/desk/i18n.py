@@ -77,7 +77,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "saved.another": ("继续受理下一件", "Take the next call"),
     "saved.open": ("打开案件", "Open the case"),
     "queue.empty": ("此队列为空。", "This queue is empty."),
-    "queue.count": ("{n} 件", "{n} cases"),
+    "queue.count": ("{n} 件", "{n} case(s)"),
     "col.serial": ("流水号", "Serial"),
     "col.category": ("类别", "Category"),
     "col.place": ("地点", "Place"),
