@@ -24,6 +24,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from gridlink.db import Database, Document
+from grids import repository as grids_repo
 
 OUTBOX_STATES = ("queued", "sending", "sent", "retry", "dead")
 # Cases under the handler's clock: the reminder/red/escalation schedule exists only for these.
@@ -147,7 +148,8 @@ async def get_case(db: Database, *, case_id: str) -> Document | None:
 
 
 async def get_unit(db: Database, *, code: str) -> Document | None:
-    return await db.units.find_one({"_id": code})
+    """A unit of the active grid version (grids owns the versioned storage)."""
+    return await grids_repo.find_unit(db, code=code)
 
 
 async def reachable_members(db: Database, *, unit: str, roles: Sequence[str]) -> list[Document]:

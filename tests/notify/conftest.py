@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,10 +45,17 @@ def cfg(settings: Settings) -> NotifyConfig:
 
 @pytest.fixture
 async def district(db: Database) -> Database:
+    # Units as grids stores them: one version, made active by the pointer document.
+    square = {"type": "Polygon", "coordinates": [[[121.47, 31.22], [121.49, 31.22],
+                                                  [121.49, 31.24], [121.47, 31.24],
+                                                  [121.47, 31.22]]]}
     await db.units.insert_many([
-        {"_id": code, "level": level, "layer": "admin", "parent": parent, "name_zh": zh,
-         "name_en": en, "version": 1}
+        {"_id": f"1:{code}", "code": code, "level": level, "layer": "admin", "parent": parent,
+         "name_zh": zh, "name_en": en, "version": 1,
+         **({"geojson": json.dumps(square)} if level == "community_block" else {})}
         for code, (level, parent, zh, en) in UNITS.items()])
+    await db.grid_versions.insert_one({"_id": 1, "units": len(UNITS)})
+    await db.grid_meta.insert_one({"_id": "active", "version": 1})
     await db.roster.insert_many([
         {"_id": f"u{chat}", "chat_id": chat, "user_id": chat, "role": role, "unit": unit,
          "name": f"member {chat}", "locale": locale}
