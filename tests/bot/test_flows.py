@@ -86,6 +86,7 @@ async def notify_round(world: BotWorld) -> None:
     """What the worker does: turn new events into outbox messages and send them all."""
     from notify.config import NotifyConfig
     from notify.notifier import process_batch
+    from notify.repository import count_messages
     from notify.sender import Sender
 
     cfg = NotifyConfig.from_settings(world.settings)
@@ -98,8 +99,8 @@ async def notify_round(world: BotWorld) -> None:
     task = asyncio.create_task(sender.run(stop))
     try:
         for _ in range(400):
-            pending = await world.db.outbox.count_documents(
-                {"state": {"$in": ["queued", "retry", "sending"]}})
+            pending = await count_messages(
+                world.db, query={"state": {"$in": ["queued", "retry", "sending"]}})
             if not pending:
                 break
             assert not task.done(), task.exception()
