@@ -47,7 +47,9 @@ async def running_sandbox(**options: Any) -> AsyncIterator[RunningSandbox]:
     options = {"bot_token": DEFAULT_TOKEN, "webhook_retry_delay": 0.05,
                "webhook_retry_max": 0.2, **options}
     app = create_sandbox_app(**options)
-    async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as session:
+    # Like `gridlink sandbox`: no access log (Telegram's request paths carry the bot token).
+    async with TestServer(app, host="127.0.0.1", access_log=None) as server, \
+            aiohttp.ClientSession() as session:
         url = str(server.make_url("")).rstrip("/")
         yield RunningSandbox(url=url, token=options["bot_token"],
                              client=SandboxClient(url, session), app=app)
