@@ -118,6 +118,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Everything for a local run: database, demo district, web, worker, Bot API sandbox."""
     from gridlink.runtime import database_uri
 
+    # A shell that starts us in the background leaves SIGINT ignored; Ctrl-C and SIGTERM must
+    # both stop everything cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     with database_uri(settings) as uri:
         env = {**os.environ, "MONGODB_URI": uri}
         for step in DEMO_STEPS:
@@ -140,7 +144,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             "",
             "gridlink is starting:",
             f"  health      {base}/healthz",
-            f"  API         {base}/api/v1/",
+            f"  API docs    {base}/api/docs",
+            f"  board       {base}/board   (also /hotspots, /map, /assessment)",
+            f"  portal      {base}/portal",
+            f"  desk        {base}/desk/   (create a sign-in: gridlink staff add --help)",
             *( [f"  chat sandbox http://{settings.http_host}:{settings.sandbox_port}/"]
                if "sandbox" in procs else []),
             f"  database    {uri}",
@@ -179,6 +186,10 @@ def _sandbox_args(parser: argparse.ArgumentParser) -> None:
     from sandbox.cli import configure
 
     configure(parser)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def SANDBOX_AVAILABLE() -> bool:
