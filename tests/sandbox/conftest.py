@@ -47,9 +47,11 @@ async def running_sandbox(**options: Any) -> AsyncIterator[RunningSandbox]:
     options = {"bot_token": DEFAULT_TOKEN, "webhook_retry_delay": 0.05,
                "webhook_retry_max": 0.2, **options}
     app = create_sandbox_app(**options)
+    server = TestServer(app, host="127.0.0.1")
     # Like `gridlink sandbox`: no access log (Telegram's request paths carry the bot token).
-    async with TestServer(app, host="127.0.0.1", access_log=None) as server, \
-            aiohttp.ClientSession() as session:
+    # TestServer ignores runner options given to its constructor; start_server takes them.
+    await server.start_server(access_log=None)
+    async with server, aiohttp.ClientSession() as session:
         url = str(server.make_url("")).rstrip("/")
         yield RunningSandbox(url=url, token=options["bot_token"],
                              client=SandboxClient(url, session), app=app)
