@@ -19,13 +19,14 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from bot.i18n import locale_for
 from cases.colour import colour_of
 from gridlink.db import Database, Document
 from notify import render
 from notify import repository as repo
 from notify.config import NotifyConfig
 from notify.recipients import Directory, Recipient
-from notify.texts import locale_of, unit_name
+from notify.texts import unit_name
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ async def send_digest(db: Database, cfg: NotifyConfig, *, job: Document, now: da
             key = DISTRICT_KEY if (unit or {}).get("level") == "district" or code == cfg.district \
                 else code
             c = counts.get(key, Counter())
-            locale = locale_of(member.get("locale"), cfg.default_locale)
+            locale = locale_for(member.get("locale"), cfg.default_locale)
             photo = await CHART_HOOK(db, code, now) if CHART_HOOK is not None else None
             recipient = Recipient(chat_id=int(member["chat_id"]), locale=locale, unit=code,
                                   role=str(member.get("role")), name=str(member.get("name") or ""),

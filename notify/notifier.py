@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from bot.i18n import locale_for
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
 from notify import render, schedule
@@ -22,7 +23,7 @@ from notify import repository as repo
 from notify.buttons import assignment_markup, rating_markup
 from notify.config import NotifyConfig
 from notify.recipients import Directory, Recipient
-from notify.texts import locale_of, unit_name
+from notify.texts import unit_name
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class _Batch:
                    markup: Callable[[str], Document | None] | None = None,
                    on_sent: Document | None = None) -> None:
         for recipient in recipients:
-            locale = locale_of(recipient.locale, self.cfg.default_locale)
+            locale = locale_for(recipient.locale, self.cfg.default_locale)
             kw = dict(await self.fields(case, locale))
             if extra is not None:
                 kw.update(await extra(locale))

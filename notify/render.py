@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.i18n import locale_for, t
 from gridlink.db import Document
 from notify import repository as repo
 from notify.config import NotifyConfig
 from notify.recipients import Directory, Recipient
-from notify.texts import locale_of, t, unit_name, when
+from notify.texts import unit_name, when
 
 
 def category(case: Document, locale: str) -> str:
@@ -56,7 +57,7 @@ def message(*, source: str, recipient: Recipient, key: str, kw: dict[str, Any], 
             reply_markup: Document | None = None, on_sent: Document | None = None,
             photo: str | None = None) -> Document:
     """One outbox message; its id is deterministic in (source, recipient chat)."""
-    locale = locale_of(recipient.locale, cfg.default_locale)
+    locale = locale_for(recipient.locale, cfg.default_locale)
     return repo.new_message(
         msg_id=f"{source}:{recipient.chat_id}", chat_id=recipient.chat_id,
         text=t(key, locale, **kw), kind=kind, now=now, locale=locale, case_id=case_id,

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.i18n import locale_for
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
 from notify import digest, render
 from notify import repository as repo
 from notify.config import NotifyConfig
 from notify.recipients import Directory
-from notify.texts import locale_of
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ async def _messages_for(job: Document, case: Document, cfg: NotifyConfig, direct
     out = []
     fields: dict[str, dict[str, Any]] = {}
     for recipient in recipients:
-        locale = locale_of(recipient.locale, cfg.default_locale)
+        locale = locale_for(recipient.locale, cfg.default_locale)
         if locale not in fields:
             fields[locale] = await render.fields(case, locale, cfg, directory)
         out.append(render.message(source=source, recipient=recipient, key=key,
