@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +11,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from gridlink.auth import hash_token
 from gridlink.db import Database
 from open311.errors import ApiKeyInvalid, ApiKeyMissing, BadRequestInput, TokenNotFound
 
@@ -26,10 +26,6 @@ class ApiClient:
     name: str
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 async def ensure_indexes(db: Database) -> None:
     await db.open311_keys.create_index([("hash", ASCENDING)], unique=True)
     await db.open311_requests.create_index([("token", ASCENDING)], unique=True)
@@ -42,7 +38,7 @@ async def create_key(db: Database, *, name: str, now: datetime) -> str:
         raise BadRequestInput("an Open311 API key needs an application name of 1–100 characters")
     key = KEY_PREFIX + secrets.token_urlsafe(24)
     await db.open311_keys.insert_one({
-        "_id": secrets.token_hex(8), "hash": hash_key(key), "name": name,
+        "_id": secrets.token_hex(8), "hash": hash_token(key), "name": name,
         "created_at": now, "revoked_at": None,
     })
     return key
@@ -58,7 +54,7 @@ async def authenticate(db: Database, *, key: str | None) -> ApiClient:
     """The application holding `key`; ApiKeyMissing / ApiKeyInvalid otherwise."""
     if not key or not key.strip():
         raise ApiKeyMissing("api_key was not provided")
-    doc = await db.open311_keys.find_one({"hash": hash_key(key.strip())})
+    doc = await db.open311_keys.find_one({"hash": hash_token(key.strip())})
     if doc is None or doc.get("revoked_at") is not None:
         raise ApiKeyInvalid("api_key is not valid")
     return ApiClient(key_id=doc["_id"], name=doc.get("name", ""))
