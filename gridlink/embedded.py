@@ -36,10 +36,118 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Patch level of the project's FerretDB build; bump it when FERRETDB_PATCHES change so an
+# existing binary is rebuilt.
+FERRETDB_PATCH_LEVEL = "gridlink-1"
+
+# Upstream v1.24's SQLite backend looks `_id` up as `sjson->'$._id'` while its unique index is on
+# `sjson->"_id"`, so SQLite never uses the index; and it pushes a filter down only when it is
+# exactly `{_id: value}`. Every update, delete and `_id` lookup therefore scanned the whole
+# table (FerretDB issue 3235). The patch makes the expressions match and pushes `_id` equality
+# and `_id: {$in: [...]}` down from any filter; FerretDB still applies the full filter itself.
+_ID_PUSHDOWN_GO = """// Added by gridlink (see gridlink/embedded.py).
+
+package sqlite
+
+import (
+\t"fmt"
+\t"strings"
+
+\t"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
+\t"github.com/FerretDB/FerretDB/internal/handler/sjson"
+\t"github.com/FerretDB/FerretDB/internal/types"
+\t"github.com/FerretDB/FerretDB/internal/util/must"
+)
+
+// idPushdown returns a WHERE clause on the _id index when the filter pins _id.
+func idPushdown(filter *types.Document) (string, []any) {
+\tif filter.Len() == 0 || !filter.Has("_id") {
+\t\treturn "", nil
+\t}
+\tv, err := filter.Get("_id")
+\tif err != nil {
+\t\treturn "", nil
+\t}
+\tswitch v := v.(type) {
+\tcase string, types.ObjectID:
+\t\treturn fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn), []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+\tcase *types.Document:
+\t\tif v.Len() != 1 || !v.Has("$in") {
+\t\t\treturn "", nil
+\t\t}
+\t\tin, err := v.Get("$in")
+\t\tif err != nil {
+\t\t\treturn "", nil
+\t\t}
+\t\tarr, ok := in.(*types.Array)
+\t\tif !ok || arr.Len() == 0 || arr.Len() > 900 {
+\t\t\treturn "", nil
+\t\t}
+\t\tplaceholders := make([]string, 0, arr.Len())
+\t\targs := make([]any, 0, arr.Len())
+\t\tfor i := 0; i < arr.Len(); i++ {
+\t\t\te := must.NotFail(arr.Get(i))
+\t\t\tswitch e.(type) {
+\t\t\tcase string, types.ObjectID:
+\t\t\tdefault:
+\t\t\t\treturn "", nil
+\t\t\t}
+\t\t\tplaceholders = append(placeholders, "?")
+\t\t\targs = append(args, string(must.NotFail(sjson.MarshalSingleValue(e))))
+\t\t}
+\t\treturn fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, strings.Join(placeholders, ", ")), args
+\t}
+\treturn "", nil
+}
+"""
+
+_QUERY_PUSHDOWN_OLD = """\tif params.Filter.Len() == 1 {
+\t\tv, _ := params.Filter.Get("_id")
+\t\tswitch v.(type) {
+\t\tcase string, types.ObjectID:
+\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+\t\t}
+\t}
+"""
+_EXPLAIN_PUSHDOWN_OLD = """\tif params.Filter.Len() == 1 {
+\t\tv, _ := params.Filter.Get("_id")
+\t\tswitch v.(type) {
+\t\tcase string, types.ObjectID:
+\t\t\tfilterPushdown = true
+\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+\t\t}
+\t}
+"""
+
+# (file, upstream text, replacement); applying fails loudly if upstream text is missing.
+FERRETDB_PATCHES: list[tuple[str, str, str]] = [
+    ("internal/backends/sqlite/metadata/metadata.go",
+     'IDColumn = DefaultColumn + "->\'$._id\'"', 'IDColumn = DefaultColumn + "->\'_id\'"'),
+    ("internal/backends/sqlite/collection.go", _QUERY_PUSHDOWN_OLD,
+     "\twhereClause, args = idPushdown(params.Filter)\n"),
+    ("internal/backends/sqlite/collection.go", _EXPLAIN_PUSHDOWN_OLD,
+     "\twhereClause, args = idPushdown(params.Filter)\n\tfilterPushdown = whereClause != \"\"\n"),
+]
+
+
+def patch_ferretdb(source: Path) -> None:
+    """Apply FERRETDB_PATCHES to an unpacked FerretDB source tree."""
+    for rel, old, new in FERRETDB_PATCHES:
+        path = source / rel
+        text = path.read_text()
+        if old not in text:
+            raise EmbeddedServerError(f"FerretDB patch does not apply to {rel}")
+        path.write_text(text.replace(old, new, 1))
+    (source / "internal/backends/sqlite/id_pushdown_gridlink.go").write_text(_ID_PUSHDOWN_GO)
+
+
 def ferretdb_binary(build: bool = True) -> Path:
-    """Path of the project-local FerretDB binary, building it first if needed."""
+    """Path of the project-local FerretDB binary, building (and patching) it first if needed."""
     binary = TOOLS_BIN / "ferretdb"
-    if binary.exists():
+    stamp = TOOLS_BIN / "ferretdb.patch-level"
+    if binary.exists() and stamp.exists() and stamp.read_text().strip() == FERRETDB_PATCH_LEVEL:
         return binary
     if not build:
         raise EmbeddedServerError(f"FerretDB is not built yet ({binary})")
@@ -50,7 +158,7 @@ def ferretdb_binary(build: bool = True) -> Path:
             "(to build FerretDB), or set MONGODB_URI to an existing MongoDB"
         )
     TOOLS_BIN.mkdir(parents=True, exist_ok=True)
-    log.info("building FerretDB (first run only)", extra={"module": FERRETDB_MODULE})
+    log.info("building FerretDB (first run only)", extra={"go_module": FERRETDB_MODULE})
     env = {**os.environ, "GOBIN": str(TOOLS_BIN), "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
     # A plain `go install …@v1.24.2` builds a binary that panics at start: the module zip lacks
     # the generated build/version/version.txt. So: fetch the module source, add that file, build.
@@ -65,10 +173,14 @@ def ferretdb_binary(build: bool = True) -> Path:
         path.chmod(path.stat().st_mode | 0o200)
     source.chmod(source.stat().st_mode | 0o200)
     (source / "build" / "version" / "version.txt").write_text(FERRETDB_MODULE.rsplit("@", 1)[1] + "\n")
-    proc = subprocess.run([go, "build", "-o", str(binary), "./cmd/ferretdb"], cwd=source, env=env,
+    patch_ferretdb(source)
+    built = binary.with_suffix(".new")
+    proc = subprocess.run([go, "build", "-o", str(built), "./cmd/ferretdb"], cwd=source, env=env,
                           capture_output=True, text=True)
-    if proc.returncode != 0 or not binary.exists():
+    if proc.returncode != 0 or not built.exists():
         raise EmbeddedServerError(f"building FerretDB failed:\n{proc.stderr[-2000:]}")
+    built.replace(binary)
+    stamp.write_text(FERRETDB_PATCH_LEVEL + "\n")
     return binary
 
 
