@@ -38,19 +38,23 @@ def free_port() -> int:
 
 # Patch level of the project's FerretDB build; bump it when FERRETDB_PATCHES change so an
 # existing binary is rebuilt.
-FERRETDB_PATCH_LEVEL = "gridlink-1"
+FERRETDB_PATCH_LEVEL = "gridlink-2"
 
 # Upstream v1.24's SQLite backend looks `_id` up as `sjson->'$._id'` while its unique index is on
 # `sjson->"_id"`, so SQLite never uses the index; and it pushes a filter down only when it is
-# exactly `{_id: value}`. Every update, delete and `_id` lookup therefore scanned the whole
-# table (FerretDB issue 3235). The patch makes the expressions match and pushes `_id` equality
-# and `_id: {$in: [...]}` down from any filter; FerretDB still applies the full filter itself.
+# exactly `{_id: value}`: every update, delete and lookup scanned the whole table (FerretDB
+# issue 3235). The patch makes the expressions match and pushes each top-level string/ObjectId
+# equality or `$in` of such values down as SQL on the same expression the field's index uses
+# (`sjson->'field'`), so indexed fields are looked up by index. Array values are kept for
+# FerretDB to judge (equality matches an array element), and FerretDB still applies the full
+# filter to every row it reads, so results are unchanged; only fewer rows are read.
 _ID_PUSHDOWN_GO = """// Added by gridlink (see gridlink/embedded.py).
 
 package sqlite
 
 import (
 \t"fmt"
+\t"regexp"
 \t"strings"
 
 \t"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
@@ -59,45 +63,73 @@ import (
 \t"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-// idPushdown returns a WHERE clause on the _id index when the filter pins _id.
-func idPushdown(filter *types.Document) (string, []any) {
-\tif filter.Len() == 0 || !filter.Has("_id") {
-\t\treturn "", nil
-\t}
-\tv, err := filter.Get("_id")
-\tif err != nil {
-\t\treturn "", nil
-\t}
-\tswitch v := v.(type) {
+var pushdownKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// pushdownValue returns the JSON text that sjson->'field' yields for v, when v's equality can
+// be decided on that text (strings and ObjectIDs).
+func pushdownValue(v any) (string, bool) {
+\tswitch v.(type) {
 \tcase string, types.ObjectID:
-\t\treturn fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn), []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
-\tcase *types.Document:
-\t\tif v.Len() != 1 || !v.Has("$in") {
-\t\t\treturn "", nil
-\t\t}
-\t\tin, err := v.Get("$in")
-\t\tif err != nil {
-\t\t\treturn "", nil
-\t\t}
-\t\tarr, ok := in.(*types.Array)
-\t\tif !ok || arr.Len() == 0 || arr.Len() > 900 {
-\t\t\treturn "", nil
-\t\t}
-\t\tplaceholders := make([]string, 0, arr.Len())
-\t\targs := make([]any, 0, arr.Len())
-\t\tfor i := 0; i < arr.Len(); i++ {
-\t\t\te := must.NotFail(arr.Get(i))
-\t\t\tswitch e.(type) {
-\t\t\tcase string, types.ObjectID:
-\t\t\tdefault:
-\t\t\t\treturn "", nil
-\t\t\t}
-\t\t\tplaceholders = append(placeholders, "?")
-\t\t\targs = append(args, string(must.NotFail(sjson.MarshalSingleValue(e))))
-\t\t}
-\t\treturn fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, strings.Join(placeholders, ", ")), args
+\t\treturn string(must.NotFail(sjson.MarshalSingleValue(v))), true
 \t}
-\treturn "", nil
+\treturn "", false
+}
+
+// idPushdown returns a WHERE clause that narrows the rows by the filter's top-level string
+// equalities and $in lists; FerretDB applies the whole filter to those rows afterwards.
+func idPushdown(filter *types.Document) (string, []any) {
+\tif filter.Len() == 0 {
+\t\treturn "", nil
+\t}
+\tif _, dup := filter.FindDuplicateKey(); dup {
+\t\treturn "", nil
+\t}
+\tvar conds []string
+\tvar args []any
+\tfor _, k := range filter.Keys() {
+\t\tif !pushdownKey.MatchString(k) {
+\t\t\tcontinue
+\t\t}
+\t\tv := must.NotFail(filter.Get(k))
+\t\tvar values []string
+\t\tif s, ok := pushdownValue(v); ok {
+\t\t\tvalues = []string{s}
+\t\t} else if d, ok := v.(*types.Document); ok && d.Len() == 1 && d.Has("$in") {
+\t\t\tarr, ok := must.NotFail(d.Get("$in")).(*types.Array)
+\t\t\tif !ok || arr.Len() == 0 || arr.Len() > 500 {
+\t\t\t\tcontinue
+\t\t\t}
+\t\t\tfor i := 0; i < arr.Len(); i++ {
+\t\t\t\ts, ok := pushdownValue(must.NotFail(arr.Get(i)))
+\t\t\t\tif !ok {
+\t\t\t\t\tvalues = nil
+\t\t\t\t\tbreak
+\t\t\t\t}
+\t\t\t\tvalues = append(values, s)
+\t\t\t}
+\t\t}
+\t\tif len(values) == 0 {
+\t\t\tcontinue
+\t\t}
+\t\tcol := fmt.Sprintf(`%s->'%s'`, metadata.DefaultColumn, k)
+\t\tcond := col + " = ?"
+\t\tif len(values) > 1 {
+\t\t\tcond = fmt.Sprintf(`%s IN (%s)`, col, strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", "))
+\t\t}
+\t\tfor _, s := range values {
+\t\t\targs = append(args, s)
+\t\t}
+\t\tif k != "_id" {
+\t\t\t// An array matches when one of its elements does: keep every array row (its JSON
+\t\t\t// text starts with '[') for FerretDB's own filter to judge.
+\t\t\tcond = fmt.Sprintf(`(%s OR (%s >= '[' AND %s < '\\'))`, cond, col, col)
+\t\t}
+\t\tconds = append(conds, cond)
+\t}
+\tif len(conds) == 0 {
+\t\treturn "", nil
+\t}
+\treturn " WHERE " + strings.Join(conds, " AND "), args
 }
 """
 
