@@ -1,0 +1,67 @@
+"""The database server the project starts answers like MongoDB, and the patched FerretDB build
+uses its indexes for the lookups the app relies on (gridlink/embedded.py, FERRETDB_PATCHES)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+Database = AsyncDatabase[dict[str, Any]]
+
+OID = ObjectId()
+DOCS: list[dict[str, Any]] = [
+    {"_id": "a", "hash": "h<1>&", "state": "pending", "tags": ["x", "y"], "n": 1, "ref": OID},
+    {"_id": "b", "hash": "中文\"引号", "state": "done", "tags": "x", "n": 2},
+    {"_id": "c", "hash": "h3", "state": ["pending", "done"], "n": 3},
+    {"_id": "d", "hash": "h4", "state": None, "n": 4},
+]
+
+
+@pytest.fixture
+async def coll(db: Database) -> Any:
+    await db.things.create_index("hash", unique=True)
+    await db.things.create_index([("state", 1), ("n", 1)])
+    await db.things.insert_many([dict(d) for d in DOCS])
+    await db.things.insert_many([{"_id": f"z{i}", "hash": f"z{i}", "state": "old", "n": i}
+                                 for i in range(200)])
+    return db.things
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ({"hash": "h<1>&"}, ["a"]),
+    ({"hash": "中文\"引号"}, ["b"]),
+    ({"state": "pending"}, ["a", "c"]),  # an array holding the value matches too
+    ({"tags": "x"}, ["a", "b"]),
+    ({"state": {"$in": ["pending", "nope"]}}, ["a", "c"]),
+    ({"ref": OID}, ["a"]),
+    ({"state": "pending", "n": {"$lte": 2}}, ["a"]),
+    ({"_id": {"$in": ["a", "d", "nope"]}, "n": {"$gt": 1}}, ["d"]),
+    ({"_id": "c", "state": "done"}, ["c"]),
+    ({"state": None}, ["d"]),
+    ({"hash": {"$in": ["h3", "h4"]}, "state": "done"}, ["c"]),
+])
+async def test_equality_filters_match_as_on_mongodb(coll: Any, query: dict[str, Any],
+                                                     expected: list[str]) -> None:
+    assert sorted([d["_id"] async for d in coll.find(query)]) == expected
+
+
+async def test_updates_and_deletes_by_id_hit_only_their_document(coll: Any) -> None:
+    await coll.update_one({"_id": "c", "hash": "h3"}, {"$set": {"seen": True}})
+    await coll.delete_one({"_id": "d"})
+    assert [d["_id"] async for d in coll.find({"seen": True})] == ["c"]
+    assert await coll.count_documents({}) == len(DOCS) - 1 + 200
+
+
+async def test_id_and_indexed_equality_are_index_lookups_on_ferretdb(coll: Any,
+                                                                     db: Database) -> None:
+    build = await db.client.admin.command("buildInfo")
+    if "ferretdbVersion" not in build:
+        pytest.skip("explain output is FerretDB's; MongoDB uses its indexes anyway")
+    for query in ({"_id": "a"}, {"_id": "a", "n": 1}, {"hash": "h4"},
+                  {"state": "pending", "n": {"$lte": 2}}):
+        plan = await db.command("explain", {"find": "things", "filter": query})
+        details = " ".join(plan["queryPlanner"]["Plan"])
+        assert "USING INDEX" in details and "SCAN" not in details, (query, details)
