@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,11 +28,12 @@ from aiohttp.test_utils import TestServer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.keys import PTB_APP
+from bench.timing import latency_line
 from bot import repository as repo
 from gridlink.app import create_app
 from gridlink.clock import SystemClock
 from gridlink.db import make_client
-from gridlink.embedded import EmbeddedServer
+from gridlink.embedded import temporary_server
 from gridlink.settings import load_settings
 from sandbox.app import DEFAULT_TOKEN, create_sandbox_app
 
@@ -44,13 +44,6 @@ def _update(update_id: int, user_id: int) -> dict[str, object]:
         "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
         "chat": {"id": user_id, "type": "private", "first_name": "U"},
         "from": {"id": user_id, "is_bot": False, "first_name": "U", "language_code": "en"}}}
-
-
-def _fmt(name: str, samples: list[float]) -> str:
-    ms = sorted(s * 1000 for s in samples)
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    return (f"{name:<11} p50 {statistics.median(ms):7.2f} ms   p99 {p99:7.2f} ms   "
-            f"{len(ms) / sum(samples):8.0f} /s (sequential)")
 
 
 async def main(n: int, uri: str) -> None:
@@ -99,7 +92,7 @@ async def main(n: int, uri: str) -> None:
             print(f"{n} updates, one chat each, sequential; database {uri.split('@')[-1]}")
             for name, samples in (("webhook", webhook), ("send floor", floor),
                                   ("claim+done", bookkeeping), ("duplicate", duplicate)):
-                print(_fmt(name, samples))
+                print(latency_line(name, samples, sequential=True))
             print(f"webhook / send floor = {statistics.median(webhook) / statistics.median(floor):.2f}x; "
                   f"exactly-once bookkeeping = {statistics.median(bookkeeping) / statistics.median(webhook):.0%} "
                   f"of the webhook path")
@@ -111,10 +104,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--updates", type=int, default=300)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedServer(Path(tmp))
-        server.start()
-        try:
-            asyncio.run(main(args.updates, server.uri))
-        finally:
-            server.stop()
+    with temporary_server() as uri:
+        asyncio.run(main(args.updates, uri))

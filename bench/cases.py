@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -37,7 +36,7 @@ from cases import repository as repo
 from cases.intake import intake
 from cases.model import Actor, CasePolicy
 from gridlink.db import Database, ensure_indexes, make_client
-from gridlink.embedded import EmbeddedServer
+from gridlink.embedded import temporary_server
 from gridlink.settings import load_settings
 
 POLICY = CasePolicy()
@@ -144,28 +143,22 @@ async def walk(db: Database, cases: list[dict[str, Any]]) -> tuple[float, float]
 
 
 async def main(n: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedServer(Path(tmp))
-        server.start()
-        try:
-            settings = load_settings(mongodb_uri=server.uri, mongodb_db="bench_cases",
-                                     mongodb_timeout_ms=5000)
-            client = make_client(server.uri, settings)
-            db = client["bench_cases"]
-            await ensure_indexes(db)
-            await counter(db)
-            made = await intakes(db, n)
-            made = made[n:]
-            # stats' rollup hook off: this compares cases' own writes.
-            lifecycle.count_transition = _no_stats  # type: ignore[assignment]
-            with_claim, without = await walk(db, made)
-            half = len(made) // 2
-            print(f"lifecycle 4 transitions x{half} each: {4 * half / with_claim:7.1f} transitions/s "
-                  f"with claims, {4 * half / without:7.1f} without (claims cost "
-                  f"{(with_claim - without) / with_claim * 100:.0f}% of the time)")
-            await client.close()
-        finally:
-            server.stop()
+    with temporary_server() as uri:
+        settings = load_settings(mongodb_uri=uri, mongodb_db="bench_cases", mongodb_timeout_ms=5000)
+        client = make_client(uri, settings)
+        db = client["bench_cases"]
+        await ensure_indexes(db)
+        await counter(db)
+        made = await intakes(db, n)
+        made = made[n:]
+        # stats' rollup hook off: this compares cases' own writes.
+        lifecycle.count_transition = _no_stats  # type: ignore[assignment]
+        with_claim, without = await walk(db, made)
+        half = len(made) // 2
+        print(f"lifecycle 4 transitions x{half} each: {4 * half / with_claim:7.1f} transitions/s "
+              f"with claims, {4 * half / without:7.1f} without (claims cost "
+              f"{(with_claim - without) / with_claim * 100:.0f}% of the time)")
+        await client.close()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gridlink.db import make_client
-from gridlink.embedded import EmbeddedServer
+from gridlink.embedded import temporary_server
 from gridlink.settings import load_settings
 from media import pipeline, repository, service
 
@@ -151,13 +151,8 @@ def store_ms(data: bytes, runs: int) -> float:
             await client.close()
         return statistics.median(times)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedServer(Path(tmp))
-        server.start()
-        try:
-            return asyncio.run(run(server.uri))
-        finally:
-            server.stop()
+    with temporary_server() as uri:
+        return asyncio.run(run(uri))
 
 
 def whole_result(data: bytes) -> pipeline.Processed:

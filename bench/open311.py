@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,13 +25,14 @@ from aiohttp.test_utils import TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import latency_line
 from cases import repository as cases_repo
 from cases.intake import intake
 from cases.model import CasePolicy
 from gridlink.app import create_app
 from gridlink.clock import SystemClock
 from gridlink.db import ensure_indexes, make_client
-from gridlink.embedded import EmbeddedServer
+from gridlink.embedded import temporary_server
 from gridlink.settings import load_settings
 from grids import repository as grids_repo
 from grids.demo import demo_feature_collection
@@ -40,12 +40,6 @@ from grids.importer import parse_grid
 from grids.placement import GridIndex
 from open311 import repository as open311_repo
 from open311.service import parse_query
-
-
-def _fmt(name: str, samples: list[float]) -> str:
-    ms = sorted(s * 1000 for s in samples)
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    return f"{name:<22} p50 {statistics.median(ms):8.2f} ms   p99 {p99:8.2f} ms   n={len(ms)}"
 
 
 async def main(posts: int, uri: str) -> None:
@@ -106,12 +100,12 @@ async def main(posts: int, uri: str) -> None:
     await client.close()
 
     print(f"Open311 layer on the demo district, {posts} POSTs, GET of {len(docs)} requests")
-    print(_fmt("POST requests.json", post_s))
-    print(_fmt("floor: cases.intake", floor_s))
+    print(latency_line("POST requests.json", post_s))
+    print(latency_line("floor: cases.intake", floor_s))
     print(f"  POST / floor (p50): {statistics.median(post_s) / statistics.median(floor_s):.2f}x")
-    print(_fmt("GET requests.json", get_json))
-    print(_fmt("GET requests.xml", get_xml))
-    print(_fmt("floor: find_cases", get_floor))
+    print(latency_line("GET requests.json", get_json))
+    print(latency_line("GET requests.xml", get_xml))
+    print(latency_line("floor: find_cases", get_floor))
     floor = statistics.median(get_floor)
     print(f"  GET json / floor (p50): {statistics.median(get_json) / floor:.2f}x   "
           f"xml / floor: {statistics.median(get_xml) / floor:.2f}x")
@@ -121,10 +115,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=60)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        db_server = EmbeddedServer(Path(tmp))
-        db_server.start()
-        try:
-            asyncio.run(main(args.posts, db_server.uri))
-        finally:
-            db_server.stop()
+    with temporary_server() as uri:
+        asyncio.run(main(args.posts, uri))

@@ -12,7 +12,10 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pymongo import MongoClient
@@ -300,3 +303,15 @@ class EmbeddedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def temporary_server() -> Iterator[str]:
+    """A throwaway embedded server (benchmarks, one-off scripts); yields its URI."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedServer(Path(tmp))
+        server.start()
+        try:
+            yield server.uri
+        finally:
+            server.stop()
