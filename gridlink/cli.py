@@ -10,8 +10,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -22,6 +23,19 @@ from stats import cli as stats_cli
 log = logging.getLogger("gridlink")
 
 Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _run_until_interrupted(settings: Settings,
+                           service: Callable[..., Coroutine[Any, Any, None]]) -> int:
+    """Run a long-lived async service (`service(settings, mongo_uri=…)`) until Ctrl-C."""
+    from gridlink.runtime import database_uri
+
+    with database_uri(settings) as uri:
+        try:
+            asyncio.run(service(settings, mongo_uri=uri))
+        except KeyboardInterrupt:
+            pass
+    return 0
 
 
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,15 +53,9 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run notifications, reminders and escalations."""
-    from gridlink.runtime import database_uri
     from notify.worker import run_worker
 
-    with database_uri(settings) as uri:
-        try:
-            asyncio.run(run_worker(settings, mongo_uri=uri))
-        except KeyboardInterrupt:
-            pass
-    return 0
+    return _run_until_interrupted(settings, run_worker)
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -70,20 +78,15 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     """Create a staff API token (printed once; only its hash is stored)."""
     from gridlink import auth
     from gridlink.clock import SystemClock
-    from gridlink.db import ensure_indexes, make_client
+    from gridlink.db import open_database
     from gridlink.runtime import database_uri
 
     async def create(uri: str) -> str:
-        client = make_client(uri, settings)
-        try:
-            db = client[settings.mongodb_db]
-            await ensure_indexes(db)
+        async with open_database(uri, settings) as db:
             ttl = timedelta(days=args.days) if args.days else None
             return await auth.create_token(db, role=args.role, unit=args.unit,
                                            district=settings.district_code, name=args.name,
                                            now=SystemClock().now(), ttl=ttl)
-        finally:
-            await client.close()
 
     with database_uri(settings) as uri:
         print(asyncio.run(create(uri)))
@@ -104,14 +107,8 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot by long polling (development; production uses the webhook in web)."""
     from bot.polling import run_polling
-    from gridlink.runtime import database_uri
 
-    with database_uri(settings) as uri:
-        try:
-            asyncio.run(run_polling(settings, mongo_uri=uri))
-        except KeyboardInterrupt:
-            pass
-    return 0
+    return _run_until_interrupted(settings, run_polling)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

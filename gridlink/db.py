@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -56,3 +57,15 @@ async def ensure_indexes(db: Database) -> None:
     for step in steps:
         await step(db)
     log.info("indexes ensured", extra={"db": db.name})
+
+
+@asynccontextmanager
+async def open_database(uri: str, settings: Settings) -> AsyncIterator[Database]:
+    """The database for one command-line job: indexes ensured, the client closed afterwards."""
+    client = make_client(uri, settings)
+    try:
+        db = client[settings.mongodb_db]
+        await ensure_indexes(db)
+        yield db
+    finally:
+        await client.close()

@@ -56,19 +56,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def load_demo(settings: Settings, uri: str, *, seed: int | None = None,
                     only_if_empty: bool = False) -> int:
-    from gridlink.db import ensure_indexes, make_client
+    from gridlink.db import open_database
     from grids import repository
     from grids.demo import DEFAULT_SEED, demo_feature_collection
     from grids.importer import parse_grid
 
-    client = make_client(uri, settings)
-    try:
-        db = client[settings.mongodb_db]
-        await ensure_indexes(db)
+    async with open_database(uri, settings) as db:
         if only_if_empty and await repository.active_version(db) is not None:
             return 0
-    finally:
-        await client.close()
     seed = seed or DEFAULT_SEED
     grid = parse_grid(demo_feature_collection(district=settings.district_code, seed=seed),
                       district_code=settings.district_code)
@@ -102,16 +97,11 @@ def read_grid_file(path: Path, *, source_crs: str, settings: Settings,
 
 async def install(settings: Settings, uri: str, grid: ImportedGrid, *, source: str) -> int:
     from gridlink.clock import SystemClock
-    from gridlink.db import ensure_indexes, make_client
+    from gridlink.db import open_database
     from grids import repository
 
-    client = make_client(uri, settings)
-    try:
-        db = client[settings.mongodb_db]
-        await ensure_indexes(db)
+    async with open_database(uri, settings) as db:
         return await repository.install_grid(db, grid=grid, source=source, now=SystemClock().now())
-    finally:
-        await client.close()
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -11,15 +11,12 @@ from gridlink.settings import Settings
 def cmd_open311_key(args: argparse.Namespace, settings: Settings) -> int:
     """Create an Open311 API key (printed once; stored hashed), list keys, or revoke one."""
     from gridlink.clock import SystemClock
-    from gridlink.db import ensure_indexes, make_client
+    from gridlink.db import open_database
     from gridlink.runtime import database_uri
     from open311 import repository as repo
 
     async def run(uri: str) -> int:
-        client = make_client(uri, settings)
-        try:
-            db = client[settings.mongodb_db]
-            await ensure_indexes(db)
+        async with open_database(uri, settings) as db:
             now = SystemClock().now()
             if args.revoke:
                 if await repo.revoke_key(db, key_id=args.revoke, now=now):
@@ -28,7 +25,7 @@ def cmd_open311_key(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"no active key {args.revoke}")
                 return 1
             if args.list:
-                async for doc in db.open311_keys.find({}, {"hash": 0}).sort("created_at", 1):
+                for doc in await repo.list_keys(db):
                     state = "revoked" if doc.get("revoked_at") else "active"
                     print(f"{doc['_id']}\t{state}\t{doc.get('name', '')}\t{doc['created_at']:%Y-%m-%d}")
                 return 0
@@ -37,8 +34,6 @@ def cmd_open311_key(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             print(await repo.create_key(db, name=args.name, now=now))
             return 0
-        finally:
-            await client.close()
 
     with database_uri(settings) as uri:
         return asyncio.run(run(uri))

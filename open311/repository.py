@@ -50,6 +50,11 @@ async def revoke_key(db: Database, *, key_id: str, now: datetime) -> bool:
     return result.modified_count == 1
 
 
+async def list_keys(db: Database) -> list[dict[str, Any]]:
+    """Every key, oldest first, without its hash."""
+    return await db.open311_keys.find({}, {"hash": 0}).sort("created_at", 1).to_list(None)
+
+
 async def authenticate(db: Database, *, key: str | None) -> ApiClient:
     """The application holding `key`; ApiKeyMissing / ApiKeyInvalid otherwise."""
     if not key or not key.strip():

@@ -38,17 +38,14 @@ def read_password(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from gridlink.clock import SystemClock
-    from gridlink.db import ensure_indexes, make_client
+    from gridlink.db import open_database
     from gridlink.runtime import database_uri
     from staff import repository, service
 
     password = read_password(args) if args.staff_command == "add" else ""
 
     async def go(uri: str) -> int:
-        client = make_client(uri, settings)
-        try:
-            db = client[settings.mongodb_db]
-            await ensure_indexes(db)
+        async with open_database(uri, settings) as db:
             if args.staff_command == "list":
                 for doc in await repository.list_accounts(db):
                     print(f"{doc['username']}\t{doc['role']}\t{doc['unit']}\t{doc.get('name', '')}")
@@ -63,8 +60,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             print(f"created {account.username} ({account.role}, {account.unit})")
             return 0
-        finally:
-            await client.close()
 
     with database_uri(settings) as uri:
         return asyncio.run(go(uri))

@@ -19,18 +19,13 @@ def _say(text: str) -> None:
 
 async def _history(settings: Settings, uri: str, n: int) -> dict[str, object]:
     from gridlink.clock import SystemClock
-    from gridlink.db import ensure_indexes, make_client
+    from gridlink.db import open_database
     from stats.history import insert_history
 
-    client = make_client(uri, settings)
-    try:
-        db = client[settings.mongodb_db]
-        await ensure_indexes(db)
+    async with open_database(uri, settings) as db:
         return await insert_history(db, n, now=SystemClock().now(), district=settings.district_code,
                                     prefix=settings.serial_prefix, tz=ZoneInfo(settings.timezone),
                                     progress=_say)
-    finally:
-        await client.close()
 
 
 def run_history(settings: Settings, uri: str, n: int) -> None:
@@ -59,18 +54,13 @@ def demo_args(parser: argparse.ArgumentParser) -> None:
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     """Statistics maintenance: `rebuild` recomputes every rollup from the cases."""
-    from gridlink.db import ensure_indexes, make_client
+    from gridlink.db import open_database
     from gridlink.runtime import database_uri
     from stats.rollups import rebuild
 
     async def go(uri: str) -> dict[str, int]:
-        client = make_client(uri, settings)
-        try:
-            db = client[settings.mongodb_db]
-            await ensure_indexes(db)
+        async with open_database(uri, settings) as db:
             return await rebuild(db, tz=ZoneInfo(settings.timezone), progress=_say)
-        finally:
-            await client.close()
 
     started = time.perf_counter()
     with database_uri(settings) as uri:
