@@ -16,30 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cases.errors import BadCaseInput
 
-# Line department units (grids: `units` with level "department", code D + 2 digits).
-DEPARTMENTS: dict[str, tuple[str, str]] = {
-    "D01": ("公安分局", "Public Security (police)"),
-    "D02": ("城管执法局", "City Management Law Enforcement"),
-    "D03": ("市场监管局", "Market Regulation"),
-    "D04": ("房屋管理局", "Housing Administration"),
-    "D05": ("绿化市容局", "Greening and City Appearance"),
-    "D06": ("生态环境局", "Ecology and Environment"),
-    "D07": ("建设和交通委", "Construction and Transport"),
-    "D08": ("水务局", "Water Authority"),
-    "D09": ("卫生健康委", "Health Commission"),
-    "D10": ("教育局", "Education Bureau"),
-    "D11": ("人力资源和社会保障局", "Human Resources and Social Security"),
-    "D12": ("民政局", "Civil Affairs"),
-    "D13": ("消防救援支队", "Fire and Rescue"),
-    "D14": ("规划资源局", "Planning and Natural Resources"),
-    "D15": ("应急管理局", "Emergency Management"),
-    "D16": ("公安交警支队", "Traffic Police"),
-    "D17": ("文化旅游局", "Culture and Tourism"),
-    "D18": ("供电公司", "Power Supply"),
-    "D19": ("燃气公司", "Gas Supply"),
-    "D20": ("司法局", "Justice Bureau"),
-}
-
 
 class TimeLimit(BaseModel):
     """Exactly one of `hours` (clock hours, round the clock) or `working_days`."""
@@ -115,14 +91,14 @@ def _c(code: str, zh: str, en: str, layer: str, level: str, dept: str | None,
 # within 6 h), 12345 inquiries in 3 and complaints in 13 working days.
 DEFAULT_CATEGORIES: tuple[Category, ...] = (
     # 部件 components / urgent hazards
-    _c("manhole_cover", "窨井盖缺失", "Missing or broken manhole cover", "street_surface", "line", "D08", hours=6, urgent=True),
-    _c("water_leak", "供水管道漏水", "Water main leak", "street_surface", "line", "D08", hours=12, urgent=True),
-    _c("gas_leak", "燃气泄漏隐患", "Gas leak hazard", "community", "line", "D19", hours=2, urgent=True),
-    _c("fire_hazard", "消防安全隐患", "Fire safety hazard", "community", "line", "D13", hours=24, urgent=True),
-    _c("traffic_safety", "交通安全隐患", "Traffic safety hazard", "street_surface", "line", "D16", hours=24, urgent=True),
-    _c("emergency", "突发事件", "Emergency incident", "street_surface", "line", "D15", hours=2, urgent=True),
+    _c("manhole_cover", "窨井盖缺失", "Missing or broken manhole cover", "street_surface", "line", "D15", hours=6, urgent=True),
+    _c("water_leak", "供水管道漏水", "Water main leak", "street_surface", "line", "D15", hours=12, urgent=True),
+    _c("gas_leak", "燃气泄漏隐患", "Gas leak hazard", "community", "line", "D23", hours=2, urgent=True),
+    _c("fire_hazard", "消防安全隐患", "Fire safety hazard", "community", "line", "D09", hours=24, urgent=True),
+    _c("traffic_safety", "交通安全隐患", "Traffic safety hazard", "street_surface", "line", "D08", hours=24, urgent=True),
+    _c("emergency", "突发事件", "Emergency incident", "street_surface", "line", "D16", hours=2, urgent=True),
     _c("public_security", "治安隐患", "Public security problem", "community", "line", "D01", hours=24, urgent=True),
-    _c("street_light", "路灯故障", "Street light out", "street_surface", "line", "D18", days=3),
+    _c("street_light", "路灯故障", "Street light out", "street_surface", "line", "D22", days=3),
     _c("road_damage", "道路破损", "Damaged road or pavement", "street_surface", "line", "D07", days=5),
     _c("municipal_facilities", "市政设施损坏", "Damaged municipal facilities", "street_surface", "line", "D07", days=5),
     _c("greenery_damage", "绿化损坏", "Damaged greenery", "street_surface", "line", "D05", days=5),
@@ -130,7 +106,7 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     _c("exposed_garbage", "暴露垃圾", "Exposed garbage", "street_surface", "block", None, days=1),
     _c("street_vending", "无序设摊", "Unlicensed street vending", "street_surface", "block", None, days=1),
     _c("illegal_ads", "乱张贴乱涂写", "Illegal posters and graffiti", "street_surface", "block", None, days=2),
-    _c("illegal_parking", "乱停车", "Illegal parking", "street_surface", "line", "D16", days=2),
+    _c("illegal_parking", "乱停车", "Illegal parking", "street_surface", "line", "D08", days=2),
     _c("construction_site", "施工管理", "Construction site management", "street_surface", "line", "D07", days=5),
     _c("construction_noise", "施工噪声扰民", "Construction noise", "community", "line", "D06", days=3),
     _c("pollution", "环境污染", "Environmental pollution", "community", "line", "D06", days=5),
@@ -139,13 +115,13 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     _c("group_renting", "群租", "Group renting", "community", "block", None, days=10),
     _c("six_small_venues", "无证六小场所", "Unlicensed \"six small\" venues", "community", "line", "D03", days=10),
     _c("population", "人口管理", "Population registration", "community", "block", None, days=5),
-    _c("social_security", "社会保障", "Social security", "community", "line", "D11", days=13),
+    _c("social_security", "社会保障", "Social security", "community", "line", "D13", days=13),
     _c("food_hygiene", "食品卫生", "Food hygiene", "community", "line", "D03", days=5),
     _c("property_repair", "物业维修", "Property repair", "community", "block", None, days=13),
     _c("community_sanitation", "小区环境卫生", "Residential area sanitation", "community", "block", None, days=2),
     _c("neighbour_dispute", "邻里纠纷", "Neighbour dispute", "community", "block", None, days=13),
     _c("hardship_help", "困难求助", "Help for people in hardship", "community", "line", "D12", days=5),
-    _c("school_enrolment", "入学咨询", "School enrolment", "community", "line", "D10", days=3),
+    _c("school_enrolment", "入学咨询", "School enrolment", "community", "line", "D11", days=3),
     _c("policy_consultation", "政策咨询", "Policy consultation", "community", "block", None, days=3),
     _c("other", "其他", "Other", "community", "block", None, days=13),
 )

@@ -68,6 +68,8 @@ DEPARTMENTS: Final[tuple[tuple[str, str, str], ...]] = (
     ("D19", "司法局", "Justice Bureau"),
     ("D20", "信访办公室", "Letters and Calls Office"),
     ("D21", "人口管理办公室", "Population Management Office"),
+    ("D22", "供电公司", "Power Supply Company"),
+    ("D23", "燃气公司", "Gas Supply Company"),
 )
 
 

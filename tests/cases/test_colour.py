@@ -31,7 +31,7 @@ async def test_colour_moves_with_the_clock(db: Database, clock: FakeClock, new_c
     assert colour_of(case, clock.now()) == "yellow"
     clock.advance(hours=2)
     assert colour_of(case, clock.now()) == "red"
-    water = Actor(role="department", unit="D08")
+    water = Actor(role="department", unit="D15")
     case = await lifecycle.accept(db, case_ref=case["_id"], actor=water, now=clock.now())
     assert colour_of(case, clock.now()) == "red"  # accepting late does not make it on time
     case = await lifecycle.feedback(db, case_ref=case["_id"], actor=water, now=clock.now(),
