@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     notify_batch: int = Field(200, ge=1, le=10_000)
     notify_poll_s: float = Field(1.0, gt=0, le=60)
     notify_stats_interval_s: float = Field(60.0, gt=0, le=3600)
+    notify_outbox_keep_days: float = Field(30.0, gt=0, le=3650)
     # citizen intake limits (gridlink/ratelimit.py), shared by every process; 0 = off
     rate_limit_chat_reports: int = Field(10, ge=0, le=100_000)
     rate_limit_chat_window_s: float = Field(3600.0, gt=0, le=86_400)

@@ -20,6 +20,7 @@ class NotifyConfig:
     batch: int
     lease: timedelta
     poll_s: float
+    outbox_keep: timedelta = timedelta(days=30)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotifyConfig:
@@ -30,4 +31,5 @@ class NotifyConfig:
                    escalation_hours=tuple(settings.notify_escalation_hours),
                    digest_time=time(hour, minute), batch=settings.notify_batch,
                    lease=timedelta(seconds=settings.notify_lease_s),
-                   poll_s=settings.notify_poll_s)
+                   poll_s=settings.notify_poll_s,
+                   outbox_keep=timedelta(days=settings.notify_outbox_keep_days))

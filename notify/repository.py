@@ -341,6 +341,14 @@ async def outbox_stats(db: Database, *, now: datetime) -> dict[str, Any]:
     return {**counts, "oldest_queued_age_s": round(max(age, 0.0), 3)}
 
 
+async def prune_sent(db: Database, *, before: datetime) -> int:
+    """Delete messages sent before `before`; undelivered and dead ones stay for the API."""
+    deleted = 0
+    for shard in outbox_shards(db):
+        deleted += (await shard.delete_many({"state": "sent", "sent_at": {"$lt": before}})).deleted_count
+    return deleted
+
+
 async def dead_letters(db: Database, *, limit: int, after: str | None) -> list[Document]:
     query: dict[str, Any] = {"state": "dead"}
     if after:

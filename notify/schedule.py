@@ -196,6 +196,9 @@ async def run(db: Database, cfg: NotifyConfig, *, clock: Clock, worker: str,
             try:
                 # Claims only guard work in progress; two days on, all of it finished long ago.
                 await repo.prune_claims(db, before=clock.now() - CLAIMS_KEPT)
+                pruned = await repo.prune_sent(db, before=clock.now() - cfg.outbox_keep)
+                if pruned:
+                    log.info("outbox pruned", extra={"sent_messages_deleted": pruned})
             except Exception:
                 log.exception("pruning claims failed")
         try:

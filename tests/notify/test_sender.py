@@ -226,3 +226,26 @@ async def test_outbox_route_counts_states(
 
 
 
+
+
+async def test_sent_messages_are_pruned_after_the_keep_period(
+        district: Database, settings: Settings) -> None:
+    from datetime import timedelta
+
+    from notify.config import NotifyConfig
+
+    db = district
+    now = SystemClock().now()
+    keep = NotifyConfig.from_settings(settings.model_copy(
+        update={"notify_outbox_keep_days": 7})).outbox_keep
+    assert keep == timedelta(days=7)
+    for text, state, sent_days_ago in (("old", "sent", 8), ("recent", "sent", 6),
+                                       ("stuck", "retry", None), ("dead", "dead", None)):
+        msg = await queue(db, LEADER, text)
+        update: dict[str, Any] = {"state": state}
+        if sent_days_ago is not None:
+            update["sent_at"] = now - timedelta(days=sent_days_ago)
+        await repo.outbox_of(db, LEADER).update_one({"_id": msg["_id"]}, {"$set": update})
+    assert await repo.prune_sent(db, before=now - keep) == 1
+    left = await repo.find_messages(db, query={"chat_id": LEADER})
+    assert sorted(m["text"] for m in left) == ["dead", "recent", "stuck"]
