@@ -259,15 +259,17 @@ def new_message(*, msg_id: str, chat_id: int, text: str, kind: str, now: datetim
     }
 
 
-def _due_outbox(now: datetime) -> dict[str, Any]:
-    return {"$or": [{"state": {"$in": ["queued", "retry"]}, "next_at": {"$lte": now}},
-                    {"state": "sending", "lease_until": {"$lt": now}}]}
-
-
 async def due_messages(db: Database, *, now: datetime, limit: int) -> list[Document]:
-    """The oldest messages ready to send (queued, retry due, or a sending lease expired)."""
-    return await find_messages(db, query=_due_outbox(now), limit=limit,
-                               sort=(("next_at", 1), ("_id", 1)))
+    """The oldest messages ready to send (queued, retry due, or a sending lease expired).
+
+    Two queries on `state` equality rather than one `$or`: each reads only its state's rows
+    through the (state, next_at) index, never the sent messages kept for the record."""
+    order = (("next_at", 1), ("_id", 1))
+    ready = await find_messages(db, query={"state": {"$in": ["queued", "retry"]},
+                                           "next_at": {"$lte": now}}, limit=limit, sort=order)
+    stale = await find_messages(db, query={"state": "sending", "lease_until": {"$lt": now}},
+                                limit=limit, sort=order)
+    return sorted(ready + stale, key=lambda d: (d["next_at"], d["_id"]))[:limit]
 
 
 # Outbox state changes are made only by the sender that holds the leader lease (one writer),
