@@ -102,7 +102,7 @@ def event_for(case: Document, entry: Mapping[str, Any]) -> Document:
     data.update(entry.get("data") or {})
     return {"_id": f"{case['_id']}:{entry['seq']}", "type": EVENT_TYPES[entry["action"]],
             "case_id": case["_id"], "serial": case["serial"], "at": entry["at"],
-            "actor": entry["actor"], "data": data}
+            "actor": entry["actor"], "data": data, "notify_state": "new"}
 
 
 async def emit(db: Database, case: Document, entries: list[Document]) -> None:

@@ -15,6 +15,7 @@ fields are never touched) and `roster.unreachable*` (set when Telegram refuses a
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -39,9 +40,21 @@ async def ensure_indexes(db: Database) -> None:
     await db.schedule.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
     await db.schedule.create_index([("case_id", ASCENDING)])
     await db.events.create_index([("notify_state", ASCENDING), ("at", ASCENDING)])
+    await _mark_legacy_events_new(db)
     await db.roster.create_index([("chat_id", ASCENDING)])
     await db.notify_claims.create_index([("at", ASCENDING)])
     await db.notify_leases.create_index([("name", ASCENDING), ("term", ASCENDING)])
+
+
+async def _mark_legacy_events_new(db: Database) -> None:
+    """Events written before `notify_state: "new"` was part of an event have no state: give
+    them one, once per database (a marker records it; the update reads the whole collection)."""
+    marker = "events.notify_state.new"
+    if await db.migrations.find_one({"_id": marker}) is not None:
+        return
+    await db.events.update_many({"notify_state": None}, {"$set": {"notify_state": "new"}})
+    with contextlib.suppress(DuplicateKeyError):
+        await db.migrations.insert_one({"_id": marker})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,7 +124,7 @@ async def claim_events(db: Database, *, now: datetime, lease: timedelta, worker:
                        limit: int) -> list[Document]:
     """Claim up to `limit` events not yet processed; the claim's lease lets another worker take
     over the events of a worker that died. Only a takeover writes to the event itself."""
-    candidates = await db.events.find({"notify_state": None}, {"notify_gen": 1}).sort(
+    candidates = await db.events.find({"notify_state": "new"}, {"notify_gen": 1}).sort(
         [("at", ASCENDING), ("_id", ASCENDING)]).limit(limit).to_list(None)
     gens = {c["_id"]: int(c.get("notify_gen") or 0) for c in candidates}
     won = await _claim(db, prefix="ev", gens=gens, worker=worker, now=now, lease=lease)

@@ -96,7 +96,8 @@ async def emit(db: Database, case: Document, seq: int, type_: str, *, at: dateti
     event_id = f"{case['_id']}:{seq}"
     await db.events.insert_one({"_id": event_id, "type": type_, "case_id": case["_id"],
                                 "serial": case["serial"], "at": at,
-                                "actor": {"role": "dispatcher", "unit": STREET}, "data": data})
+                                "actor": {"role": "dispatcher", "unit": STREET}, "data": data,
+                                "notify_state": "new"})
     return event_id
 
 

@@ -83,7 +83,7 @@ async def test_reminder_red_and_each_escalation_fire_on_time_to_the_right_chats(
     clock.set(start + hours(100))
     assert (await fire(db, cfg, clock)).fired == 0
     # Re-processing the same event queues nothing new (deterministic ids).
-    await db.events.update_many({}, {"$set": {"notify_state": None}})
+    await db.events.update_many({}, {"$set": {"notify_state": "new"}})
     await notifier.process_batch(db, cfg, now=clock.now(), worker="w2")
     assert len(await outbox_for(db, LEADER)) == 3
     assert (await fire(db, cfg, clock)).fired == 0
@@ -230,7 +230,8 @@ async def test_two_notifiers_process_every_event_exactly_once(
     await db.cases.insert_many(cases)
     await db.events.insert_many([
         {"_id": f"{c['_id']}:{seq}", "type": t, "case_id": c["_id"], "serial": c["serial"],
-         "at": now, "actor": {"role": "dispatcher", "unit": "310101001"}, "data": {}}
+         "at": now, "actor": {"role": "dispatcher", "unit": "310101001"}, "data": {},
+         "notify_state": "new"}
         for c in cases for seq, t in ((2, "case.assigned"), (3, "case.returned"))])
     small = NotifyConfig(**{**cfg.__dict__, "batch": 20})
     processed: dict[str, int] = {"a": 0, "b": 0}
@@ -317,3 +318,21 @@ async def test_a_backlog_of_cases_going_red_at_once_runs_in_bounded_memory(
     assert await db.schedule.count_documents({"kind": "escalation", "state": "done"}) == n
     # One batch is 1/20 of the backlog; allow generous slack for driver buffers.
     assert peak < whole / 4, (peak, whole)
+
+
+async def test_events_written_before_the_state_field_are_notified_once(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    case = case_doc("legacy1", now=clock.now(), deadline=clock.now() + hours(8))
+    await db.cases.insert_one(case)
+    event = {"_id": "legacy1:2", "type": "case.assigned", "case_id": "legacy1",
+             "serial": case["serial"], "at": clock.now(),
+             "actor": {"role": "dispatcher", "unit": "310101001"}, "data": {}}
+    await db.events.insert_one(event)  # as cases wrote events before: no notify_state
+    await db.migrations.delete_many({})
+    await repo.ensure_indexes(db)
+    assert await notifier.process_batch(db, cfg, now=clock.now(), worker="w1") == 1
+    await db.events.insert_one({**event, "_id": "legacy1:3"})
+    await repo.ensure_indexes(db)  # the migration ran once; it does not run again
+    assert await notifier.process_batch(db, cfg, now=clock.now(), worker="w1") == 0
+    assert (await db.events.find_one({"_id": "legacy1:2"}) or {})["notify_state"] == "done"
