@@ -14,6 +14,13 @@ for a bounded time drives a mix from `--concurrency` clients:
 It prints sustained throughput, p50/p95/p99 latency per kind and overall, the error count, and
 the raw insert rate: `insert_one` of a case-sized document at the same concurrency against the
 same server, measured right before and right after the load (their mean is the reference).
+
+Then the breakdown that explains the figures: CPU used by each process during the load; the
+database commands the web and the worker sent (a pymongo command listener inside each, read
+through SIGUSR1), in total and per request of each kind measured one at a time afterwards; and
+the raw rate of "intake-shaped" units — the same number of plain writes (`insert_one`) and
+reads (`find_one` by `_id`) as one intake sends, in sequence, at the same concurrency — the
+rate this database allows an intake that costs nothing but its commands.
 """
 
 from __future__ import annotations
@@ -21,13 +28,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import random
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,10 +104,108 @@ async def raw_inserts(db: Any, seconds: float, concurrency: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+async def raw_units(db: Any, seconds: float, concurrency: int, writes: int, reads: int) -> float:
+    """Units/s where one unit is `writes` insert_one and `reads` find_one by `_id`, in sequence
+    (what an intake's commands cost on this server when the app itself costs nothing)."""
+    coll = db["bench_raw_units"]
+    stop = time.perf_counter() + seconds
+    count = 0
+
+    async def one(k: int) -> None:
+        nonlocal count
+        i = k
+        while time.perf_counter() < stop:
+            doc = case_like(i)
+            for w in range(writes):
+                await coll.insert_one({**doc, "_id": f"{doc['_id']}:{w}", "serial": f"{doc['serial']}:{w}"})
+            for _ in range(reads):
+                await coll.find_one({"_id": f"{doc['_id']}:0"})
+            count += 1
+            i += concurrency
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(concurrency)))
+    return count / (time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- inside web and worker
+
+WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify"}
+
+
+def child(kind: str) -> int:
+    """Run `gridlink <kind>` with a command listener that writes its counts to
+    $LOAD_COMMANDS_FILE on SIGUSR1: {"<command> <collection>": [count, total µs]}."""
+    from pymongo import monitoring
+
+    counts: dict[str, list[int]] = {}
+
+    class Listener(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.names: dict[int, str] = {}
+
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            target = event.command.get(event.command_name)
+            if event.command_name == "getMore":
+                target = event.command.get("collection")
+            self.names[event.request_id] = f"{event.command_name} {target}"
+
+        def _done(self, event: Any) -> None:
+            name = self.names.pop(event.request_id, None)
+            if name is not None:
+                entry = counts.setdefault(name, [0, 0])
+                entry[0] += 1
+                entry[1] += event.duration_micros
+
+        succeeded = failed = _done
+
+    def dump(*_: Any) -> None:
+        path = Path(os.environ["LOAD_COMMANDS_FILE"])
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(counts))
+        tmp.replace(path)
+
+    monitoring.register(Listener())
+    signal.signal(signal.SIGUSR1, dump)
+    from gridlink.cli import main as cli_main
+
+    return cli_main([kind])
+
+
 def spawn(kind: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`gridlink <kind>`; web and worker through `child` (same code, plus the command counts)."""
+    if kind in ("web", "worker"):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind]
+        env = {**env, "LOAD_COMMANDS_FILE": str(log.with_suffix(".commands.json"))}
+    else:
+        cmd = [sys.executable, "-m", "gridlink.cli", kind]
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "gridlink.cli", kind], env=env, cwd=PROJECT_ROOT,
-                                stdout=out, stderr=out)
+        return subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out)
+
+
+async def commands_of(proc: subprocess.Popen[bytes], log: Path) -> tuple[Counter[str], Counter[str]]:
+    """What a `child` has sent so far: (count, total µs) per "<command> <collection>"."""
+    path = log.with_suffix(".commands.json")
+    path.unlink(missing_ok=True)
+    proc.send_signal(signal.SIGUSR1)
+    for _ in range(500):
+        if path.exists():
+            data = json.loads(path.read_text())
+            return (Counter({k: v[0] for k, v in data.items()}),
+                    Counter({k: v[1] for k, v in data.items()}))
+        await asyncio.sleep(0.02)
+    raise SystemExit(f"no command counts from {log.stem}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def writes_and_reads(per_request: Counter[str]) -> tuple[int, int]:
+    writes = sum(n for k, n in per_request.items() if k.split()[0] in WRITE_COMMANDS)
+    return writes, sum(per_request.values()) - writes
 
 
 async def wait_http(session: aiohttp.ClientSession, url: str, limit_s: float = 90) -> None:
@@ -160,52 +268,66 @@ async def main(seconds: float, concurrency: int) -> None:
             raw_before = await raw_inserts(db, 5, concurrency)
             lat: dict[str, list[float]] = {"intake": [], "webhook": [], "dashboard": []}
             errors: list[str] = []
-            stop = time.perf_counter() + seconds
             next_update = [5_000_000]
+
+            async def request(kind: str, k: int, i: int) -> None:
+                """One request of `kind` from client `k`; its latency and any error recorded."""
+                _, msg = photo_msgs[k]
+                t0 = time.perf_counter()
+                try:
+                    if kind == "intake":
+                        body = {"channel": "hotline_12345", "kind": "complaint", "category": "road_damage",
+                                "description": f"load {k}-{i}", "location": POINT}
+                        async with http.post(base + "/api/v1/cases", json=body, headers=headers) as r:
+                            await r.read()
+                            ok = r.status == 201
+                    elif kind == "webhook":
+                        next_update[0] += 1
+                        update: dict[str, Any] = {"update_id": next_update[0], "message": {
+                            **{key: msg[key] for key in ("photo", "chat", "from") if key in msg},
+                            "message_id": next_update[0], "date": int(time.time())}}
+                        async with http.post(base + "/telegram/webhook", json=update, headers=hook) as r:
+                            await r.read()
+                            ok = r.status == 200
+                    else:
+                        path = ("/api/v1/stats/board", "/api/v1/stats/headline")[i % 2]
+                        async with http.get(base + path) as r:
+                            await r.read()
+                            ok = r.status == 200
+                    if not ok:
+                        errors.append(f"{kind} {r.status}")
+                except aiohttp.ClientError as exc:
+                    errors.append(f"{kind} {type(exc).__name__}")
+                lat[kind].append(time.perf_counter() - t0)
+
+            stop = time.perf_counter() + seconds
 
             async def client_loop(k: int) -> None:
                 i = 0
-                _, msg = photo_msgs[k]
                 while time.perf_counter() < stop:
                     i += 1
-                    kind = ("intake", "intake", "webhook", "dashboard")[(i + k) % 4]
-                    t0 = time.perf_counter()
-                    try:
-                        if kind == "intake":
-                            body = {"channel": "hotline_12345", "kind": "complaint", "category": "road_damage",
-                                    "description": f"load {k}-{i}", "location": POINT}
-                            async with http.post(base + "/api/v1/cases", json=body, headers=headers) as r:
-                                await r.read()
-                                ok = r.status == 201
-                        elif kind == "webhook":
-                            next_update[0] += 1
-                            update = {"update_id": next_update[0], "message": {
-                                **{key: msg[key] for key in ("photo", "chat", "from") if key in msg},
-                                "message_id": next_update[0], "date": int(time.time())}}
-                            async with http.post(base + "/telegram/webhook", json=update, headers=hook) as r:
-                                await r.read()
-                                ok = r.status == 200
-                        else:
-                            path = ("/api/v1/stats/board", "/api/v1/stats/headline")[i % 2]
-                            async with http.get(base + path) as r:
-                                await r.read()
-                                ok = r.status == 200
-                        if not ok:
-                            errors.append(f"{kind} {r.status}")
-                    except aiohttp.ClientError as exc:
-                        errors.append(f"{kind} {type(exc).__name__}")
-                    lat[kind].append(time.perf_counter() - t0)
+                    await request(("intake", "intake", "webhook", "dashboard")[(i + k) % 4], k, i)
 
+            web, worker = procs[1], procs[2]
+            logs = {"web": tmp / "web.log", "worker": tmp / "worker.log"}
+            assert server.proc is not None
+            watched = {"database": server.proc, "web": web, "worker": worker, "sandbox": procs[0]}
+            cpu0 = {name: cpu_seconds(pr.pid) for name, pr in watched.items()}
+            own0 = time.process_time()
+            cmd0 = {name: await commands_of(pr, logs[name]) for name, pr in (("web", web), ("worker", worker))}
             started = time.perf_counter()
             await asyncio.gather(*(client_loop(k) for k in range(concurrency)))
             elapsed = time.perf_counter() - started
+            cpu = {name: cpu_seconds(watched[name].pid) - t for name, t in cpu0.items()}
+            cpu["bench client"] = time.process_time() - own0
+            cmd1 = {name: await commands_of(pr, logs[name]) for name, pr in (("web", web), ("worker", worker))}
             raw_after = await raw_inserts(db, 5, concurrency)
             raw = (raw_before + raw_after) / 2
             load = os.getloadavg()
             every = [x for v in lat.values() for x in v]
             print(f"load bench: {seconds:.0f} s, {concurrency} clients, 1 web + 1 worker + sandbox, "
                   f"embedded {server.kind}; loadavg {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on "
-                  f"{os.cpu_count()} CPUs")
+                  f"{os.cpu_count()} CPUs; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
             for kind, xs in lat.items():
                 print(f"  {kind:<9} {len(xs) / elapsed:7.1f}/s  p50 {pct(xs, .5):7.1f} ms  "
                       f"p95 {pct(xs, .95):7.1f} ms  p99 {pct(xs, .99):7.1f} ms  n={len(xs)}")
@@ -217,8 +339,41 @@ async def main(seconds: float, concurrency: int) -> None:
             intake_rate = len(lat['intake']) / elapsed
             print(f"  intake / raw insert = {intake_rate:.1f} / {raw:.1f} = {intake_rate / raw:.0%} "
                   f"(target >= 50%); p99 all {pct(every, .99):.0f} ms (target < 250)")
-            cases = await db.cases.count_documents({})
-            print(f"  cases stored {cases} (intake acknowledged {len(lat['intake']) - sum(e.startswith('intake') for e in errors)})")
+            stored = await db.cases.count_documents({})
+            acked = len(lat['intake']) - sum(e.startswith('intake') for e in errors)
+            print(f"  cases stored {stored} (intake acknowledged {acked})")
+
+            print("breakdown:")
+            print("  CPU during the load, cores busy (of 2): " + ", ".join(
+                f"{name} {t / elapsed:.2f}" for name, t in sorted(cpu.items(), key=lambda kv: -kv[1])))
+            for name in ("web", "worker"):
+                n = cmd1[name][0] - cmd0[name][0]
+                us = cmd1[name][1] - cmd0[name][1]
+                top = ", ".join(f"{k} {v / elapsed:.1f}/s ({us[k] / v / 1000:.0f} ms)"
+                                for k, v in n.most_common(6))
+                print(f"  {name} sent {n.total() / elapsed:.1f} commands/s during the load: {top}")
+            # Each kind alone, one request at a time: its commands and its latency on an idle app.
+            lat = {kind: [] for kind in lat}
+            load_errors = len(errors)
+            per_kind: dict[str, Counter[str]] = {}
+            for kind, n_req in (("intake", 10), ("webhook", 6), ("dashboard", 10)):
+                await asyncio.sleep(1.0)  # let the worker's reaction to the load settle
+                before, _ = await commands_of(web, logs["web"])
+                for i in range(n_req):
+                    await request(kind, 0, 10_000 + i)
+                after, _ = await commands_of(web, logs["web"])
+                per_kind[kind] = Counter({k: v for k, v in (after - before).items()})
+                per = per_kind[kind].total() / n_req
+                print(f"  one {kind} alone: {pct(lat[kind], .5):.0f} ms p50, {per:.1f} commands: " + ", ".join(
+                    f"{k} {v / n_req:.1f}" for k, v in per_kind[kind].most_common()))
+            n_intake = 10
+            writes, reads = writes_and_reads(per_kind["intake"])
+            w, r = round(writes / n_intake), round(reads / n_intake)
+            units = await raw_units(db, 5, concurrency, w, r)
+            print(f"  raw intake-shaped units ({w} insert_one + {r} find_one by _id, in sequence) at "
+                  f"concurrency {concurrency}: {units:.1f}/s; intake reached {intake_rate / units:.0%} of it")
+            if len(errors) > load_errors:
+                print(f"  (errors during the breakdown: {sorted(set(errors[load_errors:]))[:5]})")
     finally:
         for p in procs:
             p.terminate()
@@ -235,5 +390,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--child", choices=("web", "worker"), help=argparse.SUPPRESS)
     a = parser.parse_args()
+    if a.child:
+        sys.exit(child(a.child))
     asyncio.run(main(a.seconds, a.concurrency))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from bot.errors import InviteExpired, InviteUnknown, InviteUsed
 from gridlink.db import Database, Document
@@ -31,7 +31,27 @@ async def ensure_indexes(db: Database) -> None:
     await db.invites.create_index([("hash", ASCENDING)], unique=True)
     await db.rating_prompts.create_index([("case_id", ASCENDING)])
     await db.updates.create_index([("received_at", ASCENDING)])
-    await db.conversation_items.create_index([("chat_id", ASCENDING)])
+    # Looked up by the chat as a string: FerretDB uses an index for string equality only.
+    await db.conversation_items.create_index([("chat", ASCENDING)])
+    if "chat_id_1" in await db.conversation_items.index_information():
+        try:
+            await db.conversation_items.drop_index("chat_id_1")  # replaced by "chat"
+        except OperationFailure:
+            pass  # another process dropped it first
+
+
+# Keys are strings: FerretDB v1 turns string equality on `_id` (or an indexed field) into an
+# index lookup, but scans the whole collection for a number, so a numeric update or chat id as
+# the key would cost a scan of every stored update or dialogue on each webhook. (Records
+# written with numeric keys by an earlier version are ephemeral: they expire or are swept.)
+
+
+def _update_key(update_id: int) -> str:
+    return str(update_id)
+
+
+def _chat_key(chat_id: int) -> str:
+    return str(chat_id)
 
 
 # --- updates: each Telegram update_id processed once -------------------------------------
@@ -42,14 +62,16 @@ async def claim_update(db: Database, *, update_id: int, now: datetime) -> Claim:
     Every single-winner decision goes through a unique insert: FerretDB v1 lets two concurrent
     conditional updates of one document both succeed, but enforces unique keys atomically.
     """
+    key = _update_key(update_id)
     try:
-        await db.updates.insert_one({"_id": update_id, "state": "processing", "attempt": 1,
-                                     "received_at": now, "lease_until": now + UPDATE_LEASE})
+        await db.updates.insert_one({"_id": key, "update_id": update_id, "state": "processing",
+                                     "attempt": 1, "received_at": now,
+                                     "lease_until": now + UPDATE_LEASE})
         return "claimed"
     except DuplicateKeyError:
         pass
     # Recorded before: take it again only if a previous attempt failed or was abandoned.
-    doc = await db.updates.find_one({"_id": update_id})
+    doc = await db.updates.find_one({"_id": key})
     if doc is None or doc["state"] == "done":
         return "done"
     if doc["state"] == "processing" and doc["lease_until"] > now:
@@ -59,25 +81,25 @@ async def claim_update(db: Database, *, update_id: int, now: datetime) -> Claim:
         await db.update_attempts.insert_one({"_id": f"{update_id}:{attempt}", "at": now})
     except DuplicateKeyError:
         return "busy"
-    await db.updates.update_one({"_id": update_id}, {"$set": {
+    await db.updates.update_one({"_id": key}, {"$set": {
         "state": "processing", "attempt": attempt, "lease_until": now + UPDATE_LEASE}})
     return "claimed"
 
 
 async def update_state(db: Database, *, update_id: int) -> str | None:
-    doc = await db.updates.find_one({"_id": update_id}, {"state": 1})
+    doc = await db.updates.find_one({"_id": _update_key(update_id)}, {"state": 1})
     return None if doc is None else str(doc["state"])
 
 
 async def finish_update(db: Database, *, update_id: int, now: datetime) -> None:
-    await db.updates.update_one({"_id": update_id},
+    await db.updates.update_one({"_id": _update_key(update_id)},
                                 {"$set": {"state": "done", "done_at": now},
                                  "$unset": {"lease_until": ""}})
 
 
 async def fail_update(db: Database, *, update_id: int) -> None:
     """Release the claim so the redelivered update is processed again."""
-    await db.updates.update_one({"_id": update_id, "state": "processing"},
+    await db.updates.update_one({"_id": _update_key(update_id), "state": "processing"},
                                 {"$set": {"state": "failed"}})
 
 
@@ -93,7 +115,7 @@ APPENDED = ("photos", "after")
 
 async def _with_items(db: Database, doc: Document) -> Document:
     lists: dict[str, list[Any]] = {field: [] for field in APPENDED}
-    async for item in db.conversation_items.find({"chat_id": doc["_id"]}).sort("_id", ASCENDING):
+    async for item in db.conversation_items.find({"chat": doc["_id"]}).sort("_id", ASCENDING):
         lists.setdefault(item["field"], []).append(item["value"])
     doc["data"] = {**doc["data"], **lists}
     return doc
@@ -102,7 +124,7 @@ async def _with_items(db: Database, doc: Document) -> Document:
 async def load_conversation(db: Database, *, chat_id: int, now: datetime
                             ) -> tuple[Document | None, bool]:
     """The chat's dialogue and whether an expired one was just dropped."""
-    doc = await db.conversations.find_one({"_id": chat_id})
+    doc = await db.conversations.find_one({"_id": _chat_key(chat_id)})
     if doc is None:
         return None, False
     if doc["expires_at"] <= now:
@@ -114,14 +136,16 @@ async def load_conversation(db: Database, *, chat_id: int, now: datetime
 async def start_conversation(db: Database, *, chat_id: int, flow: str, step: str,
                              data: dict[str, Any], now: datetime, ttl: timedelta) -> Document:
     """Begin a new dialogue, replacing whatever the chat had open."""
-    await db.conversation_items.delete_many({"chat_id": chat_id})
-    doc = {"_id": chat_id, "flow": flow, "step": step,
+    key = _chat_key(chat_id)
+    await db.conversation_items.delete_many({"chat": key})
+    doc = {"_id": key, "chat_id": chat_id, "flow": flow, "step": step,
            "data": {k: v for k, v in data.items() if k not in APPENDED},
            "expires_at": now + ttl, "updated_at": now}
-    await db.conversations.replace_one({"_id": chat_id}, doc, upsert=True)
-    for field in APPENDED:
-        for value in data.get(field) or []:
-            await db.conversation_items.insert_one({"chat_id": chat_id, "field": field, "value": value})
+    await db.conversations.replace_one({"_id": key}, doc, upsert=True)
+    items = [{"chat": key, "chat_id": chat_id, "field": field, "value": value}
+             for field in APPENDED for value in data.get(field) or []]
+    if items:
+        await db.conversation_items.insert_many(items)  # ordered: their _ids keep the order
     return doc
 
 
@@ -130,7 +154,7 @@ async def save_conversation(db: Database, *, chat_id: int, flow: str, step: str,
     """Move the dialogue to `step`, writing its fields one by one (collected photos stay)."""
     fields = {f"data.{k}": v for k, v in data.items() if k not in APPENDED}
     changes = {"flow": flow, "step": step, "expires_at": now + ttl, "updated_at": now, **fields}
-    result = await db.conversations.update_one({"_id": chat_id}, {"$set": changes})
+    result = await db.conversations.update_one({"_id": _chat_key(chat_id)}, {"$set": changes})
     if result.matched_count == 0:
         await start_conversation(db, chat_id=chat_id, flow=flow, step=step, data=data,
                                  now=now, ttl=ttl)
@@ -142,38 +166,43 @@ async def append_to_conversation(db: Database, *, chat_id: int, field: str, valu
     """Add a photo to the dialogue; with `new` = (flow, step, data), start the dialogue if the
     chat has none. Returns the dialogue afterwards (None: it was cancelled meanwhile)."""
     assert field in APPENDED
+    key = _chat_key(chat_id)
     if new is not None:
         flow, step, data = new
         try:
             await db.conversations.insert_one({
-                "_id": chat_id, "flow": flow, "step": step,
+                "_id": key, "chat_id": chat_id, "flow": flow, "step": step,
                 "data": {k: v for k, v in data.items() if k not in APPENDED},
                 "expires_at": now + ttl, "updated_at": now})
         except DuplicateKeyError:
             pass  # another photo of the same group started it first
-    await db.conversation_items.insert_one({"chat_id": chat_id, "field": field, "value": value})
+    await db.conversation_items.insert_one({"chat": key, "chat_id": chat_id, "field": field,
+                                            "value": value})
     doc = await db.conversations.find_one_and_update(
-        {"_id": chat_id}, {"$set": {"expires_at": now + ttl, "updated_at": now}},
+        {"_id": key}, {"$set": {"expires_at": now + ttl, "updated_at": now}},
         return_document=ReturnDocument.AFTER)
     if doc is None:
-        await db.conversation_items.delete_many({"chat_id": chat_id})
+        await db.conversation_items.delete_many({"chat": key})
         return None
     return await _with_items(db, doc)
 
 
 async def clear_conversation(db: Database, *, chat_id: int) -> bool:
-    result = await db.conversations.delete_many({"_id": chat_id})
-    await db.conversation_items.delete_many({"chat_id": chat_id})
+    key = _chat_key(chat_id)
+    result = await db.conversations.delete_many({"_id": key})
+    await db.conversation_items.delete_many({"chat": key})
     return result.deleted_count > 0
 
 
 async def sweep_conversations(db: Database, *, now: datetime) -> list[int]:
     """Drop expired dialogues; returns their chat ids (so a worker may tell the users)."""
-    chats = [d["_id"] async for d in db.conversations.find({"expires_at": {"$lte": now}}, {"_id": 1})]
-    if chats:
-        await db.conversations.delete_many({"_id": {"$in": chats}, "expires_at": {"$lte": now}})
-        await db.conversation_items.delete_many({"chat_id": {"$in": chats}})
-    return chats
+    found = [d async for d in db.conversations.find({"expires_at": {"$lte": now}}, {"chat_id": 1})]
+    if not found:
+        return []
+    keys = [d["_id"] for d in found]
+    await db.conversations.delete_many({"_id": {"$in": keys}, "expires_at": {"$lte": now}})
+    await db.conversation_items.delete_many({"chat": {"$in": [str(k) for k in keys]}})
+    return [int(d["chat_id"] if "chat_id" in d else d["_id"]) for d in found]
 
 
 # --- invites -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ returns the case it opened the first time instead of opening another.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 from bson import ObjectId
 
 from cases import repository as repo
-from cases.duplicates import WINDOW, bounding_box, rank_duplicates
+from cases.duplicates import WINDOW, bounding_box, dup_key, rank_duplicates
 from cases.errors import BadCaseInput
 from cases.lifecycle import ActorLike, clean_text, count, emit, history_entry, photo_ids
 from cases.model import CHANNELS, FINAL_STATES, KINDS, SYSTEM, Actor, CasePolicy
@@ -89,18 +90,11 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
     """
     who = Actor.of(actor) if actor is not None else SYSTEM
     key = intake_key(idempotency_key=idempotency_key, update_id=update_id)
-    if key is not None:
-        existing = await repo.case_by_intake_key(db, intake_key=key)
-        if existing is not None:
-            return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
     if channel not in CHANNELS:
         raise BadCaseInput(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}", field="channel")
     if kind not in KINDS:
         raise BadCaseInput(f"unknown kind {kind!r}; one of {', '.join(KINDS)}", field="kind")
     text = clean_text(description, "description", required=True, limit=4000)
-    cat = await repo.get_category(db, code=category)
-    if not cat.get("active", True):
-        raise BadCaseInput(f"category {category!r} is no longer in use", field="category")
     loc = _location(location)
     pics = photo_ids(list(photos) if photos is not None else None)
     hashes = [h for h in (phashes or []) if isinstance(h, str) and h]
@@ -113,19 +107,54 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
             raise BadCaseInput("a case handled on the spot needs before and after photos",
                                field="after_photos")
 
-    duplicates: list[dict[str, Any]] = []
+    # The duplicate search needs nothing else read here: it runs while the retry check, the
+    # category and the serial number are answered (round trips, not CPU, are what an intake
+    # costs on the database).
+    search: asyncio.Future[list[Document]] | None = None
     if loc is not None and on_the_spot is None:
-        candidates = await repo.nearby_open_cases(
+        search = asyncio.ensure_future(repo.nearby_open_cases(
             db, category=category, box=bounding_box(loc["lon"], loc["lat"]),
-            since=now - WINDOW, exclude_states=FINAL_STATES)
-        duplicates = rank_duplicates(lon=loc["lon"], lat=loc["lat"], phashes=hashes,
-                                     candidates=candidates)
+            since=now - WINDOW, until=now, exclude_states=FINAL_STATES))
+    try:
+        if key is not None:
+            existing = await repo.case_by_intake_key(db, intake_key=key)
+            if existing is not None:
+                return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
+        cat = await repo.get_category(db, code=category)
+        if not cat.get("active", True):
+            raise BadCaseInput(f"category {category!r} is no longer in use", field="category")
+        proposed = propose_assignee(cat, dict(placement) if placement else None,
+                                    district=policy.district)
+        proposed["name"] = await repo.unit_name(db, unit=proposed["unit"]) or proposed["unit"]
+        # Numbered only once the report is known to be good and new: no gaps from retries or
+        # bad input.
+        serial = await repo.next_serial_number(db, prefix=policy.serial_prefix,
+                                               day=now.astimezone(policy.tz).date())
+        candidates = await search if search is not None else []
+    finally:
+        if search is not None and not search.done():
+            search.cancel()
+        elif search is not None and not search.cancelled():
+            search.exception()  # retrieved, so an unused failure is not reported as lost
+    duplicates = (rank_duplicates(lon=loc["lon"], lat=loc["lat"], phashes=hashes, candidates=candidates)
+                  if loc is not None else [])
+    return await _store(db, policy=policy, now=now, channel=channel, kind=kind, category=category,
+                        cat=cat, text=text, loc=loc, placement=placement, pics=pics, hashes=hashes,
+                        after=after, who=who, reporter=reporter, proposed=proposed,
+                        duplicates=duplicates, key=key, update_id=update_id,
+                        on_the_spot=on_the_spot, serial=serial)
 
+
+async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: str, kind: str,
+                 category: str, cat: Document, text: str | None, loc: dict[str, float] | None,
+                 placement: Mapping[str, Any] | None, pics: list[str], hashes: list[str],
+                 after: list[str], who: Actor, reporter: Mapping[str, Any] | None,
+                 proposed: dict[str, str], duplicates: list[dict[str, Any]], key: str | None,
+                 update_id: int | None, on_the_spot: Mapping[str, Any] | None,
+                 serial: str) -> IntakeResult:
     local_day = now.astimezone(policy.tz).date()
     case_id = str(ObjectId())
     place = dict(placement) if placement else None
-    proposed = propose_assignee(cat, place, district=policy.district)
-    proposed["name"] = await repo.unit_name(db, unit=proposed["unit"]) or proposed["unit"]
     dispatch_due = now + timedelta(minutes=int(cat["dispatch_minutes"]))
     case: Document = {
         "_id": case_id, "serial": None, "district": policy.district,
@@ -136,6 +165,7 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         "limit": cat["limit"], "dispatch_minutes": cat["dispatch_minutes"],
         "verify_hours": cat["verify_hours"],
         "description": text, "location": loc, "placement": place,
+        "dup_key": dup_key(category, loc["lon"], loc["lat"], now) if loc is not None else None,
         "photos": pics, "phashes": hashes, "result_photos": [], "after_photos": after,
         # What the public lookup may show: a patrol's own pictures and the handlers' results;
         # citizens' photos may show their home or faces and stay staff-only.
@@ -170,8 +200,9 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                             "by": who.to_dict(), "on_time": True},
                     result_photos=list(after), handled_on_the_spot=True,
                     public_photos=[*pics, *after])
-    for _ in range(MAX_SERIAL_ATTEMPTS):
-        case["serial"] = await repo.next_serial_number(db, prefix=policy.serial_prefix, day=local_day)
+    for attempt in range(MAX_SERIAL_ATTEMPTS):
+        case["serial"] = serial if attempt == 0 else await repo.next_serial_number(
+            db, prefix=policy.serial_prefix, day=local_day)
         try:
             stored = await repo.insert_case(db, case=case)
             break
@@ -184,6 +215,6 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         existing = await repo.case_by_intake_key(db, intake_key=key)
         assert existing is not None
         return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
-    await emit(db, case, entries)
-    await count(db, before=None, after=case)
+    # The event and the rollups are independent writes: one round trip of waiting, not two.
+    await asyncio.gather(emit(db, case, entries), count(db, before=None, after=case))
     return IntakeResult(case, True, duplicates)

@@ -7,18 +7,22 @@ sequences), `categories`, `calendar_days` + `calendar_years` (the working-day ca
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from cachetools import TTLCache
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from cases.calendar import WorkCalendar, package_days, package_years
 from cases.categories import DEFAULT_CATEGORIES, Category
+from cases.duplicates import MAX_CANDIDATES, WINDOW, dup_key, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
+from cases.model import OPEN_STATES
 from gridlink.db import Database, Document
 
 SERIAL_RE = re.compile(r"^[A-Z]{1,3}\d{8}-\d{5,}$")
@@ -33,12 +37,44 @@ async def ensure_indexes(db: Database) -> None:
     await db.cases.create_index([("intake_key", ASCENDING)], unique=True)
     await db.cases.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
     await db.cases.create_index([("assignee.unit", ASCENDING), ("state", ASCENDING)])
-    await db.cases.create_index([("category", ASCENDING), ("location.lat", ASCENDING)])
+    # The duplicate search's equality key (cases.duplicates); it replaced a (category,
+    # location.lat) index whose range FerretDB answered by scanning every case.
+    await db.cases.create_index([("dup_key", ASCENDING)])
+    await _drop_index(db, "category_1_location.lat_1")
+    await _backfill_dup_keys(db)
     await db.cases.create_index([("updated_at", ASCENDING)])
     await db.events.create_index([("case_id", ASCENDING)])
     await db.calendar_days.create_index([("year", ASCENDING)])
     await seed_categories(db)
     await seed_calendar(db)
+
+
+async def _drop_index(db: Database, name: str) -> None:
+    if name in await db.cases.index_information():
+        try:
+            await db.cases.drop_index(name)
+        except OperationFailure:
+            pass  # another process dropped it first
+
+
+DUP_KEY_MIGRATION = "migration:dup_key"
+
+
+async def _backfill_dup_keys(db: Database) -> None:
+    """Give open cases stored before `dup_key` existed their key (once per database)."""
+    if await db.counters.find_one({"_id": DUP_KEY_MIGRATION}, {"_id": 1}):
+        return
+    cursor = db.cases.find({"state": {"$in": list(OPEN_STATES)}, "dup_key": {"$exists": False}},
+                           {"category": 1, "location": 1, "created_at": 1})
+    async for case in cursor:
+        loc = case.get("location")
+        if loc and case.get("created_at") is not None:
+            key = dup_key(case["category"], loc["lon"], loc["lat"], case["created_at"])
+            await db.cases.update_one({"_id": case["_id"]}, {"$set": {"dup_key": key}})
+    try:
+        await db.counters.insert_one({"_id": DUP_KEY_MIGRATION})
+    except DuplicateKeyError:
+        pass  # another process finished the same backfill
 
 
 # ---------------------------------------------------------------- serials
@@ -173,15 +209,27 @@ async def find_cases(db: Database, *, query: Mapping[str, Any], limit: int,
     return [doc async for doc in cursor]
 
 
+# Bounded: FerretDB costs ~1 ms per document it returns, and a hotspot reported hundreds of
+# times would otherwise make every new report there read hundreds. Twice the candidates kept
+# (duplicates.MAX_CANDIDATES) leaves room for the photo check to drop some; with more than
+# this many open reports nearby, the photo check sees only these (in index order).
+CANDIDATE_LIMIT = 2 * MAX_CANDIDATES
+
+
 async def nearby_open_cases(db: Database, *, category: str, box: Mapping[str, float],
-                            since: datetime, exclude_states: Iterable[str]) -> list[Document]:
+                            since: datetime, exclude_states: Iterable[str],
+                            until: datetime | None = None) -> list[Document]:
+    """Open cases of `category` in `box` created since `since` (up to `until`, default the
+    duplicate window after it), found through the indexed `dup_key` (cases.duplicates)."""
+    keys = search_keys(category, box, since, until or since + WINDOW)
     cursor = db.cases.find({
+        "dup_key": {"$in": keys},
         "category": category,
         "state": {"$nin": list(exclude_states)},
         "created_at": {"$gte": since},
         "location.lat": {"$gte": box["min_lat"], "$lte": box["max_lat"]},
         "location.lon": {"$gte": box["min_lon"], "$lte": box["max_lon"]},
-    }, {"_id": 1, "serial": 1, "location": 1, "phashes": 1}).limit(200)
+    }, {"_id": 1, "serial": 1, "location": 1, "phashes": 1}).limit(CANDIDATE_LIMIT).batch_size(CANDIDATE_LIMIT)
     return [doc async for doc in cursor]
 
 
@@ -197,13 +245,23 @@ def text_query(text: str) -> dict[str, Any]:
 _UNIT_NAMES: dict[tuple[str, int, str], str | None] = {}
 
 
+# The active grid version is read at most every GRID_VERSION_TTL_S per process, as grids'
+# LiveGridIndex does for placement (an import is seen by both within the same few seconds);
+# "no grid yet" is not kept, so the first import is seen at once.
+GRID_VERSION_TTL_S = 5.0
+_GRID_VERSIONS: TTLCache[str, int] = TTLCache(maxsize=64, ttl=GRID_VERSION_TTL_S)
+
+
 async def unit_name(db: Database, *, unit: str) -> str | None:
     """The unit's Chinese name in the active grid (None when no grid holds it)."""
     from grids import repository as grids_repo
 
-    version = await grids_repo.active_version(db)
+    version = _GRID_VERSIONS.get(db.name)
     if version is None:
-        return None
+        version = await grids_repo.active_version(db)
+        if version is None:
+            return None
+        _GRID_VERSIONS[db.name] = version
     key = (db.name, version, unit)
     if key not in _UNIT_NAMES:
         found = await grids_repo.find_unit(db, code=unit)
@@ -259,11 +317,21 @@ async def list_categories(db: Database, *, include_inactive: bool = True) -> lis
     return [doc async for doc in db.categories.find(flt).sort("_id", ASCENDING)]
 
 
+# Categories change only by an admin's edit; each process keeps what it read for a few
+# seconds (an edit made through this process is seen at once, one made through another
+# process within CONFIG_TTL_S), saving a round trip on every intake.
+CONFIG_TTL_S = 10.0
+_CATEGORIES: TTLCache[tuple[str, str], Document] = TTLCache(maxsize=1024, ttl=CONFIG_TTL_S)
+
+
 async def get_category(db: Database, *, code: str) -> Document:
-    doc = await db.categories.find_one({"_id": code})
-    if doc is None:
-        raise CategoryNotFound(f"unknown category {code!r}", category=code)
-    return doc
+    cached = _CATEGORIES.get((db.name, code))
+    if cached is None:
+        doc = await db.categories.find_one({"_id": code})
+        if doc is None:
+            raise CategoryNotFound(f"unknown category {code!r}", category=code)
+        _CATEGORIES[(db.name, code)] = cached = doc
+    return copy.deepcopy(cached)  # callers may keep parts of it in documents they change
 
 
 async def put_category(db: Database, *, category: Category, now: datetime,
@@ -271,6 +339,7 @@ async def put_category(db: Database, *, category: Category, now: datetime,
     doc = category.to_doc()
     doc.update(updated_at=now, updated_by=by)
     await db.categories.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    _CATEGORIES.pop((db.name, doc["_id"]), None)
     return doc
 
 

@@ -239,7 +239,7 @@ async def test_photo_as_file_with_gps_needs_no_location(world: BotWorld) -> None
     placed, categories = await coordinator.replies(2)
     assert placed["text"] == "Placed: community block Block One / street block Street One."
     assert categories["text"] == "Pick a category:"
-    conv = await world.db.conversations.find_one({"_id": coordinator.id})
+    conv = await world.db.conversations.find_one({"chat_id": coordinator.id})
     assert conv is not None and conv["step"] == "category"
     assert abs(conv["data"]["location"]["lat"] - INSIDE[0]) < 1e-4
 

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from cases import lifecycle
-from cases.duplicates import hamming, haversine_m
+from cases import repository as cases_repo
+from cases.duplicates import (
+    CELL_DEG,
+    EARTH_RADIUS_M,
+    MAX_CANDIDATES,
+    RADIUS_M,
+    WINDOW,
+    bounding_box,
+    dup_key,
+    hamming,
+    haversine_m,
+    search_keys,
+)
 from cases.intake import intake
 from gridlink.clock import FakeClock
 from gridlink.db import Database
@@ -23,7 +40,7 @@ def test_haversine_and_hamming() -> None:
     assert hamming("0000000000000000", "ffffffffffffffff") == 64
 
 
-async def _report(db: Database, clock: FakeClock, **kw: object) -> dict[str, object]:
+async def _report(db: Database, clock: FakeClock, **kw: object) -> dict[str, Any]:
     args: dict[str, object] = dict(channel="citizen_bot", kind="complaint", category="road_damage",
                                    description="pothole", actor=CITIZEN,
                                    location={"lon": LON, "lat": LAT})
@@ -37,9 +54,9 @@ async def test_nearby_same_category_is_suggested(db: Database, clock: FakeClock,
     first = await new_case(location={"lon": LON, "lat": LAT})
     clock.advance(hours=5)
     near = await _report(db, clock, location={"lon": LON + NEAR, "lat": LAT})
-    assert [d["serial"] for d in near["duplicates"]] == [first["serial"]]  # type: ignore[index]
-    assert 40 < near["duplicates"][0]["distance_m"] < 45  # type: ignore[index]
-    assert near["case"]["duplicate_candidates"][0]["case_id"] == first["_id"]  # type: ignore[index]
+    assert [d["serial"] for d in near["duplicates"]] == [first["serial"]]
+    assert 40 < near["duplicates"][0]["distance_m"] < 45
+    assert near["case"]["duplicate_candidates"][0]["case_id"] == first["_id"]
     far = await _report(db, clock, location={"lon": LON - FAR, "lat": LAT})  # 86 m and 129 m away
     assert far["duplicates"] == []
     other = await _report(db, clock, category="street_light")
@@ -53,25 +70,80 @@ async def test_old_or_closed_cases_are_not_suggested(db: Database, clock: FakeCl
     assert (await _report(db, clock))["duplicates"] == []  # older than 72 h
     fresh = await _report(db, clock, category="road_damage")
     now = clock.now()
-    case_id = fresh["case"]["_id"]  # type: ignore[index]
+    case_id = fresh["case"]["_id"]
     await lifecycle.dispatch(db, case_ref=case_id, actor=CENTER, now=now, policy=POLICY)
     await lifecycle.accept(db, case_ref=case_id, actor=ROADS, now=now)
     await lifecycle.feedback(db, case_ref=case_id, actor=ROADS, now=now, policy=POLICY, text="ok")
     await lifecycle.verify(db, case_ref=case_id, actor=CENTER, now=now, policy=POLICY, ok=True)
     again = await _report(db, clock)
     # The closed one is not offered; only the report from a moment ago (still open) is.
-    assert old["serial"] not in [d["serial"] for d in again["duplicates"]]  # type: ignore[union-attr]
-    assert fresh["case"]["serial"] not in [d["serial"] for d in again["duplicates"]]  # type: ignore[index, union-attr]
+    assert old["serial"] not in [d["serial"] for d in again["duplicates"]]
+    assert fresh["case"]["serial"] not in [d["serial"] for d in again["duplicates"]]
 
 
 async def test_photos_must_look_alike_when_both_have_them(db: Database, clock: FakeClock) -> None:
     base = "f0f0f0f0f0f0f0f0"
     first = await _report(db, clock, photos=["p1"], phashes=[base])
     alike = await _report(db, clock, photos=["p2"], phashes=["f0f0f0f0f0f0f0f3"])  # 2 bits differ
-    assert alike["duplicates"][0]["serial"] == first["case"]["serial"]  # type: ignore[index]
-    assert alike["duplicates"][0]["hamming"] == 2  # type: ignore[index]
+    assert alike["duplicates"][0]["serial"] == first["case"]["serial"]
+    assert alike["duplicates"][0]["hamming"] == 2
     different = await _report(db, clock, photos=["p3"], phashes=["0f0f0f0f0f0f0f0f"])  # 64 bits
     assert different["duplicates"] == []
     no_photo = await _report(db, clock)  # without photos, place and category decide
-    assert len(no_photo["duplicates"]) == 3  # type: ignore[arg-type]
+    assert len(no_photo["duplicates"]) == 3
     clock.advance(timedelta(minutes=1))
+
+
+# --- the indexed search key -------------------------------------------------------------------
+
+@settings(max_examples=400, deadline=None)
+@given(lon=st.floats(-179.0, 179.0), lat=st.floats(-89.99, 89.99),
+       bearing=st.floats(0, 2 * math.pi), dist=st.floats(0, RADIUS_M),
+       age_s=st.floats(0, WINDOW.total_seconds()), at_s=st.floats(0, 3e9))
+def test_every_case_within_reach_has_a_searched_key(lon: float, lat: float, bearing: float,
+                                                    dist: float, age_s: float, at_s: float) -> None:
+    """A case within 50 m reported in the window has one of the keys the search asks for,
+    across cell rows and columns, UTC midnights and at high latitudes."""
+    # The other case, `dist` metres away (small-distance offset; the haversine decides below).
+    dlat = math.degrees(dist * math.cos(bearing) / EARTH_RADIUS_M)
+    dlon = math.degrees(dist * math.sin(bearing) / EARTH_RADIUS_M) / max(math.cos(math.radians(lat)), 1e-9)
+    other_lon, other_lat = lon + dlon, lat + dlat
+    assume(abs(other_lat) < 90 and abs(other_lon) < 180)
+    assume(haversine_m(lon, lat, other_lon, other_lat) <= RADIUS_M)
+    now = datetime.fromtimestamp(at_s, UTC)
+    then = now - timedelta(seconds=age_s)
+    keys = search_keys("road_damage", bounding_box(lon, lat), now - WINDOW, now)
+    assert dup_key("road_damage", other_lon, other_lat, then) in keys
+    assert len(keys) <= 40  # a handful of cells × the window's days, for one indexed $in
+    assert dup_key("street_light", other_lon, other_lat, then) not in keys
+
+
+async def test_found_across_cells_and_midnight(db: Database, clock: FakeClock) -> None:
+    # 23:59:30 UTC, on a cell row's edge; the next report comes after midnight from the next row.
+    edge_lat = (math.floor(LAT / CELL_DEG) + 1) * CELL_DEG
+    clock.set(datetime(2026, 11, 26, 23, 59, 30, tzinfo=UTC))
+    first = await _report(db, clock, location={"lon": LON, "lat": edge_lat - 0.0000001})
+    assert first["case"]["dup_key"] != dup_key("road_damage", LON, edge_lat + 0.0001, clock.now())
+    clock.advance(minutes=1)
+    second = await _report(db, clock, location={"lon": LON, "lat": edge_lat + 0.0001})
+    assert [d["serial"] for d in second["duplicates"]] == [first["case"]["serial"]]
+
+
+async def test_keys_given_to_cases_stored_before_them(db: Database, clock: FakeClock) -> None:
+    """Open cases written before `dup_key` existed get it once, at the next start."""
+    old = await _report(db, clock)
+    await db.cases.update_one({"_id": old["case"]["_id"]}, {"$unset": {"dup_key": ""}})
+    await db.counters.delete_one({"_id": cases_repo.DUP_KEY_MIGRATION})
+    assert (await _report(db, clock))["duplicates"] == []  # not findable without its key
+    await cases_repo.ensure_indexes(db)
+    found = await _report(db, clock)
+    assert old["case"]["serial"] in [d["serial"] for d in found["duplicates"]]
+    assert "category_1_location.lat_1" not in await db.cases.index_information()
+
+
+async def test_a_hotspot_offers_the_best_few(db: Database, clock: FakeClock) -> None:
+    for _ in range(MAX_CANDIDATES + 5):
+        await _report(db, clock)
+    crowded = await _report(db, clock)
+    assert len(crowded["duplicates"]) == MAX_CANDIDATES
+    assert len(crowded["case"]["duplicate_candidates"]) == MAX_CANDIDATES

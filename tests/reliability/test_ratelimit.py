@@ -115,7 +115,7 @@ async def test_bot_limits_reports_per_chat_politely(world: BotWorld) -> None:
     refusal = (await citizen.reply())["text"]
     assert refusal == t("ratelimit.chat", "en", minutes=60)
     assert "wait about 60 min" in refusal
-    assert await world.db.conversations.count_documents({"_id": citizen.id}) == 0
+    assert await world.db.conversations.count_documents({"chat_id": citizen.id}) == 0
     # Another chat is not affected; an hour later the first may report again.
     await other.send("/report")
     assert (await other.reply())["text"] == t("citizen.choose_kind", "zh-CN")
