@@ -77,7 +77,8 @@ async def performance(request: web.Request) -> web.Response:
     end = _day(request.query.get("to"), "to", today)
     start = _day(request.query.get("from"), "from", date(end.year, 1, 1))
     tables = await portal_mod.performance(request.app[DB], start=start, end=end, today=today,
-                                          district=settings.district_code)
+                                          district=settings.district_code,
+                                          now=request.app[CLOCK].now())
     return _json({"from": start.isoformat(), "to": end.isoformat(), **tables})
 
 

@@ -4,13 +4,17 @@ counts and serial numbers only, nothing personal)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from cachetools import LRUCache
 
 from api.keys import CLOCK, DB, SETTINGS
 from gridlink.errors import InvalidInput
@@ -19,9 +23,13 @@ from stats import board as board_mod
 from stats import geo
 from stats import hotspots as hs
 from stats.charts import bar_chart_png
+from stats.rollups import fresh
 from stats.units import directory
 
 STATIC = Path(__file__).parent / "static"
+PNG_CACHE: LRUCache[tuple[object, ...], bytes] = LRUCache(maxsize=128)
+FOLD_INTERVAL_S = 1.0
+log = logging.getLogger(__name__)
 PREFIX = "/api/v1/stats"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BY_TITLES = {"department": "处置部门", "street": "街镇", "category": "类别", "channel": "渠道",
@@ -59,9 +67,12 @@ def _int(value: str | None, field: str, default: int, lo: int, hi: int) -> int:
 
 async def board(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    body = await board_mod.board(request.app[DB], unit=request.query.get("unit") or None,
+    q = request.query
+    body = await board_mod.board(request.app[DB], unit=q.get("unit") or None,
                                  now=request.app[CLOCK].now(), tz=_tz(request),
-                                 district=settings.district_code)
+                                 district=settings.district_code,
+                                 offset=_int(q.get("offset"), "offset", 0, 0, 1_000_000),
+                                 limit=_int(q.get("limit"), "limit", 100, 1, 500))
     return _json(body)
 
 
@@ -74,7 +85,8 @@ async def _hotspot_rows(request: web.Request) -> tuple[str, list[dict[str, Any]]
     rows = await hs.hotspots(request.app[DB], by=by, start=start, end=end, today=today,
                              category=q.get("category") or None, channel=q.get("channel") or None,
                              street=q.get("street") or None, measure=q.get("measure", "n"),
-                             limit=_int(q.get("limit"), "limit", 30, 1, 200))
+                             limit=_int(q.get("limit"), "limit", 30, 1, 200),
+                             now=request.app[CLOCK].now())
     d = await directory(request.app[DB], district=request.app[SETTINGS].district_code)
     label = hs.labeller(d.name)
     for row in rows:
@@ -93,8 +105,14 @@ async def hotspots_png(request: web.Request) -> web.Response:
     height = _int(request.query.get("height"), "height", 500, 150, 2400)
     by, rows, start, end = await _hotspot_rows(request)
     title = f"投诉热点 · 按{BY_TITLES.get(by, by)} · {start:%Y-%m-%d} 至 {end:%Y-%m-%d}"
-    png = await asyncio.to_thread(bar_chart_png, [(str(r["name"]), int(r["value"])) for r in rows],
-                                  title=title, width=width, height=height)
+    bars = tuple((str(r["name"]), int(r["value"])) for r in rows)
+    # Rendering (~200 ms of matplotlib) dominates; the rows are read fresh every time and the
+    # picture is reused while they are the same.
+    key = (bars, title, width, height)
+    png = PNG_CACHE.get(key)
+    if png is None:
+        png = await asyncio.to_thread(bar_chart_png, list(bars), title=title, width=width, height=height)
+        PNG_CACHE[key] = png
     return web.Response(body=png, content_type="image/png",
                         headers={"Cache-Control": "public, max-age=60"})
 
@@ -103,7 +121,8 @@ async def headline(request: web.Request) -> web.Response:
     today = request.app[CLOCK].now().astimezone(_tz(request)).date()
     end = _day(request.query.get("to"), "to", today)
     start = _day(request.query.get("from"), "from", end.replace(month=1, day=1))
-    return _json(await hs.headline(request.app[DB], start=start, end=end, today=today))
+    return _json(await hs.headline(request.app[DB], start=start, end=end, today=today,
+                                   now=request.app[CLOCK].now()))
 
 
 async def assessment(request: web.Request) -> web.Response:
@@ -155,7 +174,27 @@ def _page(name: str) -> web.RouteDef:
     return web.get("/" + name.removesuffix(".html"), handler)
 
 
+async def folder_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Fold the statistics log in the background (stats.rollups.fold; one folder at a time
+    across processes), so a page rarely finds changes waiting when it reads."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(FOLD_INTERVAL_S)
+            try:
+                await fresh(app[DB], now=app[CLOCK].now())
+            except Exception:  # the database may be away; the next round retries
+                log.warning("stats fold failed", exc_info=True)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def setup_routes(app: web.Application) -> None:
+    app.cleanup_ctx.append(folder_ctx)
     app.router.add_get(f"{PREFIX}/board", board)
     app.router.add_get(f"{PREFIX}/hotspots", hotspots)
     app.router.add_get(f"{PREFIX}/hotspots.png", hotspots_png)

@@ -16,6 +16,11 @@ is requested `--requests` times, round-robin across endpoints, sizes measured in
   channel, last 12 months;
 - hotspots.png: the PNG chart.
 Targets: p95 ≤ 100 ms at 1,000,000 and p95(1M)/p95(10k) ≤ 1.5.
+
+Then the write side at each size (`--transitions`, after the reads): that many new cases
+(intake) and as many dispatches of them go through `stats.rollups.apply_transition` — the
+hook `cases/` calls on the request path, one timed insert each — and `stats.rollups.fold`
+moves the log into the statistics (timed, in the background of the web processes).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from gridlink.embedded import EmbeddedServer, free_port
 from gridlink.settings import load_settings
 from stats import repository as repo
 from stats.history import generate
-from stats.rollups import recompute
+from stats.rollups import apply_transition, fold, recompute
 
 LEAN = ("_id", "serial", "district", "channel", "kind", "category", "state", "created_at",
         "closed_at", "due_at", "warn_at", "placement", "assignee", "intake_key")
@@ -134,6 +139,32 @@ async def measure(bases: dict[int, str], paths: dict[str, str], requests: int) -
     return times
 
 
+async def transitions(uri: str, name: str, n: int, now: datetime) -> dict[str, float]:
+    """`n` intakes and `n` dispatches through the hook, then one fold; times in ms."""
+    settings = load_settings(mongodb_uri=uri, mongodb_db=name, mongodb_timeout_ms=60_000)
+    client = make_client(uri, settings)
+    db = client[name]
+    fresh_cases = [d for d in generate(n * 3, now=now, years=0.01, seed=99) if d["state"] != "closed"][:n]
+    hook: list[float] = []
+    for i, case in enumerate(fresh_cases):
+        case = {**case, "_id": f"w{i:07d}", "version": 1}
+        t = time.perf_counter()
+        await apply_transition(db, before=None, after=case)
+        hook.append((time.perf_counter() - t) * 1000)
+        later = {**case, "version": 2, "state": "in_progress",
+                 "due_at": now + timedelta(days=2), "warn_at": now + timedelta(days=1, hours=12),
+                 "assignee": case["assignee"] or {"unit": "D03", "kind": "department"}}
+        t = time.perf_counter()
+        await apply_transition(db, before=case, after=later)
+        hook.append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter()
+    folded = await fold(db, now=now)
+    fold_ms = (time.perf_counter() - t) * 1000
+    await client.close()
+    return {"hook_p50": pct(hook, 50), "hook_p95": pct(hook, 95), "folded": folded,
+            "fold_ms": fold_ms}
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
@@ -158,6 +189,8 @@ async def main(args: argparse.Namespace) -> None:
             times = await measure(bases, paths, args.requests)
             for runner in runners:
                 await runner.cleanup()
+            writes = {n: await transitions(server.uri, f"bench_{n}", args.transitions, now)
+                      for n in args.sizes} if args.transitions else {}
         finally:
             server.stop()
     small, big = min(args.sizes), max(args.sizes)
@@ -167,6 +200,10 @@ async def main(args: argparse.Namespace) -> None:
         a, b = times[(small, label)], times[(big, label)]
         print(f"{label:28} {pct(a, 50):7.1f} / {pct(a, 95):6.1f}   {pct(b, 50):7.1f} / {pct(b, 95):6.1f}"
               f"   {pct(b, 95) / pct(a, 95):5.2f}")
+    for n, w in writes.items():
+        print(f"writes at {n:,}: hook (one log insert) p50 {w['hook_p50']:.1f} / p95 {w['hook_p95']:.1f} ms "
+              f"over {2 * args.transitions} transitions; fold of {w['folded']} changes {w['fold_ms']:.0f} ms "
+              f"({w['fold_ms'] / max(w['folded'], 1):.1f} ms per change)")
     print(f"case documents inserted: {args.cases}; rollups written from the generated cases")
     for n, info in loads.items():
         print(f"load {n:,}: insert_many {info['insert_s']:.1f} s, rollups computed "
@@ -178,6 +215,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--transitions", type=int, default=200,
+                        help="intakes + dispatches through the hook after the reads (0: none)")
     parser.add_argument("--cases", choices=["full", "lean", "none"], default="lean",
                         help="case documents inserted: full, lean (the fields the statistics "
                              "read; default) or none. Board and hotspot reads never touch them.")

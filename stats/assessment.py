@@ -17,9 +17,16 @@ Composite score = 100 × (0.4 on-time closure rate + 0.3 closure rate + 0.15 (1 
 + 0.15 average rating / 5; a unit without ratings takes 0.15 × 1): grades A ≥ 90, B 75–90,
 C 60–75, D 40–60, E < 40.
 
-Levels: the district assesses its line departments and streets; a street its workstations.
-Departments' teams and workstations' coordinators have no units in the grid yet (noted in the
-output), so those two levels are not computed.
+Levels: the district assesses its line departments and streets; a department its teams; a
+street its workstations; a workstation (or patrol zone) its coordinators.
+- A department's team 处置人/班组 is whoever in the department took the case up, as recorded on
+  the case: the name on the latest accept / feedback / extension request since the last
+  dispatch (departments' teams are not modelled as units, so the handler recorded on the case
+  is the unit); cases nobody has taken up yet are listed as 未接单.
+- A workstation's coordinators 巡管员 are the patrol members who found its cases (patrol
+  channel, placed in the workstation's blocks), by the roster name recorded when they reported;
+  the roster's coordinators bound to the workstation or its blocks are listed even without
+  cases. Names only: no phone numbers or chat ids.
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from zoneinfo import ZoneInfo
 from gridlink.db import Database
 from gridlink.errors import InvalidInput, NotFound
 from stats import repository as repo
-from stats.facts import colour_at
+from stats.facts import _key, colour_at
+from stats.rollups import fresh
 from stats.units import directory
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -91,7 +99,7 @@ def _overdue_open(entries: dict[str, list[Any]], pos: int, lo: float, hi: float,
     out: dict[str, int] = {}
     for e in entries.values():
         if lo <= (e[9] or 0) < hi and colour_at(e, now_ts) == "red":
-            key = str(e[pos])
+            key = _key(e[pos])
             out[key] = out.get(key, 0) + 1
     return out
 
@@ -106,24 +114,28 @@ def _table(codes: list[str], names: dict[str, str], cells: dict[str, dict[str, i
     return rows
 
 
+UNTAKEN = "（未接单 not yet taken up）"
+
+
 async def assessment(db: Database, *, month: str, unit: str | None, now: datetime, tz: ZoneInfo,
                      district: str) -> dict[str, Any]:
-    """Ranked tables for `unit` (the district: departments and streets; a street: workstations)."""
+    """Ranked tables for `unit`: the district → departments and streets; a department → its
+    teams; a street → its workstations; a workstation or patrol zone → its coordinators."""
     lo, hi = _month_bounds(month, tz)
     d = await directory(db, district=district)
     unit = unit or district
     level = d.level.get(unit)
     if level is None:
         raise NotFound(f"no unit {unit!r}", unit=unit)
+    await fresh(db, now=now)
     ts = now.timestamp()
     out: dict[str, Any] = {"month": month, "unit": unit, "name": d.name.get(unit, unit),
-                           "level": level, "tables": {},
-                           "not_computed": ["departments → teams", "workstations → coordinators"]}
+                           "level": level, "tables": {}}
     if level == "district":
         keys = [f"M{month}|department|*", f"M{month}|street|*"]
         docs = await repo.rollup_docs(db, ids=keys)
-        lists = await repo.all_open(db)
-        entries = {cid: e for k, v in lists.items() if k.startswith("street:") for cid, e in v.items()}
+        lists = await repo.open_docs(db, ids=[f"st:{c}" for c in d.of_level("street")])
+        entries = {cid: e for v in lists.values() for cid, e in v.items()}
         out["tables"]["departments"] = _table(d.of_level("department"), d.name, docs.get(keys[0], {}),
                                               _overdue_open(entries, 8, lo, hi, ts))
         out["tables"]["streets"] = _table(d.of_level("street"), d.name, docs.get(keys[1], {}),
@@ -131,12 +143,37 @@ async def assessment(db: Database, *, month: str, unit: str | None, now: datetim
     elif level == "street":
         key = f"M{month}|workstation|st={unit}"
         docs = await repo.rollup_docs(db, ids=[key])
-        entries = (await repo.open_docs(db, ids=[f"street:{unit}"]))[f"street:{unit}"]
+        entries = (await repo.open_docs(db, ids=[f"st:{unit}"]))[f"st:{unit}"]
         codes = sorted(c for c in d.children.get(unit, []) if d.level.get(c) == "workstation")
         out["tables"]["workstations"] = _table(codes, d.name, docs.get(key, {}),
                                                _overdue_open(entries, 5, lo, hi, ts))
+    elif level == "department":
+        key = f"M{month}|handler|dp={unit}"
+        docs = await repo.rollup_docs(db, ids=[key])
+        entries = (await repo.open_docs(db, ids=[f"dp:{unit}"]))[f"dp:{unit}"]
+        cells = docs.get(key, {})
+        overdue = _overdue_open(entries, 12, lo, hi, ts)
+        teams = sorted(set(cells) | set(overdue))
+        rows = _table(teams, {"-": UNTAKEN}, cells, overdue)
+        for r in rows:
+            r["team"], r["unit"] = r["unit"], unit
+        out["tables"]["teams"] = rows
+    elif level in ("workstation", "patrol_zone"):
+        key = f"M{month}|coordinator|ws={unit}"
+        docs = await repo.rollup_docs(db, ids=[key])
+        entries = (await repo.open_docs(db, ids=[f"ws:{unit}"]))[f"ws:{unit}"]
+        cells = docs.get(key, {})
+        overdue = _overdue_open(entries, 13, lo, hi, ts)
+        roster = await repo.coordinators(db, units=[unit, *d.children.get(unit, [])])
+        posts = {_key(m["name"]): m["unit"] for m in roster}
+        people = sorted(set(cells) | set(overdue) | set(posts))
+        rows = _table(people, {}, cells, overdue)
+        for r in rows:
+            r["coordinator"], r["unit"] = r["unit"], posts.get(r["unit"], "")
+        out["tables"]["coordinators"] = rows
     else:
-        raise InvalidInput("assessment is by the district or by a street", field="unit")
+        raise InvalidInput("assessment is by the district, a department, a street or a workstation",
+                           field="unit")
     return out
 
 

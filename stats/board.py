@@ -2,8 +2,9 @@
 oldest red one, beside green (closed) counts for the month; drill-down district → street →
 workstation → block → case list, and department → case list.
 
-Reads the open lists (one small document per street and per department) and one rollup
-document, whatever the number of cases.
+A board of units reads, in one `$in` lookup, each child's open-list summary (count and sorted
+warn/due times, packed) and the month's rollup for the greens, whatever the number of cases;
+only a block's or a department's case list reads the list itself, a page at a time.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from gridlink.db import Database
 from gridlink.errors import InvalidInput, NotFound
 from stats import repository as repo
 from stats.facts import colour_at
+from stats.rollups import fresh
 from stats.units import directory
 
 SEVERITY = {"red": 0, "yellow": 1, "blue": 2}
-# Entry positions (stats.facts.open_entry) of the unit levels an open case sits in.
-POS = {"community_block": 4, "workstation": 5, "street_block": 6, "street": 7, "department": 8}
 
 
 def summarise(entries: Iterable[tuple[str, list[Any]]], now_ts: float, tz: ZoneInfo) -> dict[str, Any]:
@@ -58,22 +58,6 @@ def from_summary(summary: dict[str, Any] | None, now_ts: float, tz: ZoneInfo) ->
     return out
 
 
-def _group(entries: dict[str, list[Any]], pos: int) -> dict[str, list[tuple[str, list[Any]]]]:
-    out: dict[str, list[tuple[str, list[Any]]]] = {}
-    for case_id, entry in entries.items():
-        out.setdefault(str(entry[pos]), []).append((case_id, entry))
-    return out
-
-
-def _rows(level: str, codes: list[str], names: dict[str, str], grouped: dict[str, list[Any]],
-          greens: dict[str, dict[str, int]], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
-    rows = [{"unit": code, "name": names.get(code, code), "level": level,
-             "green": int((greens.get(code) or {}).get("closed", 0)),
-             **summarise(grouped.get(code, []), now.timestamp(), tz)} for code in codes]
-    rows.sort(key=lambda r: (-r["red"], -r["yellow"], -r["open"], r["unit"]))
-    return rows
-
-
 def case_list(entries: Iterable[tuple[str, list[Any]]], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
     ts = now.timestamp()
     rows = [{"case_id": cid, "serial": e[0], "colour": colour_at(e, ts), "category": e[3],
@@ -84,62 +68,73 @@ def case_list(entries: Iterable[tuple[str, list[Any]]], now: datetime, tz: ZoneI
     return rows
 
 
+CHILD_LEVELS = {"street": ("workstation", "ws", "workstation"),
+                "workstation": ("community_block", "bk", "block"),
+                "patrol_zone": ("street_block", "bk", "sblock")}
+OWN_LIST = {"street": "st", "workstation": "ws", "patrol_zone": "ws", "department": "dp",
+            "community_block": "bk", "street_block": "bk"}
+EMPTY = {"blue": 0, "yellow": 0, "red": 0, "open": 0, "oldest_red": None}
+
+
+def _summary_rows(level: str, codes: list[str], kind: str, names: dict[str, str],
+                  summaries: dict[str, dict[str, Any]], greens: dict[str, dict[str, int]],
+                  ts: float, tz: ZoneInfo) -> list[dict[str, Any]]:
+    rows = [{"unit": code, "name": names.get(code, code), "level": level,
+             "green": int((greens.get(code) or {}).get("closed", 0)),
+             **from_summary(summaries.get(f"{kind}:{code}"), ts, tz)} for code in codes]
+    rows.sort(key=lambda r: (-r["red"], -r["yellow"], -r["open"], r["unit"]))
+    return rows
+
+
 async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
-                district: str) -> dict[str, Any]:
-    """The board for `unit` (default: the district): its children's rows, or its case list."""
+                district: str, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+    """The board for `unit` (default: the district): its children's rows from the open lists'
+    summaries (one lookup), or — for a block or a department — its open cases, a page at a time."""
     d = await directory(db, district=district)
     unit = unit or district
     level = d.level.get(unit)
     if level is None:
         raise NotFound(f"no unit {unit!r}", unit=unit)
+    await fresh(db, now=now)
     month = "M" + now.astimezone(tz).strftime("%Y-%m")
     ts = now.timestamp()
     out: dict[str, Any] = {"unit": unit, "name": d.name.get(unit, unit), "level": level,
                            "parent": d.parent.get(unit), "at": now.isoformat(), "month": month[1:]}
     if level == "district":
-        summaries = await repo.open_summaries(db)
-        greens = await repo.rollup_docs(db, ids=[f"{month}|street|*", f"{month}|department|*"])
-        sections: dict[str, list[dict[str, Any]]] = {}
+        streets, depts = d.of_level("street"), d.of_level("department")
+        green_keys = [f"{month}|street|*", f"{month}|department|*"]
+        sums, greens = await repo.summaries_and_rollups(
+            db, summary_ids=[f"st:{c}" for c in streets] + [f"dp:{c}" for c in depts],
+            rollup_ids=green_keys)
+        out["sections"] = {
+            "streets": _summary_rows("street", streets, "st", d.name, sums,
+                                     greens.get(green_keys[0], {}), ts, tz),
+            "departments": _summary_rows("department", depts, "dp", d.name, sums,
+                                         greens.get(green_keys[1], {}), ts, tz)}
         totals = {"blue": 0, "yellow": 0, "red": 0, "open": 0}
-        for kind in ("street", "department"):
-            month_greens = greens.get(f"{month}|{kind}|*", {})
-            rows = [{"unit": code, "name": d.name.get(code, code), "level": kind,
-                     "green": int((month_greens.get(code) or {}).get("closed", 0)),
-                     **from_summary(summaries.get(f"{kind}:{code}"), ts, tz)}
-                    for code in d.of_level(kind)]
-            rows.sort(key=lambda r: (-r["red"], -r["yellow"], -r["open"], r["unit"]))
-            sections[kind + "s"] = rows
-        for key, summary in summaries.items():
-            if key.startswith("street:"):
-                for colour, n in from_summary(summary, ts, tz).items():
-                    if colour in totals:
-                        totals[colour] += n
-        out["sections"] = sections
+        for row in out["sections"]["streets"]:
+            for colour in totals:
+                totals[colour] += row[colour]
         out["totals"] = totals
         return out
-    if level == "department":
-        entries = (await repo.open_docs(db, ids=[f"department:{unit}"]))[f"department:{unit}"]
-        out["cases"] = case_list(entries.items(), now, tz)
-        out["totals"] = summarise(entries.items(), ts, tz)
-        return out
-    street = unit if level == "street" else d.street_of(unit)
-    if street is None:
-        raise InvalidInput(f"no board for a {level}", unit=unit)
-    entries = (await repo.open_docs(db, ids=[f"street:{street}"]))[f"street:{street}"]
-    if level != "street":
-        pos = POS.get(level)
-        if pos is None:
-            raise InvalidInput(f"no board for a {level}", unit=unit)
-        entries = {cid: e for cid, e in entries.items() if e[pos] == unit}
-    out["totals"] = summarise(entries.items(), ts, tz)
-    if level in ("street", "workstation"):
-        child = "workstation" if level == "street" else "community_block"
-        by = "workstation" if level == "street" else "block"
-        green_key = f"{month}|{by}|st={street}"
-        month_greens = (await repo.rollup_docs(db, ids=[green_key])).get(green_key, {})
+    if level in CHILD_LEVELS:
+        child, kind, by = CHILD_LEVELS[level]
+        street = unit if level == "street" else d.street_of(unit)
         codes = sorted(c for c in d.children.get(unit, []) if d.level.get(c) == child)
-        out["sections"] = {by + "s": _rows(child, codes, d.name, _group(entries, POS[child]),
-                                           month_greens, now, tz)}
-    else:
-        out["cases"] = case_list(entries.items(), now, tz)
+        green_key = f"{month}|{by}|st={street}"
+        own = f"{OWN_LIST[level]}:{unit}"
+        sums, greens = await repo.summaries_and_rollups(
+            db, summary_ids=[own, *(f"{kind}:{c}" for c in codes)], rollup_ids=[green_key])
+        out["totals"] = from_summary(sums.get(own), ts, tz)
+        out["sections"] = {by + "s": _summary_rows(child, codes, kind, d.name, sums,
+                                                  greens.get(green_key, {}), ts, tz)}
+        return out
+    own_kind = OWN_LIST.get(level)
+    if own_kind is None:
+        raise InvalidInput(f"no board for a {level}", unit=unit)
+    entries = (await repo.open_docs(db, ids=[f"{own_kind}:{unit}"]))[f"{own_kind}:{unit}"]
+    out["totals"] = summarise(entries.items(), ts, tz)
+    cases = case_list(entries.items(), now, tz)
+    out["cases"] = cases[offset:offset + limit]
+    out["page"] = {"offset": offset, "limit": limit, "total": len(cases)}
     return out

@@ -3,12 +3,14 @@
 A case is counted once, on the local day it was reported, in every rollup "cell" it belongs
 to. A cell is (period, by, filter, value): period a local day `D2026-11-27` or month
 `M2026-11`; `by` the dimension the chart groups on; `filter` narrows the population
-(`*` all, `cat=<category>`, `ch=<channel>`, `st=<street>`); value the unit, category, channel
-or kind. Each cell holds a small vector of measures (see `measures`).
+(`*` all, `cat=<category>`, `ch=<channel>`, `st=<street>`, `dp=<department>` for its handlers,
+`ws=<workstation or patrol zone>` for its coordinators); value the unit, category, channel,
+kind, handler or coordinator name. Each cell holds a small vector of measures (see `MEASURES`).
 """
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -26,7 +28,14 @@ PATROL_CHANNELS = frozenset({"patrol_bot"})
 TOP_BY = ("department", "street", "category", "channel", "kind")
 TOP_FILTERS = ("*", "cat", "ch")
 STREET_BY = ("workstation", "block", "sblock")
-BY = (*TOP_BY, *STREET_BY)
+# The lower assessment levels: a department's cases by who handled them (filter `dp=<dept>`),
+# a workstation's (or patrol zone's) cases by the patrol coordinator who found them (`ws=<code>`).
+PEOPLE_BY = {"handler": "dp", "coordinator": "ws"}
+BY = (*TOP_BY, *STREET_BY, *PEOPLE_BY)
+# Roles that report as the grid's own patrol (the bot's roster members).
+PATROL_ROLES = ("coordinator", "leader", "station_head")
+# Actions by which the assigned unit's person takes up and works on a case.
+HANDLING_ACTIONS = ("accept", "feedback", "request_extension")
 
 MEASURES = (
     "n",            # cases received (reported in the period)
@@ -56,6 +65,40 @@ def local_day(at: datetime, tz: ZoneInfo) -> str:
     return at.astimezone(tz).date().isoformat()
 
 
+def _name(actor: Mapping[str, Any] | None) -> str | None:
+    actor = actor or {}
+    return str(actor.get("name") or "").strip() or None
+
+
+def handler_of(case: Mapping[str, Any]) -> str | None:
+    """Who in the assigned unit handles the case (the department's team or handler): the name on
+    the latest accept / feedback / extension request since the last (re)dispatch, by an actor of
+    the assigned unit (or an admin acting for it). None until someone has taken it up."""
+    assignee = case.get("assignee") or {}
+    for entry in reversed(case.get("history") or []):
+        action = entry.get("action")
+        if action in ("dispatch", "redispatch"):
+            return None
+        actor = entry.get("actor") or {}
+        if action in HANDLING_ACTIONS and (actor.get("unit") == assignee.get("unit")
+                                           or actor.get("role") == "admin"):
+            return _name(actor) or actor.get("role")
+    return None
+
+
+def coordinator_of(case: Mapping[str, Any]) -> str | None:
+    """The roster name of the patrol member who found a patrol-channel case (recorded at intake
+    as the reporting actor); None for citizens' channels. Only the name: never a phone or chat id."""
+    if case.get("channel") not in PATROL_CHANNELS:
+        return None
+    history = case.get("history") or []
+    actor = (history[0].get("actor") if history else None) or {}
+    if actor.get("role") in PATROL_ROLES and _name(actor):
+        return _name(actor)
+    reporter = case.get("reporter") or {}
+    return _name(reporter) if reporter.get("role") in PATROL_ROLES else None
+
+
 def facts(case: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     """The dimensions and measures of a case, as stored in `stats_cases` and counted in rollups."""
     placement = case.get("placement") or {}
@@ -81,6 +124,9 @@ def facts(case: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         # The handling department: only line departments (条) count here; block work is the
         # street's and shows under the street.
         "department": _key(assignee.get("unit") if assignee.get("kind") == "department" else None),
+        "handler": _key(handler_of(case)),
+        "coordinator": _key(coordinator_of(case)),
+        "station": _key(placement.get("workstation") or placement.get("patrol_zone")),
     }
     m = {
         "n": 1,
@@ -122,6 +168,10 @@ def cells(f: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                 yield doc_id(period, by, filters[key]), d[by]
         for by in STREET_BY:
             yield doc_id(period, by, "st=" + d["street"]), d[by]
+        if d["department"] != "-":
+            yield doc_id(period, "handler", "dp=" + d["department"]), d["handler"]
+        if d["coordinator"] != "-":
+            yield doc_id(period, "coordinator", "ws=" + d["station"]), d["coordinator"]
 
 
 def vector(f: Mapping[str, Any]) -> dict[str, int]:
@@ -129,64 +179,92 @@ def vector(f: Mapping[str, Any]) -> dict[str, int]:
     return {**f["m"], "s_" + f["dims"]["state"]: 1}
 
 
-def contributions(f: Mapping[str, Any] | None, sign: int = 1) -> dict[str, dict[str, int]]:
-    """`{doc_id: {"v.<value>.<measure>": ±n}}` for one case's facts."""
-    out: dict[str, dict[str, int]] = {}
+def contributions(f: Mapping[str, Any] | None, sign: int = 1) -> dict[str, dict[str, dict[str, int]]]:
+    """`{doc_id: {value: {measure: ±n}}}` for one case's facts."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
     if f is None:
         return out
     vec = vector(f)
     for doc, value in cells(f):
-        fields = out.setdefault(doc, {})
+        cell = out.setdefault(doc, {}).setdefault(value, {})
         for measure, n in vec.items():
-            path = f"v.{value}.{measure}"
-            fields[path] = fields.get(path, 0) + sign * n
+            cell[measure] = cell.get(measure, 0) + sign * n
     return out
 
 
-def delta(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
-    """What to `$inc` to move the rollups from counting `before` to counting `after`."""
+def delta(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+          ) -> dict[str, dict[str, dict[str, int]]]:
+    """What to add to the rollups to move them from counting `before` to counting `after`."""
     out = contributions(before, -1)
-    for doc, fields in contributions(after, 1).items():
+    for doc, values in contributions(after, 1).items():
         target = out.setdefault(doc, {})
-        for path, n in fields.items():
-            target[path] = target.get(path, 0) + n
-    return {doc: {p: n for p, n in fields.items() if n} for doc, fields in out.items()
-            if any(fields.values())}
+        for value, cell in values.items():
+            acc = target.setdefault(value, {})
+            for measure, n in cell.items():
+                acc[measure] = acc.get(measure, 0) + n
+    return prune(out)
+
+
+def prune(rollups: Mapping[str, Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, dict[str, int]]]:
+    """Drop zero counts, empty cells and empty documents."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for doc, values in rollups.items():
+        cells_ = {v: {m: n for m, n in ms.items() if n} for v, ms in values.items()}
+        cells_ = {v: ms for v, ms in cells_.items() if ms}
+        if cells_:
+            out[doc] = cells_
+    return out
+
+
+def add_into(target: dict[str, dict[str, int]], values: Mapping[str, Mapping[str, int]]) -> None:
+    for value, cell in values.items():
+        acc = target.setdefault(value, {})
+        for measure, n in cell.items():
+            acc[measure] = acc.get(measure, 0) + n
 
 
 # ------------------------------------------------------------------ open cases (live colours)
 
-# An open case is listed in its street's document and, when a line department handles it, in
-# the department's: the district board reads ~35 small documents, a street's board one.
+# An open case is listed in its street's, station's (workstation or patrol zone), block's and,
+# when a line department handles it, its department's list; each list has a packed summary
+# (counts by colour come from sorted warn/due times, whatever the number of cases).
 ENTRY_FIELDS = ("serial", "warn", "due", "category", "block", "workstation", "sblock", "street",
-                "department", "created", "lon", "lat")
+                "department", "created", "lon", "lat", "handler", "coordinator", "station")
+LIST_KINDS = {"st": 7, "ws": 14, "bk": 4, "dp": 8}  # list kind → entry position of its unit
+
+
+def epoch_s(at: datetime) -> float:
+    """Seconds since the epoch at millisecond precision (what BSON keeps), so a case read back
+    from the database gives the same figure as the in-memory one."""
+    ms = calendar.timegm(at.utctimetuple()) * 1000 + at.microsecond // 1000
+    return ms / 1000
 
 
 def open_entry(case: Mapping[str, Any]) -> list[Any] | None:
-    """[serial, warn_at epoch s | None, due_at epoch s | None, category, community block,
-    workstation, street block, street, department, created_at epoch s, lon, lat] of an open
-    case; None when it is done."""
+    """[serial, warn_at s | None, due_at s | None, category, block (community or street block),
+    workstation, street block, street, department, created_at s, lon, lat, handler,
+    coordinator, station (workstation or patrol zone)] of an open case; None when it is done."""
     if case.get("state") not in OPEN_STATES:
         return None
     due, warn = case.get("due_at"), case.get("warn_at")
     placement = case.get("placement") or {}
     assignee = case.get("assignee") or {}
     location = case.get("location") or {}
-    return [case.get("serial"), warn.timestamp() if warn else None, due.timestamp() if due else None,
-            case.get("category"), placement.get("community_block"), placement.get("workstation"),
-            placement.get("street_block"), placement.get("street"),
+    return [case.get("serial"), epoch_s(warn) if warn else None, epoch_s(due) if due else None,
+            case.get("category"), placement.get("community_block") or placement.get("street_block"),
+            placement.get("workstation"), placement.get("street_block"), placement.get("street"),
             assignee.get("unit") if assignee.get("kind") == "department" else None,
-            round(case["created_at"].timestamp()), location.get("lon"), location.get("lat")]
+            epoch_s(case["created_at"]), location.get("lon"), location.get("lat"),
+            handler_of(case) if assignee.get("kind") == "department" else None,
+            coordinator_of(case), placement.get("workstation") or placement.get("patrol_zone")]
 
 
 def open_lists(entry: list[Any] | None) -> list[str]:
-    """Open-list document ids (`street:<code>`, `department:<code>`) an open case belongs to."""
+    """Open-list ids (`st:<street>`, `ws:<station>`, `bk:<block>`, `dp:<department>`) of an
+    open case."""
     if entry is None:
         return []
-    ids = [f"street:{_key(entry[7])}"]
-    if entry[8]:
-        ids.append(f"department:{_key(entry[8])}")
-    return ids
+    return [f"{kind}:{_key(entry[pos])}" for kind, pos in LIST_KINDS.items() if entry[pos]]
 
 
 def colour_at(entry: list[Any], now_ts: float) -> str:

@@ -10,6 +10,7 @@ from gridlink.db import Database
 from gridlink.errors import InvalidInput, NotFound
 from stats import repository as repo
 from stats.facts import colour_at
+from stats.rollups import fresh
 from stats.units import directory
 
 
@@ -23,13 +24,14 @@ async def street_map(db: Database, *, street: str | None, now: datetime,
         street = streets[0]
     if d.level.get(street) != "street":
         raise InvalidInput(f"{street!r} is not a street", field="street")
-    entries = (await repo.open_docs(db, ids=[f"street:{street}"]))[f"street:{street}"]
+    await fresh(db, now=now)
+    entries = (await repo.open_docs(db, ids=[f"st:{street}"]))[f"st:{street}"]
     ts = now.timestamp()
     per_block: dict[str, dict[str, int]] = {}
     points = []
     for cid, e in entries.items():
         colour = colour_at(e, ts)
-        for block in (e[4], e[6]):
+        for block in {e[4], e[6]}:
             if block:
                 c = per_block.setdefault(block, {"open": 0, "red": 0})
                 c["open"] += 1

@@ -10,6 +10,7 @@ often still open, so the boards show live colours.
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +50,16 @@ def demo_blocks(district: str) -> list[Block]:
         lat = sum(c[1] for c in ring[:-1]) / (len(ring) - 1)
         out.append(Block(p["code"], p["level"], p["parent"], p["code"][:len(district) + 3], lon, lat))
     return out
+
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ("伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超", "霞")
+
+
+def person(unit: str, k: int) -> str:
+    """A stable synthetic name for the k-th person of a unit."""
+    h = zlib.crc32(f"{unit}:{k}".encode())
+    return SURNAMES[h % len(SURNAMES)] + GIVEN[(h // 97) % len(GIVEN)] + GIVEN[(h // 7919) % len(GIVEN)]
 
 
 def _pick(rng: random.Random, pairs: tuple[tuple[str, float], ...]) -> str:
@@ -116,7 +127,16 @@ def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, n
         assignee = {"unit": block.code, "kind": "block", "name": block.code}
     else:
         assignee = {"unit": block.street, "kind": "street", "name": block.street}
-    actor = {"role": "coordinator" if channel == "patrol_bot" else "dispatcher", "unit": block.street}
+    if channel == "patrol_bot":  # one of the block's two patrol coordinators, by roster name
+        actor = {"role": "coordinator", "unit": block.code, "name": person(block.code, rng.randrange(2))}
+    else:
+        actor = {"role": "dispatcher", "unit": block.street, "name": "受理员"}
+    # Who takes it up: one of the department's teams (中队), or the block's leader.
+    if assignee["kind"] == "department":
+        handler = {"role": "department", "unit": assignee["unit"],
+                   "name": f"{assignee['unit']}第{'一二三四'[rng.randrange(4)]}中队"}
+    else:
+        handler = {"role": "leader", "unit": assignee["unit"], "name": person(assignee["unit"], 9)}
     doc: dict[str, Any] = {
         "_id": case_id, "serial": serial, "district": district, "channel": channel, "kind": kind,
         "category": cat.code, "category_name": {"zh": cat.name_zh, "en": cat.name_en},
@@ -138,7 +158,8 @@ def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, n
                 "to": "reported"}]
 
     def step(at: datetime, action: str, to: str, **data: Any) -> None:
-        history.append({"seq": len(history) + 1, "at": at, "actor": actor, "action": action,
+        who = handler if action in ("accept", "feedback") else actor
+        history.append({"seq": len(history) + 1, "at": at, "actor": who, "action": action,
                         "from": history[-1]["to"], "to": to, **({"data": data} if data else {})})
 
     if what == "spot":

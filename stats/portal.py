@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from gridlink.db import Database
 from stats import repository as repo
 from stats.hotspots import periods
+from stats.rollups import fresh
 from stats.units import directory
 
 
@@ -28,12 +29,16 @@ def check_code(case_id: str, secret: str, code: str) -> bool:
 
 
 async def performance(db: Database, *, start: date, end: date, today: date,
-                      district: str) -> dict[str, list[dict[str, Any]]]:
+                      district: str, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
     """Departments and streets: received, closed, closure rate, on-time rate, average rating."""
     d = await directory(db, district=district)
+    if now is not None:
+        await fresh(db, now=now)
+    spans = periods(start, end, today)
+    found = await repo.rollup_docs(db, ids=[f"{p}|{by}|*" for p in spans for by in ("department", "street")])
     out: dict[str, list[dict[str, Any]]] = {}
     for by, level in (("department", "department"), ("street", "street")):
-        docs = await repo.rollup_docs(db, ids=[f"{p}|{by}|*" for p in periods(start, end, today)])
+        docs = {k: v for k, v in found.items() if k.split("|")[1] == by}
         acc: dict[str, dict[str, int]] = {}
         for v in docs.values():
             for unit, cell in v.items():

@@ -1,118 +1,168 @@
 """Database access for `stats`: keyword-only async functions.
 
-FerretDB v1 with SQLite answers every lookup, `_id` equality included, by scanning the
-collection (its indexes are not used for queries), so a lookup costs in proportion to the
-collection's size. Statistics therefore live in many small collections whose sizes do not grow
-with the number of cases:
-- `stats_M2026_11` / `stats_D2026_11_27`: one collection per month and per day, holding a
-  rollup document per (by, filter): `{_id: "<by>|<filter>", v: {<value>: {<measure>: n}}}`;
-- `stats_open`: one document per street and per line department,
-  `{_id: "street:<code>", cases: "<JSON {case_id: entry}>", v: int}`, the unit's open cases
-  in one string field (one value to decode however many there are).
+Measured on the embedded FerretDB 1.24/SQLite (bench/RESULTS.md "Dashboard"): every write
+operation costs ~1–2 ms even inside one bulk_write (each is its own SQLite transaction), and
+reading or updating a document costs ~10–20 µs per field it holds, while a string or binary
+field of tens of kB costs about as much as one small field. So:
+- a transition is logged as ONE small document in `stats_log` (`_id` "<case>:<version>", the
+  change as one JSON string) — one insert on the request path;
+- a single folder (lease in `stats_meta`) moves the log into `stats`, where every document is
+  read and written whole, as packed values:
+  - rollups `{_id: "<period>|<by>|<filter>", v: "<JSON {value: {measure: n}}>"}`,
+  - open lists `{_id: "l|<kind>:<code>", v: "<JSON {case_id: entry}>"}`,
+  - their summaries `{_id: "s|<kind>:<code>", n, warn, due, oldest}` (sorted warn/due times
+    as float64 bytes, the earliest due case);
+- every read is `{_id: {$in: [...]}}` on `stats` (an index lookup), a few small documents
+  whatever the number of cases.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
 from gridlink.db import Database, Document
 
-OPEN = "stats_open"
-SUMMARY = "stats_open_sum"
-PREFIX = "stats_"
-# A few lookups at a time: each is a scan on the server; an unbounded fan-out would also open
-# a connection per lookup.
-LOOKUP_CONCURRENCY = 6
+STATS = "stats"
+LOG = "stats_log"
+META = "stats_meta"
+LEASE = "fold-lease"
+# FerretDB pushes `$in` down to the index for at most 500 values (gridlink/embedded.py).
+IN_CHUNK = 500
+WRITE_CHUNK = 50  # FerretDB stalls on bulk writes of hundreds of replacements of these documents
 
 
-def locate(key: str) -> tuple[str, str]:
-    """Rollup key `<period>|<by>|<filter>` → (collection, document id). The unfiltered
-    documents (boards, plain hotspots, headline) get their own tiny collection per period;
-    filtered ones (`cat=`, `ch=`, `st=`) the period's `_f` collection."""
-    period, _, inner = key.partition("|")
-    filt = inner.split("|", 1)[1]
-    return PREFIX + period.replace("-", "_") + ("" if filt == "*" else "_f"), inner
-
-
-def key_of(collection: str, doc_id: str) -> str:
-    period = collection.removeprefix(PREFIX).removesuffix("_f")
-    period = period[0] + period[1:].replace("_", "-")
-    return f"{period}|{doc_id}"
-
-
-def is_rollup_collection(name: str) -> bool:
-    return name.startswith(PREFIX + "M") or name.startswith(PREFIX + "D")
+def _pack(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 async def ensure_indexes(db: Database) -> None:
     """Nothing beyond `_id`: every lookup is by `_id`."""
 
 
-async def _gather(coros: Iterable[Any]) -> list[Any]:
-    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+# ------------------------------------------------------------------ the log (request path)
 
-    async def one(coro: Any) -> Any:
-        async with gate:
-            return await coro
-
-    return list(await asyncio.gather(*(one(c) for c in coros)))
-
-
-async def inc_rollups(db: Database, *, changes: Mapping[str, Mapping[str, int]]) -> None:
-    """One unordered bulk write per collection (a transition touches a day's and a month's)."""
-    by_coll: dict[str, list[UpdateOne]] = {}
-    for key, fields in changes.items():
-        coll, doc_id = locate(key)
-        by_coll.setdefault(coll, []).append(UpdateOne({"_id": doc_id}, {"$inc": dict(fields)}, upsert=True))
-    await _gather(db[coll].bulk_write(ops, ordered=False) for coll, ops in by_coll.items())
+async def log_change(db: Database, *, log_id: str, change: Mapping[str, Any]) -> None:
+    """Record one transition's effect on the statistics; the same transition twice is one."""
+    try:
+        await db[LOG].insert_one({"_id": log_id, "d": _pack(change)})
+    except DuplicateKeyError:
+        pass
 
 
-async def rollup_docs(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, dict[str, int]]]:
-    """`{key: v}` for the rollup keys that exist."""
+async def pending(db: Database) -> bool:
+    """Whether any logged change waits to be folded (a scan of the small log stops at one)."""
+    return await db[LOG].find_one({}, {"_id": 1}) is not None
+
+
+async def take_log(db: Database, *, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` logged changes, removed from the log before they are applied: a crash
+    mid-fold loses them (repaired by `gridlink stats rebuild`) rather than counting them twice."""
+    docs = await db[LOG].find({}).limit(limit).to_list(None)
+    ids = [d["_id"] for d in docs]
+    for i in range(0, len(ids), IN_CHUNK):
+        await db[LOG].delete_many({"_id": {"$in": ids[i:i + IN_CHUNK]}})
+    return [{"_id": d["_id"], **json.loads(d["d"])} for d in docs]
+
+
+# ------------------------------------------------------------------ the folder's lease
+
+async def take_lease(db: Database, *, owner: str, now: float, ttl: float) -> bool:
+    """One folder at a time: whoever inserts the lease document; an expired one is removed."""
+    for _ in range(2):
+        try:
+            await db[META].insert_one({"_id": LEASE, "owner": owner, "until": now + ttl})
+            return True
+        except DuplicateKeyError:
+            held = await db[META].find_one({"_id": LEASE})
+            if held is None:
+                continue
+            if held["until"] > now:
+                return False
+            await db[META].delete_one({"_id": LEASE, "owner": held["owner"], "until": held["until"]})
+    return False
+
+
+async def release_lease(db: Database, *, owner: str) -> None:
+    await db[META].delete_one({"_id": LEASE, "owner": owner})
+
+
+# ------------------------------------------------------------------ stored documents
+
+async def _docs(db: Database, ids: Iterable[str], projection: Mapping[str, int] | None = None
+                ) -> dict[str, Document]:
     wanted = list(dict.fromkeys(ids))
-    docs = await _gather(db[locate(k)[0]].find_one({"_id": locate(k)[1]}) for k in wanted)
-    return {k: d.get("v") or {} for k, d in zip(wanted, docs, strict=True) if d is not None}
-
-
-async def all_rollups(db: Database) -> dict[str, dict[str, dict[str, int]]]:
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for name in await db.list_collection_names():
-        if is_rollup_collection(name):
-            async for d in db[name].find({}):
-                out[key_of(name, d["_id"])] = d.get("v") or {}
+    out: dict[str, Document] = {}
+    for i in range(0, len(wanted), IN_CHUNK):
+        async for d in db[STATS].find({"_id": {"$in": wanted[i:i + IN_CHUNK]}}, projection):
+            out[d["_id"]] = d
     return out
 
 
+async def rollup_docs(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """`{key: {value: {measure: n}}}` for the rollup keys that exist (one `$in` lookup)."""
+    return {k: json.loads(d["v"]) for k, d in (await _docs(db, ids)).items()}
+
+
 async def open_docs(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, list[Any]]]:
-    """`{list id: {case_id: entry}}` for each id (missing → empty)."""
+    """`{list id: {case_id: entry}}` for each list id (missing → empty)."""
     wanted = list(dict.fromkeys(ids))
-    docs = await _gather(db[OPEN].find_one({"_id": i}) for i in wanted)
-    return {i: (json.loads(d["cases"]) if d else {}) for i, d in zip(wanted, docs, strict=True)}
+    found = await _docs(db, ["l|" + i for i in wanted])
+    return {i: (json.loads(found["l|" + i]["v"]) if "l|" + i in found else {}) for i in wanted}
 
 
-async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
-    """Every open list in one pass over the (small) collection."""
-    return {d["_id"]: json.loads(d["cases"]) async for d in db[OPEN].find({})}
+async def summaries(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The packed summaries of the given open lists that have open cases."""
+    found = await _docs(db, ["s|" + i for i in ids])
+    return {k[2:]: summary_of(d) for k, d in found.items()}
 
 
-def open_doc(list_id: str, cases: Mapping[str, list[Any]], version: int = 1) -> Document:
-    """An open list's document: the entries as one JSON string, plus the summary that is also
-    kept in `stats_open_sum` for the district board, so its cost does not grow with the open
-    cases: the sorted warn and due times packed as float64 bytes, and the earliest due case."""
+async def summaries_and_rollups(db: Database, *, summary_ids: Iterable[str], rollup_ids: Iterable[str]
+                                ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
+    """Open-list summaries and rollups in one `$in` lookup (a board's whole read)."""
+    rollup_ids = list(rollup_ids)
+    found = await _docs(db, [*("s|" + i for i in summary_ids), *rollup_ids])
+    sums = {k[2:]: summary_of(d) for k, d in found.items() if k.startswith("s|")}
+    return sums, {k: json.loads(found[k]["v"]) for k in rollup_ids if k in found}
+
+
+async def stats_docs(db: Database, *, ids: Iterable[str]) -> dict[str, Document]:
+    """Raw documents (rollups, lists, summaries) by `_id`, for the folder."""
+    return await _docs(db, ids)
+
+
+async def write_docs(db: Database, *, put: Mapping[str, Document], drop: Iterable[str]) -> None:
+    """Replace (upsert) and delete whole documents of `stats` (the folder is the only writer)."""
+    ops: list[ReplaceOne[Document] | DeleteOne] = [
+        ReplaceOne({"_id": k}, {"_id": k, **d}, upsert=True) for k, d in put.items()]
+    ops += [DeleteOne({"_id": k}) for k in drop]
+    for i in range(0, len(ops), WRITE_CHUNK):
+        await db[STATS].bulk_write(ops[i:i + WRITE_CHUNK], ordered=False)
+
+
+def rollup_doc(v: Mapping[str, Any]) -> Document:
+    return {"v": _pack(v)}
+
+
+def list_doc(cases: Mapping[str, list[Any]]) -> Document:
+    return {"v": _pack(cases)}
+
+
+def summary_doc(cases: Mapping[str, list[Any]]) -> Document:
+    """The summary the boards read instead of the list: open count, the sorted warn and due
+    times as float64 bytes (a case without a warn time turns yellow never, red at its due
+    time: its due time stands in), and the earliest due case."""
     inf = float("inf")
-    warn = sorted(e[1] if e[1] is not None else inf for e in cases.values())
     due = sorted(e[2] if e[2] is not None else inf for e in cases.values())
+    warn = sorted(e[1] if e[1] is not None else e[2] if e[2] is not None else inf
+                  for e in cases.values())
     first = min(((e[2], e[0], cid) for cid, e in cases.items() if e[2] is not None), default=None)
-    return {"_id": list_id, "v": version, "n": len(cases),
-            "cases": json.dumps(cases, ensure_ascii=False, separators=(",", ":")),
-            "warn": array("d", warn).tobytes(), "due": array("d", due).tobytes(),
+    return {"n": len(cases), "warn": array("d", warn).tobytes(), "due": array("d", due).tobytes(),
             "oldest": list(first) if first else None}
 
 
@@ -123,78 +173,36 @@ def summary_of(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {"n": doc["n"], "warn": warn, "due": due, "oldest": doc.get("oldest")}
 
 
-def _summary_doc(doc: Document) -> Document:
-    return {k: v for k, v in doc.items() if k != "cases"}
+async def all_rollups(db: Database) -> dict[str, dict[str, dict[str, int]]]:
+    return {d["_id"]: json.loads(d["v"]) async for d in db[STATS].find({})
+            if not d["_id"].startswith(("l|", "s|"))}
 
 
-async def open_summaries(db: Database) -> dict[str, dict[str, Any]]:
-    """Every open list's summary (one pass over a collection of ~35 small documents)."""
-    return {d["_id"]: summary_of(d) async for d in db[SUMMARY].find({})}
-
-
-async def _write_summary(db: Database, doc: Document) -> None:
-    """Store the summary unless a newer version is already there (writers may finish out of order)."""
-    try:
-        await db[SUMMARY].replace_one({"_id": doc["_id"], "v": {"$lt": doc["v"]}}, _summary_doc(doc),
-                                      upsert=True)
-    except DuplicateKeyError:
-        pass  # a newer summary is stored
-
-
-async def set_open(db: Database, *, list_id: str, case_id: str, entry: list[Any] | None) -> None:
-    """Put (or with None remove) one case in an open list; optimistic, retried on races."""
-    for _ in range(50):
-        doc = await db[OPEN].find_one({"_id": list_id})
-        cases: dict[str, Any] = json.loads(doc["cases"]) if doc else {}
-        if entry is None:
-            if case_id not in cases:
-                return
-            cases.pop(case_id)
-        else:
-            if cases.get(case_id) == entry:
-                return
-            cases[case_id] = entry
-        if doc is None:
-            new = open_doc(list_id, cases)
-            try:
-                await db[OPEN].insert_one(new)
-            except DuplicateKeyError:
-                continue
-            await _write_summary(db, new)
-            return
-        new = open_doc(list_id, cases, doc["v"] + 1)
-        res = await db[OPEN].replace_one({"_id": list_id, "v": doc["v"]}, new)
-        if res.matched_count == 1:
-            await _write_summary(db, new)
-            return
-    raise RuntimeError(f"open list {list_id} keeps changing")  # pragma: no cover
+async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
+    return {d["_id"][2:]: json.loads(d["v"]) async for d in db[STATS].find({})
+            if d["_id"].startswith("l|")}
 
 
 async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
                       open_lists: Mapping[str, Mapping[str, Any]]) -> None:
-    """Replace every statistics collection with freshly computed contents (`stats rebuild`)."""
-    for name in await db.list_collection_names():
-        if is_rollup_collection(name) or name in (OPEN, SUMMARY):
-            await db.drop_collection(name)
-    by_coll: dict[str, list[Document]] = {}
-    for key, v in rollups.items():
-        coll, doc_id = locate(key)
-        by_coll.setdefault(coll, []).append({"_id": doc_id, "v": v})
+    """Replace every statistics document with freshly computed contents (`stats rebuild`)."""
+    await db.drop_collection(STATS)
+    await db.drop_collection(LOG)
+    docs: list[Document] = [{"_id": k, **rollup_doc(v)} for k, v in rollups.items()]
+    for k, cases in open_lists.items():
+        if cases:
+            docs.append({"_id": "l|" + k, **list_doc(cases)})
+            docs.append({"_id": "s|" + k, **summary_doc(cases)})
     # One writer at a time: SQLite serialises writes anyway, and parallel big inserts only
     # queue up behind each other until the socket timeout.
-    for coll, docs in by_coll.items():
-        for i in range(0, len(docs), 500):
-            await db[coll].insert_many(docs[i:i + 500], ordered=False)
-    opens = [open_doc(k, v) for k, v in open_lists.items()]
-    if opens:
-        await db[OPEN].insert_many(opens, ordered=False)
-        await db[SUMMARY].insert_many([_summary_doc(d) for d in opens], ordered=False)
+    for i in range(0, len(docs), 1000):
+        await db[STATS].insert_many(docs[i:i + 1000], ordered=False)
 
 
 def iter_cases(db: Database, *, batch: int = 2000) -> Any:
     """Every case, with only the fields the statistics read."""
-    projection = {"description": 0, "photos": 0, "result_photos": 0, "reporter": 0,
-                  "followers": 0, "location": 0}
+    projection = {"description": 0, "photos": 0, "result_photos": 0, "followers": 0,
+                  "public_photos": 0, "phashes": 0, "after_photos": 0, "duplicate_candidates": 0}
     return db.cases.find({}, projection, batch_size=batch)
 
 
@@ -205,3 +213,16 @@ async def units(db: Database) -> list[Document]:
 
     _, found = await grids_repo.load_units(db)
     return found
+
+
+async def coordinators(db: Database, *, units: Iterable[str]) -> list[dict[str, str]]:
+    """`[{name, unit}]` of the roster's coordinators bound to these units (through grids; the
+    name and unit only — no chat ids or phones leave this function)."""
+    from grids import repository as grids_repo
+
+    out: list[dict[str, str]] = []
+    for unit in units:
+        for m in await grids_repo.members(db, unit=unit, role="coordinator"):
+            if m.get("name"):
+                out.append({"name": str(m["name"]), "unit": unit})
+    return out

@@ -1,18 +1,24 @@
 """Keeping the rollups in step with the cases, and rebuilding them from scratch.
 
 `cases/` calls `apply_transition(db, before=…, after=…)` right after each committed change
-(`before` None at intake): the difference between what the two versions contribute is
-`$inc`ed into the rollups and the case moves between open lists. Semantics: at most once per
-transition — if the process dies between the case update and this call, that one change is
-missing until `gridlink stats rebuild`; the lifecycle's version guard makes sure the same
-transition is never committed (so never counted) twice.
+(`before` None at intake). On the request path that is ONE insert: the difference between what
+the two versions contribute (rollup counts, the open lists the case leaves and joins) logged
+under `<case_id>:<version>`. `fold` moves the log into the stored statistics: one folder at a
+time (a lease), many changes merged into one read and one write per touched document. It runs
+in the background of every web process (`api.stats`) and before a read finds the log
+non-empty, so pages see a transition as soon as they ask. Semantics: at most once per
+transition — a crash between the case update and the log insert, or in the middle of a fold,
+loses those changes until `gridlink stats rebuild`; the `_id` makes the same transition count
+once however often it is logged.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,24 +27,104 @@ from stats import facts as F
 from stats import repository as repo
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
+FOLD_BATCH = 2000
+LEASE_S = 60.0
+
+
+def change_of(before: Mapping[str, Any] | None, after: Mapping[str, Any],
+              tz: ZoneInfo = DEFAULT_TZ) -> dict[str, Any] | None:
+    """What a transition changes in the statistics (None: nothing)."""
+    old = F.facts(before, tz) if before else None
+    rollups = F.delta(old, F.facts(after, tz))
+    old_entry = F.open_entry(before) if before else None
+    new_entry = F.open_entry(after)
+    old_lists, new_lists = F.open_lists(old_entry), F.open_lists(new_entry)
+    if old_entry == new_entry:
+        old_lists = new_lists = []
+    if not rollups and not old_lists and not new_lists:
+        return None
+    return {"c": str(after["_id"]), "n": int(after.get("version") or 0), "r": rollups,
+            "leave": sorted(set(old_lists) - set(new_lists)), "join": new_lists, "e": new_entry}
 
 
 async def apply_transition(db: Database, *, before: Mapping[str, Any] | None,
                            after: Mapping[str, Any], tz: ZoneInfo = DEFAULT_TZ) -> None:
-    """Move the rollups and open lists from counting `before` to counting `after`."""
-    old = F.facts(before, tz) if before else None
-    new = F.facts(after, tz)
-    await repo.inc_rollups(db, changes=F.delta(old, new))
-    old_entry = F.open_entry(before) if before else None
-    new_entry = F.open_entry(after)
-    if old_entry == new_entry:
+    """Log what the transition from `before` to `after` changes in the statistics (one insert)."""
+    change = change_of(before, after, tz)
+    if change is None:
         return
-    case_id = str(after["_id"])
-    new_lists = set(F.open_lists(new_entry))
-    moves = [repo.set_open(db, list_id=i, case_id=case_id, entry=None)
-             for i in set(F.open_lists(old_entry)) - new_lists]
-    moves += [repo.set_open(db, list_id=i, case_id=case_id, entry=new_entry) for i in new_lists]
-    await asyncio.gather(*moves)
+    version = after.get("version")
+    log_id = f"{after['_id']}:{version}" if version is not None else f"{after['_id']}:{uuid.uuid4().hex}"
+    await repo.log_change(db, log_id=log_id, change=change)
+
+
+def _merge(changes: list[dict[str, Any]]) -> tuple[dict[str, dict[str, dict[str, int]]],
+                                                   dict[str, list[tuple[str, list[Any] | None]]]]:
+    """Summed rollup deltas, and per open list the (case, entry | None) moves in version order."""
+    rollups: dict[str, dict[str, dict[str, int]]] = {}
+    moves: dict[str, list[tuple[str, list[Any] | None]]] = {}
+    for ch in sorted(changes, key=lambda c: (c["c"], c["n"])):
+        for key, values in ch["r"].items():
+            F.add_into(rollups.setdefault(key, {}), values)
+        for list_id in ch["leave"]:
+            moves.setdefault(list_id, []).append((ch["c"], None))
+        for list_id in ch["join"]:
+            moves.setdefault(list_id, []).append((ch["c"], ch["e"]))
+    return rollups, moves
+
+
+async def _apply(db: Database, changes: list[dict[str, Any]]) -> None:
+    rollups, moves = _merge(changes)
+    stored = await repo.stats_docs(db, ids=[*rollups, *("l|" + i for i in moves)])
+    put: dict[str, Document] = {}
+    drop: list[str] = []
+    for key, add in rollups.items():
+        current = json.loads(stored[key]["v"]) if key in stored else {}
+        F.add_into(current, add)
+        merged = F.prune({key: current}).get(key)
+        if merged:
+            put[key] = repo.rollup_doc(merged)
+        elif key in stored:
+            drop.append(key)
+    for list_id, ops in moves.items():
+        doc = stored.get("l|" + list_id)
+        cases: dict[str, list[Any]] = json.loads(doc["v"]) if doc else {}
+        for case_id, entry in ops:
+            if entry is None:
+                cases.pop(case_id, None)
+            else:
+                cases[case_id] = entry
+        if cases:
+            put["l|" + list_id] = repo.list_doc(cases)
+            put["s|" + list_id] = repo.summary_doc(cases)
+        elif doc is not None:
+            drop += ["l|" + list_id, "s|" + list_id]
+    await repo.write_docs(db, put=put, drop=drop)
+
+
+async def fold(db: Database, *, now: datetime, batch: int = FOLD_BATCH) -> int:
+    """Move the logged changes into the statistics; how many were folded (0 when another
+    folder holds the lease)."""
+    owner = uuid.uuid4().hex
+    if not await repo.take_lease(db, owner=owner, now=now.timestamp(), ttl=LEASE_S):
+        return 0
+    folded = 0
+    try:
+        while True:
+            changes = await repo.take_log(db, limit=batch)
+            if changes:
+                await _apply(db, changes)
+                folded += len(changes)
+            if len(changes) < batch:
+                return folded
+    finally:
+        await repo.release_lease(db, owner=owner)
+
+
+async def fresh(db: Database, *, now: datetime) -> None:
+    """Before a read: fold what is waiting, if anything (one small lookup when nothing is)."""
+    if await repo.pending(db):
+        await fold(db, now=now)
 
 
 def recompute(cases: Iterable[Mapping[str, Any]], *, tz: ZoneInfo = DEFAULT_TZ
@@ -66,19 +152,13 @@ def recompute(cases: Iterable[Mapping[str, Any]], *, tz: ZoneInfo = DEFAULT_TZ
 
 def normalise(rollups: Mapping[str, Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, dict[str, int]]]:
     """Drop zero counts and empty cells, so incremental and recomputed rollups compare equal."""
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for doc, values in rollups.items():
-        cells = {v: {m: n for m, n in ms.items() if n} for v, ms in values.items()}
-        cells = {v: ms for v, ms in cells.items() if ms}
-        if cells:
-            out[doc] = cells
-    return out
+    return F.prune(rollups)
 
 
 async def rebuild(db: Database, *, tz: ZoneInfo = DEFAULT_TZ, progress: Any = None) -> dict[str, int]:
     """Recompute every rollup from the cases (`gridlink stats rebuild`).
 
-    Meant for a quiet moment: transitions committed while it runs may be overwritten.
+    Meant for a quiet moment: transitions committed while it runs may be lost.
     """
     cases: list[Document] = []
     cursor = repo.iter_cases(db)
@@ -87,5 +167,5 @@ async def rebuild(db: Database, *, tz: ZoneInfo = DEFAULT_TZ, progress: Any = No
         if progress and len(cases) % 50_000 == 0:
             progress(f"read {len(cases):,} cases")
     rollups, opens = recompute(cases, tz=tz)
-    await repo.replace_all(db, rollups=rollups, open_lists=opens)
+    await repo.replace_all(db, rollups=F.prune(rollups), open_lists=opens)
     return {"cases": len(cases), "rollup_docs": len(rollups), "open_lists": len(opens)}

@@ -71,7 +71,7 @@ async def test_hotspots_json_png_and_headline(client: TestClient, db: Database, 
     assert all(r["name"] for r in rows)
     filt = await (await client.get("/api/v1/stats/hotspots?by=street&channel=hotline_12345&from=2026-11-03&to=2026-11-20")).json()
     lo, hi = datetime(2026, 11, 2, 16, tzinfo=UTC), datetime(2026, 11, 20, 16, tzinfo=UTC)
-    want = {}
+    want: dict[str, int] = {}
     for d in docs:
         if d["channel"] == "hotline_12345" and lo <= d["created_at"] < hi:
             want[d["placement"]["street"]] = want.get(d["placement"]["street"], 0) + 1

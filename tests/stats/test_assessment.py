@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,16 +37,33 @@ def case(cid: str, *, street: str, state: str, channel: str = "hotline_12345", d
     return doc
 
 
+def history(finder: dict[str, Any] | None = None, *taken_by: dict[str, Any]) -> list[dict[str, Any]]:
+    """report (by `finder`, a patrol member, or a dispatcher), dispatch, then each `taken_by`
+    accepting (a department's team)."""
+    steps = [{"seq": 1, "action": "report", "actor": finder or {"role": "dispatcher", "unit": "310101"}},
+             {"seq": 2, "action": "dispatch", "actor": {"role": "dispatcher", "unit": "310101"}}]
+    steps += [{"seq": 3 + i, "action": "accept", "actor": a} for i, a in enumerate(taken_by)]
+    return steps
+
+
+TEAM1 = {"role": "department", "unit": "D03", "name": "一中队", "user_id": 501, "chat_id": 9501}
+TEAM2 = {"role": "department", "unit": "D03", "name": "二中队"}
+ZHANG = {"role": "coordinator", "unit": S1 + "001001", "name": "张伟", "user_id": 601,
+         "chat_id": 9601, "phone": "13800000601"}
+LI = {"role": "coordinator", "unit": S2 + "001001", "name": "李娜", "user_id": 602, "chat_id": 9602}
+
 DATASET = [
-    case("c1", street=S1, dept="D03", state="closed", closed_on_time=True, rating={"score": 5}),
+    case("c1", street=S1, dept="D03", state="closed", closed_on_time=True, rating={"score": 5},
+         history=history(None, TEAM1)),
     case("c2", street=S1, dept="D03", state="closed", closed_on_time=False, rating={"score": 3},
-         reworks=1, returns=1, extensions=1),
+         reworks=1, returns=1, extensions=1, history=history(None, TEAM2)),
     case("c3", street=S1, dept="D03", state="in_progress", channel="patrol_bot",
-         due_at=NOW - timedelta(days=1), warn_at=NOW - timedelta(days=2)),
+         due_at=NOW - timedelta(days=1), warn_at=NOW - timedelta(days=2),
+         history=history(ZHANG, TEAM1)),
     case("c4", street=S2, state="dispatched", channel="patrol_bot",
-         due_at=NOW + timedelta(days=3), warn_at=NOW + timedelta(days=2)),
+         due_at=NOW + timedelta(days=3), warn_at=NOW + timedelta(days=2), history=history(LI)),
     case("c5", street=S2, state="closed", channel="patrol_bot", closed_on_time=True,
-         handled_on_the_spot=True, first_dispatched_at=None),
+         handled_on_the_spot=True, first_dispatched_at=None, history=history(LI)[:1]),
     # Reported in October: not part of November's assessment.
     case("c6", street=S1, dept="D03", state="closed", closed_on_time=False,
          created=datetime(2026, 10, 10, tzinfo=UTC)),
@@ -61,6 +79,43 @@ EXPECTED_S2 = {
     "received": 2, "closed": 1, "overdue_open": 0, "due_for_closing": 1, "closure_rate": 1.0,
     "on_time_rate": 1.0, "overdue": 0, "returns": 0, "rework_rate": 0.0, "extension_rate": 0.0,
     "avg_rating": None, "patrol_share": 1.0, "citizen_share": 0.0, "score": 100.0, "grade": "A",
+}
+
+
+# Hand-computed from the cases above (November, now = NOW).
+EXPECTED_TEAMS = {
+    # c1 closed on time (rated 5), c3 open and overdue (found by a patrol): 2 received, 1 closed,
+    # 2 due → 50 %; score 100 × (0.4·0.5 + 0.3·0.5 + 0.15·1 + 0.15·5/5) = 65.0.
+    "一中队": {"received": 2, "closed": 1, "overdue_open": 1, "due_for_closing": 2,
+            "closure_rate": 0.5, "on_time_rate": 0.5, "overdue": 1, "returns": 0,
+            "rework_rate": 0.0, "extension_rate": 0.0, "avg_rating": 5.0, "patrol_share": 0.5,
+            "citizen_share": 0.5, "score": 65.0, "grade": "C", "rank": 1},
+    # c2 closed late, returned, reworked, extended, rated 3:
+    # 100 × (0.4·0 + 0.3·1 + 0.15·0 + 0.15·3/5) = 39.0.
+    "二中队": {"received": 1, "closed": 1, "overdue_open": 0, "due_for_closing": 1,
+            "closure_rate": 1.0, "on_time_rate": 0.0, "overdue": 1, "returns": 1,
+            "rework_rate": 1.0, "extension_rate": 1.0, "avg_rating": 3.0, "patrol_share": 0.0,
+            "citizen_share": 1.0, "score": 39.0, "grade": "E", "rank": 2},
+}
+EXPECTED_COORDINATORS = {
+    S1 + "001": {
+        # c3 only: open and overdue → 0 of 1 due closed; 100 × (0 + 0 + 0.15·1 + 0.15·1) = 30.0.
+        "张伟": {"unit": "", "received": 1, "closed": 0, "overdue_open": 1, "due_for_closing": 1,
+               "closure_rate": 0.0, "on_time_rate": 0.0, "overdue": 1, "rework_rate": None,
+               "extension_rate": 0.0, "avg_rating": None, "patrol_share": 1.0, "score": 30.0,
+               "grade": "E", "rank": 2},
+        # On the roster of the workstation's block, nothing found this month.
+        "王芳": {"unit": S1 + "001001", "received": 0, "closed": 0, "overdue_open": 0,
+               "due_for_closing": 0, "closure_rate": None, "patrol_share": None, "score": 100.0,
+               "rank": 1},
+    },
+    S2 + "001": {
+        # c4 open, not yet due; c5 closed on the spot: 1 of 1 due closed, on time.
+        "李娜": {"unit": "", "received": 2, "closed": 1, "overdue_open": 0, "due_for_closing": 1,
+               "closure_rate": 1.0, "on_time_rate": 1.0, "overdue": 0, "rework_rate": 0.0,
+               "extension_rate": 0.0, "avg_rating": None, "patrol_share": 1.0, "score": 100.0,
+               "grade": "A", "rank": 1},
+    },
 }
 
 
@@ -89,6 +144,40 @@ async def test_indicators_equal_hand_computed_values(client: TestClient, db: Dat
     row = next(r for r in ws["tables"]["workstations"] if r["unit"] == S1 + "001")
     assert (row["received"], row["closed"], row["overdue_open"]) == (3, 2, 1)
     assert (await client.get("/api/v1/stats/assessment?month=2026-13")).status == 400
+
+
+async def test_teams_and_coordinators_equal_hand_computed_values(
+        client: TestClient, db: Database, clock: FakeClock) -> None:
+    clock.set(NOW)
+    await load(db)
+    await db.roster.insert_one({"_id": 603, "user_id": 603, "chat_id": 9603, "role": "coordinator",
+                                "unit": S1 + "001001", "name": "王芳", "locale": "zh-CN"})
+    res = await client.get("/api/v1/stats/assessment?month=2026-11&unit=D03")
+    assert res.status == 200
+    teams = {r["name"]: r for r in (await res.json())["tables"]["teams"]}
+    assert set(teams) == set(EXPECTED_TEAMS)
+    for name, want in EXPECTED_TEAMS.items():
+        assert {k: teams[name][k] for k in want} == want, name
+        assert teams[name]["unit"] == "D03"
+    for ws, expected in EXPECTED_COORDINATORS.items():
+        res = await client.get(f"/api/v1/stats/assessment?month=2026-11&unit={ws}")
+        assert res.status == 200
+        text = await res.text()
+        people = {r["name"]: r for r in json.loads(text)["tables"]["coordinators"]}
+        assert set(people) == set(expected), ws
+        for name, want in expected.items():
+            assert {k: people[name][k] for k in want} == want, (ws, name)
+        # Roster names only: no chat ids, user ids or phone numbers.
+        for secret in ("9601", "9602", "9603", "13800000601"):
+            assert secret not in text, secret
+    # The October case of D03 is not November's; exports carry the new levels too.
+    xres = await client.get("/api/v1/stats/assessment.xlsx?month=2026-11&unit=D03")
+    sheet = load_workbook(io.BytesIO(await xres.read()))["teams"]
+    rows = {r[2]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert rows["一中队"][3:5] == (2, 1) and rows["二中队"][3:5] == (1, 1)
+    csv_text = (await (await client.get(f"/api/v1/stats/assessment.csv?month=2026-11&unit={S1}001")).read()
+                ).decode("utf-8-sig")
+    assert "张伟" in csv_text and "王芳" in csv_text and "9601" not in csv_text
 
 
 async def test_csv_and_xlsx_hold_the_same_numbers(client: TestClient, db: Database,

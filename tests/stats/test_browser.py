@@ -115,6 +115,35 @@ async def test_hotspot_bars_and_serial_lookup(client: TestClient, history: list,
     await page.screenshot(path=str(ARTIFACTS / "portal.png"), full_page=True)
 
 
+async def test_assessment_drills_down_to_teams_and_coordinators(client: TestClient, history: list,
+                                                                 page: Any) -> None:
+    await page.goto(str(client.make_url("/assessment")))
+    await page.wait_for_selector("table[data-table=departments] tr.unit")
+    busiest = max((d for d in history if (d.get("assignee") or {}).get("kind") == "department"),
+                  key=lambda d: sum(1 for e in history if e.get("assignee") == d["assignee"]))
+    dept = busiest["assignee"]["unit"]
+    await page.locator(f"table[data-table=departments] tr[data-unit='{dept}']").click()
+    await page.wait_for_selector("table[data-table=teams] tbody tr")
+    teams = await page.locator("table[data-table=teams] tbody tr").all_inner_texts()
+    assert any("中队" in t for t in teams), teams
+    await page.screenshot(path=str(ARTIFACTS / "assessment-teams.png"), full_page=True)
+    # Street → its workstations → the busiest workstation's coordinators (patrol finders).
+    finds: dict[str, int] = {}
+    for d in history:
+        ws = d["placement"].get("workstation")
+        if d["channel"] == "patrol_bot" and ws:
+            finds[ws] = finds.get(ws, 0) + 1
+    ws = max(finds, key=lambda k: finds[k])
+    await page.fill("input[name=unit]", ws[:9])
+    await page.click("#controls button")
+    await page.wait_for_selector(f"table[data-table=workstations] tr[data-unit='{ws}']")
+    await page.locator(f"table[data-table=workstations] tr[data-unit='{ws}']").click()
+    await page.wait_for_selector("table[data-table=coordinators] tbody tr")
+    rows = await page.locator("table[data-table=coordinators] tbody tr").all_inner_texts()
+    assert sum(int(r.split("\t")[2]) for r in rows) == finds[ws]  # 受理数 adds up to the finds
+    await page.screenshot(path=str(ARTIFACTS / "assessment-coordinators.png"), full_page=True)
+
+
 def test_artifacts_folder_is_ignored() -> None:
     gitignore = (Path(__file__).resolve().parents[2] / ".gitignore").read_text()
     assert "test-artifacts/" in gitignore

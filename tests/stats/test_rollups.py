@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from cases import lifecycle
 from cases.errors import BadCaseInput
@@ -13,7 +13,7 @@ from gridlink.clock import FakeClock
 from gridlink.db import Database
 from stats import repository as repo
 from stats.facts import colour_at
-from stats.rollups import normalise, rebuild, recompute
+from stats.rollups import fold, normalise, rebuild, recompute
 
 ADMIN = {"role": "admin", "unit": "310101", "name": "center"}
 CATEGORIES = ("exposed_garbage", "manhole_cover", "group_renting", "food_hygiene", "street_light")
@@ -28,6 +28,17 @@ def placement(rng: random.Random) -> dict[str, object]:
             "patrol_zone": None, "snapped": False, "distance_m": 0.0}
 
 
+PATROLS = ("张伟", "李娜")
+
+
+def handler(case: dict, rng: random.Random) -> dict:
+    """A team of the assigned department (by name), or the center for other units."""
+    unit = (case.get("assignee") or {}).get("unit")
+    if unit in ("D03", "D08"):
+        return {"role": "department", "unit": unit, "name": rng.choice(("一中队", "二中队"))}
+    return ADMIN
+
+
 async def random_walk(db: Database, clock: FakeClock, rng: random.Random, steps: int) -> list[str]:
     policy = CasePolicy()
     ids: list[str] = []
@@ -37,11 +48,15 @@ async def random_walk(db: Database, clock: FakeClock, rng: random.Random, steps:
         if not ids or rng.random() < 0.3:
             reporter = {"user_id": 1000 + step, "chat_id": 1000 + step}
             spot = rng.random() < 0.15
+            patrol = spot or rng.random() < 0.5
+            actor = ({"role": "coordinator", "unit": "310101001001001", "name": rng.choice(PATROLS),
+                      "user_id": 1000 + step, "chat_id": 1000 + step} if patrol
+                     else {"role": "citizen", "user_id": 1000 + step, "chat_id": 1000 + step})
             res = await intake(db, policy=policy, now=now,
-                               channel="patrol_bot" if spot or rng.random() < 0.5 else "hotline_12345",
+                               channel="patrol_bot" if patrol else "hotline_12345",
                                kind="hazard", category=rng.choice(CATEGORIES),
-                               description="something broken", reporter=reporter,
-                               actor={"role": "citizen", "user_id": 1000 + step, "chat_id": 1000 + step},
+                               description="something broken", reporter=None if patrol else reporter,
+                               actor=actor,
                                placement=placement(rng), photos=["p1"] if spot else None,
                                on_the_spot={"after_photos": ["p2"]} if spot else None)
             ids.append(res.case["_id"])
@@ -58,7 +73,7 @@ async def random_walk(db: Database, clock: FakeClock, rng: random.Random, steps:
                     await lifecycle.return_case(db, case_ref=ref, actor=ADMIN, now=now, policy=policy,
                                                 reason="not ours")
                 else:
-                    await lifecycle.accept(db, case_ref=ref, actor=ADMIN, now=now)
+                    await lifecycle.accept(db, case_ref=ref, actor=handler(case, rng), now=now)
             elif state == "in_progress":
                 if rng.random() < 0.2 and not case.get("extension"):
                     await lifecycle.request_extension(db, case_ref=ref, actor=ADMIN, now=now,
@@ -66,8 +81,8 @@ async def random_walk(db: Database, clock: FakeClock, rng: random.Random, steps:
                     await lifecycle.decide_extension(db, case_ref=ref, actor=ADMIN, now=now,
                                                      policy=policy, approve=True)
                 else:
-                    await lifecycle.feedback(db, case_ref=ref, actor=ADMIN, now=now, policy=policy,
-                                             text="fixed")
+                    await lifecycle.feedback(db, case_ref=ref, actor=handler(case, rng), now=now,
+                                             policy=policy, text="fixed")
             elif state == "awaiting_verification":
                 ok = rng.random() < 0.75
                 await lifecycle.verify(db, case_ref=ref, actor=ADMIN, now=now, policy=policy, ok=ok,
@@ -81,7 +96,15 @@ async def random_walk(db: Database, clock: FakeClock, rng: random.Random, steps:
 
 
 async def stored(db: Database) -> tuple[dict, dict]:
-    return normalise(await repo.all_rollups(db)), {k: v for k, v in (await repo.all_open(db)).items() if v}
+    await fold(db, now=datetime.now(UTC))
+    lists = {k: v for k, v in (await repo.all_open(db)).items() if v}
+    # Each list's summary (what the boards read) is the one computed from the list itself.
+    sums = {d["_id"][2:]: d async for d in db[repo.STATS].find({"_id": {"$regex": "^s[|]"}})}
+    assert set(sums) == set(lists)
+    for list_id, cases in lists.items():
+        want = repo.summary_doc(cases)
+        assert {k: sums[list_id][k] for k in want} == want, list_id
+    return normalise(await repo.all_rollups(db)), lists
 
 
 async def test_rollups_equal_recomputation_after_random_transitions(db: Database) -> None:
@@ -93,6 +116,8 @@ async def test_rollups_equal_recomputation_after_random_transitions(db: Database
     assert {"closed", "in_progress"} <= states or len(states) >= 3, states  # the walk went places
     expected_rollups, expected_open = recompute(cases)
     got_rollups, got_open = await stored(db)
+    # The walk reached the lower assessment levels: departments' teams and patrol finders.
+    assert any("|handler|dp=" in k for k in got_rollups) and any("|coordinator|ws=" in k for k in got_rollups)
     assert got_rollups == normalise(expected_rollups)
     assert got_open == {k: v for k, v in expected_open.items() if v}
     # The rebuild command computes the same documents from scratch.
@@ -106,7 +131,7 @@ async def test_open_lists_follow_the_colour_function(db: Database) -> None:
     clock = FakeClock()
     await random_walk(db, clock, random.Random(7), steps=30)
     _, opened = await stored(db)
-    district = {cid: e for k, v in opened.items() if k.startswith("street:") for cid, e in v.items()}
+    district = {cid: e for k, v in opened.items() if k.startswith("st:") for cid, e in v.items()}
     cases = {c["_id"]: c async for c in db.cases.find({})}
     for later in (timedelta(0), timedelta(hours=5), timedelta(days=3), timedelta(days=30)):
         now = clock.now() + later

@@ -7,7 +7,11 @@ const COLS = [["rank", "排名"], ["name", "单位"], ["received", "受理数"],
   ["avg_rating", "平均满意度"], ["patrol_share", "巡查发现占比"], ["score", "综合得分"], ["grade", "等级"]];
 const RATES = new Set(["closure_rate", "on_time_rate", "rework_rate", "extension_rate", "patrol_share"]);
 const fmt = (k, v) => v === null || v === undefined ? "—" : RATES.has(k) ? (v * 100).toFixed(1) + "%" : v;
-const TITLES = {departments: "条线部门", streets: "街镇", workstations: "工作站"};
+const TITLES = {departments: "条线部门 → 点击查看班组", streets: "街镇 → 点击查看工作站",
+                workstations: "工作站 → 点击查看巡管员", teams: "处置班组 teams", coordinators: "巡管员 coordinators"};
+// Rows of these tables open the next level down (department → teams, street → workstations,
+// workstation → coordinators); teams and coordinators are the bottom.
+const DRILL = new Set(["departments", "streets", "workstations"]);
 
 async function draw() {
   const q = new URLSearchParams();
@@ -19,9 +23,19 @@ async function draw() {
   if (!res.ok) { document.getElementById("tables").textContent = data.error.message; return; }
   document.getElementById("definitions").textContent = data.definitions;
   document.getElementById("tables").innerHTML = `<p>${data.name} · ${data.month}</p>` +
-    Object.entries(data.tables).map(([name, rows]) => `<h2>${TITLES[name] || name}</h2><table>
+    Object.entries(data.tables).map(([name, rows]) => `<h2>${TITLES[name] || name}</h2><table data-table="${name}">
       <thead><tr>${COLS.map(c => `<th>${c[1]}</th>`).join("")}</tr></thead><tbody>${rows.map(r =>
-      `<tr>${COLS.map(([k]) => `<td>${fmt(k, r[k])}</td>`).join("")}</tr>`).join("")}</tbody></table>`).join("");
+      `<tr${DRILL.has(name) ? ` class="unit" data-unit="${esc(r.unit)}"` : ""}>${COLS.map(([k]) =>
+        `<td>${esc(fmt(k, r[k]))}</td>`).join("")}</tr>`).join("")}</tbody></table>`).join("");
+  document.querySelectorAll("#tables tr.unit").forEach(tr => tr.addEventListener("click", () => {
+    form.elements.unit.value = tr.dataset.unit;
+    draw();
+  }));
+}
+
+// Team and coordinator names come from the cases: shown as text, never as markup.
+function esc(v) {
+  return String(v).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
 }
 
 form.addEventListener("submit", e => { e.preventDefault(); draw(); });
