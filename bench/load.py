@@ -358,14 +358,17 @@ async def main(seconds: float, concurrency: int) -> None:
             per_kind: dict[str, Counter[str]] = {}
             for kind, n_req in (("intake", 10), ("webhook", 6), ("dashboard", 10)):
                 await asyncio.sleep(1.0)  # let the worker's reaction to the load settle
-                before, _ = await commands_of(web, logs["web"])
+                before, us0 = await commands_of(web, logs["web"])
                 for i in range(n_req):
                     await request(kind, 0, 10_000 + i)
-                after, _ = await commands_of(web, logs["web"])
-                per_kind[kind] = Counter({k: v for k, v in (after - before).items()})
+                after, us1 = await commands_of(web, logs["web"])
+                per_kind[kind] = after - before
+                spent = us1 - us0
                 per = per_kind[kind].total() / n_req
-                print(f"  one {kind} alone: {pct(lat[kind], .5):.0f} ms p50, {per:.1f} commands: " + ", ".join(
-                    f"{k} {v / n_req:.1f}" for k, v in per_kind[kind].most_common()))
+                print(f"  one {kind} alone: {pct(lat[kind], .5):.0f} ms p50, {per:.1f} commands "
+                      f"(count per request, mean ms): " + ", ".join(
+                          f"{k} {v / n_req:.1f} ({spent[k] / v / 1000:.1f})"
+                          for k, v in per_kind[kind].most_common()))
             n_intake = 10
             writes, reads = writes_and_reads(per_kind["intake"])
             w, r = round(writes / n_intake), round(reads / n_intake)

@@ -18,7 +18,7 @@ from typing import Any
 from bson import ObjectId
 
 from cases import repository as repo
-from cases.duplicates import WINDOW, bounding_box, dup_key, rank_duplicates
+from cases.duplicates import WINDOW, bounding_box, rank_duplicates
 from cases.errors import BadCaseInput
 from cases.lifecycle import ActorLike, clean_text, count, emit, history_entry, photo_ids
 from cases.model import CHANNELS, FINAL_STATES, KINDS, SYSTEM, Actor, CasePolicy
@@ -165,7 +165,6 @@ async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         "limit": cat["limit"], "dispatch_minutes": cat["dispatch_minutes"],
         "verify_hours": cat["verify_hours"],
         "description": text, "location": loc, "placement": place,
-        "dup_key": dup_key(category, loc["lon"], loc["lat"], now) if loc is not None else None,
         "photos": pics, "phashes": hashes, "result_photos": [], "after_photos": after,
         # What the public lookup may show: a patrol's own pictures and the handlers' results;
         # citizens' photos may show their home or faces and stay staff-only.
@@ -215,6 +214,8 @@ async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         existing = await repo.case_by_intake_key(db, intake_key=key)
         assert existing is not None
         return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
-    # The event and the rollups are independent writes: one round trip of waiting, not two.
-    await asyncio.gather(emit(db, case, entries), count(db, before=None, after=case))
+    # The event, the rollups and the duplicate-search spot are independent writes: one round
+    # trip of waiting, not three.
+    await asyncio.gather(emit(db, case, entries), count(db, before=None, after=case),
+                         repo.put_spot(db, case=case))
     return IntakeResult(case, True, duplicates)

@@ -245,8 +245,12 @@ async def _commit(db: Database, case: Document, entry: Document, *,
         raise StaleCase(f"case {case['serial']} was changed by someone else first; "
                         f"it is now {current['state']}",
                         state=current["state"], version=current["version"], case_id=case["_id"])
-    await emit(db, new, [entry])
-    await count(db, before=case, after=new)
+    # Independent writes, waited for together: the event, the rollups and, when the case
+    # leaves the open states, its duplicate-search spot.
+    writes = [emit(db, new, [entry]), count(db, before=case, after=new)]
+    if new["state"] in FINAL_STATES and case["state"] not in FINAL_STATES:
+        writes.append(repo.drop_spot(db, case_id=case["_id"]))
+    await asyncio.gather(*writes)
     return new
 
 

@@ -22,7 +22,7 @@ from cases.calendar import WorkCalendar, package_days, package_years
 from cases.categories import DEFAULT_CATEGORIES, Category
 from cases.duplicates import MAX_CANDIDATES, WINDOW, dup_key, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
-from cases.model import OPEN_STATES
+from cases.model import FINAL_STATES, OPEN_STATES
 from gridlink.db import Database, Document
 
 SERIAL_RE = re.compile(r"^[A-Z]{1,3}\d{8}-\d{5,}$")
@@ -37,11 +37,12 @@ async def ensure_indexes(db: Database) -> None:
     await db.cases.create_index([("intake_key", ASCENDING)], unique=True)
     await db.cases.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
     await db.cases.create_index([("assignee.unit", ASCENDING), ("state", ASCENDING)])
-    # The duplicate search's equality key (cases.duplicates); it replaced a (category,
-    # location.lat) index whose range FerretDB answered by scanning every case.
-    await db.cases.create_index([("dup_key", ASCENDING)])
-    await _drop_index(db, "category_1_location.lat_1")
-    await _backfill_dup_keys(db)
+    # The duplicate search reads `case_spots` by its equality key (cases.duplicates); a
+    # (category, location.lat) index on cases served it before, by a scan of every case.
+    await db.case_spots.create_index([("k", ASCENDING)])
+    for old in ("category_1_location.lat_1", "dup_key_1"):
+        await _drop_index(db, old)
+    await _backfill_spots(db)
     await db.cases.create_index([("updated_at", ASCENDING)])
     await db.events.create_index([("case_id", ASCENDING)])
     await db.calendar_days.create_index([("year", ASCENDING)])
@@ -57,22 +58,22 @@ async def _drop_index(db: Database, name: str) -> None:
             pass  # another process dropped it first
 
 
-DUP_KEY_MIGRATION = "migration:dup_key"
+SPOTS_MIGRATION = "migration:case_spots"
 
 
-async def _backfill_dup_keys(db: Database) -> None:
-    """Give open cases stored before `dup_key` existed their key (once per database)."""
-    if await db.counters.find_one({"_id": DUP_KEY_MIGRATION}, {"_id": 1}):
+async def _backfill_spots(db: Database) -> None:
+    """Give the open cases stored before `case_spots` existed their spot (once per database)."""
+    if await db.counters.find_one({"_id": SPOTS_MIGRATION}, {"_id": 1}):
         return
-    cursor = db.cases.find({"state": {"$in": list(OPEN_STATES)}, "dup_key": {"$exists": False}},
-                           {"category": 1, "location": 1, "created_at": 1})
-    async for case in cursor:
-        loc = case.get("location")
-        if loc and case.get("created_at") is not None:
-            key = dup_key(case["category"], loc["lon"], loc["lat"], case["created_at"])
-            await db.cases.update_one({"_id": case["_id"]}, {"$set": {"dup_key": key}})
+    cursor = db.cases.find({"state": {"$in": list(OPEN_STATES)}}, _SPOT_FIELDS)
+    spots = [spot for case in [c async for c in cursor] if (spot := spot_of(case)) is not None]
+    if spots:
+        try:
+            await db.case_spots.insert_many(spots, ordered=False)
+        except BulkWriteError:
+            pass  # a concurrent start or a new intake wrote some of them
     try:
-        await db.counters.insert_one({"_id": DUP_KEY_MIGRATION})
+        await db.counters.insert_one({"_id": SPOTS_MIGRATION})
     except DuplicateKeyError:
         pass  # another process finished the same backfill
 
@@ -209,27 +210,61 @@ async def find_cases(db: Database, *, query: Mapping[str, Any], limit: int,
     return [doc async for doc in cursor]
 
 
-# Bounded: FerretDB costs ~1 ms per document it returns, and a hotspot reported hundreds of
-# times would otherwise make every new report there read hundreds. Twice the candidates kept
-# (duplicates.MAX_CANDIDATES) leaves room for the photo check to drop some; with more than
-# this many open reports nearby, the photo check sees only these (in index order).
+# ---------------------------------------------------------------- duplicate search
+#
+# `case_spots` holds what the duplicate search needs of each open case with a location:
+# `{_id: case id, k: dup_key, serial, location, phashes, created_at}`, written at intake and
+# removed when the case closes or is merged. The search could read `cases` by the same key,
+# but FerretDB decodes every field of each document it returns (~1 ms for a case, ~0.1 ms for
+# a spot), and at a hotspot every new report reads the same crowd of neighbours. A spot lost
+# to a crash between two writes only makes that case missing from suggestions.
+
+_SPOT_FIELDS = {"category": 1, "location": 1, "created_at": 1, "serial": 1, "phashes": 1,
+                "state": 1}
+# Bounded: with more open reports nearby than this, the photo check sees only these (the
+# oldest first, in index order); twice the candidates kept leaves room for it to drop some.
 CANDIDATE_LIMIT = 2 * MAX_CANDIDATES
 
 
+def spot_of(case: Mapping[str, Any]) -> Document | None:
+    """The case's spot, or None when it has no location or is closed already."""
+    loc = case.get("location")
+    if not loc or case.get("state") in FINAL_STATES or case.get("created_at") is None:
+        return None
+    return {"_id": case["_id"], "k": dup_key(case["category"], loc["lon"], loc["lat"], case["created_at"]),
+            "serial": case["serial"], "location": {"lon": loc["lon"], "lat": loc["lat"]},
+            "phashes": list(case.get("phashes") or []), "created_at": case["created_at"]}
+
+
+async def put_spot(db: Database, *, case: Mapping[str, Any]) -> None:
+    spot = spot_of(case)
+    if spot is not None:
+        try:
+            await db.case_spots.insert_one(spot)
+        except DuplicateKeyError:
+            pass  # already there (a backfill at start)
+
+
+async def drop_spot(db: Database, *, case_id: str) -> None:
+    await db.case_spots.delete_one({"_id": case_id})
+
+
 async def nearby_open_cases(db: Database, *, category: str, box: Mapping[str, float],
-                            since: datetime, exclude_states: Iterable[str],
+                            since: datetime, exclude_states: Iterable[str] = FINAL_STATES,
                             until: datetime | None = None) -> list[Document]:
     """Open cases of `category` in `box` created since `since` (up to `until`, default the
-    duplicate window after it), found through the indexed `dup_key` (cases.duplicates)."""
+    duplicate window after it) as `{_id, serial, location, phashes}`: one indexed `$in` over
+    `case_spots`. Spots are kept for open cases only, so `exclude_states` may name final
+    states only (they are never there)."""
+    if not set(exclude_states) <= set(FINAL_STATES):
+        raise ValueError("the duplicate search knows open cases only; exclude final states")
     keys = search_keys(category, box, since, until or since + WINDOW)
-    cursor = db.cases.find({
-        "dup_key": {"$in": keys},
-        "category": category,
-        "state": {"$nin": list(exclude_states)},
+    cursor = db.case_spots.find({
+        "k": {"$in": keys},
         "created_at": {"$gte": since},
         "location.lat": {"$gte": box["min_lat"], "$lte": box["max_lat"]},
         "location.lon": {"$gte": box["min_lon"], "$lte": box["max_lon"]},
-    }, {"_id": 1, "serial": 1, "location": 1, "phashes": 1}).limit(CANDIDATE_LIMIT).batch_size(CANDIDATE_LIMIT)
+    }).limit(CANDIDATE_LIMIT).batch_size(CANDIDATE_LIMIT)
     return [doc async for doc in cursor]
 
 

@@ -123,21 +123,34 @@ async def test_found_across_cells_and_midnight(db: Database, clock: FakeClock) -
     edge_lat = (math.floor(LAT / CELL_DEG) + 1) * CELL_DEG
     clock.set(datetime(2026, 11, 26, 23, 59, 30, tzinfo=UTC))
     first = await _report(db, clock, location={"lon": LON, "lat": edge_lat - 0.0000001})
-    assert first["case"]["dup_key"] != dup_key("road_damage", LON, edge_lat + 0.0001, clock.now())
+    spot = await db.case_spots.find_one({"_id": first["case"]["_id"]})
+    assert spot is not None and spot["k"] != dup_key("road_damage", LON, edge_lat + 0.0001,
+                                                      clock.now() + timedelta(minutes=1))
     clock.advance(minutes=1)
     second = await _report(db, clock, location={"lon": LON, "lat": edge_lat + 0.0001})
     assert [d["serial"] for d in second["duplicates"]] == [first["case"]["serial"]]
 
 
-async def test_keys_given_to_cases_stored_before_them(db: Database, clock: FakeClock) -> None:
-    """Open cases written before `dup_key` existed get it once, at the next start."""
-    old = await _report(db, clock)
-    await db.cases.update_one({"_id": old["case"]["_id"]}, {"$unset": {"dup_key": ""}})
-    await db.counters.delete_one({"_id": cases_repo.DUP_KEY_MIGRATION})
-    assert (await _report(db, clock))["duplicates"] == []  # not findable without its key
+async def test_spots_follow_the_open_cases(db: Database, clock: FakeClock) -> None:
+    """Only open located cases have a spot; merging or closing removes it; the open cases
+    stored before spots existed get theirs once, at the next start."""
+    main = await _report(db, clock)
+    dup = await _report(db, clock)
+    unplaced = await _report(db, clock, location=None)
+    assert {s["_id"] async for s in db.case_spots.find({})} == {main["case"]["_id"], dup["case"]["_id"]}
+    assert unplaced["case"]["_id"] not in {s["_id"] async for s in db.case_spots.find({})}
+    await lifecycle.merge(db, duplicate_ref=dup["case"]["_id"], into_ref=main["case"]["_id"],
+                          actor=CENTER, now=clock.now())
+    assert [s["_id"] async for s in db.case_spots.find({})] == [main["case"]["_id"]]
+    assert [d["serial"] for d in (await _report(db, clock))["duplicates"]] == [main["case"]["serial"]]
+    # As if stored by a version without spots:
+    await db.case_spots.delete_many({})
+    await db.counters.delete_one({"_id": cases_repo.SPOTS_MIGRATION})
+    assert (await _report(db, clock))["duplicates"] == []
     await cases_repo.ensure_indexes(db)
     found = await _report(db, clock)
-    assert old["case"]["serial"] in [d["serial"] for d in found["duplicates"]]
+    assert main["case"]["serial"] in [d["serial"] for d in found["duplicates"]]
+    assert dup["case"]["serial"] not in [d["serial"] for d in found["duplicates"]]  # merged
     assert "category_1_location.lat_1" not in await db.cases.index_information()
 
 
