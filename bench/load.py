@@ -350,7 +350,7 @@ async def main(seconds: float, concurrency: int) -> None:
                 n = cmd1[name][0] - cmd0[name][0]
                 us = cmd1[name][1] - cmd0[name][1]
                 top = ", ".join(f"{k} {v / elapsed:.1f}/s ({us[k] / v / 1000:.0f} ms)"
-                                for k, v in n.most_common(6))
+                                for k, v in n.most_common(12))
                 print(f"  {name} sent {n.total() / elapsed:.1f} commands/s during the load: {top}")
             # Each kind alone, one request at a time: its commands and its latency on an idle app.
             lat = {kind: [] for kind in lat}
