@@ -7,6 +7,7 @@ keyed by chat), `invites` (single-use role bindings, stored hashed), `rating_pro
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -113,10 +114,14 @@ async def fail_update(db: Database, *, update_id: int) -> None:
 APPENDED = ("photos", "after")
 
 
-async def _with_items(db: Database, doc: Document) -> Document:
+async def _items(db: Database, key: str) -> dict[str, list[Any]]:
     lists: dict[str, list[Any]] = {field: [] for field in APPENDED}
-    async for item in db.conversation_items.find({"chat": doc["_id"]}).sort("_id", ASCENDING):
+    async for item in db.conversation_items.find({"chat": key}).sort("_id", ASCENDING):
         lists.setdefault(item["field"], []).append(item["value"])
+    return lists
+
+
+def _with_items(doc: Document, lists: dict[str, list[Any]]) -> Document:
     doc["data"] = {**doc["data"], **lists}
     return doc
 
@@ -124,13 +129,15 @@ async def _with_items(db: Database, doc: Document) -> Document:
 async def load_conversation(db: Database, *, chat_id: int, now: datetime
                             ) -> tuple[Document | None, bool]:
     """The chat's dialogue and whether an expired one was just dropped."""
-    doc = await db.conversations.find_one({"_id": _chat_key(chat_id)})
+    key = _chat_key(chat_id)
+    # The items are read beside the dialogue (one round trip of waiting, not two).
+    doc, lists = await asyncio.gather(db.conversations.find_one({"_id": key}), _items(db, key))
     if doc is None:
         return None, False
     if doc["expires_at"] <= now:
         await clear_conversation(db, chat_id=chat_id)
         return None, True
-    return await _with_items(db, doc), False
+    return _with_items(doc, lists), False
 
 
 async def start_conversation(db: Database, *, chat_id: int, flow: str, step: str,
@@ -178,13 +185,13 @@ async def append_to_conversation(db: Database, *, chat_id: int, field: str, valu
             pass  # another photo of the same group started it first
     await db.conversation_items.insert_one({"chat": key, "chat_id": chat_id, "field": field,
                                             "value": value})
-    doc = await db.conversations.find_one_and_update(
+    doc, lists = await asyncio.gather(db.conversations.find_one_and_update(
         {"_id": key}, {"$set": {"expires_at": now + ttl, "updated_at": now}},
-        return_document=ReturnDocument.AFTER)
+        return_document=ReturnDocument.AFTER), _items(db, key))
     if doc is None:
         await db.conversation_items.delete_many({"chat": key})
         return None
-    return await _with_items(db, doc)
+    return _with_items(doc, lists)
 
 
 async def clear_conversation(db: Database, *, chat_id: int) -> bool:
