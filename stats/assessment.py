@@ -127,30 +127,32 @@ async def assessment(db: Database, *, month: str, unit: str | None, now: datetim
     level = d.level.get(unit)
     if level is None:
         raise NotFound(f"no unit {unit!r}", unit=unit)
-    await fresh(db, now=now)
+    version = await fresh(db, now=now)
     ts = now.timestamp()
     out: dict[str, Any] = {"month": month, "unit": unit, "name": d.name.get(unit, unit),
                            "level": level, "tables": {}}
     if level == "district":
         keys = [f"M{month}|department|*", f"M{month}|street|*"]
         docs = await repo.rollup_docs(db, ids=keys)
-        lists = await repo.open_docs(db, ids=[f"st:{c}" for c in d.of_level("street")])
-        entries = {cid: e for v in lists.values() for cid, e in v.items()}
-        out["tables"]["departments"] = _table(d.of_level("department"), d.name, docs.get(keys[0], {}),
-                                              _overdue_open(entries, 8, lo, hi, ts))
-        out["tables"]["streets"] = _table(d.of_level("street"), d.name, docs.get(keys[1], {}),
-                                          _overdue_open(entries, 7, lo, hi, ts))
+        depts, streets = d.of_level("department"), d.of_level("street")
+        lists = await repo.open_docs(db, ids=[*(f"dp:{c}" for c in depts), *(f"st:{c}" for c in streets)], version=version)
+        by_dept = {cid: e for k, v in lists.items() if k.startswith("dp:") for cid, e in v.items()}
+        by_street = {cid: e for k, v in lists.items() if k.startswith("st:") for cid, e in v.items()}
+        out["tables"]["departments"] = _table(depts, d.name, docs.get(keys[0], {}),
+                                              _overdue_open(by_dept, 8, lo, hi, ts))
+        out["tables"]["streets"] = _table(streets, d.name, docs.get(keys[1], {}),
+                                          _overdue_open(by_street, 7, lo, hi, ts))
     elif level == "street":
         key = f"M{month}|workstation|st={unit}"
-        docs = await repo.rollup_docs(db, ids=[key])
-        entries = (await repo.open_docs(db, ids=[f"st:{unit}"]))[f"st:{unit}"]
+        docs = await repo.rollup_docs(db, ids=[key], version=version)
+        entries = (await repo.open_docs(db, ids=[f"st:{unit}"], version=version))[f"st:{unit}"]
         codes = sorted(c for c in d.children.get(unit, []) if d.level.get(c) == "workstation")
         out["tables"]["workstations"] = _table(codes, d.name, docs.get(key, {}),
                                                _overdue_open(entries, 5, lo, hi, ts))
     elif level == "department":
         key = f"M{month}|handler|dp={unit}"
-        docs = await repo.rollup_docs(db, ids=[key])
-        entries = (await repo.open_docs(db, ids=[f"dp:{unit}"]))[f"dp:{unit}"]
+        docs = await repo.rollup_docs(db, ids=[key], version=version)
+        entries = (await repo.open_docs(db, ids=[f"dp:{unit}"], version=version))[f"dp:{unit}"]
         cells = docs.get(key, {})
         overdue = _overdue_open(entries, 12, lo, hi, ts)
         teams = sorted(set(cells) | set(overdue))
@@ -160,8 +162,8 @@ async def assessment(db: Database, *, month: str, unit: str | None, now: datetim
         out["tables"]["teams"] = rows
     elif level in ("workstation", "patrol_zone"):
         key = f"M{month}|coordinator|ws={unit}"
-        docs = await repo.rollup_docs(db, ids=[key])
-        entries = (await repo.open_docs(db, ids=[f"ws:{unit}"]))[f"ws:{unit}"]
+        docs = await repo.rollup_docs(db, ids=[key], version=version)
+        entries = (await repo.open_docs(db, ids=[f"ws:{unit}"], version=version))[f"ws:{unit}"]
         cells = docs.get(key, {})
         overdue = _overdue_open(entries, 13, lo, hi, ts)
         roster = await repo.coordinators(db, units=[unit, *d.children.get(unit, [])])

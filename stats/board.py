@@ -95,7 +95,7 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
     level = d.level.get(unit)
     if level is None:
         raise NotFound(f"no unit {unit!r}", unit=unit)
-    await fresh(db, now=now)
+    version = await fresh(db, now=now)
     month = "M" + now.astimezone(tz).strftime("%Y-%m")
     ts = now.timestamp()
     out: dict[str, Any] = {"unit": unit, "name": d.name.get(unit, unit), "level": level,
@@ -105,7 +105,7 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
         green_keys = [f"{month}|street|*", f"{month}|department|*"]
         sums, greens = await repo.summaries_and_rollups(
             db, summary_ids=[f"st:{c}" for c in streets] + [f"dp:{c}" for c in depts],
-            rollup_ids=green_keys)
+            rollup_ids=green_keys, version=version)
         out["sections"] = {
             "streets": _summary_rows("street", streets, "st", d.name, sums,
                                      greens.get(green_keys[0], {}), ts, tz),
@@ -124,7 +124,7 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
         green_key = f"{month}|{by}|st={street}"
         own = f"{OWN_LIST[level]}:{unit}"
         sums, greens = await repo.summaries_and_rollups(
-            db, summary_ids=[own, *(f"{kind}:{c}" for c in codes)], rollup_ids=[green_key])
+            db, summary_ids=[own, *(f"{kind}:{c}" for c in codes)], rollup_ids=[green_key], version=version)
         out["totals"] = from_summary(sums.get(own), ts, tz)
         out["sections"] = {by + "s": _summary_rows(child, codes, kind, d.name, sums,
                                                   greens.get(green_key, {}), ts, tz)}
@@ -132,7 +132,7 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
     own_kind = OWN_LIST.get(level)
     if own_kind is None:
         raise InvalidInput(f"no board for a {level}", unit=unit)
-    entries = (await repo.open_docs(db, ids=[f"{own_kind}:{unit}"]))[f"{own_kind}:{unit}"]
+    entries = (await repo.open_docs(db, ids=[f"{own_kind}:{unit}"], version=version))[f"{own_kind}:{unit}"]
     out["totals"] = summarise(entries.items(), ts, tz)
     cases = case_list(entries.items(), now, tz)
     out["cases"] = cases[offset:offset + limit]

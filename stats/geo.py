@@ -24,8 +24,8 @@ async def street_map(db: Database, *, street: str | None, now: datetime,
         street = streets[0]
     if d.level.get(street) != "street":
         raise InvalidInput(f"{street!r} is not a street", field="street")
-    await fresh(db, now=now)
-    entries = (await repo.open_docs(db, ids=[f"st:{street}"]))[f"st:{street}"]
+    version = await fresh(db, now=now)
+    entries = (await repo.open_docs(db, ids=[f"st:{street}"], version=version))[f"st:{street}"]
     ts = now.timestamp()
     per_block: dict[str, dict[str, int]] = {}
     points = []

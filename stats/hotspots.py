@@ -75,9 +75,8 @@ async def hotspots(db: Database, *, by: str, start: date, end: date, today: date
         raise InvalidInput(f"measure must be one of {', '.join(MEASURES)}", field="measure")
     ids = doc_ids(by=by, start=start, end=end, today=today, category=category, channel=channel,
                   street=street)
-    if now is not None:
-        await fresh(db, now=now)
-    docs = await repo.rollup_docs(db, ids=ids)
+    version = await fresh(db, now=now) if now is not None else None
+    docs = await repo.rollup_docs(db, ids=ids, version=version)
     totals: dict[str, dict[str, int]] = {}
     for values in docs.values():
         for key, cell in values.items():
@@ -97,9 +96,8 @@ async def headline(db: Database, *, start: date, end: date, today: date,
     """The seed's headline figures for a range: hazards found / investigated / closed, appeals
     received / closed (rate), cases handled on the spot."""
     ids = [f"{p}|kind|*" for p in periods(start, end, today)]
-    if now is not None:
-        await fresh(db, now=now)
-    docs = await repo.rollup_docs(db, ids=ids)
+    version = await fresh(db, now=now) if now is not None else None
+    docs = await repo.rollup_docs(db, ids=ids, version=version)
     acc: dict[str, dict[str, int]] = {}
     for values in docs.values():
         for kind, cell in values.items():

@@ -32,10 +32,9 @@ async def performance(db: Database, *, start: date, end: date, today: date,
                       district: str, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
     """Departments and streets: received, closed, closure rate, on-time rate, average rating."""
     d = await directory(db, district=district)
-    if now is not None:
-        await fresh(db, now=now)
+    version = await fresh(db, now=now) if now is not None else None
     spans = periods(start, end, today)
-    found = await repo.rollup_docs(db, ids=[f"{p}|{by}|*" for p in spans for by in ("department", "street")])
+    found = await repo.rollup_docs(db, ids=[f"{p}|{by}|*" for p in spans for by in ("department", "street")], version=version)
     out: dict[str, list[dict[str, Any]]] = {}
     for by, level in (("department", "department"), ("street", "street")):
         docs = {k: v for k, v in found.items() if k.split("|")[1] == by}

@@ -19,6 +19,8 @@ field of tens of kB costs about as much as one small field. So:
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -32,6 +34,11 @@ STATS = "stats"
 LOG = "stats_log"
 META = "stats_meta"
 LEASE = "fold-lease"
+VERSION_ID = "~version"  # in LOG, so one lookup tells the version and whether changes wait
+# Documents read by pages, per database, valid while the version stays (and at most CACHE_S).
+CACHE_S = 30.0
+CACHE_MAX = 20_000
+_cache: dict[str, tuple[str, float, dict[str, Document | None]]] = {}
 # FerretDB pushes `$in` down to the index for at most 500 values (gridlink/embedded.py).
 IN_CHUNK = 500
 WRITE_CHUNK = 50  # FerretDB stalls on bulk writes of hundreds of replacements of these documents
@@ -55,15 +62,28 @@ async def log_change(db: Database, *, log_id: str, change: Mapping[str, Any]) ->
         pass
 
 
+async def log_state(db: Database) -> tuple[str | None, bool]:
+    """(the statistics' current version, whether logged changes wait to be folded), from the
+    first rows of the small log (its `~version` document and any change): one lookup."""
+    docs = await db[LOG].find({}, {"_id": 1, "n": 1}).limit(3).to_list(None)
+    version = next((str(d.get("n")) for d in docs if d["_id"] == VERSION_ID), None)
+    return version, any(not str(d["_id"]).startswith("~") for d in docs)
+
+
 async def pending(db: Database) -> bool:
-    """Whether any logged change waits to be folded (a scan of the small log stops at one)."""
-    return await db[LOG].find_one({}, {"_id": 1}) is not None
+    """Whether any logged change waits to be folded."""
+    return await db[LOG].find_one({"d": {"$exists": True}}, {"_id": 1}) is not None
+
+
+async def bump_version(db: Database) -> None:
+    """A new version after the folder (or a rebuild) wrote: readers drop their cached documents."""
+    await db[LOG].replace_one({"_id": VERSION_ID}, {"n": uuid.uuid4().hex}, upsert=True)
 
 
 async def take_log(db: Database, *, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` logged changes, removed from the log before they are applied: a crash
     mid-fold loses them (repaired by `gridlink stats rebuild`) rather than counting them twice."""
-    docs = await db[LOG].find({}).limit(limit).to_list(None)
+    docs = await db[LOG].find({"d": {"$exists": True}}).limit(limit).to_list(None)
     ids = [d["_id"] for d in docs]
     for i in range(0, len(ids), IN_CHUNK):
         await db[LOG].delete_many({"_id": {"$in": ids[i:i + IN_CHUNK]}})
@@ -94,25 +114,46 @@ async def release_lease(db: Database, *, owner: str) -> None:
 
 # ------------------------------------------------------------------ stored documents
 
-async def _docs(db: Database, ids: Iterable[str], projection: Mapping[str, int] | None = None
-                ) -> dict[str, Document]:
-    wanted = list(dict.fromkeys(ids))
+async def _fetch(db: Database, wanted: list[str]) -> dict[str, Document]:
     out: dict[str, Document] = {}
     for i in range(0, len(wanted), IN_CHUNK):
-        async for d in db[STATS].find({"_id": {"$in": wanted[i:i + IN_CHUNK]}}, projection):
+        async for d in db[STATS].find({"_id": {"$in": wanted[i:i + IN_CHUNK]}}):
             out[d["_id"]] = d
     return out
 
 
-async def rollup_docs(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, dict[str, int]]]:
+async def _docs(db: Database, ids: Iterable[str], version: str | None = None) -> dict[str, Document]:
+    """Documents by `_id` in one `$in` lookup. With the `version` a read just checked
+    (`stats.rollups.fresh`), documents already read at that version come from this process's
+    memory: the statistics change only when the folder writes, and it then sets a new version."""
+    wanted = list(dict.fromkeys(ids))
+    if version is None:
+        return await _fetch(db, wanted)
+    held = _cache.get(db.name)
+    now = time.monotonic()
+    if held is None or held[0] != version or now - held[1] > CACHE_S or len(held[2]) > CACHE_MAX:
+        held = (version, now, {})
+        _cache[db.name] = held
+    docs = held[2]
+    missing = [i for i in wanted if i not in docs]
+    if missing:
+        fetched = await _fetch(db, missing)
+        for i in missing:
+            docs[i] = fetched.get(i)
+    return {i: d for i in wanted if (d := docs[i]) is not None}
+
+
+async def rollup_docs(db: Database, *, ids: Iterable[str], version: str | None = None
+                      ) -> dict[str, dict[str, dict[str, int]]]:
     """`{key: {value: {measure: n}}}` for the rollup keys that exist (one `$in` lookup)."""
-    return {k: json.loads(d["v"]) for k, d in (await _docs(db, ids)).items()}
+    return {k: json.loads(d["v"]) for k, d in (await _docs(db, ids, version)).items()}
 
 
-async def open_docs(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, list[Any]]]:
+async def open_docs(db: Database, *, ids: Iterable[str], version: str | None = None
+                    ) -> dict[str, dict[str, list[Any]]]:
     """`{list id: {case_id: entry}}` for each list id (missing → empty)."""
     wanted = list(dict.fromkeys(ids))
-    found = await _docs(db, ["l|" + i for i in wanted])
+    found = await _docs(db, ["l|" + i for i in wanted], version)
     return {i: (json.loads(found["l|" + i]["v"]) if "l|" + i in found else {}) for i in wanted}
 
 
@@ -122,11 +163,12 @@ async def summaries(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, 
     return {k[2:]: summary_of(d) for k, d in found.items()}
 
 
-async def summaries_and_rollups(db: Database, *, summary_ids: Iterable[str], rollup_ids: Iterable[str]
+async def summaries_and_rollups(db: Database, *, summary_ids: Iterable[str], rollup_ids: Iterable[str],
+                                version: str | None = None
                                 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
     """Open-list summaries and rollups in one `$in` lookup (a board's whole read)."""
     rollup_ids = list(rollup_ids)
-    found = await _docs(db, [*("s|" + i for i in summary_ids), *rollup_ids])
+    found = await _docs(db, [*("s|" + i for i in summary_ids), *rollup_ids], version)
     sums = {k[2:]: summary_of(d) for k, d in found.items() if k.startswith("s|")}
     return sums, {k: json.loads(found[k]["v"]) for k in rollup_ids if k in found}
 
@@ -186,8 +228,10 @@ async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
 async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
                       open_lists: Mapping[str, Mapping[str, Any]]) -> None:
     """Replace every statistics document with freshly computed contents (`stats rebuild`)."""
-    await db.drop_collection(STATS)
-    await db.drop_collection(LOG)
+    for name in await db.list_collection_names():
+        # This layout's collections, and the per-day/month ones of the layout before it.
+        if name in (STATS, LOG) or name.startswith(("stats_M", "stats_D", "stats_open")):
+            await db.drop_collection(name)
     docs: list[Document] = [{"_id": k, **rollup_doc(v)} for k, v in rollups.items()]
     for k, cases in open_lists.items():
         if cases:
@@ -197,6 +241,7 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
     # queue up behind each other until the socket timeout.
     for i in range(0, len(docs), 1000):
         await db[STATS].insert_many(docs[i:i + 1000], ordered=False)
+    await bump_version(db)
 
 
 def iter_cases(db: Database, *, batch: int = 2000) -> Any:

@@ -114,6 +114,7 @@ async def fold(db: Database, *, now: datetime, batch: int = FOLD_BATCH) -> int:
             changes = await repo.take_log(db, limit=batch)
             if changes:
                 await _apply(db, changes)
+                await repo.bump_version(db)
                 folded += len(changes)
             if len(changes) < batch:
                 return folded
@@ -121,10 +122,16 @@ async def fold(db: Database, *, now: datetime, batch: int = FOLD_BATCH) -> int:
         await repo.release_lease(db, owner=owner)
 
 
-async def fresh(db: Database, *, now: datetime) -> None:
-    """Before a read: fold what is waiting, if anything (one small lookup when nothing is)."""
-    if await repo.pending(db):
-        await fold(db, now=now)
+async def fresh(db: Database, *, now: datetime) -> str | None:
+    """Before a read: fold what is waiting, if anything (one small lookup when nothing is).
+    Returns the version to read at (documents of that version may come from memory), or None
+    when another folder is still at work (read from the database)."""
+    version, waiting = await repo.log_state(db)
+    if waiting:
+        if not await fold(db, now=now):
+            return None
+        version, waiting = await repo.log_state(db)
+    return None if waiting else version
 
 
 def recompute(cases: Iterable[Mapping[str, Any]], *, tz: ZoneInfo = DEFAULT_TZ

@@ -94,3 +94,32 @@ async def test_hotspots_json_png_and_headline(client: TestClient, db: Database, 
 def test_recompute_is_pure() -> None:
     docs = list(generate(200, now=NOW, years=0.1, seed=1))
     assert recompute(docs)[0] == recompute(list(reversed(docs)))[0]
+
+
+async def test_board_shows_a_new_case_at_the_next_read(client: TestClient, db: Database,
+                                                       clock: FakeClock) -> None:
+    """Pages may serve documents from memory while the statistics' version stays: a transition
+    (logged, folded before the read, new version) shows at once."""
+    from cases.intake import intake
+    from cases.model import CasePolicy
+
+    clock.set(NOW)
+    await load(db, n=200)
+    street = "310101004"
+    before = await (await client.get("/api/v1/stats/board")).json()
+    row = next(r for r in before["sections"]["streets"] if r["unit"] == street)
+    again = await (await client.get("/api/v1/stats/board")).json()  # served from memory
+    assert again["sections"] == before["sections"]
+    await intake(db, policy=CasePolicy(), now=NOW, channel="hotline_12345", kind="complaint",
+                 category="food_hygiene", description="饭店油烟扰民",
+                 actor={"role": "dispatcher", "unit": "310101", "name": "受理员"},
+                 placement={"district": "310101", "street": street, "workstation": street + "001",
+                            "community_block": street + "001001", "street_block": None,
+                            "patrol_zone": None, "snapped": False, "distance_m": 0.0})
+    after = await (await client.get("/api/v1/stats/board")).json()
+    new_row = next(r for r in after["sections"]["streets"] if r["unit"] == street)
+    assert new_row["open"] == row["open"] + 1 and new_row["blue"] == row["blue"] + 1
+    ws = await (await client.get(f"/api/v1/stats/board?unit={street}001")).json()
+    blk = next(r for r in ws["sections"]["blocks"] if r["unit"] == street + "001001")
+    cases = await (await client.get(f"/api/v1/stats/board?unit={street}001001&limit=1")).json()
+    assert blk["open"] == cases["page"]["total"] >= 1 and len(cases["cases"]) == 1

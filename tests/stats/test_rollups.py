@@ -139,3 +139,28 @@ async def test_open_lists_follow_the_colour_function(db: Database) -> None:
             assert colour_at(entry, now.timestamp()) == colour_of(cases[case_id], now)
     open_ids = {i for i, c in cases.items() if c["state"] not in ("closed", "merged")}
     assert set(district) == open_ids
+
+
+async def test_a_transition_counts_once_and_one_folder_works_at_a_time(db: Database) -> None:
+    from stats.history import generate
+    from stats.rollups import apply_transition
+
+    now = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+    case = next(d for d in generate(50, now=now, years=0.01, seed=4) if d["state"] == "in_progress")
+    for _ in range(2):  # the hook retried for the same version: one log entry
+        await apply_transition(db, before=None, after=case)
+    assert await db[repo.LOG].count_documents({}) == 1
+    # Another process holds the folder's lease: nothing is folded, the change waits.
+    assert await repo.take_lease(db, owner="other", now=now.timestamp(), ttl=60)
+    assert await fold(db, now=now) == 0
+    assert await repo.pending(db)
+    # Past the lease's expiry the next folder takes over.
+    assert await fold(db, now=now + timedelta(minutes=2)) == 1
+    assert not await repo.pending(db)
+    expected_rollups, expected_open = recompute([case])
+    assert normalise(await repo.all_rollups(db)) == normalise(expected_rollups)
+    assert await repo.all_open(db) == expected_open
+    # A transition that changes no statistic logs nothing.
+    await apply_transition(db, before=case, after={**case, "version": case["version"] + 1,
+                                                  "supervisions": 1})
+    assert not await repo.pending(db)
