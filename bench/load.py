@@ -373,8 +373,10 @@ async def main(seconds: float, concurrency: int) -> None:
             writes, reads = writes_and_reads(per_kind["intake"])
             w, r = round(writes / n_intake), round(reads / n_intake)
             units = await raw_units(db, 5, concurrency, w, r)
-            print(f"  raw intake-shaped units ({w} insert_one + {r} find_one by _id, in sequence) at "
-                  f"concurrency {concurrency}: {units:.1f}/s; intake reached {intake_rate / units:.0%} of it")
+            print(f"  raw intake-shaped units ({w} insert_one + {r} find_one by _id, in sequence; an intake "
+                  f"measured {writes / n_intake:.1f} writes + {reads / n_intake:.1f} reads, background work "
+                  f"such as the stats fold included) at concurrency {concurrency}: {units:.1f}/s; intake "
+                  f"reached {intake_rate / units:.0%} of it")
             if len(errors) > load_errors:
                 print(f"  (errors during the breakdown: {sorted(set(errors[load_errors:]))[:5]})")
     finally:
