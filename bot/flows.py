@@ -129,7 +129,8 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
     if data["placement"] is not None:
         await say(update, d, "report.photo_added", count=count)
         return
-    await save(update, d, "report", "location", data)
+    if step != "location":  # already there: the append above kept the dialogue alive
+        await save(update, d, "report", "location", data)
     await say(update, d, "report.photo_added", count=count)
     await say(update, d, "report.ask_location", markup=location_request(locale))
 
