@@ -17,6 +17,11 @@ is requested `--requests` times, round-robin across endpoints, sizes measured in
 - hotspots.png: the PNG chart.
 Targets: p95 ≤ 100 ms at 1,000,000 and p95(1M)/p95(10k) ≤ 1.5.
 
+Two passes: warm (the steady state — each request checks the statistics' version and reads
+only what this process does not hold for that version; rendered PNGs are reused while their
+bars are the same) and cold (every document read from the database and every PNG rendered:
+what the first request after a fold costs).
+
 Then the write side at each size (`--transitions`, after the reads): that many new cases
 (intake) and as many dispatches of them go through `stats.rollups.apply_transition` — the
 hook `cases/` calls on the request path, one timed insert each — and `stats.rollups.fold`
