@@ -5,7 +5,8 @@ Run: .venv/bin/python bench/cases.py [--cases N]
 Figures, measured side by side in one run against one embedded server:
 
 - counter: 100 concurrent `$inc` on one counter document, bare (what MongoDB makes atomic)
-  and through `repository.next_serial_number` (one increment at a time per process):
+  and through `repository.next_serial_number` (one increment in flight per process; callers
+  arriving meanwhile share the next one):
   distinct values out of 100, and time. On FerretDB v1 the bare one loses increments; this
   is why serials are arbitrated by the unique `serial` index and transitions by
   `case_claims` inserts.

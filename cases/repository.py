@@ -82,29 +82,69 @@ async def _backfill_spots(db: Database) -> None:
 
 
 async def next_serial_number(db: Database, *, prefix: str, day: date) -> str:
-    """`A20261127-00042`: prefix, local date, per-day sequence from an atomic counter."""
+    """`A20261127-00042`: prefix, local date, per-day sequence from a counter."""
     key = f"serial:{prefix}:{day:%Y%m%d}"
     loop = asyncio.get_running_loop()
-    lock = _counter_locks.get(loop)
-    if lock is None:
-        lock = _counter_locks[loop] = asyncio.Lock()
-    async with lock:
-        return await _increment(db, key, prefix, day)
+    batches = _batches.setdefault(loop, {})
+    slot = (id(db.client), db.name, key)
+    batch = batches.setdefault(slot, _SerialBatch())
+    wanted: asyncio.Future[int] = loop.create_future()
+    batch.waiting.append(wanted)
+    if batch.task is None:
+        batch.task = loop.create_task(_allocate(db, key, batch, batches, slot))
+    return f"{prefix}{day:%Y%m%d}-{await wanted:05d}"
 
 
-# One $inc at a time from this process: FerretDB loses concurrent increments (see above), and a
-# lost increment costs the loser a failed insert and another round. Correctness does not rest
-# on this lock (the unique serial index decides); it only keeps one process from colliding
-# with itself. Several processes still collide now and then and retry.
-_counter_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary())
+# One increment in flight per counter from this process: FerretDB loses concurrent increments
+# (see above), and a lost increment costs the loser a failed insert and another round. Callers
+# that come while one is in flight wait for the next, which takes as many numbers as there are
+# callers (`$inc` by n): one round trip for all of them instead of a queue of round trips, which
+# under load cost more than the increment itself (bench/load.py, issue 10). Correctness does not
+# rest on this (the unique serial index decides); several processes still collide now and then
+# and retry. A caller that stops after its number was taken leaves a gap, as a crash does.
+class _SerialBatch:
+    def __init__(self) -> None:
+        self.waiting: list[asyncio.Future[int]] = []
+        self.task: asyncio.Task[None] | None = None
 
 
-async def _increment(db: Database, key: str, prefix: str, day: date) -> str:
+_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                    dict[tuple[int, str, str], _SerialBatch]] = weakref.WeakKeyDictionary()
+
+
+async def _allocate(db: Database, key: str, batch: _SerialBatch,
+                    batches: dict[tuple[int, str, str], _SerialBatch],
+                    slot: tuple[int, str, str]) -> None:
+    try:
+        while waiters := [w for w in batch.waiting if not w.done()]:
+            batch.waiting = []
+            try:
+                last = await _increment(db, key, len(waiters))
+            except Exception as exc:
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(exc)
+                continue
+            except BaseException:
+                for w in waiters:
+                    w.cancel()
+                raise
+            for i, w in enumerate(waiters, start=last - len(waiters) + 1):
+                if not w.done():
+                    w.set_result(i)
+    finally:
+        for w in batch.waiting:
+            w.cancel()
+        if batches.get(slot) is batch:
+            del batches[slot]
+
+
+async def _increment(db: Database, key: str, n: int) -> int:
+    """Add `n` to the counter; the new value (the numbers taken are the `n` up to it)."""
     for _ in range(5):
         try:
             doc = await db.counters.find_one_and_update(
-                {"_id": key}, {"$inc": {"seq": 1}}, upsert=True,
+                {"_id": key}, {"$inc": {"seq": n}}, upsert=True,
                 return_document=ReturnDocument.AFTER)
             break
         except DuplicateKeyError:
@@ -113,7 +153,7 @@ async def _increment(db: Database, key: str, prefix: str, day: date) -> str:
     else:  # pragma: no cover - five lost races in a row
         raise RuntimeError("serial counter contention")
     assert doc is not None
-    return f"{prefix}{day:%Y%m%d}-{int(doc['seq']):05d}"
+    return int(doc["seq"])
 
 
 # ---------------------------------------------------------------- cases
