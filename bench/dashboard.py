@@ -101,7 +101,7 @@ async def load(uri: str, name: str, n: int, now: datetime, mode: str) -> dict[st
     del docs
     compute_s = time.perf_counter() - t
     t = time.perf_counter()
-    await repo.replace_all(db, rollups=rollups, open_lists=opens)
+    await repo.replace_all(db, rollups=rollups, open_lists=opens, cut=now.timestamp())
     write_s = time.perf_counter() - t
     await client.close()
     return {"insert_s": insert_s, "compute_s": compute_s, "write_s": write_s,

@@ -41,14 +41,20 @@ def summarise(entries: Iterable[tuple[str, list[Any]]], now_ts: float, tz: ZoneI
     return out
 
 
-def from_summary(summary: dict[str, Any] | None, now_ts: float, tz: ZoneInfo) -> dict[str, Any]:
-    """Counts from an open list's packed summary: red = due < now, yellow = warn <= now minus
-    the red (a case's warn time is never after its due time), blue = the rest."""
+def from_summary(summary: dict[str, Any] | None, now_ts: float, tz: ZoneInfo,
+                 times: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Counts of an open list: its summary's counts while they hold (`cut` ≤ now < `until`),
+    otherwise from its sorted times: red = due < now, yellow = warn ≤ now minus the red (a
+    case's warn time is never after its due time), blue = the rest."""
     if summary is None:
         return {"blue": 0, "yellow": 0, "red": 0, "open": 0, "oldest_red": None}
-    red = bisect_left(summary["due"], now_ts)
-    yellow = bisect_right(summary["warn"], now_ts) - red
-    out: dict[str, Any] = {"blue": summary["n"] - red - yellow, "yellow": yellow, "red": red,
+    if valid(summary, now_ts):
+        red, warned = summary["red"], summary["warned"]
+    else:
+        assert times is not None, "expired summary without its times"
+        red = bisect_left(times["due"], now_ts)
+        warned = bisect_right(times["warn"], now_ts)
+    out: dict[str, Any] = {"blue": summary["n"] - warned, "yellow": warned - red, "red": red,
                            "open": summary["n"], "oldest_red": None}
     oldest = summary["oldest"]
     if oldest and oldest[0] < now_ts:
@@ -56,6 +62,19 @@ def from_summary(summary: dict[str, Any] | None, now_ts: float, tz: ZoneInfo) ->
                              "due_at": datetime.fromtimestamp(oldest[0], tz).isoformat(),
                              "overdue_hours": round((now_ts - oldest[0]) / 3600, 1)}
     return out
+
+
+def valid(summary: dict[str, Any], now_ts: float) -> bool:
+    cut = summary.get("cut")
+    until = summary.get("until")
+    return cut is not None and cut <= now_ts and (until is None or now_ts < until)
+
+
+async def _with_times(db: Database, sums: dict[str, dict[str, Any]], ts: float,
+                      version: str | None) -> dict[str, dict[str, Any]]:
+    """The times of the summaries whose counts expired (one more lookup, only when some did)."""
+    stale = [k for k, s in sums.items() if not valid(s, ts)]
+    return await repo.times(db, ids=stale, version=version) if stale else {}
 
 
 def case_list(entries: Iterable[tuple[str, list[Any]]], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
@@ -77,11 +96,12 @@ EMPTY = {"blue": 0, "yellow": 0, "red": 0, "open": 0, "oldest_red": None}
 
 
 def _summary_rows(level: str, codes: list[str], kind: str, names: dict[str, str],
-                  summaries: dict[str, dict[str, Any]], greens: dict[str, dict[str, int]],
-                  ts: float, tz: ZoneInfo) -> list[dict[str, Any]]:
+                  summaries: dict[str, dict[str, Any]], times: dict[str, dict[str, Any]],
+                  greens: dict[str, dict[str, int]], ts: float, tz: ZoneInfo) -> list[dict[str, Any]]:
     rows = [{"unit": code, "name": names.get(code, code), "level": level,
              "green": int((greens.get(code) or {}).get("closed", 0)),
-             **from_summary(summaries.get(f"{kind}:{code}"), ts, tz)} for code in codes]
+             **from_summary(summaries.get(f"{kind}:{code}"), ts, tz, times.get(f"{kind}:{code}"))}
+            for code in codes]
     rows.sort(key=lambda r: (-r["red"], -r["yellow"], -r["open"], r["unit"]))
     return rows
 
@@ -106,10 +126,11 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
         sums, greens = await repo.summaries_and_rollups(
             db, summary_ids=[f"st:{c}" for c in streets] + [f"dp:{c}" for c in depts],
             rollup_ids=green_keys, version=version)
+        times = await _with_times(db, sums, ts, version)
         out["sections"] = {
-            "streets": _summary_rows("street", streets, "st", d.name, sums,
+            "streets": _summary_rows("street", streets, "st", d.name, sums, times,
                                      greens.get(green_keys[0], {}), ts, tz),
-            "departments": _summary_rows("department", depts, "dp", d.name, sums,
+            "departments": _summary_rows("department", depts, "dp", d.name, sums, times,
                                          greens.get(green_keys[1], {}), ts, tz)}
         totals = {"blue": 0, "yellow": 0, "red": 0, "open": 0}
         for row in out["sections"]["streets"]:
@@ -125,8 +146,9 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
         own = f"{OWN_LIST[level]}:{unit}"
         sums, greens = await repo.summaries_and_rollups(
             db, summary_ids=[own, *(f"{kind}:{c}" for c in codes)], rollup_ids=[green_key], version=version)
-        out["totals"] = from_summary(sums.get(own), ts, tz)
-        out["sections"] = {by + "s": _summary_rows(child, codes, kind, d.name, sums,
+        times = await _with_times(db, sums, ts, version)
+        out["totals"] = from_summary(sums.get(own), ts, tz, times.get(own))
+        out["sections"] = {by + "s": _summary_rows(child, codes, kind, d.name, sums, times,
                                                   greens.get(green_key, {}), ts, tz)}
         return out
     own_kind = OWN_LIST.get(level)

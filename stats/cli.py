@@ -54,13 +54,15 @@ def demo_args(parser: argparse.ArgumentParser) -> None:
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     """Statistics maintenance: `rebuild` recomputes every rollup from the cases."""
+    from gridlink.clock import SystemClock
     from gridlink.db import open_database
     from gridlink.runtime import database_uri
     from stats.rollups import rebuild
 
     async def go(uri: str) -> dict[str, int]:
         async with open_database(uri, settings) as db:
-            return await rebuild(db, tz=ZoneInfo(settings.timezone), progress=_say)
+            return await rebuild(db, tz=ZoneInfo(settings.timezone), progress=_say,
+                                 now=SystemClock().now())
 
     started = time.perf_counter()
     with database_uri(settings) as uri:

@@ -241,6 +241,6 @@ async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefi
     inserted_s = time.perf_counter() - started
     if progress:
         progress(f"inserted {done:,} cases in {inserted_s:.1f} s; building rollups")
-    summary = await rebuild(db, tz=tz, progress=progress)
+    summary = await rebuild(db, tz=tz, progress=progress, now=now)
     return {**summary, "inserted": done, "insert_s": round(inserted_s, 1),
             "total_s": round(time.perf_counter() - started, 1)}

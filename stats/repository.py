@@ -10,8 +10,9 @@ field of tens of kB costs about as much as one small field. So:
   read and written whole, as packed values:
   - rollups `{_id: "<period>|<by>|<filter>", v: "<JSON {value: {measure: n}}>"}`,
   - open lists `{_id: "l|<kind>:<code>", v: "<JSON {case_id: entry}>"}`,
-  - their summaries `{_id: "s|<kind>:<code>", n, warn, due, oldest}` (sorted warn/due times
-    as float64 bytes, the earliest due case);
+  - their summaries `{_id: "s|<kind>:<code>", n, oldest, cut, red, warned, until}` (colour
+    counts valid from the folder's time `cut` until the next warn/due time) and times
+    `{_id: "t|<kind>:<code>", warn, due}` (sorted, float64 bytes, read once the counts expired);
 - every read is `{_id: {$in: [...]}}` on `stats` (an index lookup), a few small documents
   whatever the number of cases.
 """
@@ -22,6 +23,7 @@ import json
 import time
 import uuid
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -157,10 +159,11 @@ async def open_docs(db: Database, *, ids: Iterable[str], version: str | None = N
     return {i: (json.loads(found["l|" + i]["v"]) if "l|" + i in found else {}) for i in wanted}
 
 
-async def summaries(db: Database, *, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The packed summaries of the given open lists that have open cases."""
-    found = await _docs(db, ["s|" + i for i in ids])
-    return {k[2:]: summary_of(d) for k, d in found.items()}
+async def times(db: Database, *, ids: Iterable[str], version: str | None = None
+                ) -> dict[str, dict[str, array[float]]]:
+    """The sorted warn/due times of the given open lists (for summaries whose counts expired)."""
+    found = await _docs(db, ["t|" + i for i in ids], version)
+    return {k[2:]: unpack(d) for k, d in found.items()}
 
 
 async def summaries_and_rollups(db: Database, *, summary_ids: Iterable[str], rollup_ids: Iterable[str],
@@ -195,29 +198,47 @@ def list_doc(cases: Mapping[str, list[Any]]) -> Document:
     return {"v": _pack(cases)}
 
 
-def summary_doc(cases: Mapping[str, list[Any]]) -> Document:
-    """The summary the boards read instead of the list: open count, the sorted warn and due
-    times as float64 bytes (a case without a warn time turns yellow never, red at its due
-    time: its due time stands in), and the earliest due case."""
+def times_doc(cases: Mapping[str, list[Any]]) -> Document:
+    """An open list's sorted warn and due times as float64 bytes (a case without a warn time
+    turns yellow never, red at its due time: its due time stands in)."""
     inf = float("inf")
     due = sorted(e[2] if e[2] is not None else inf for e in cases.values())
     warn = sorted(e[1] if e[1] is not None else e[2] if e[2] is not None else inf
                   for e in cases.values())
+    return {"warn": array("d", warn).tobytes(), "due": array("d", due).tobytes()}
+
+
+def summary_doc(cases: Mapping[str, list[Any]], cut: float | None) -> Document:
+    """What the boards read instead of the list: the open count, the earliest due case, and the
+    colour counts as of `cut` (the folder's time) with `until`, the next warn or due time after
+    it — the counts hold for any moment in [cut, until), whatever the number of cases. Past
+    `until` a board reads the times document (`t|…`) instead."""
+    times = unpack(times_doc(cases))
     first = min(((e[2], e[0], cid) for cid, e in cases.items() if e[2] is not None), default=None)
-    return {"n": len(cases), "warn": array("d", warn).tobytes(), "due": array("d", due).tobytes(),
-            "oldest": list(first) if first else None}
+    doc: Document = {"n": len(cases), "oldest": list(first) if first else None, "cut": cut}
+    if cut is not None:
+        red = bisect_left(times["due"], cut)
+        warned = bisect_right(times["warn"], cut)
+        nxt = [a[i] for a, i in ((times["due"], red), (times["warn"], warned)) if i < len(a)]
+        # None: no warn or due time ahead (BSON keeps infinities, not every backend's JSON does).
+        doc.update(red=red, warned=warned, until=min((t for t in nxt if t != float("inf")), default=None))
+    return doc
 
 
-def summary_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+def unpack(doc: Mapping[str, Any]) -> dict[str, array[float]]:
     warn, due = array("d"), array("d")
     warn.frombytes(doc["warn"])
     due.frombytes(doc["due"])
-    return {"n": doc["n"], "warn": warn, "due": due, "oldest": doc.get("oldest")}
+    return {"warn": warn, "due": due}
+
+
+def summary_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: doc.get(k) for k in ("n", "oldest", "cut", "red", "warned", "until")}
 
 
 async def all_rollups(db: Database) -> dict[str, dict[str, dict[str, int]]]:
     return {d["_id"]: json.loads(d["v"]) async for d in db[STATS].find({})
-            if not d["_id"].startswith(("l|", "s|"))}
+            if not d["_id"].startswith(("l|", "s|", "t|"))}
 
 
 async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
@@ -226,7 +247,7 @@ async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
 
 
 async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
-                      open_lists: Mapping[str, Mapping[str, Any]]) -> None:
+                      open_lists: Mapping[str, Mapping[str, Any]], cut: float | None = None) -> None:
     """Replace every statistics document with freshly computed contents (`stats rebuild`)."""
     for name in await db.list_collection_names():
         # This layout's collections, and the per-day/month ones of the layout before it.
@@ -236,7 +257,8 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
     for k, cases in open_lists.items():
         if cases:
             docs.append({"_id": "l|" + k, **list_doc(cases)})
-            docs.append({"_id": "s|" + k, **summary_doc(cases)})
+            docs.append({"_id": "s|" + k, **summary_doc(cases, cut)})
+            docs.append({"_id": "t|" + k, **times_doc(cases)})
     # One writer at a time: SQLite serialises writes anyway, and parallel big inserts only
     # queue up behind each other until the socket timeout.
     for i in range(0, len(docs), 1000):

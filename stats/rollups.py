@@ -73,7 +73,7 @@ def _merge(changes: list[dict[str, Any]]) -> tuple[dict[str, dict[str, dict[str,
     return rollups, moves
 
 
-async def _apply(db: Database, changes: list[dict[str, Any]]) -> None:
+async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> None:
     rollups, moves = _merge(changes)
     stored = await repo.stats_docs(db, ids=[*rollups, *("l|" + i for i in moves)])
     put: dict[str, Document] = {}
@@ -96,9 +96,10 @@ async def _apply(db: Database, changes: list[dict[str, Any]]) -> None:
                 cases[case_id] = entry
         if cases:
             put["l|" + list_id] = repo.list_doc(cases)
-            put["s|" + list_id] = repo.summary_doc(cases)
+            put["s|" + list_id] = repo.summary_doc(cases, cut)
+            put["t|" + list_id] = repo.times_doc(cases)
         elif doc is not None:
-            drop += ["l|" + list_id, "s|" + list_id]
+            drop += ["l|" + list_id, "s|" + list_id, "t|" + list_id]
     await repo.write_docs(db, put=put, drop=drop)
 
 
@@ -113,7 +114,7 @@ async def fold(db: Database, *, now: datetime, batch: int = FOLD_BATCH) -> int:
         while True:
             changes = await repo.take_log(db, limit=batch)
             if changes:
-                await _apply(db, changes)
+                await _apply(db, changes, now.timestamp())
                 await repo.bump_version(db)
                 folded += len(changes)
             if len(changes) < batch:
@@ -162,7 +163,8 @@ def normalise(rollups: Mapping[str, Mapping[str, Mapping[str, int]]]) -> dict[st
     return F.prune(rollups)
 
 
-async def rebuild(db: Database, *, tz: ZoneInfo = DEFAULT_TZ, progress: Any = None) -> dict[str, int]:
+async def rebuild(db: Database, *, tz: ZoneInfo = DEFAULT_TZ, progress: Any = None,
+                  now: datetime | None = None) -> dict[str, int]:
     """Recompute every rollup from the cases (`gridlink stats rebuild`).
 
     Meant for a quiet moment: transitions committed while it runs may be lost.
@@ -174,5 +176,6 @@ async def rebuild(db: Database, *, tz: ZoneInfo = DEFAULT_TZ, progress: Any = No
         if progress and len(cases) % 50_000 == 0:
             progress(f"read {len(cases):,} cases")
     rollups, opens = recompute(cases, tz=tz)
-    await repo.replace_all(db, rollups=F.prune(rollups), open_lists=opens)
+    await repo.replace_all(db, rollups=F.prune(rollups), open_lists=opens,
+                           cut=now.timestamp() if now else None)
     return {"cases": len(cases), "rollup_docs": len(rollups), "open_lists": len(opens)}

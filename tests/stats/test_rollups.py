@@ -99,11 +99,12 @@ async def stored(db: Database) -> tuple[dict, dict]:
     await fold(db, now=datetime.now(UTC))
     lists = {k: v for k, v in (await repo.all_open(db)).items() if v}
     # Each list's summary (what the boards read) is the one computed from the list itself.
-    sums = {d["_id"][2:]: d async for d in db[repo.STATS].find({"_id": {"$regex": "^s[|]"}})}
-    assert set(sums) == set(lists)
+    sums = {d["_id"]: d async for d in db[repo.STATS].find({"_id": {"$regex": "^[st][|]"}})}
+    assert set(sums) == {f"{p}|{k}" for k in lists for p in "st"}
     for list_id, cases in lists.items():
-        want = repo.summary_doc(cases)
-        assert {k: sums[list_id][k] for k in want} == want, list_id
+        summary, times = sums["s|" + list_id], sums["t|" + list_id]
+        want = {**repo.summary_doc(cases, summary["cut"]), **repo.times_doc(cases)}
+        assert {k: {**summary, **times}[k] for k in want} == want, list_id
     return normalise(await repo.all_rollups(db)), lists
 
 
@@ -139,6 +140,24 @@ async def test_open_lists_follow_the_colour_function(db: Database) -> None:
             assert colour_at(entry, now.timestamp()) == colour_of(cases[case_id], now)
     open_ids = {i for i, c in cases.items() if c["state"] not in ("closed", "merged")}
     assert set(district) == open_ids
+    # The boards' counts: from a summary's counts while they hold, from its times after.
+    from zoneinfo import ZoneInfo
+
+    from stats.board import from_summary, valid
+
+    cut = clock.now().timestamp()
+    used = set()
+    for list_id, entries in opened.items():
+        summary = repo.summary_of(repo.summary_doc(entries, cut))
+        times = repo.unpack(repo.times_doc(entries))
+        for seconds in (0, 60, 3600 * 5, 86400 * 3, 86400 * 30):
+            ts = cut + seconds
+            used.add(valid(summary, ts))
+            got = from_summary(summary, ts, ZoneInfo("UTC"), None if valid(summary, ts) else times)
+            colours = [colour_at(e, ts) for e in entries.values()]
+            assert (got["blue"], got["yellow"], got["red"]) == tuple(
+                colours.count(c) for c in ("blue", "yellow", "red")), (list_id, seconds)
+    assert used == {True, False}  # both ways were taken
 
 
 async def test_a_transition_counts_once_and_one_folder_works_at_a_time(db: Database) -> None:
