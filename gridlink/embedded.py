@@ -41,13 +41,14 @@ def free_port() -> int:
 
 # Patch level of the project's FerretDB build; bump it when FERRETDB_PATCHES change so an
 # existing binary is rebuilt.
-FERRETDB_PATCH_LEVEL = "gridlink-2"
+FERRETDB_PATCH_LEVEL = "gridlink-3"
 
 # Upstream v1.24's SQLite backend looks `_id` up as `sjson->'$._id'` while its unique index is on
 # `sjson->"_id"`, so SQLite never uses the index; and it pushes a filter down only when it is
 # exactly `{_id: value}`: every update, delete and lookup scanned the whole table (FerretDB
-# issue 3235). The patch makes the expressions match and pushes each top-level string/ObjectId
-# equality or `$in` of such values down as SQL on the same expression the field's index uses
+# issue 3235). The patch makes the expressions match and pushes each top-level equality on a
+# string, ObjectId, number or boolean (or `$in` of such values) down as SQL on the same
+# expression the field's index uses
 # (`sjson->'field'`), so indexed fields are looked up by index. Array values are kept for
 # FerretDB to judge (equality matches an array element), and FerretDB still applies the full
 # filter to every row it reads, so results are unchanged; only fewer rows are read.
@@ -56,8 +57,11 @@ _ID_PUSHDOWN_GO = """// Added by gridlink (see gridlink/embedded.py).
 package sqlite
 
 import (
+\t"encoding/json"
 \t"fmt"
+\t"math"
 \t"regexp"
+\t"strconv"
 \t"strings"
 
 \t"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
@@ -68,17 +72,44 @@ import (
 
 var pushdownKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// pushdownValue returns the JSON text that sjson->'field' yields for v, when v's equality can
-// be decided on that text (strings and ObjectIDs).
-func pushdownValue(v any) (string, bool) {
-\tswitch v.(type) {
+// pushdownValue returns every JSON text that sjson->'field' may yield for a stored value equal
+// to v (a superset is fine: FerretDB filters the rows again), when v's type allows it.
+func pushdownValue(v any) ([]string, bool) {
+\tswitch v := v.(type) {
 \tcase string, types.ObjectID:
-\t\treturn string(must.NotFail(sjson.MarshalSingleValue(v))), true
+\t\treturn []string{string(must.NotFail(sjson.MarshalSingleValue(v)))}, true
+\tcase bool:
+\t\treturn []string{strconv.FormatBool(v)}, true
+\tcase int32:
+\t\treturn pushdownNumber(float64(v))
+\tcase int64:
+\t\tif v > 1<<53 || v < -(1<<53) {
+\t\t\treturn nil, false
+\t\t}
+\t\treturn pushdownNumber(float64(v))
+\tcase float64:
+\t\treturn pushdownNumber(v)
 \t}
-\treturn "", false
+\treturn nil, false
 }
 
-// idPushdown returns a WHERE clause that narrows the rows by the filter's top-level string
+// pushdownNumber: ints and doubles are stored as Go's encoding/json renders them, which is the
+// same text for equal values (5 and 5.0 are both "5"), except zero, which a double may hold as -0.
+func pushdownNumber(f float64) ([]string, bool) {
+\tif math.IsNaN(f) || math.IsInf(f, 0) {
+\t\treturn nil, false
+\t}
+\tif f == 0 {
+\t\treturn []string{"0", "-0"}, true
+\t}
+\tb, err := json.Marshal(f)
+\tif err != nil {
+\t\treturn nil, false
+\t}
+\treturn []string{string(b)}, true
+}
+
+// idPushdown returns a WHERE clause that narrows the rows by the filter's top-level scalar
 // equalities and $in lists; FerretDB applies the whole filter to those rows afterwards.
 func idPushdown(filter *types.Document) (string, []any) {
 \tif filter.Len() == 0 {
@@ -95,20 +126,20 @@ func idPushdown(filter *types.Document) (string, []any) {
 \t\t}
 \t\tv := must.NotFail(filter.Get(k))
 \t\tvar values []string
-\t\tif s, ok := pushdownValue(v); ok {
-\t\t\tvalues = []string{s}
+\t\tif texts, ok := pushdownValue(v); ok {
+\t\t\tvalues = texts
 \t\t} else if d, ok := v.(*types.Document); ok && d.Len() == 1 && d.Has("$in") {
 \t\t\tarr, ok := must.NotFail(d.Get("$in")).(*types.Array)
 \t\t\tif !ok || arr.Len() == 0 || arr.Len() > 500 {
 \t\t\t\tcontinue
 \t\t\t}
 \t\t\tfor i := 0; i < arr.Len(); i++ {
-\t\t\t\ts, ok := pushdownValue(must.NotFail(arr.Get(i)))
+\t\t\t\ttexts, ok := pushdownValue(must.NotFail(arr.Get(i)))
 \t\t\t\tif !ok {
 \t\t\t\t\tvalues = nil
 \t\t\t\t\tbreak
 \t\t\t\t}
-\t\t\t\tvalues = append(values, s)
+\t\t\t\tvalues = append(values, texts...)
 \t\t\t}
 \t\t}
 \t\tif len(values) == 0 {

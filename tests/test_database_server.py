@@ -6,17 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bson import ObjectId
+from bson import Int64, ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 Database = AsyncDatabase[dict[str, Any]]
 
 OID = ObjectId()
 DOCS: list[dict[str, Any]] = [
-    {"_id": "a", "hash": "h<1>&", "state": "pending", "tags": ["x", "y"], "n": 1, "ref": OID},
-    {"_id": "b", "hash": "中文\"引号", "state": "done", "tags": "x", "n": 2},
-    {"_id": "c", "hash": "h3", "state": ["pending", "done"], "n": 3},
-    {"_id": "d", "hash": "h4", "state": None, "n": 4},
+    {"_id": "a", "hash": "h<1>&", "state": "pending", "tags": ["x", "y"], "n": 1, "ref": OID,
+     "user": 7, "big": Int64(-1001234567890), "on": True, "score": 0.0},
+    {"_id": "b", "hash": "中文\"引号", "state": "done", "tags": "x", "n": 2, "user": 7.0,
+     "score": -0.0, "on": False},
+    {"_id": "c", "hash": "h3", "state": ["pending", "done"], "n": 3, "user": Int64(8),
+     "score": 2.5, "on": 1},
+    {"_id": "d", "hash": "h4", "state": None, "n": 4, "user": [9, 7], "big": -1001234567890.0,
+     "score": 0},
 ]
 
 
@@ -42,6 +46,15 @@ async def coll(db: Database) -> Any:
     ({"_id": "c", "state": "done"}, ["c"]),
     ({"state": None}, ["d"]),
     ({"hash": {"$in": ["h3", "h4"]}, "state": "done"}, ["c"]),
+    # numbers compare across int32, int64 and double, zero matches -0.0, arrays hold elements
+    ({"user": 7}, ["a", "b", "d"]),
+    ({"user": 8.0}, ["c"]),
+    ({"user": {"$in": [8, 9]}}, ["c", "d"]),
+    ({"big": -1001234567890}, ["a", "d"]),
+    ({"score": 0}, ["a", "b", "d"]),
+    ({"score": 2.5}, ["c"]),
+    ({"on": True}, ["a"]),  # a boolean is not the number 1
+    ({"on": False}, ["b"]),
 ])
 async def test_equality_filters_match_as_on_mongodb(coll: Any, query: dict[str, Any],
                                                      expected: list[str]) -> None:
@@ -60,8 +73,9 @@ async def test_id_and_indexed_equality_are_index_lookups_on_ferretdb(coll: Any,
     build = await db.client.admin.command("buildInfo")
     if "ferretdbVersion" not in build:
         pytest.skip("explain output is FerretDB's; MongoDB uses its indexes anyway")
+    await db.things.create_index("user")
     for query in ({"_id": "a"}, {"_id": "a", "n": 1}, {"hash": "h4"},
-                  {"state": "pending", "n": {"$lte": 2}}):
+                  {"state": "pending", "n": {"$lte": 2}}, {"user": 7}, {"user": {"$in": [8, 9]}}):
         plan = await db.command("explain", {"find": "things", "filter": query})
         details = " ".join(plan["queryPlanner"]["Plan"])
         assert "USING INDEX" in details and "SCAN" not in details, (query, details)
