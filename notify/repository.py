@@ -275,14 +275,13 @@ def new_message(*, msg_id: str, chat_id: int, text: str, kind: str, now: datetim
 async def due_messages(db: Database, *, now: datetime, limit: int) -> list[Document]:
     """The oldest messages ready to send (queued, retry due, or a sending lease expired).
 
-    Two queries on `state` equality rather than one `$or`: each reads only its state's rows
-    through the (state, next_at) index, never the sent messages kept for the record."""
-    order = (("next_at", 1), ("_id", 1))
-    ready = await find_messages(db, query={"state": {"$in": ["queued", "retry"]},
-                                           "next_at": {"$lte": now}}, limit=limit, sort=order)
-    stale = await find_messages(db, query={"state": "sending", "lease_until": {"$lt": now}},
-                                limit=limit, sort=order)
-    return sorted(ready + stale, key=lambda d: (d["next_at"], d["_id"]))[:limit]
+    The top-level `state` equality lets the server read only unsent rows through the
+    (state, next_at) index, never the sent messages kept for the record; the `$or` then
+    picks the due ones among them."""
+    query = {"state": {"$in": ["queued", "retry", "sending"]},
+             "$or": [{"state": {"$in": ["queued", "retry"]}, "next_at": {"$lte": now}},
+                     {"state": "sending", "lease_until": {"$lt": now}}]}
+    return await find_messages(db, query=query, limit=limit, sort=(("next_at", 1), ("_id", 1)))
 
 
 # Outbox state changes are made only by the sender that holds the leader lease (one writer),
