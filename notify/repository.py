@@ -38,6 +38,7 @@ async def ensure_indexes(db: Database) -> None:
         # One index per shard: the sender's due query (the oldest-queued statistic makes do).
         await shard.create_index([("state", ASCENDING), ("next_at", ASCENDING)])
     await db.schedule.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
+    await db.schedule.create_index([("state", ASCENDING), ("due_slot", ASCENDING)])
     await db.schedule.create_index([("case_id", ASCENDING)])
     await db.events.create_index([("notify_state", ASCENDING), ("at", ASCENDING)])
     await _mark_legacy_events_new(db)
@@ -381,10 +382,30 @@ async def case_jobs(db: Database, *, case_id: str) -> list[Document]:
     return await db.schedule.find({"case_id": case_id}).to_list(None)
 
 
+# A job also carries its due time's 10-minute slot: the worker's frequent poll asks for the
+# pending jobs of the last hour's slots (string equality: FerretDB answers it from the
+# (state, due_slot) index), rather than reading every pending job of every open case to compare
+# `due_at`; a complete `due_at` query runs as a catch-up every few minutes.
+SLOT = timedelta(minutes=10)
+RECENT = timedelta(hours=1)
+
+
+def due_slot(at: datetime) -> str:
+    at = at.astimezone(UTC)
+    return f"{at:%Y%m%d%H}{at.minute // 10}"
+
+
+def recent_slots(now: datetime) -> list[str]:
+    """The slots from an hour before `now` to the one `now` is in."""
+    return sorted({due_slot(now - RECENT + SLOT * i) for i in range(int(RECENT / SLOT) + 1)}
+                  | {due_slot(now)})
+
+
 def new_job(*, job_id: str, case_id: str, kind: str, step: int, due_at: datetime,
             deadline_version: datetime, case_version: int, target: str | None,
             now: datetime) -> Document:
     return {"_id": job_id, "case_id": case_id, "kind": kind, "step": step, "due_at": due_at,
+            "due_slot": due_slot(due_at),
             "deadline_version": deadline_version, "case_version": case_version,
             "target": target, "state": "pending", "gen": 1, "updated_at": now}
 
@@ -413,6 +434,7 @@ async def sync_job(db: Database, *, job_id: str, case_id: str, kind: str, step: 
         res = await db.schedule.update_one(
             {"_id": job_id, "case_version": {"$lt": case_version}},
             {"$set": {"case_id": case_id, "kind": kind, "step": step, "due_at": due_at,
+                      "due_slot": due_slot(due_at),
                       "deadline_version": deadline_version, "case_version": case_version,
                       "target": target, "state": "pending", "updated_at": now},
              "$inc": {"gen": 1}},  # a new generation: the old one's claim cannot block it
@@ -435,12 +457,14 @@ async def cancel_jobs(db: Database, *, ids: Sequence[str], case_version: int, no
 
 
 async def claim_jobs(db: Database, *, now: datetime, lease: timedelta, worker: str,
-                     limit: int) -> list[Document]:
+                     limit: int, recent_only: bool = False) -> list[Document]:
     """Claim up to `limit` due jobs. The job document is not written: the claim is the claim
     document, so firing a job costs one write (done) — it matters on FerretDB, whose writes
     scan the collection."""
-    candidates = await db.schedule.find({"state": "pending", "due_at": {"$lte": now}},
-                                        {"gen": 1}).limit(limit).to_list(None)
+    query: dict[str, Any] = {"state": "pending", "due_at": {"$lte": now}}
+    if recent_only:
+        query["due_slot"] = {"$in": recent_slots(now)}
+    candidates = await db.schedule.find(query, {"gen": 1}).limit(limit).to_list(None)
     gens = {c["_id"]: int(c.get("gen") or 0) for c in candidates}
     won = await _claim(db, prefix="job", gens=gens, worker=worker, now=now, lease=lease)
     if not won:
@@ -474,6 +498,7 @@ async def ensure_digest_job(db: Database, *, job_id: str, due_at: datetime, now:
     await db.schedule.update_one(
         {"_id": job_id},
         {"$setOnInsert": {"kind": "digest", "case_id": None, "step": 0, "due_at": due_at,
+                          "due_slot": due_slot(due_at),
                           "state": "pending", "deadline_version": due_at, "case_version": 0,
                           "gen": 0, "updated_at": now}},
         upsert=True)

@@ -141,9 +141,10 @@ async def _messages_for(job: Document, case: Document, cfg: NotifyConfig, direct
 
 
 async def fire_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worker: str,
-                     stats: FireStats) -> int:
+                     stats: FireStats, recent_only: bool = False) -> int:
     """Claim one bounded batch of due jobs and fire it; returns how many jobs it claimed."""
-    jobs = await repo.claim_jobs(db, now=now, lease=cfg.lease, worker=worker, limit=cfg.batch)
+    jobs = await repo.claim_jobs(db, now=now, lease=cfg.lease, worker=worker, limit=cfg.batch,
+                                 recent_only=recent_only)
     if not jobs:
         return 0
     stats.batches += 1
@@ -173,23 +174,29 @@ async def fire_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worker: 
 
 
 async def fire_due(db: Database, cfg: NotifyConfig, *, now: datetime, worker: str,
-                   max_batches: int | None = None) -> FireStats:
-    """Fire every job due at `now`, one bounded batch after another."""
+                   max_batches: int | None = None, recent_only: bool = False) -> FireStats:
+    """Fire every job due at `now` (with `recent_only`, those due within the last hour), one
+    bounded batch after another."""
     stats = FireStats()
     await digest.ensure_jobs(db, cfg, now=now)
     while max_batches is None or stats.batches < max_batches:
-        if not await fire_batch(db, cfg, now=now, worker=worker, stats=stats):
+        if not await fire_batch(db, cfg, now=now, worker=worker, stats=stats,
+                                recent_only=recent_only):
             break
     return stats
 
 
 CLAIMS_KEPT = timedelta(days=2)
 PRUNE_EVERY_S = 3600.0
+# The poll reads only the last hour's slots; everything due (a worker down for longer, a clock
+# step) is picked up by a complete query this often, and at start.
+CATCH_UP_EVERY_S = 300.0
 
 
 async def run(db: Database, cfg: NotifyConfig, *, clock: Clock, worker: str,
               stop: asyncio.Event) -> None:
     pruned_at = time.monotonic()
+    caught_up_at = -CATCH_UP_EVERY_S
     while not stop.is_set():
         if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
             pruned_at = time.monotonic()
@@ -202,7 +209,11 @@ async def run(db: Database, cfg: NotifyConfig, *, clock: Clock, worker: str,
             except Exception:
                 log.exception("pruning claims failed")
         try:
-            stats = await fire_due(db, cfg, now=clock.now(), worker=worker, max_batches=20)
+            complete = time.monotonic() - caught_up_at >= CATCH_UP_EVERY_S
+            stats = await fire_due(db, cfg, now=clock.now(), worker=worker, max_batches=20,
+                                   recent_only=not complete)
+            if complete and stats.batches < 20:
+                caught_up_at = time.monotonic()  # nothing older left behind
             if stats.fired or stats.cancelled:
                 log.info("schedule fired", extra={"fired": stats.fired,
                                                   "cancelled": stats.cancelled,

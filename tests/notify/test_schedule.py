@@ -336,3 +336,25 @@ async def test_events_written_before_the_state_field_are_notified_once(
     await repo.ensure_indexes(db)  # the migration ran once; it does not run again
     assert await notifier.process_batch(db, cfg, now=clock.now(), worker="w1") == 0
     assert (await db.events.find_one({"_id": "legacy1:2"}) or {})["notify_state"] == "done"
+
+
+async def test_the_frequent_poll_reads_the_last_hour_and_the_catch_up_reads_the_rest(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    """The worker's poll fires what fell due within the hour; what is older (the worker was
+    down, the clock stepped) waits for the complete catch-up query, and nothing fires twice."""
+    db = district
+    start = clock.now()
+    case = await add_case(db, case_id="c00009", now=start, deadline=start + hours(8))
+    await emit(db, case, 2, "case.assigned", at=start)
+    await notifier.process_batch(db, cfg, now=start, worker="w1")
+    assert [j["due_slot"] for j in await repo.case_jobs(db, case_id="c00009")
+            if j["kind"] == "red"] == [repo.due_slot(start + hours(8))]
+
+    clock.set(start + hours(6.5))  # the reminder fell due half an hour ago
+    assert (await schedule.fire_due(db, cfg, now=clock.now(), worker="w1",
+                                    recent_only=True)).fired == 1
+    clock.set(start + hours(11))  # red (3 h ago) and the first escalation (3 h ago) are old
+    assert (await schedule.fire_due(db, cfg, now=clock.now(), worker="w1",
+                                    recent_only=True)).fired == 0
+    assert (await fire(db, cfg, clock)).fired == 2
+    assert (await fire(db, cfg, clock)).fired == 0
