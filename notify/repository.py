@@ -38,7 +38,7 @@ async def ensure_indexes(db: Database) -> None:
         # One index per shard: the sender's due query (the oldest-queued statistic makes do).
         await shard.create_index([("state", ASCENDING), ("next_at", ASCENDING)])
     await db.schedule.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
-    await db.schedule.create_index([("state", ASCENDING), ("due_slot", ASCENDING)])
+    await db.schedule.create_index([("pending_slot", ASCENDING)])
     await db.schedule.create_index([("case_id", ASCENDING)])
     await db.events.create_index([("notify_state", ASCENDING), ("at", ASCENDING)])
     await _mark_legacy_events_new(db)
@@ -382,10 +382,10 @@ async def case_jobs(db: Database, *, case_id: str) -> list[Document]:
     return await db.schedule.find({"case_id": case_id}).to_list(None)
 
 
-# A job also carries its due time's 10-minute slot: the worker's frequent poll asks for the
-# pending jobs of the last hour's slots (string equality: FerretDB answers it from the
-# (state, due_slot) index), rather than reading every pending job of every open case to compare
-# `due_at`; a complete `due_at` query runs as a catch-up every few minutes.
+# A pending job also carries its due time's 10-minute slot in `pending_slot` (null once done or
+# cancelled): the worker's frequent poll asks for the last hour's slots, one string equality
+# FerretDB answers from that field's index, rather than reading every pending job of every open
+# case to compare `due_at`; a complete `due_at` query runs as a catch-up every few minutes.
 SLOT = timedelta(minutes=10)
 RECENT = timedelta(hours=1)
 
@@ -405,7 +405,7 @@ def new_job(*, job_id: str, case_id: str, kind: str, step: int, due_at: datetime
             deadline_version: datetime, case_version: int, target: str | None,
             now: datetime) -> Document:
     return {"_id": job_id, "case_id": case_id, "kind": kind, "step": step, "due_at": due_at,
-            "due_slot": due_slot(due_at),
+            "pending_slot": due_slot(due_at),
             "deadline_version": deadline_version, "case_version": case_version,
             "target": target, "state": "pending", "gen": 1, "updated_at": now}
 
@@ -434,7 +434,7 @@ async def sync_job(db: Database, *, job_id: str, case_id: str, kind: str, step: 
         res = await db.schedule.update_one(
             {"_id": job_id, "case_version": {"$lt": case_version}},
             {"$set": {"case_id": case_id, "kind": kind, "step": step, "due_at": due_at,
-                      "due_slot": due_slot(due_at),
+                      "pending_slot": due_slot(due_at),
                       "deadline_version": deadline_version, "case_version": case_version,
                       "target": target, "state": "pending", "updated_at": now},
              "$inc": {"gen": 1}},  # a new generation: the old one's claim cannot block it
@@ -452,7 +452,8 @@ async def cancel_jobs(db: Database, *, ids: Sequence[str], case_version: int, no
     res = await db.schedule.update_many(
         {"_id": {"$in": list(ids)}, "state": "pending",
          "case_version": {"$lt": case_version}},
-        {"$set": {"state": "cancelled", "case_version": case_version, "updated_at": now}})
+        {"$set": {"state": "cancelled", "pending_slot": None, "case_version": case_version,
+                  "updated_at": now}})
     return res.modified_count
 
 
@@ -462,8 +463,8 @@ async def claim_jobs(db: Database, *, now: datetime, lease: timedelta, worker: s
     document, so firing a job costs one write (done) — it matters on FerretDB, whose writes
     scan the collection."""
     query: dict[str, Any] = {"state": "pending", "due_at": {"$lte": now}}
-    if recent_only:
-        query["due_slot"] = {"$in": recent_slots(now)}
+    if recent_only:  # the slot alone picks the rows: a second equality would not narrow them
+        query = {"pending_slot": {"$in": recent_slots(now)}, "due_at": {"$lte": now}}
     candidates = await db.schedule.find(query, {"gen": 1}).limit(limit).to_list(None)
     gens = {c["_id"]: int(c.get("gen") or 0) for c in candidates}
     won = await _claim(db, prefix="job", gens=gens, worker=worker, now=now, lease=lease)
@@ -489,7 +490,7 @@ async def finish_jobs(db: Database, *, jobs: Sequence[Document], state: str, now
         res = await db.schedule.update_many(
             {"_id": {"$in": [j["_id"] for j in jobs if int(j["gen"]) == gen]},
              "state": "pending", "gen": {"$lte": gen}},
-            {"$set": {"state": state, "finished_at": now}})
+            {"$set": {"state": state, "pending_slot": None, "finished_at": now}})
         done += res.modified_count
     return done
 
@@ -498,7 +499,7 @@ async def ensure_digest_job(db: Database, *, job_id: str, due_at: datetime, now:
     await db.schedule.update_one(
         {"_id": job_id},
         {"$setOnInsert": {"kind": "digest", "case_id": None, "step": 0, "due_at": due_at,
-                          "due_slot": due_slot(due_at),
+                          "pending_slot": due_slot(due_at),
                           "state": "pending", "deadline_version": due_at, "case_version": 0,
                           "gen": 0, "updated_at": now}},
         upsert=True)
