@@ -43,13 +43,14 @@ def summarise(entries: Iterable[tuple[str, list[Any]]], now_ts: float, tz: ZoneI
 
 def from_summary(summary: dict[str, Any] | None, now_ts: float, tz: ZoneInfo,
                  times: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Counts of an open list: its summary's counts while they hold (`cut` ≤ now < `until`),
-    otherwise from its sorted times: red = due < now, yellow = warn ≤ now minus the red (a
-    case's warn time is never after its due time), blue = the rest."""
+    """Counts of an open list: red = due < now, yellow = warn ≤ now minus the red (a case's
+    warn time is never after its due time), blue = the rest — from the summary's counts and
+    next times while they hold (`cut` ≤ now < `until`), otherwise from all the sorted times."""
     if summary is None:
         return {"blue": 0, "yellow": 0, "red": 0, "open": 0, "oldest_red": None}
     if valid(summary, now_ts):
-        red, warned = summary["red"], summary["warned"]
+        red = summary["red"] + bisect_left(summary["due"], now_ts)
+        warned = summary["warned"] + bisect_right(summary["warn"], now_ts)
     else:
         assert times is not None, "expired summary without its times"
         red = bisect_left(times["due"], now_ts)

@@ -10,8 +10,9 @@ field of tens of kB costs about as much as one small field. So:
   read and written whole, as packed values:
   - rollups `{_id: "<period>|<by>|<filter>", v: "<JSON {value: {measure: n}}>"}`,
   - open lists `{_id: "l|<kind>:<code>", v: "<JSON {case_id: entry}>"}`,
-  - their summaries `{_id: "s|<kind>:<code>", n, oldest, cut, red, warned, until}` (colour
-    counts valid from the folder's time `cut` until the next warn/due time) and times
+  - their summaries `{_id: "s|<kind>:<code>", n, oldest, cut, red, warned, due_next,
+    warn_next, until}` (colour counts at the folder's time `cut` and the next 32 warn/due
+    times, exact until `until`) and times
     `{_id: "t|<kind>:<code>", warn, due}` (sorted, float64 bytes, read once the counts expired);
 - every read is `{_id: {$in: [...]}}` on `stats` (an index lookup), a few small documents
   whatever the number of cases.
@@ -208,20 +209,26 @@ def times_doc(cases: Mapping[str, list[Any]]) -> Document:
     return {"warn": array("d", warn).tobytes(), "due": array("d", due).tobytes()}
 
 
-def summary_doc(cases: Mapping[str, list[Any]], cut: float | None) -> Document:
-    """What the boards read instead of the list: the open count, the earliest due case, and the
-    colour counts as of `cut` (the folder's time) with `until`, the next warn or due time after
-    it — the counts hold for any moment in [cut, until), whatever the number of cases. Past
-    `until` a board reads the times document (`t|…`) instead."""
+NEXT_EVENTS = 32  # warn and due times kept in a summary beyond its fold time
+
+
+def summary_doc(cases: Mapping[str, list[Any]], cut: float | None, k: int = NEXT_EVENTS) -> Document:
+    """What the boards read instead of the list: the open count, the earliest due case, the
+    colour counts as of `cut` (the folder's time) and the next `k` due and warn times after it
+    (packed), which give exact counts for any moment in [cut, until) — `until` the first time
+    not kept — whatever the number of cases. Past `until` a board reads the times (`t|…`)."""
+    inf = float("inf")
     times = unpack(times_doc(cases))
     first = min(((e[2], e[0], cid) for cid, e in cases.items() if e[2] is not None), default=None)
     doc: Document = {"n": len(cases), "oldest": list(first) if first else None, "cut": cut}
     if cut is not None:
-        red = bisect_left(times["due"], cut)
-        warned = bisect_right(times["warn"], cut)
-        nxt = [a[i] for a, i in ((times["due"], red), (times["warn"], warned)) if i < len(a)]
-        # None: no warn or due time ahead (BSON keeps infinities, not every backend's JSON does).
-        doc.update(red=red, warned=warned, until=min((t for t in nxt if t != float("inf")), default=None))
+        due, warn = times["due"], times["warn"]
+        red, warned = bisect_left(due, cut), bisect_right(warn, cut)
+        beyond = [a[i + k] for a, i in ((due, red), (warn, warned)) if i + k < len(a) and a[i + k] != inf]
+        # None: every time ahead is kept (BSON keeps infinities, not every backend's JSON does).
+        doc.update(red=red, warned=warned, until=min(beyond, default=None),
+                   due_next=array("d", [t for t in due[red:red + k] if t != inf]).tobytes(),
+                   warn_next=array("d", [t for t in warn[warned:warned + k] if t != inf]).tobytes())
     return doc
 
 
@@ -233,7 +240,10 @@ def unpack(doc: Mapping[str, Any]) -> dict[str, array[float]]:
 
 
 def summary_of(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: doc.get(k) for k in ("n", "oldest", "cut", "red", "warned", "until")}
+    out = {k: doc.get(k) for k in ("n", "oldest", "cut", "red", "warned", "until")}
+    if doc.get("cut") is not None:
+        out.update(unpack({"warn": doc["warn_next"], "due": doc["due_next"]}))
+    return out
 
 
 async def all_rollups(db: Database) -> dict[str, dict[str, dict[str, int]]]:

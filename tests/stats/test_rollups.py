@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from itertools import product
 
 from cases import lifecycle
 from cases.errors import BadCaseInput
@@ -148,15 +149,15 @@ async def test_open_lists_follow_the_colour_function(db: Database) -> None:
     cut = clock.now().timestamp()
     used = set()
     for list_id, entries in opened.items():
-        summary = repo.summary_of(repo.summary_doc(entries, cut))
         times = repo.unpack(repo.times_doc(entries))
-        for seconds in (0, 60, 3600 * 5, 86400 * 3, 86400 * 30):
+        for k, seconds in product((1, 2, 32), (-3600, 0, 60, 3600 * 5, 86400 * 3, 86400 * 30)):
+            summary = repo.summary_of(repo.summary_doc(entries, cut, k=k))
             ts = cut + seconds
             used.add(valid(summary, ts))
             got = from_summary(summary, ts, ZoneInfo("UTC"), None if valid(summary, ts) else times)
             colours = [colour_at(e, ts) for e in entries.values()]
             assert (got["blue"], got["yellow"], got["red"]) == tuple(
-                colours.count(c) for c in ("blue", "yellow", "red")), (list_id, seconds)
+                colours.count(c) for c in ("blue", "yellow", "red")), (list_id, k, seconds)
     assert used == {True, False}  # both ways were taken
 
 
