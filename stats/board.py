@@ -2,9 +2,11 @@
 oldest red one, beside green (closed) counts for the month; drill-down district → street →
 workstation → block → case list, and department → case list.
 
-A board of units reads, in one `$in` lookup, each child's open-list summary (count and sorted
-warn/due times, packed) and the month's rollup for the greens, whatever the number of cases;
-only a block's or a department's case list reads the list itself, a page at a time.
+A board of units reads, in one `$in` lookup, each child's open-list summary (open count, colour
+counts at the last fold and the next 32 warn/due times, packed) and the month's rollup for the
+greens, whatever the number of cases; a summary whose next times have all passed costs one more
+lookup (all its times) until the folder next rewrites it. Only a block's or a department's case
+list reads the list itself, a page at a time.
 """
 
 from __future__ import annotations
