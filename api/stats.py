@@ -23,7 +23,7 @@ from stats import board as board_mod
 from stats import geo
 from stats import hotspots as hs
 from stats.charts import bar_chart_png
-from stats.rollups import fresh
+from stats.rollups import fresh, upgrade
 from stats.units import directory
 
 STATIC = Path(__file__).parent / "static"
@@ -179,6 +179,13 @@ async def folder_ctx(app: web.Application) -> AsyncIterator[None]:
     across processes), so a page rarely finds changes waiting when it reads."""
 
     async def loop() -> None:
+        try:
+            summary = await upgrade(app[DB], now=app[CLOCK].now(),
+                                    tz=ZoneInfo(app[SETTINGS].timezone), progress=log.info)
+            if summary is not None:
+                log.info("statistics rebuilt in the current layout", extra=summary)
+        except Exception:  # the boards stay empty until `gridlink stats rebuild`
+            log.warning("statistics upgrade failed", exc_info=True)
         while True:
             await asyncio.sleep(FOLD_INTERVAL_S)
             try:

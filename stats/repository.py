@@ -111,6 +111,13 @@ async def take_lease(db: Database, *, owner: str, now: float, ttl: float) -> boo
     return False
 
 
+async def has_previous_layout(db: Database) -> bool:
+    """Whether the statistics are still stored as the layout before this one (per-day/month
+    collections): a deployment upgraded in place, whose boards need one rebuild."""
+    return any(name.startswith(("stats_M", "stats_D", "stats_open"))
+               for name in await db.list_collection_names())
+
+
 async def release_lease(db: Database, *, owner: str) -> None:
     await db[META].delete_one({"_id": LEASE, "owner": owner})
 

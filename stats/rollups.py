@@ -123,6 +123,28 @@ async def fold(db: Database, *, now: datetime, batch: int = FOLD_BATCH) -> int:
         await repo.release_lease(db, owner=owner)
 
 
+UPGRADE_LEASE_S = 3600.0  # a rebuild of a million cases takes minutes; nobody folds meanwhile
+
+
+async def upgrade(db: Database, *, now: datetime, tz: ZoneInfo = DEFAULT_TZ,
+                  progress: Any = None) -> dict[str, int] | None:
+    """Rebuild once if the statistics are still in the previous layout (an in-place upgrade),
+    so the boards are not empty until someone runs `gridlink stats rebuild`. One process does
+    it, under the folder's lease; returns the rebuild's summary, or None when there was
+    nothing to do."""
+    if not await repo.has_previous_layout(db):
+        return None
+    owner = uuid.uuid4().hex
+    if not await repo.take_lease(db, owner=owner, now=now.timestamp(), ttl=UPGRADE_LEASE_S):
+        return None
+    try:
+        if not await repo.has_previous_layout(db):
+            return None
+        return await rebuild(db, tz=tz, progress=progress, now=now)
+    finally:
+        await repo.release_lease(db, owner=owner)
+
+
 async def fresh(db: Database, *, now: datetime) -> str | None:
     """Before a read: fold what is waiting, if anything (one small lookup when nothing is).
     Returns the version to read at (documents of that version may come from memory), or None

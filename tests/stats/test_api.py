@@ -123,3 +123,22 @@ async def test_board_shows_a_new_case_at_the_next_read(client: TestClient, db: D
     blk = next(r for r in ws["sections"]["blocks"] if r["unit"] == street + "001001")
     cases = await (await client.get(f"/api/v1/stats/board?unit={street}001001&limit=1")).json()
     assert blk["open"] == cases["page"]["total"] >= 1 and len(cases["cases"]) == 1
+
+
+async def test_an_upgraded_deployment_gets_its_boards_without_a_manual_rebuild(
+        client: TestClient, db: Database, clock: FakeClock) -> None:
+    """Statistics left in the previous layout (per-month collections) are rebuilt once, by one
+    process, and the board then counts the cases as a rebuild would."""
+    from stats.rollups import upgrade
+
+    clock.set(NOW)
+    docs = list(generate(300, now=NOW, years=0.07, seed=5))
+    await db.cases.insert_many(docs)
+    await db["stats_M202611"].insert_one({"_id": "old layout", "n": 1})
+    summary = await upgrade(db, now=NOW)
+    assert summary is not None and summary["cases"] == 300
+    assert not [n for n in await db.list_collection_names() if n.startswith("stats_M")]
+    assert await upgrade(db, now=NOW) is None  # once
+    body = await (await client.get("/api/v1/stats/board")).json()
+    assert sum(r["open"] for r in body["sections"]["streets"]) == len(
+        [d for d in docs if d["state"] not in ("closed", "merged")])
