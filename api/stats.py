@@ -179,16 +179,16 @@ async def folder_ctx(app: web.Application) -> AsyncIterator[None]:
     across processes), so a page rarely finds changes waiting when it reads."""
 
     async def loop() -> None:
-        try:
-            summary = await upgrade(app[DB], now=app[CLOCK].now(),
-                                    tz=ZoneInfo(app[SETTINGS].timezone), progress=log.info)
-            if summary is not None:
-                log.info("statistics rebuilt in the current layout", extra=summary)
-        except Exception:  # the boards stay empty until `gridlink stats rebuild`
-            log.warning("statistics upgrade failed", exc_info=True)
+        upgraded = False
         while True:
             await asyncio.sleep(FOLD_INTERVAL_S)
             try:
+                if not upgraded:
+                    summary = await upgrade(app[DB], now=app[CLOCK].now(),
+                                            tz=ZoneInfo(app[SETTINGS].timezone), progress=log.info)
+                    upgraded = True
+                    if summary is not None:
+                        log.info("statistics rebuilt in the current layout", extra=summary)
                 await fresh(app[DB], now=app[CLOCK].now())
             except Exception:  # the database may be away; the next round retries
                 log.warning("stats fold failed", exc_info=True)
