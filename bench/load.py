@@ -87,21 +87,8 @@ def case_like(i: int) -> dict[str, Any]:
 
 
 async def raw_inserts(db: Any, seconds: float, concurrency: int) -> float:
-    coll = db["bench_raw_inserts"]
-    stop = time.perf_counter() + seconds
-    count = 0
-
-    async def one(k: int) -> None:
-        nonlocal count
-        i = k
-        while time.perf_counter() < stop:
-            await coll.insert_one(case_like(i))
-            count += 1
-            i += concurrency
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(k) for k in range(concurrency)))
-    return count / (time.perf_counter() - started)
+    """insert_one of a case-sized document per second at `concurrency` (the reference)."""
+    return await raw_units(db, seconds, concurrency, writes=1, reads=0)
 
 
 async def raw_units(db: Any, seconds: float, concurrency: int, writes: int, reads: int) -> float:
