@@ -20,7 +20,15 @@ from bson import ObjectId
 from cases import repository as repo
 from cases.duplicates import WINDOW, bounding_box, rank_duplicates
 from cases.errors import BadCaseInput
-from cases.lifecycle import ActorLike, clean_text, count, emit, history_entry, photo_ids
+from cases.lifecycle import (
+    ActorLike,
+    clean_text,
+    count,
+    emit,
+    history_entry,
+    photo_ids,
+    reemit_case_events,
+)
 from cases.model import CHANNELS, FINAL_STATES, KINDS, SYSTEM, Actor, CasePolicy
 from cases.routing import propose_assignee
 from gridlink.db import Database, Document
@@ -119,6 +127,8 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         if key is not None:
             existing = await repo.case_by_intake_key(db, intake_key=key)
             if existing is not None:
+                # A retry: the first attempt may have died between the case and its event.
+                await reemit_case_events(db, case=existing)
                 return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
         cat = await repo.get_category(db, code=category)
         if not cat.get("active", True):

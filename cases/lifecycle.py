@@ -129,13 +129,18 @@ async def reemit_missing_events(db: Database, *, since: datetime | None = None) 
     """
     restored = 0
     for case in await repo.cases_updated_since(db, since=since):
-        wanted = {f"{case['_id']}:{e['seq']}": e for e in case.get("history") or []}
-        if not wanted:
-            continue
-        have = await repo.existing_event_ids(db, ids=list(wanted))
-        missing = [event_for(case, e) for key, e in wanted.items() if key not in have]
-        restored += await repo.insert_events(db, events=missing)
+        restored += await reemit_case_events(db, case=case)
     return restored
+
+
+async def reemit_case_events(db: Database, *, case: Document) -> int:
+    """Insert the events of this case's history entries that have none; how many it restored."""
+    wanted = {f"{case['_id']}:{e['seq']}": e for e in case.get("history") or []}
+    if not wanted:
+        return 0
+    have = await repo.existing_event_ids(db, ids=list(wanted))
+    return await repo.insert_events(db, events=[event_for(case, e) for key, e in wanted.items()
+                                                if key not in have])
 
 
 # ---------------------------------------------------------------- guards

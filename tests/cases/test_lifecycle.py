@@ -311,3 +311,15 @@ async def test_reemit_missing_events_after_a_crash(db: Database, clock: FakeCloc
     after = await db.events.find_one({"_id": f"{case['_id']}:2"})
     assert after == before
     assert await lifecycle.reemit_missing_events(db) == 0
+
+
+async def test_a_retried_intake_restores_the_event_a_crash_left_out(
+        db: Database, clock: FakeClock, new_case: NewCase) -> None:
+    """The client retries a report whose first attempt died between the case and its event:
+    the retry answers with the same case and the case's event is there again."""
+    case = await new_case(idempotency_key="retry-me")
+    await db.events.delete_one({"_id": f"{case['_id']}:1"})
+    again = await new_case(idempotency_key="retry-me")
+    assert again["_id"] == case["_id"]
+    event = await db.events.find_one({"_id": f"{case['_id']}:1"})
+    assert event is not None and event["type"] == "case.reported"
