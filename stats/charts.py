@@ -45,7 +45,14 @@ def bar_chart_png(rows: list[tuple[str, int]], *, title: str, width: int = 800,
     if not rows:
         ax.text(0.5, 0.5, "无数据 no data", ha="center", va="center", transform=ax.transAxes,
                 fontproperties=font)
-    fig.tight_layout()
+    # Margins from the labels' lengths rather than tight_layout(), which lays every text out
+    # again and was half of the rendering time; a CJK glyph is about one em wide, Latin ~0.6 em.
+    em = 9 * dpi / 72
+    label_px = max((sum(1.0 if ord(ch) > 0x2E7F else 0.6 for ch in label) * em
+                    for label in labels), default=0.0)
+    fig.subplots_adjust(left=min(0.5, (label_px + 14) / width), right=0.93,
+                        top=1 - 40 / height, bottom=30 / height)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    # Fast zlib level: the chart is flat colour, so level 1 is nearly as small and much quicker.
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
