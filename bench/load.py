@@ -47,6 +47,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import pct
 from gridlink import auth
 from gridlink.db import ensure_indexes, make_client
 from gridlink.embedded import EmbeddedServer, free_port
@@ -58,11 +59,6 @@ from sandbox.client import SandboxClient
 
 SECRET = secrets.token_hex(16)
 POINT = {"lon": 121.455, "lat": 31.205}
-
-
-def pct(samples: list[float], q: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(len(s) * q))] * 1000 if s else float("nan")
 
 
 def jpeg(seed: int) -> bytes:

@@ -35,6 +35,8 @@ from gridlink.db import Database, Document
 
 STATS = "stats"
 LOG = "stats_log"
+# Collections of the layout before this one (per-month, per-day and open-list statistics).
+PREVIOUS_LAYOUT = ("stats_M", "stats_D", "stats_open")
 META = "stats_meta"
 LEASE = "fold-lease"
 VERSION_ID = "~version"  # in LOG, so one lookup tells the version and whether changes wait
@@ -114,8 +116,7 @@ async def take_lease(db: Database, *, owner: str, now: float, ttl: float) -> boo
 async def has_previous_layout(db: Database) -> bool:
     """Whether the statistics are still stored as the layout before this one (per-day/month
     collections): a deployment upgraded in place, whose boards need one rebuild."""
-    return any(name.startswith(("stats_M", "stats_D", "stats_open"))
-               for name in await db.list_collection_names())
+    return any(name.startswith(PREVIOUS_LAYOUT) for name in await db.list_collection_names())
 
 
 async def release_lease(db: Database, *, owner: str) -> None:
@@ -268,7 +269,7 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
     """Replace every statistics document with freshly computed contents (`stats rebuild`)."""
     for name in await db.list_collection_names():
         # This layout's collections, and the per-day/month ones of the layout before it.
-        if name in (STATS, LOG) or name.startswith(("stats_M", "stats_D", "stats_open")):
+        if name in (STATS, LOG) or name.startswith(PREVIOUS_LAYOUT):
             await db.drop_collection(name)
     docs: list[Document] = [{"_id": k, **rollup_doc(v)} for k, v in rollups.items()]
     for k, cases in open_lists.items():

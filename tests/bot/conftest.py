@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from api.keys import PTB_APP
 from gridlink.app import create_app
 from gridlink.clock import FakeClock
 from gridlink.db import Database
+from gridlink.embedded import free_port
 from gridlink.settings import Settings
 from grids.importer import parse_grid
 from grids.repository import install_grid
@@ -49,12 +49,6 @@ MINI_GRID: Json = {"type": "FeatureCollection", "features": [
     _unit("310101001901", "patrol_zone", "一巡区", "310101001"),
     _unit(STREET_ONE, "street_block", "一号街面", "310101001901", _box(121.40, 31.20, 121.42, 31.21), "Street One"),
 ]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

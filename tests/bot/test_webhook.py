@@ -11,8 +11,9 @@ import aiohttp
 from bot import repository as repo
 from gridlink.clock import FakeClock
 from gridlink.db import Database
+from gridlink.embedded import free_port
 from gridlink.settings import Settings, load_settings
-from tests.bot.conftest import BotWorld, free_port
+from tests.bot.conftest import BotWorld
 from tests.sandbox.conftest import RunningSandbox
 
 

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import aiohttp
 
 from gridlink import auth
 from gridlink.db import Client, Database, ensure_indexes
-from gridlink.embedded import EmbeddedServer
+from gridlink.embedded import EmbeddedServer, free_port
 from gridlink.settings import PROJECT_ROOT, load_settings
 from grids.importer import parse_grid
 from grids.repository import bind, install_grid
@@ -32,12 +31,6 @@ from tests.sandbox.conftest import RunningSandbox, running_sandbox
 
 SECRET = "reliability-webhook-secret-" + uuid.uuid4().hex[:12]
 DB_TIMEOUT_MS = 1500
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
