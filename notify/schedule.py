@@ -191,6 +191,8 @@ PRUNE_EVERY_S = 3600.0
 # The poll reads only the last hour's slots; everything due (a worker down for longer, a clock
 # step) is picked up by a complete query this often, and at start.
 CATCH_UP_EVERY_S = 300.0
+# Batches per round before the loop checks for pruning and the catch-up again.
+BATCHES_PER_ROUND = 20
 
 
 async def run(db: Database, cfg: NotifyConfig, *, clock: Clock, worker: str,
@@ -207,18 +209,18 @@ async def run(db: Database, cfg: NotifyConfig, *, clock: Clock, worker: str,
                 if pruned:
                     log.info("outbox pruned", extra={"sent_messages_deleted": pruned})
             except Exception:
-                log.exception("pruning claims failed")
+                log.exception("pruning claims or sent messages failed")
         try:
             complete = time.monotonic() - caught_up_at >= CATCH_UP_EVERY_S
-            stats = await fire_due(db, cfg, now=clock.now(), worker=worker, max_batches=20,
-                                   recent_only=not complete)
-            if complete and stats.batches < 20:
+            stats = await fire_due(db, cfg, now=clock.now(), worker=worker,
+                                   max_batches=BATCHES_PER_ROUND, recent_only=not complete)
+            busy = stats.batches >= BATCHES_PER_ROUND
+            if complete and not busy:
                 caught_up_at = time.monotonic()  # nothing older left behind
             if stats.fired or stats.cancelled:
                 log.info("schedule fired", extra={"fired": stats.fired,
                                                   "cancelled": stats.cancelled,
                                                   "messages": stats.messages})
-            busy = stats.batches >= 20
         except Exception:
             log.exception("schedule batch failed; retrying")
             busy = False
