@@ -127,10 +127,11 @@ async def assessment(db: Database, *, month: str, unit: str | None, now: datetim
     level = d.level.get(unit)
     if level is None:
         raise NotFound(f"no unit {unit!r}", unit=unit)
-    version = await fresh(db, now=now)
+    view = await fresh(db, now=now)
+    version = view.version
     ts = now.timestamp()
     out: dict[str, Any] = {"month": month, "unit": unit, "name": d.name.get(unit, unit),
-                           "level": level, "tables": {}}
+                           "level": level, "tables": {}, **view.stamp()}
     if level == "district":
         keys = [f"M{month}|department|*", f"M{month}|street|*"]
         docs = await repo.rollup_docs(db, ids=keys)

@@ -2,11 +2,16 @@
 oldest red one, beside green (closed) counts for the month; drill-down district → street →
 workstation → block → case list, and department → case list.
 
-A board of units reads, in one `$in` lookup, each child's open-list summary (open count, colour
-counts at the last fold and the next 32 warn/due times, packed) and the month's rollup for the
-greens, whatever the number of cases; a summary whose next times have all passed costs one more
-lookup (all its times) until the folder next rewrites it. Only a block's or a department's case
-list reads the list itself, a page at a time.
+A board of units reads, in one `$in` lookup, its board group — the open-list summaries of the
+unit and of its children (open count, colour counts at the last fold and the next 32 warn/due
+times), one packed document — and the month's rollup for the greens: two documents whatever
+the number of cases or of children with open cases; a summary whose next times have all passed
+costs one more lookup (all its times) until the folder next rewrites it. Only a block's or a
+department's case list reads the list itself, a page at a time.
+
+The board states its freshness: `at` is the moment its colours are counted for, exactly;
+`as_of` the time up to which logged transitions are counted (`pending`: how many logged since
+still wait for the background folder, which runs every second — see `stats.rollups.fresh`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from zoneinfo import ZoneInfo
 from gridlink.db import Database
 from gridlink.errors import InvalidInput, NotFound
 from stats import repository as repo
-from stats.facts import colour_at
-from stats.rollups import fresh
+from stats.facts import DISTRICT_GROUP, colour_at
+from stats.rollups import View, fresh
 from stats.units import directory
 
 SEVERITY = {"red": 0, "yellow": 1, "blue": 2}
@@ -110,25 +115,27 @@ def _summary_rows(level: str, codes: list[str], kind: str, names: dict[str, str]
 
 
 async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
-                district: str, offset: int = 0, limit: int = 100) -> dict[str, Any]:
-    """The board for `unit` (default: the district): its children's rows from the open lists'
-    summaries (one lookup), or — for a block or a department — its open cases, a page at a time."""
+                district: str, offset: int = 0, limit: int = 100,
+                view: View | None = None) -> dict[str, Any]:
+    """The board for `unit` (default: the district): its children's rows from its board group
+    (one lookup), or — for a block or a department — its open cases, a page at a time."""
     d = await directory(db, district=district)
     unit = unit or district
     level = d.level.get(unit)
     if level is None:
         raise NotFound(f"no unit {unit!r}", unit=unit)
-    version = await fresh(db, now=now)
+    view = view or await fresh(db, now=now)
+    version = view.version
     month = "M" + now.astimezone(tz).strftime("%Y-%m")
     ts = now.timestamp()
     out: dict[str, Any] = {"unit": unit, "name": d.name.get(unit, unit), "level": level,
-                           "parent": d.parent.get(unit), "at": now.isoformat(), "month": month[1:]}
+                           "parent": d.parent.get(unit), "at": now.isoformat(), "month": month[1:],
+                           **view.stamp()}
     if level == "district":
         streets, depts = d.of_level("street"), d.of_level("department")
         green_keys = [f"{month}|street|*", f"{month}|department|*"]
-        sums, greens = await repo.summaries_and_rollups(
-            db, summary_ids=[f"st:{c}" for c in streets] + [f"dp:{c}" for c in depts],
-            rollup_ids=green_keys, version=version)
+        sums, greens = await repo.groups_and_rollups(
+            db, groups=[DISTRICT_GROUP], rollup_ids=green_keys, version=version)
         times = await _with_times(db, sums, ts, version)
         out["sections"] = {
             "streets": _summary_rows("street", streets, "st", d.name, sums, times,
@@ -147,8 +154,8 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
         codes = sorted(c for c in d.children.get(unit, []) if d.level.get(c) == child)
         green_key = f"{month}|{by}|st={street}"
         own = f"{OWN_LIST[level]}:{unit}"
-        sums, greens = await repo.summaries_and_rollups(
-            db, summary_ids=[own, *(f"{kind}:{c}" for c in codes)], rollup_ids=[green_key], version=version)
+        sums, greens = await repo.groups_and_rollups(
+            db, groups=[unit], rollup_ids=[green_key], version=version)
         times = await _with_times(db, sums, ts, version)
         out["totals"] = from_summary(sums.get(own), ts, tz, times.get(own))
         out["sections"] = {by + "s": _summary_rows(child, codes, kind, d.name, sums, times,

@@ -267,6 +267,24 @@ def open_lists(entry: list[Any] | None) -> list[str]:
     return [f"{kind}:{_key(entry[pos])}" for kind, pos in LIST_KINDS.items() if entry[pos]]
 
 
+DISTRICT_GROUP = "~"  # the district board's group (its streets' and departments' lists)
+
+
+def board_groups(list_id: str, entry: list[Any]) -> list[str]:
+    """The boards (by unit; `~` the district's) whose rows include this open list's summary,
+    from any entry of the list: a street's list shows on the district board and heads its own,
+    a department's on the district board, a station's (workstation or patrol zone) on its
+    street's board and heads its own, a block's on its station's."""
+    kind, code = list_id.split(":", 1)
+    if kind == "st":
+        return [DISTRICT_GROUP, code]
+    if kind == "dp":
+        return [DISTRICT_GROUP]
+    parent = entry[LIST_KINDS["st"]] if kind == "ws" else entry[LIST_KINDS["ws"]]
+    own = [code] if kind == "ws" else []
+    return own + ([_key(parent)] if parent else [])
+
+
 def colour_at(entry: list[Any], now_ts: float) -> str:
     """Same rule as `cases.colour.colour_of` for an open case: red past due, yellow from warn."""
     warn, due = entry[1], entry[2]

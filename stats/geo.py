@@ -24,7 +24,8 @@ async def street_map(db: Database, *, street: str | None, now: datetime,
         street = streets[0]
     if d.level.get(street) != "street":
         raise InvalidInput(f"{street!r} is not a street", field="street")
-    version = await fresh(db, now=now)
+    view = await fresh(db, now=now)
+    version = view.version
     entries = (await repo.open_docs(db, ids=[f"st:{street}"], version=version))[f"st:{street}"]
     ts = now.timestamp()
     per_block: dict[str, dict[str, int]] = {}
@@ -48,7 +49,7 @@ async def street_map(db: Database, *, street: str | None, now: datetime,
         blocks.append({"type": "Feature", "geometry": geom,
                        "properties": {"code": code, "name": d.name.get(code, code),
                                       "level": d.level[code], **counts}})
-    return {"street": street, "name": d.name.get(street, street),
+    return {"street": street, "name": d.name.get(street, street), **view.stamp(),
             "streets": [{"code": c, "name": d.name.get(c, c)} for c in d.of_level("street")],
             "blocks": {"type": "FeatureCollection", "features": blocks},
             "cases": {"type": "FeatureCollection", "features": points}}

@@ -15,7 +15,7 @@ from gridlink.db import Database
 from gridlink.errors import InvalidInput
 from stats import repository as repo
 from stats.facts import MEASURES, STREET_BY, TOP_BY
-from stats.rollups import fresh
+from stats.rollups import View, fresh
 
 BY_NAMES = {"department": "department", "street": "street", "category": "category",
             "channel": "channel", "kind": "kind", "workstation": "workstation",
@@ -69,14 +69,16 @@ def doc_ids(*, by: str, start: date, end: date, today: date, category: str | Non
 async def hotspots(db: Database, *, by: str, start: date, end: date, today: date,
                    category: str | None = None, channel: str | None = None,
                    street: str | None = None, measure: str = "n",
-                   limit: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
+                   limit: int = 30, now: datetime | None = None,
+                   view: View | None = None) -> list[dict[str, Any]]:
     """[{key, n, closed, open}] sorted by `measure`, largest first (one `$in` lookup)."""
     if measure not in MEASURES:
         raise InvalidInput(f"measure must be one of {', '.join(MEASURES)}", field="measure")
     ids = doc_ids(by=by, start=start, end=end, today=today, category=category, channel=channel,
                   street=street)
-    version = await fresh(db, now=now) if now is not None else None
-    docs = await repo.rollup_docs(db, ids=ids, version=version)
+    if view is None and now is not None:
+        view = await fresh(db, now=now)
+    docs = await repo.rollup_docs(db, ids=ids, version=view.version if view else None)
     totals: dict[str, dict[str, int]] = {}
     for values in docs.values():
         for key, cell in values.items():
@@ -92,12 +94,13 @@ async def hotspots(db: Database, *, by: str, start: date, end: date, today: date
 
 
 async def headline(db: Database, *, start: date, end: date, today: date,
-                   now: datetime | None = None) -> dict[str, Any]:
+                   now: datetime | None = None, view: View | None = None) -> dict[str, Any]:
     """The seed's headline figures for a range: hazards found / investigated / closed, appeals
     received / closed (rate), cases handled on the spot."""
     ids = [f"{p}|kind|*" for p in periods(start, end, today)]
-    version = await fresh(db, now=now) if now is not None else None
-    docs = await repo.rollup_docs(db, ids=ids, version=version)
+    if view is None and now is not None:
+        view = await fresh(db, now=now)
+    docs = await repo.rollup_docs(db, ids=ids, version=view.version if view else None)
     acc: dict[str, dict[str, int]] = {}
     for values in docs.values():
         for kind, cell in values.items():

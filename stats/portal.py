@@ -32,7 +32,7 @@ async def performance(db: Database, *, start: date, end: date, today: date,
                       district: str, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
     """Departments and streets: received, closed, closure rate, on-time rate, average rating."""
     d = await directory(db, district=district)
-    version = await fresh(db, now=now) if now is not None else None
+    version = (await fresh(db, now=now)).version if now is not None else None
     spans = periods(start, end, today)
     found = await repo.rollup_docs(db, ids=[f"{p}|{by}|*" for p in spans for by in ("department", "street")], version=version)
     out: dict[str, list[dict[str, Any]]] = {}

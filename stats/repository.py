@@ -9,11 +9,14 @@ field of tens of kB costs about as much as one small field. So:
 - a single folder (lease in `stats_meta`) moves the log into `stats`, where every document is
   read and written whole, as packed values:
   - rollups `{_id: "<period>|<by>|<filter>", v: "<JSON {value: {measure: n}}>"}`,
-  - open lists `{_id: "l|<kind>:<code>", v: "<JSON {case_id: entry}>"}`,
-  - their summaries `{_id: "s|<kind>:<code>", n, oldest, cut, red, warned, due_next,
-    warn_next, until}` (colour counts at the folder's time `cut` and the next 32 warn/due
-    times, exact until `until`) and times
-    `{_id: "t|<kind>:<code>", warn, due}` (sorted, float64 bytes, read once the counts expired);
+  - open lists `{_id: "l|<kind>:<code>", v: "<JSON {case_id: entry}>"}` and their sorted
+    times `{_id: "t|<kind>:<code>", warn, due}` (float64 bytes, read once a summary expired),
+  - board groups `{_id: "g|<unit>", v: "<JSON {list id: summary}>"}`: the summaries of the
+    lists one board shows — the district's (`g|~`: streets and departments), a street's (its
+    own list and its workstations'), a workstation's (its own and its blocks') — each with
+    the open count, the earliest due case, the colour counts at the folder's time `cut` and
+    the next 32 warn/due times after it (exact until `until`). A board reads one group,
+    however many of its rows have open cases and however many cases they hold;
 - every read is `{_id: {$in: [...]}}` on `stats` (an index lookup), a few small documents
   whatever the number of cases.
 """
@@ -32,6 +35,7 @@ from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
 from gridlink.db import Database, Document
+from stats.facts import board_groups
 
 STATS = "stats"
 LOG = "stats_log"
@@ -39,6 +43,11 @@ LOG = "stats_log"
 PREVIOUS_LAYOUT = ("stats_M", "stats_D", "stats_open")
 META = "stats_meta"
 LEASE = "fold-lease"
+# The layout's generation in META: a deployment with statistics of an older generation (or the
+# per-day/month collections before them) is rebuilt once at start (`stats.rollups.upgrade`).
+LAYOUT_ID = "layout"
+LAYOUT = 2  # 2: board groups (g|) instead of one summary document per list (s|)
+DERIVED = ("l|", "s|", "t|", "g|")  # prefixes of everything but rollups
 VERSION_ID = "~version"  # in LOG, so one lookup tells the version and whether changes wait
 # Documents read by pages, per database, valid while the version stays (and at most CACHE_S).
 CACHE_S = 30.0
@@ -67,12 +76,19 @@ async def log_change(db: Database, *, log_id: str, change: Mapping[str, Any]) ->
         pass
 
 
-async def log_state(db: Database) -> tuple[str | None, bool]:
-    """(the statistics' current version, whether logged changes wait to be folded), from the
-    first rows of the small log (its `~version` document and any change): one lookup."""
-    docs = await db[LOG].find({}, {"_id": 1, "n": 1}).limit(3).to_list(None)
-    version = next((str(d.get("n")) for d in docs if d["_id"] == VERSION_ID), None)
-    return version, any(not str(d["_id"]).startswith("~") for d in docs)
+async def log_state(db: Database, *, count: int = 20) -> tuple[str | None, float | None, int]:
+    """(the statistics' current version, the time of the fold that made it, how many logged
+    changes wait — counted up to `count`), from the first rows of the small log: one lookup
+    (its `~version` document is an early row; a second lookup only if it was not among them)."""
+    docs = await db[LOG].find({}, {"_id": 1, "n": 1, "at": 1}).limit(count + 1).to_list(None)
+    mark = next((d for d in docs if d["_id"] == VERSION_ID), None)
+    if mark is None and len(docs) > count:
+        mark = await db[LOG].find_one({"_id": VERSION_ID})
+    waiting = sum(1 for d in docs if not str(d["_id"]).startswith("~"))
+    if mark is None:
+        return None, None, waiting
+    at = mark.get("at")
+    return str(mark.get("n")), float(at) if at is not None else None, min(waiting, count)
 
 
 async def pending(db: Database) -> bool:
@@ -80,9 +96,10 @@ async def pending(db: Database) -> bool:
     return await db[LOG].find_one({"d": {"$exists": True}}, {"_id": 1}) is not None
 
 
-async def bump_version(db: Database) -> None:
-    """A new version after the folder (or a rebuild) wrote: readers drop their cached documents."""
-    await db[LOG].replace_one({"_id": VERSION_ID}, {"n": uuid.uuid4().hex}, upsert=True)
+async def bump_version(db: Database, *, at: float | None) -> None:
+    """A new version after the folder (or a rebuild) wrote: readers drop their cached documents.
+    `at`: when that fold started (every change logged before it is counted; None: unknown)."""
+    await db[LOG].replace_one({"_id": VERSION_ID}, {"n": uuid.uuid4().hex, "at": at}, upsert=True)
 
 
 async def take_log(db: Database, *, limit: int) -> list[dict[str, Any]]:
@@ -114,9 +131,22 @@ async def take_lease(db: Database, *, owner: str, now: float, ttl: float) -> boo
 
 
 async def has_previous_layout(db: Database) -> bool:
-    """Whether the statistics are still stored as the layout before this one (per-day/month
-    collections): a deployment upgraded in place, whose boards need one rebuild."""
-    return any(name.startswith(PREVIOUS_LAYOUT) for name in await db.list_collection_names())
+    """Whether the statistics are still stored in an earlier layout (per-day/month collections,
+    or `stats` documents of an older generation): a deployment upgraded in place, whose boards
+    need one rebuild. Statistics without any document yet are marked current."""
+    if any(name.startswith(PREVIOUS_LAYOUT) for name in await db.list_collection_names()):
+        return True
+    marker = await db[META].find_one({"_id": LAYOUT_ID})
+    if marker is not None and marker.get("n") == LAYOUT:
+        return False
+    if await db[STATS].find_one({}, {"_id": 1}) is None:
+        await mark_layout(db)
+        return False
+    return True
+
+
+async def mark_layout(db: Database) -> None:
+    await db[META].replace_one({"_id": LAYOUT_ID}, {"n": LAYOUT}, upsert=True)
 
 
 async def release_lease(db: Database, *, owner: str) -> None:
@@ -175,13 +205,17 @@ async def times(db: Database, *, ids: Iterable[str], version: str | None = None
     return {k[2:]: unpack(d) for k, d in found.items()}
 
 
-async def summaries_and_rollups(db: Database, *, summary_ids: Iterable[str], rollup_ids: Iterable[str],
-                                version: str | None = None
-                                ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
-    """Open-list summaries and rollups in one `$in` lookup (a board's whole read)."""
+async def groups_and_rollups(db: Database, *, groups: Iterable[str], rollup_ids: Iterable[str],
+                             version: str | None = None
+                             ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
+    """Board groups' summaries `{list id: summary}` (merged) and rollups in one `$in` lookup
+    (a board's whole read)."""
     rollup_ids = list(rollup_ids)
-    found = await _docs(db, [*("s|" + i for i in summary_ids), *rollup_ids], version)
-    sums = {k[2:]: summary_of(d) for k, d in found.items() if k.startswith("s|")}
+    found = await _docs(db, [*("g|" + g for g in groups), *rollup_ids], version)
+    sums: dict[str, dict[str, Any]] = {}
+    for k, d in found.items():
+        if k.startswith("g|"):
+            sums.update(json.loads(d["v"]))
     return sums, {k: json.loads(found[k]["v"]) for k in rollup_ids if k in found}
 
 
@@ -220,24 +254,29 @@ def times_doc(cases: Mapping[str, list[Any]]) -> Document:
 NEXT_EVENTS = 32  # warn and due times kept in a summary beyond its fold time
 
 
-def summary_doc(cases: Mapping[str, list[Any]], cut: float | None, k: int = NEXT_EVENTS) -> Document:
+def summary(cases: Mapping[str, list[Any]], cut: float | None, k: int = NEXT_EVENTS) -> dict[str, Any]:
     """What the boards read instead of the list: the open count, the earliest due case, the
-    colour counts as of `cut` (the folder's time) and the next `k` due and warn times after it
-    (packed), which give exact counts for any moment in [cut, until) — `until` the first time
-    not kept — whatever the number of cases. Past `until` a board reads the times (`t|…`)."""
+    colour counts as of `cut` (the folder's time) and the next `k` due and warn times after it,
+    which give exact counts for any moment in [cut, until) — `until` the first time not kept —
+    whatever the number of cases. Past `until` a board reads the times (`t|…`)."""
     inf = float("inf")
     times = unpack(times_doc(cases))
     first = min(((e[2], e[0], cid) for cid, e in cases.items() if e[2] is not None), default=None)
-    doc: Document = {"n": len(cases), "oldest": list(first) if first else None, "cut": cut}
+    out: dict[str, Any] = {"n": len(cases), "oldest": list(first) if first else None, "cut": cut,
+                           "red": None, "warned": None, "until": None, "due": [], "warn": []}
     if cut is not None:
         due, warn = times["due"], times["warn"]
         red, warned = bisect_left(due, cut), bisect_right(warn, cut)
         beyond = [a[i + k] for a, i in ((due, red), (warn, warned)) if i + k < len(a) and a[i + k] != inf]
-        # None: every time ahead is kept (BSON keeps infinities, not every backend's JSON does).
-        doc.update(red=red, warned=warned, until=min(beyond, default=None),
-                   due_next=array("d", [t for t in due[red:red + k] if t != inf]).tobytes(),
-                   warn_next=array("d", [t for t in warn[warned:warned + k] if t != inf]).tobytes())
-    return doc
+        # None: every time ahead is kept (JSON has no infinity).
+        out.update(red=red, warned=warned, until=min(beyond, default=None),
+                   due=[t for t in due[red:red + k] if t != inf],
+                   warn=[t for t in warn[warned:warned + k] if t != inf])
+    return out
+
+
+def group_doc(summaries: Mapping[str, Mapping[str, Any]]) -> Document:
+    return {"v": _pack(summaries)}
 
 
 def unpack(doc: Mapping[str, Any]) -> dict[str, array[float]]:
@@ -247,16 +286,9 @@ def unpack(doc: Mapping[str, Any]) -> dict[str, array[float]]:
     return {"warn": warn, "due": due}
 
 
-def summary_of(doc: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: doc.get(k) for k in ("n", "oldest", "cut", "red", "warned", "until")}
-    if doc.get("cut") is not None:
-        out.update(unpack({"warn": doc["warn_next"], "due": doc["due_next"]}))
-    return out
-
-
 async def all_rollups(db: Database) -> dict[str, dict[str, dict[str, int]]]:
     return {d["_id"]: json.loads(d["v"]) async for d in db[STATS].find({})
-            if not d["_id"].startswith(("l|", "s|", "t|"))}
+            if not d["_id"].startswith(DERIVED)}
 
 
 async def all_open(db: Database) -> dict[str, dict[str, list[Any]]]:
@@ -272,16 +304,20 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
         if name in (STATS, LOG) or name.startswith(PREVIOUS_LAYOUT):
             await db.drop_collection(name)
     docs: list[Document] = [{"_id": k, **rollup_doc(v)} for k, v in rollups.items()]
+    groups: dict[str, dict[str, Any]] = {}
     for k, cases in open_lists.items():
         if cases:
             docs.append({"_id": "l|" + k, **list_doc(cases)})
-            docs.append({"_id": "s|" + k, **summary_doc(cases, cut)})
             docs.append({"_id": "t|" + k, **times_doc(cases)})
+            for group in board_groups(k, next(iter(cases.values()))):
+                groups.setdefault(group, {})[k] = summary(cases, cut)
+    docs += [{"_id": "g|" + g, **group_doc(sums)} for g, sums in groups.items()]
     # One writer at a time: SQLite serialises writes anyway, and parallel big inserts only
     # queue up behind each other until the socket timeout.
     for i in range(0, len(docs), 1000):
         await db[STATS].insert_many(docs[i:i + 1000], ordered=False)
-    await bump_version(db)
+    await mark_layout(db)
+    await bump_version(db, at=cut)
 
 
 def iter_cases(db: Database, *, batch: int = 2000) -> Any:

@@ -5,8 +5,9 @@
 the two versions contribute (rollup counts, the open lists the case leaves and joins) logged
 under `<case_id>:<version>`. `fold` moves the log into the stored statistics: one folder at a
 time (a lease), many changes merged into one read and one write per touched document. It runs
-in the background of every web process (`api.stats`) and before a read finds the log
-non-empty, so pages see a transition as soon as they ask. Semantics: at most once per
+in the background of every web process (`api.stats`, every second); a page reads the last
+folded version and states it (`View.as_of`, `pending`) rather than folding on the request
+path — only a process without a background folder folds before it reads (`fresh`). Semantics: at most once per
 transition — a crash between the case update and the log insert, or in the middle of a fold,
 loses those changes until `gridlink stats rebuild`; the `_id` makes the same transition count
 once however often it is logged.
@@ -17,7 +18,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -86,9 +89,13 @@ async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> Non
             put[key] = repo.rollup_doc(merged)
         elif key in stored:
             drop.append(key)
+    # Each touched list's new summary (None: the list emptied), by the board groups it shows in.
+    regroup: dict[str, dict[str, dict[str, Any] | None]] = {}
     for list_id, ops in moves.items():
         doc = stored.get("l|" + list_id)
         cases: dict[str, list[Any]] = json.loads(doc["v"]) if doc else {}
+        # Any entry tells the list's groups: one it had (the list may empty) or one joining.
+        sample = next(iter(cases.values()), None) or next((e for _, e in ops if e is not None), None)
         for case_id, entry in ops:
             if entry is None:
                 cases.pop(case_id, None)
@@ -96,10 +103,25 @@ async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> Non
                 cases[case_id] = entry
         if cases:
             put["l|" + list_id] = repo.list_doc(cases)
-            put["s|" + list_id] = repo.summary_doc(cases, cut)
             put["t|" + list_id] = repo.times_doc(cases)
         elif doc is not None:
-            drop += ["l|" + list_id, "s|" + list_id, "t|" + list_id]
+            drop += ["l|" + list_id, "t|" + list_id]
+        if sample is not None:
+            for group in F.board_groups(list_id, sample):
+                regroup.setdefault(group, {})[list_id] = repo.summary(cases, cut) if cases else None
+    groups = await repo.stats_docs(db, ids=["g|" + g for g in regroup])
+    for group, updates in regroup.items():
+        doc = groups.get("g|" + group)
+        sums: dict[str, Any] = json.loads(doc["v"]) if doc else {}
+        for list_id, summary in updates.items():
+            if summary is None:
+                sums.pop(list_id, None)
+            else:
+                sums[list_id] = summary
+        if sums:
+            put["g|" + group] = repo.group_doc(sums)
+        elif doc is not None:
+            drop.append("g|" + group)
     await repo.write_docs(db, put=put, drop=drop)
 
 
@@ -115,7 +137,7 @@ async def fold(db: Database, *, now: datetime, batch: int = FOLD_BATCH) -> int:
             changes = await repo.take_log(db, limit=batch)
             if changes:
                 await _apply(db, changes, now.timestamp())
-                await repo.bump_version(db)
+                await repo.bump_version(db, at=now.timestamp())
                 folded += len(changes)
             if len(changes) < batch:
                 return folded
@@ -145,16 +167,49 @@ async def upgrade(db: Database, *, now: datetime, tz: ZoneInfo = DEFAULT_TZ,
         await repo.release_lease(db, owner=owner)
 
 
-async def fresh(db: Database, *, now: datetime) -> str | None:
-    """Before a read: fold what is waiting, if anything (one small lookup when nothing is).
-    Returns the version to read at (documents of that version may come from memory), or None
-    when another folder is still at work (read from the database)."""
-    version, waiting = await repo.log_state(db)
-    if waiting:
-        if not await fold(db, now=now):
-            return None
-        version, waiting = await repo.log_state(db)
-    return None if waiting else version
+@dataclass(frozen=True)
+class View:
+    """What a read sees: the statistics' `version` (documents of that version may come from
+    memory; None: read from the database), `as_of` — every change logged before it is counted
+    (None: unknown) — and how many logged changes still wait (`pending`, counted up to 20)."""
+
+    version: str | None
+    as_of: datetime | None
+    pending: int
+
+    def stamp(self) -> dict[str, Any]:
+        """The fields a page or JSON answer states its freshness with."""
+        return {"as_of": self.as_of.isoformat() if self.as_of else None, "pending": self.pending}
+
+
+# Database names whose log a background folder of this process moves (api.stats.folder_ctx).
+_background: Counter[str] = Counter()
+
+
+@contextmanager
+def folding_in_background(db: Database) -> Iterator[None]:
+    """While open, reads of `db` in this process leave logged changes to the background folder
+    (which runs every second) instead of folding them themselves."""
+    _background[db.name] += 1
+    try:
+        yield
+    finally:
+        _background[db.name] -= 1
+
+
+async def fresh(db: Database, *, now: datetime) -> View:
+    """Before a read: what to read at. With nothing waiting in the log (one small lookup): the
+    current version, complete as of `now`. With changes waiting and a background folder in this
+    process, the last folded version as of that fold's time: a read does not pay for folding
+    (~100 ms per change, whole seconds under load) what the folder moves within a second or
+    two. Without one (scripts, tests, processes without the web app), the read folds them
+    first unless another folder holds the lease."""
+    version, at, waiting = await repo.log_state(db)
+    if waiting and not _background[db.name] and await fold(db, now=now):
+        version, at, waiting = await repo.log_state(db)
+    if not waiting:
+        return View(version, now, 0)
+    return View(version, datetime.fromtimestamp(at, now.tzinfo) if at is not None else None, waiting)
 
 
 def recompute(cases: Iterable[Mapping[str, Any]], *, tz: ZoneInfo = DEFAULT_TZ

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp.test_utils import TestClient
 from PIL import Image
@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 async def load(db: Database, n: int = 700) -> list[dict]:
     docs = list(generate(n, now=NOW, years=0.07, seed=3))
     await db.cases.insert_many(docs)
-    await rebuild(db)
+    await rebuild(db, now=NOW)
     return docs
 
 
@@ -96,27 +96,44 @@ def test_recompute_is_pure() -> None:
     assert recompute(docs)[0] == recompute(list(reversed(docs)))[0]
 
 
-async def test_board_shows_a_new_case_at_the_next_read(client: TestClient, db: Database,
-                                                       clock: FakeClock) -> None:
-    """Pages may serve documents from memory while the statistics' version stays: a transition
-    (logged, folded before the read, new version) shows at once."""
+async def test_board_shows_a_new_case_once_folded_and_says_as_of_when(
+        client: TestClient, db: Database, clock: FakeClock) -> None:
+    """Pages read the last folded version (documents of that version may come from memory) and
+    state it: a transition waiting for the folder is reported as pending, not folded by the
+    read; once folded (new version) it shows at the next read."""
     from cases.intake import intake
     from cases.model import CasePolicy
+    from stats import repository as repo
+    from stats.rollups import LEASE_S, fold
 
     clock.set(NOW)
-    await load(db, n=200)
+    await load(db, n=200)  # statistics rebuilt as of NOW
+    later = NOW + timedelta(minutes=10)
+    clock.set(later)
     street = "310101004"
     before = await (await client.get("/api/v1/stats/board")).json()
+    assert (before["as_of"], before["pending"]) == (later.isoformat(), 0)  # nothing waits
     row = next(r for r in before["sections"]["streets"] if r["unit"] == street)
     again = await (await client.get("/api/v1/stats/board")).json()  # served from memory
     assert again["sections"] == before["sections"]
-    await intake(db, policy=CasePolicy(), now=NOW, channel="hotline_12345", kind="complaint",
+    # The folder is busy (its lease held): the change waits, the read neither folds nor blocks.
+    # (Taken as of past the background folder's own lease, which its round may hold right now.)
+    assert await repo.take_lease(db, owner="busy", now=later.timestamp() + LEASE_S + 1, ttl=3600)
+    await intake(db, policy=CasePolicy(), now=later, channel="hotline_12345", kind="complaint",
                  category="food_hygiene", description="饭店油烟扰民",
                  actor={"role": "dispatcher", "unit": "310101", "name": "受理员"},
                  placement={"district": "310101", "street": street, "workstation": street + "001",
                             "community_block": street + "001001", "street_block": None,
                             "patrol_zone": None, "snapped": False, "distance_m": 0.0})
+    waiting = await (await client.get("/api/v1/stats/board")).json()
+    assert (waiting["as_of"], waiting["pending"], waiting["at"]) == (NOW.isoformat(), 1, later.isoformat())
+    assert waiting["sections"] == before["sections"]
+    hot = await (await client.get("/api/v1/stats/hotspots?by=street")).json()
+    assert (hot["as_of"], hot["pending"]) == (NOW.isoformat(), 1)
+    await repo.release_lease(db, owner="busy")
+    await fold(db, now=later)  # what the background folder does within a second
     after = await (await client.get("/api/v1/stats/board")).json()
+    assert (after["as_of"], after["pending"]) == (later.isoformat(), 0)
     new_row = next(r for r in after["sections"]["streets"] if r["unit"] == street)
     assert new_row["open"] == row["open"] + 1 and new_row["blue"] == row["blue"] + 1
     ws = await (await client.get(f"/api/v1/stats/board?unit={street}001")).json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from itertools import product
@@ -13,7 +14,7 @@ from cases.model import CasePolicy
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from stats import repository as repo
-from stats.facts import colour_at
+from stats.facts import board_groups, colour_at
 from stats.rollups import fold, normalise, rebuild, recompute
 
 ADMIN = {"role": "admin", "unit": "310101", "name": "center"}
@@ -99,13 +100,19 @@ async def random_walk(db: Database, clock: FakeClock, rng: random.Random, steps:
 async def stored(db: Database) -> tuple[dict, dict]:
     await fold(db, now=datetime.now(UTC))
     lists = {k: v for k, v in (await repo.all_open(db)).items() if v}
-    # Each list's summary (what the boards read) is the one computed from the list itself.
-    sums = {d["_id"]: d async for d in db[repo.STATS].find({"_id": {"$regex": "^[st][|]"}})}
-    assert set(sums) == {f"{p}|{k}" for k in lists for p in "st"}
+    # Each list's summary (what the boards read, in the groups of the boards that show it) is
+    # the one computed from the list itself, and its times are the list's.
+    docs = {d["_id"]: d async for d in db[repo.STATS].find({"_id": {"$regex": "^[tg][|]"}})}
+    groups = {k[2:]: json.loads(d["v"]) for k, d in docs.items() if k.startswith("g|")}
+    assert {k[2:] for k in docs if k.startswith("t|")} == set(lists)
+    want_groups: dict[str, set[str]] = {}
     for list_id, cases in lists.items():
-        summary, times = sums["s|" + list_id], sums["t|" + list_id]
-        want = {**repo.summary_doc(cases, summary["cut"]), **repo.times_doc(cases)}
-        assert {k: {**summary, **times}[k] for k in want} == want, list_id
+        assert {k: docs["t|" + list_id][k] for k in ("warn", "due")} == repo.times_doc(cases), list_id
+        for group in board_groups(list_id, next(iter(cases.values()))):
+            want_groups.setdefault(group, set()).add(list_id)
+            summary = groups[group][list_id]
+            assert summary == repo.summary(cases, summary["cut"]), (group, list_id)
+    assert {g: set(sums) for g, sums in groups.items()} == want_groups
     return normalise(await repo.all_rollups(db)), lists
 
 
@@ -151,7 +158,7 @@ async def test_open_lists_follow_the_colour_function(db: Database) -> None:
     for list_id, entries in opened.items():
         times = repo.unpack(repo.times_doc(entries))
         for k, seconds in product((1, 2, 32), (-3600, 0, 60, 3600 * 5, 86400 * 3, 86400 * 30)):
-            summary = repo.summary_of(repo.summary_doc(entries, cut, k=k))
+            summary = json.loads(json.dumps(repo.summary(entries, cut, k=k)))  # as stored
             ts = cut + seconds
             used.add(valid(summary, ts))
             got = from_summary(summary, ts, ZoneInfo("UTC"), None if valid(summary, ts) else times)
@@ -184,3 +191,46 @@ async def test_a_transition_counts_once_and_one_folder_works_at_a_time(db: Datab
     await apply_transition(db, before=case, after={**case, "version": case["version"] + 1,
                                                   "supervisions": 1})
     assert not await repo.pending(db)
+
+
+async def test_statistics_of_the_previous_generation_are_rebuilt_once(db: Database) -> None:
+    """A deployment whose `stats` still holds one summary document per list (no layout mark) is
+    rebuilt once into board groups; an empty one is simply marked current."""
+    from stats.history import generate
+    from stats.rollups import upgrade
+
+    now = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+    assert await upgrade(db, now=now) is None  # nothing stored yet: marked, nothing to rebuild
+    assert not await repo.has_previous_layout(db)
+    docs = list(generate(120, now=now, years=0.05, seed=8))
+    await db.cases.insert_many(docs)
+    await db[repo.META].delete_one({"_id": repo.LAYOUT_ID})
+    await db[repo.STATS].insert_one({"_id": "s|st:310101001", "n": 3, "cut": 0.0})
+    summary = await upgrade(db, now=now)
+    assert summary is not None and summary["cases"] == 120
+    assert await upgrade(db, now=now) is None  # once
+    assert await db[repo.STATS].count_documents({"_id": {"$regex": "^s[|]"}}) == 0
+    _, lists = await stored(db)  # board groups hold every list's summary
+    assert lists
+
+
+async def test_reads_leave_waiting_changes_to_the_background_folder(db: Database) -> None:
+    """With a background folder in the process a read states the last fold's time and what
+    waits; without one it folds first (one folder at a time: not while the lease is held)."""
+    from stats.history import generate
+    from stats.rollups import apply_transition, folding_in_background, fresh
+
+    now = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+    await rebuild(db, now=now)
+    case = next(d for d in generate(50, now=now, years=0.01, seed=4) if d["state"] == "in_progress")
+    await apply_transition(db, before=None, after=case)
+    later = now + timedelta(seconds=5)
+    with folding_in_background(db):
+        view = await fresh(db, now=later)
+    assert (view.as_of, view.pending) == (now, 1)
+    assert await repo.take_lease(db, owner="other", now=later.timestamp(), ttl=60)
+    assert (await fresh(db, now=later)).pending == 1  # another folder at work: not folded here
+    await repo.release_lease(db, owner="other")
+    view = await fresh(db, now=later)
+    assert (view.as_of, view.pending) == (later, 0) and not await repo.pending(db)
+    assert view.stamp() == {"as_of": later.isoformat(), "pending": 0}

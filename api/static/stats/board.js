@@ -45,7 +45,17 @@ async function draw() {
   el.dataset.unit = data.unit;
   el.querySelectorAll("tr.unit").forEach(tr =>
     tr.addEventListener("click", () => { location.hash = tr.dataset.unit; }));
-  document.getElementById("updated").textContent = "更新于 " + new Date().toLocaleTimeString();
+  document.getElementById("updated").textContent = freshness(data);
+}
+
+// The colours are counted for `at`; transitions logged after `as_of` (`pending` of them) are
+// not counted yet — the server's folder moves them in within a second or two.
+function freshness(data) {
+  const time = s => new Date(s).toLocaleTimeString();
+  let text = "颜色按 " + time(data.at) + " 计";
+  if (data.pending && data.as_of) text += `，统计截至 ${time(data.as_of)}（另有 ${data.pending} 项变更待计入，约 1–2 秒）`;
+  else if (data.pending) text += `（${data.pending} 项变更待计入）`;
+  return text + " · 更新于 " + new Date().toLocaleTimeString();
 }
 
 async function headline() {
