@@ -17,7 +17,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from bot.errors import InviteExpired, InviteUnknown, InviteUsed
-from gridlink.db import Database, Document
+from gridlink.db import Database, Document, insert_one_grouped
 from gridlink.errors import InvalidInput
 
 Claim = Literal["claimed", "done", "busy"]
@@ -65,9 +65,10 @@ async def claim_update(db: Database, *, update_id: int, now: datetime) -> Claim:
     """
     key = _update_key(update_id)
     try:
-        await db.updates.insert_one({"_id": key, "update_id": update_id, "state": "processing",
-                                     "attempt": 1, "received_at": now,
-                                     "lease_until": now + UPDATE_LEASE})
+        # With concurrent webhooks' claims in one command (gridlink.db, group commit).
+        await insert_one_grouped(db.updates, {"_id": key, "update_id": update_id,
+                                              "state": "processing", "attempt": 1,
+                                              "received_at": now, "lease_until": now + UPDATE_LEASE})
         return "claimed"
     except DuplicateKeyError:
         pass
@@ -183,8 +184,8 @@ async def append_to_conversation(db: Database, *, chat_id: int, field: str, valu
                 "expires_at": now + ttl, "updated_at": now})
         except DuplicateKeyError:
             pass  # another photo of the same group started it first
-    await db.conversation_items.insert_one({"chat": key, "chat_id": chat_id, "field": field,
-                                            "value": value})
+    await insert_one_grouped(db.conversation_items, {"chat": key, "chat_id": chat_id,
+                                                     "field": field, "value": value})
     doc, lists = await asyncio.gather(db.conversations.find_one_and_update(
         {"_id": key}, {"$set": {"expires_at": now + ttl, "updated_at": now}},
         return_document=ReturnDocument.AFTER), _items(db, key))

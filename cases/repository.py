@@ -23,7 +23,7 @@ from cases.categories import DEFAULT_CATEGORIES, Category
 from cases.duplicates import MAX_CANDIDATES, WINDOW, dup_key, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import FINAL_STATES, OPEN_STATES
-from gridlink.db import Database, Document
+from gridlink.db import Database, Document, insert_grouped, insert_one_grouped
 
 SERIAL_RE = re.compile(r"^[A-Z]{1,3}\d{8}-\d{5,}$")
 # Package years older than this are of no use for new deadlines; skip them to keep seeding cheap.
@@ -170,7 +170,8 @@ async def insert_case(db: Database, *, case: Document) -> Document | None:
     name the index, so the intake key is checked by looking.)
     """
     try:
-        await db.cases.insert_one(case)
+        # With concurrent intakes' cases in one command (gridlink.db, group commit).
+        await insert_one_grouped(db.cases, case)
     except DuplicateKeyError:
         if await db.cases.find_one({"intake_key": case["intake_key"]}, {"_id": 1}):
             return None
@@ -280,7 +281,7 @@ async def put_spot(db: Database, *, case: Mapping[str, Any]) -> None:
     spot = spot_of(case)
     if spot is not None:
         try:
-            await db.case_spots.insert_one(spot)
+            await insert_one_grouped(db.case_spots, spot)
         except DuplicateKeyError:
             pass  # already there (a backfill at start)
 
@@ -353,13 +354,8 @@ async def unit_name(db: Database, *, unit: str) -> str | None:
 
 async def insert_events(db: Database, *, events: list[Document]) -> int:
     """Insert events whose `_id` is not there yet; returns how many were new."""
-    if not events:
-        return 0
-    try:
-        result = await db.events.insert_many(events, ordered=False)
-        return len(result.inserted_ids)
-    except BulkWriteError as exc:
-        return int(exc.details.get("nInserted", 0))
+    errors = await insert_grouped(db.events, events)  # with concurrent callers' events
+    return sum(error is None for error in errors)
 
 
 async def existing_event_ids(db: Database, *, ids: list[str]) -> set[str]:
