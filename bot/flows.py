@@ -129,8 +129,12 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
     if data["placement"] is not None:
         await say(update, d, "report.photo_added", count=count)
         return
-    if step != "location":  # already there: the append above kept the dialogue alive
-        await save(update, d, "report", "location", data)
+    if step == "location":
+        # Asked for already (the append above kept the dialogue alive): one message, with the
+        # location button again, rather than the question repeated after every photo.
+        await say(update, d, "report.photo_added", count=count, markup=location_request(locale))
+        return
+    await save(update, d, "report", "location", data)
     await say(update, d, "report.photo_added", count=count)
     await say(update, d, "report.ask_location", markup=location_request(locale))
 

@@ -244,6 +244,21 @@ async def test_photo_as_file_with_gps_needs_no_location(world: BotWorld) -> None
     assert abs(conv["data"]["location"]["lat"] - INSIDE[0]) < 1e-4
 
 
+async def test_more_photos_while_the_location_is_awaited_get_one_reply_each(world: BotWorld) -> None:
+    coordinator = await world.phone("周")
+    await bind(world, coordinator, "coordinator", BLOCK_ONE)
+    await coordinator.photo(jpeg())
+    await coordinator.replies(2)  # photo count, ask location
+    await coordinator.photo(jpeg((40, 90, 200)))
+    more = await coordinator.reply()
+    assert more["text"] == t("report.photo_added", "zh-CN", count=2)
+    assert await location_button(world, coordinator)  # the button comes with it again
+    await coordinator.location(*INSIDE)
+    placed, _ = await coordinator.replies(2)
+    assert placed["text"].startswith("已定位")
+    assert [m["text"] for m in coordinator.seen].count(t("report.ask_location", "zh-CN")) == 1
+
+
 async def test_location_outside_the_district_keeps_the_report(world: BotWorld) -> None:
     coordinator = await world.phone("周")
     await bind(world, coordinator, "coordinator", BLOCK_ONE)
