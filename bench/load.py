@@ -339,20 +339,26 @@ async def main(seconds: float, concurrency: int) -> None:
             lat = {kind: [] for kind in lat}
             load_errors = len(errors)
             per_kind: dict[str, Counter[str]] = {}
-            for kind, n_req in (("intake", 10), ("webhook", 6), ("dashboard", 10)):
+            alone = {"intake": 20, "webhook": 12, "dashboard": 20}
+            for kind, n_req in alone.items():
                 await asyncio.sleep(1.0)  # let the worker's reaction to the load settle
                 before, us0 = await commands_of(web, logs["web"])
+                cpu_a = {name: cpu_seconds(watched[name].pid) for name in ("web", "database")}
                 for i in range(n_req):
                     await request(kind, 0, 10_000 + i)
+                cpu_b = {name: (cpu_seconds(watched[name].pid) - t) / n_req * 1000
+                         for name, t in cpu_a.items()}
                 after, us1 = await commands_of(web, logs["web"])
                 per_kind[kind] = after - before
                 spent = us1 - us0
                 per = per_kind[kind].total() / n_req
-                print(f"  one {kind} alone: {pct(lat[kind], .5):.0f} ms p50, {per:.1f} commands "
+                print(f"  one {kind} alone: {pct(lat[kind], .5):.0f} ms p50, CPU per request web "
+                      f"{cpu_b['web']:.1f} ms + database {cpu_b['database']:.1f} ms (worker's "
+                      f"polls included), {per:.1f} commands "
                       f"(count per request, mean ms): " + ", ".join(
                           f"{k} {v / n_req:.1f} ({spent[k] / v / 1000:.1f})"
                           for k, v in per_kind[kind].most_common()))
-            n_intake = 10
+            n_intake = alone["intake"]
             writes, reads = writes_and_reads(per_kind["intake"])
             w, r = round(writes / n_intake), round(reads / n_intake)
             units = await raw_units(db, 5, concurrency, w, r)
