@@ -14,6 +14,7 @@ from bot.application import BotDeps
 from bot.common import HANDLER_ROLES, append, begin, end, error_text, locale_of, save, say, who
 from bot.i18n import has, t
 from bot.keyboards import assignment_keyboard, choices, location_request, remove
+from cases.lifecycle import MAX_PHOTOS
 from gridlink import ratelimit
 from gridlink.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unavailable
 
@@ -99,23 +100,26 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
     flow, step = conv["flow"], conv["step"]
     locale = locale_of(update, d)
     if flow == "action" and step == "result_photo":
-        data = await _append_photo(update, d, "photos")
+        data = await _append_photo(update, d, conv, "photos")
         if data is not None:
             await save(update, d, "action", "result_note", data)
             await say(update, d, "action.ask_result_note")
         return
     if flow == "appeal" and step == "extras":
-        if await _append_photo(update, d, "photos") is not None:
+        if await _append_photo(update, d, conv, "photos") is not None:
             await say(update, d, "citizen.extra_added", markup=choices([], locale, confirm=True))
         return
     if flow != "report" or step not in ("photos", "location", "before", "after", "category", "note"):
         await say(update, d, "fallback.hint")
         return
+    field = "after" if step == "after" else "photos"
+    if await _full(update, d, conv, field):
+        return
     stored = await _ingest(update, d)
     if stored is None:
         return
     media_id, gps = stored
-    data = await append(update, d, "after" if step == "after" else "photos", media_id, new)
+    data = await append(update, d, field, media_id, new)
     if data is None:
         return  # cancelled meanwhile
     if step == "before":
@@ -139,7 +143,18 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
     await say(update, d, "report.ask_location", markup=location_request(locale))
 
 
-async def _append_photo(update: Update, d: BotDeps, field: str) -> dict[str, Any] | None:
+async def _full(update: Update, d: BotDeps, conv: Conv, field: str) -> bool:
+    """Whether the dialogue holds as many photos as a case may carry (the user is told so);
+    checked before the download, so a 21st photo costs nothing and the report stays fileable."""
+    if len(conv["data"].get(field) or []) < MAX_PHOTOS:
+        return False
+    await say(update, d, "report.too_many_photos", max=MAX_PHOTOS)
+    return True
+
+
+async def _append_photo(update: Update, d: BotDeps, conv: Conv, field: str) -> dict[str, Any] | None:
+    if await _full(update, d, conv, field):
+        return None
     stored = await _ingest(update, d)
     if stored is None:
         return None

@@ -69,6 +69,7 @@ ZH: dict[str, str] = {
     # coordinator report
     "report.photo_added": "已收到 {count} 张照片。可继续发照片，或发送位置。",
     "report.ask_location": "请发送隐患位置（点下方按钮发送当前位置）。",
+    "report.too_many_photos": "一份报告最多 {max} 张照片，这张未收录。",
     "report.location_button": "发送当前位置",
     "report.outside": "该位置不在本区网格范围内，请重新发送位置。",
     "report.bad_location": "位置无效，请重新发送。",
@@ -219,6 +220,7 @@ EN: dict[str, str] = {
     # coordinator report
     "report.photo_added": "Got {count} photo(s). Send more photos or the location.",
     "report.ask_location": "Please send the hazard's location (tap the button below to send where you are).",
+    "report.too_many_photos": "A report holds at most {max} photos; this one was not added.",
     "report.location_button": "Send location",
     "report.outside": "That location is outside the district's grid. Please send the location again.",
     "report.bad_location": "That location is not valid. Please send it again.",

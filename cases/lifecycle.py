@@ -197,13 +197,17 @@ def clean_text(value: object, field: str, *, required: bool, limit: int = 2000) 
     return value.strip()
 
 
+# Photos one case (or one feedback) may carry; the bot stops collecting at this many.
+MAX_PHOTOS = 20
+
+
 def photo_ids(photos: object, field: str = "photos") -> list[str]:
     if photos is None:
         return []
     if not isinstance(photos, list | tuple) or not all(isinstance(p, str) and p for p in photos):
         raise BadCaseInput(f"{field} must be a list of photo ids", field=field)
-    if len(photos) > 20:
-        raise BadCaseInput(f"at most 20 {field}", field=field)
+    if len(photos) > MAX_PHOTOS:
+        raise BadCaseInput(f"at most {MAX_PHOTOS} {field}", field=field)
     return list(photos)
 
 

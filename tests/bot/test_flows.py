@@ -19,6 +19,7 @@ from api.keys import PTB_APP
 from bot import repository as repo
 from bot.i18n import t
 from bot.keyboards import assignment_markup, rating_markup
+from cases.lifecycle import MAX_PHOTOS
 from gridlink import auth
 from tests.bot.conftest import BLOCK_ONE, INSIDE, BotWorld, Phone
 
@@ -257,6 +258,26 @@ async def test_more_photos_while_the_location_is_awaited_get_one_reply_each(worl
     placed, _ = await coordinator.replies(2)
     assert placed["text"].startswith("已定位")
     assert [m["text"] for m in coordinator.seen].count(t("report.ask_location", "zh-CN")) == 1
+
+
+async def test_a_photo_past_what_a_case_may_carry_is_refused_and_the_report_stays(
+        world: BotWorld) -> None:
+    coordinator = await world.phone("周")
+    await bind(world, coordinator, "coordinator", BLOCK_ONE)
+    await coordinator.photo(jpeg())
+    await coordinator.replies(2)
+    conv, _ = await repo.load_conversation(world.db, chat_id=coordinator.id, now=world.clock.now())
+    assert conv is not None
+    await world.db.conversation_items.insert_many(
+        [{"chat": str(coordinator.id), "chat_id": coordinator.id, "field": "photos", "value": f"p{i}"}
+         for i in range(MAX_PHOTOS - 1)])
+    photos_before = await world.db.photos.count_documents({})
+    await coordinator.photo(jpeg((40, 90, 200)))
+    assert (await coordinator.reply())["text"] == t("report.too_many_photos", "zh-CN", max=MAX_PHOTOS)
+    assert await world.db.photos.count_documents({}) == photos_before  # not even stored
+    conv, _ = await repo.load_conversation(world.db, chat_id=coordinator.id, now=world.clock.now())
+    assert conv is not None and len(conv["data"]["photos"]) == MAX_PHOTOS
+    assert conv["step"] == "location"
 
 
 async def test_location_outside_the_district_keeps_the_report(world: BotWorld) -> None:
