@@ -8,7 +8,8 @@ for a bounded time drives a mix from `--concurrency` clients:
 
 - API intake: POST /api/v1/cases (hotline complaints with a location, placed by the grid);
 - webhook updates with photos: a coordinator's photo message POSTed to /telegram/webhook as
-  Telegram would (the bot downloads it from the sandbox, ingests it, starts or extends a report);
+  Telegram would (the bot downloads it from the sandbox, ingests it, starts or extends a report;
+  six coordinators per client take turns, so a 20 s run adds ~5 photos to each report);
 - dashboard reads: GET /api/v1/stats/board and /api/v1/stats/headline.
 
 It prints sustained throughput, p50/p95/p99 latency per kind and overall, the error count, and
@@ -59,6 +60,7 @@ from sandbox.client import SandboxClient
 
 SECRET = secrets.token_hex(16)
 POINT = {"lon": 121.455, "lat": 31.205}
+USERS_PER_CLIENT = 6
 
 
 def jpeg(seed: int) -> bytes:
@@ -238,13 +240,17 @@ async def main(seconds: float, concurrency: int) -> None:
                 await asyncio.sleep(0.3)
             sb = SandboxClient(f"http://127.0.0.1:{sb_port}", http)
             # Coordinators with a photo each the sandbox knows (so getFile/download work).
+            # Six per client, taking turns: a report holds at most 20 photos (the bot refuses
+            # more), and real reports have a few; one coordinator per client piled 30–60 photos
+            # into one dialogue, which every later photo update read back twice.
             photo_msgs = []
-            for k in range(concurrency):
+            for k in range(concurrency * USERS_PER_CLIENT):
                 user = await sb.create_user(f"coord{k}", language_code="en")
                 await grids_repo.bind(db, user_id=user["id"], chat_id=user["id"], role="coordinator",
                                       unit="310101001001", name=f"coord{k}", locale="en", now=now)
                 photo_msgs.append((user, await sb.send_photo(user["id"], jpeg(k))))
-            await asyncio.sleep(2)  # let the sandbox's own deliveries of those photos settle
+            # Let the sandbox's own deliveries of those photos settle.
+            await asyncio.sleep(2 + len(photo_msgs) / 20)
             headers = {"Authorization": f"Bearer {token}"}
             hook = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 
@@ -255,7 +261,7 @@ async def main(seconds: float, concurrency: int) -> None:
 
             async def request(kind: str, k: int, i: int) -> None:
                 """One request of `kind` from client `k`; its latency and any error recorded."""
-                _, msg = photo_msgs[k]
+                _, msg = photo_msgs[(k + concurrency * (i // 4)) % len(photo_msgs)]
                 t0 = time.perf_counter()
                 try:
                     if kind == "intake":
