@@ -79,12 +79,16 @@ async def hotspots(db: Database, *, by: str, start: date, end: date, today: date
     if view is None and now is not None:
         view = await fresh(db, now=now)
     docs = await repo.rollup_docs(db, ids=ids, version=view.version if view else None)
+    # Only the measures a row shows are summed (a month's cell holds up to ~20).
+    need = tuple(dict.fromkeys((measure, "n", "closed", "merged")))
     totals: dict[str, dict[str, int]] = {}
     for values in docs.values():
         for key, cell in values.items():
-            acc = totals.setdefault(key, {})
-            for m, n in cell.items():
-                acc[m] = acc.get(m, 0) + n
+            acc = totals.get(key)
+            if acc is None:
+                acc = totals[key] = dict.fromkeys(need, 0)
+            for m in need:
+                acc[m] += cell.get(m, 0)
     rows: list[dict[str, Any]] = [{"key": k, "value": acc.get(measure, 0), "n": acc.get("n", 0),
              "closed": acc.get("closed", 0),
              "open": acc.get("n", 0) - acc.get("closed", 0) - acc.get("merged", 0)}

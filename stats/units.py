@@ -21,16 +21,22 @@ class Directory:
     children: dict[str, list[str]] = field(default_factory=dict)
     geometry: dict[str, dict[str, Any]] = field(default_factory=dict)  # blocks only
     loaded_at: float = 0.0
+    _of_level: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def add(self, code: str, level: str, name: str, parent: str | None) -> None:
         self.name[code] = name
         self.level[code] = level
+        self._of_level.clear()
         self.parent[code] = parent
         if parent:
             self.children.setdefault(parent, []).append(code)
 
     def of_level(self, level: str) -> list[str]:
-        return sorted(c for c, lv in self.level.items() if lv == level)
+        """The codes of a level, sorted (computed once: boards ask on every request)."""
+        found = self._of_level.get(level)
+        if found is None:
+            found = self._of_level[level] = sorted(c for c, lv in self.level.items() if lv == level)
+        return list(found)
 
     def street_of(self, code: str) -> str | None:
         while code and self.level.get(code) not in (None, "street"):
