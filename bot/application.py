@@ -9,6 +9,7 @@ from typing import Any
 
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
+from bot.transport import AiohttpRequest
 from gridlink.clock import Clock
 from gridlink.db import Database
 from gridlink.settings import Settings
@@ -37,6 +38,14 @@ def deps(context: ContextTypes.DEFAULT_TYPE) -> BotDeps:
     return value
 
 
+class _Application(Application[Any, Any, Any, Any, Any, Any]):
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        # PTB skips the bot's shutdown when initialize() never finished (the Bot API was away
+        # at start), which would leave the transport's aiohttp session open.
+        await self.bot.shutdown()
+
+
 def build_application(settings: Settings, bot_deps: BotDeps) -> Application[Any, Any, Any, Any, Any, Any]:
     """The PTB Application pointed at Telegram or the local sandbox, with every handler."""
     from bot.handlers import register
@@ -48,6 +57,8 @@ def build_application(settings: Settings, bot_deps: BotDeps) -> Application[Any,
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .updater(None)
+        .request(AiohttpRequest())
+        .application_class(_Application)
         .build()
     )
     application.bot_data["deps"] = bot_deps
