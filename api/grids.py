@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -11,6 +10,7 @@ from aiohttp import web
 from pymongo.errors import PyMongoError
 
 from api.keys import DB, GRID_INDEX, SETTINGS
+from gridlink import background
 from gridlink.errors import InvalidInput
 from grids import repository
 from grids.errors import BadCoordinates
@@ -34,9 +34,7 @@ async def grid_index_ctx(app: web.Application) -> AsyncIterator[None]:
         log.warning("grid not loaded at start; will retry", extra={"error": str(exc)})
     task = asyncio.create_task(_watch(app))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await background.stop(task)
 
 
 async def _watch(app: web.Application) -> None:

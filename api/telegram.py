@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from bot import domain
 from bot import repository as bot_repo
 from bot.application import BotDeps, build_application
 from bot.webhook import process_once
+from gridlink import background
 from gridlink.errors import InvalidInput
 
 log = logging.getLogger("gridlink.bot")
@@ -49,9 +49,7 @@ async def ptb_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.PTB_APP] = application
     task = asyncio.create_task(_start_bot(app))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await background.stop(task)
     # Closes PTB's HTTP pool; a no-op when the Bot API never answered.
     await application.shutdown()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,6 +16,7 @@ from api.media import photo_workers_ctx
 from api.ratelimit import intake_rate_limit
 from api.routes import setup_routes
 from api.telegram import ptb_ctx
+from gridlink import background
 from gridlink.clock import Clock, clock_for
 from gridlink.db import ensure_indexes, make_client
 from gridlink.settings import Settings
@@ -39,9 +39,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         index_task = asyncio.create_task(_retry_indexes(app))
     yield
     if index_task is not None:
-        index_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await index_task
+        await background.stop(index_task)
     await client.close()
 
 

@@ -111,6 +111,38 @@ async def _claim(db: Database, *, prefix: str, gens: dict[str, int], worker: str
     return out
 
 
+CLAIM_ROUNDS = 3
+
+
+async def _claim_some(coll: Any, *, query: dict[str, Any], gen_field: str,
+                      sort: list[tuple[str, int]] | None, prefix: str, worker: str,
+                      now: datetime, lease: timedelta, limit: int
+                      ) -> tuple[dict[str, int], dict[str, int]]:
+    """Find up to `limit` candidates in `coll` and claim them. Candidates another worker holds
+    are looked past (up to CLAIM_ROUNDS finds), so two workers share a backlog instead of both
+    racing for its head. Returns the won ids and every candidate's generation."""
+    gens: dict[str, int] = {}
+    won: dict[str, int] = {}
+    for _ in range(CLAIM_ROUNDS):
+        find = dict(query)
+        if gens:
+            find["_id"] = {"$nin": list(gens)}
+        cursor = coll.find(find, {gen_field: 1})
+        if sort:
+            cursor = cursor.sort(sort)
+        found = {c["_id"]: int(c.get(gen_field) or 0)
+                 for c in await cursor.limit(limit - len(won)).to_list(None)}
+        if not found:
+            break
+        gens.update(found)
+        got = await _claim(coll.database, prefix=prefix, gens=found, worker=worker, now=now,
+                           lease=lease)
+        won.update(got)
+        if len(got) == len(found) or len(won) >= limit:
+            break  # nothing held by others in the way: the rest is not there yet
+    return won, gens
+
+
 async def prune_claims(db: Database, *, before: datetime) -> int:
     """Forget old claims; whatever they guarded finished (or was retaken) long ago."""
     res = await db.notify_claims.delete_many({"at": {"$lt": before}})
@@ -125,10 +157,9 @@ async def claim_events(db: Database, *, now: datetime, lease: timedelta, worker:
                        limit: int) -> list[Document]:
     """Claim up to `limit` events not yet processed; the claim's lease lets another worker take
     over the events of a worker that died. Only a takeover writes to the event itself."""
-    candidates = await db.events.find({"notify_state": "new"}, {"notify_gen": 1}).sort(
-        [("at", ASCENDING), ("_id", ASCENDING)]).limit(limit).to_list(None)
-    gens = {c["_id"]: int(c.get("notify_gen") or 0) for c in candidates}
-    won = await _claim(db, prefix="ev", gens=gens, worker=worker, now=now, lease=lease)
+    won, gens = await _claim_some(db.events, query={"notify_state": "new"}, gen_field="notify_gen",
+                                  sort=[("at", ASCENDING), ("_id", ASCENDING)], prefix="ev",
+                                  worker=worker, now=now, lease=lease, limit=limit)
     if not won:
         return []
     # Re-read: an event finished between our query and our claim is not ours to redo.
@@ -465,9 +496,8 @@ async def claim_jobs(db: Database, *, now: datetime, lease: timedelta, worker: s
     query: dict[str, Any] = {"state": "pending", "due_at": {"$lte": now}}
     if recent_only:  # the slot alone picks the rows: a second equality would not narrow them
         query = {"pending_slot": {"$in": recent_slots(now)}, "due_at": {"$lte": now}}
-    candidates = await db.schedule.find(query, {"gen": 1}).limit(limit).to_list(None)
-    gens = {c["_id"]: int(c.get("gen") or 0) for c in candidates}
-    won = await _claim(db, prefix="job", gens=gens, worker=worker, now=now, lease=lease)
+    won, gens = await _claim_some(db.schedule, query=query, gen_field="gen", sort=None,
+                                  prefix="job", worker=worker, now=now, lease=lease, limit=limit)
     if not won:
         return []
     docs = [d for d in await db.schedule.find({"_id": {"$in": list(won)}}).to_list(None)

@@ -249,6 +249,28 @@ async def test_two_notifiers_process_every_event_exactly_once(
     assert await repo.count_messages(db, query={"chat_id": STREET_DISPATCHER}) == 50
 
 
+async def test_a_second_notifier_takes_the_events_after_those_the_first_holds(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    """Two workers share a backlog: the second does not stop at the head the first claimed."""
+    db = district
+    now = clock.now()
+    cases = [case_doc(f"c2{i:04d}", now=now, deadline=now + hours(8)) for i in range(30)]
+    await db.cases.insert_many(cases)
+    await db.events.insert_many([
+        {"_id": f"{c['_id']}:2", "type": "case.assigned", "case_id": c["_id"],
+         "serial": c["serial"], "at": now, "actor": {"role": "dispatcher", "unit": "310101001"},
+         "data": {}, "notify_state": "new"} for c in cases])
+    small = NotifyConfig(**{**cfg.__dict__, "batch": 10})
+    held = await repo.claim_events(db, now=now, lease=cfg.lease, worker="a", limit=10)
+    assert len(held) == 10
+    assert await notifier.process_batch(db, small, now=now, worker="b") == 10
+    assert await notifier.process_batch(db, small, now=now, worker="b") == 10
+    assert await notifier.process_batch(db, small, now=now, worker="b") == 0  # the rest is a's
+    assert await repo.count_messages(db, query={"chat_id": LEADER}) == 20
+    assert not await db.events.count_documents(
+        {"_id": {"$in": [e["_id"] for e in held]}, "notify_state": "done"})
+
+
 async def test_a_crashed_workers_claims_are_taken_over_after_the_lease(
         district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
     db = district
