@@ -67,12 +67,19 @@ async def save(update: Update, d: BotDeps, flow: str, step: str, data: dict[str,
 
 
 async def append(update: Update, d: BotDeps, field: str, value: str,
-                 new: tuple[str, str, dict[str, Any]] | None = None) -> dict[str, Any] | None:
-    """Append a photo to the dialogue atomically; its data afterwards (None: it is gone)."""
-    chat = update.effective_chat
+                 new: tuple[str, str, dict[str, Any]] | None = None,
+                 seen: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Append a photo to the dialogue atomically; its data afterwards (None: it is gone).
+
+    `seen`: the dialogue's data as read for this update. Photos of a media group arrive as
+    parallel updates, so for them the lists are read back; a lone photo adds to `seen`."""
+    chat, message = update.effective_chat, update.effective_message
     assert chat is not None
+    lone = seen is not None and message is not None and message.media_group_id is None
+    known = {f: list(seen.get(f) or []) for f in repo.APPENDED} if lone and seen is not None else None
     conv = await repo.append_to_conversation(d.db, chat_id=chat.id, field=field, value=value,
-                                             new=new, now=d.clock.now(), ttl=d.conversation_ttl)
+                                             new=new, now=d.clock.now(), ttl=d.conversation_ttl,
+                                             known=known)
     return None if conv is None else dict(conv["data"])
 
 

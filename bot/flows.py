@@ -119,7 +119,7 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
     if stored is None:
         return
     media_id, gps = stored
-    data = await append(update, d, field, media_id, new)
+    data = await append(update, d, field, media_id, new, seen=conv["data"])
     if data is None:
         return  # cancelled meanwhile
     if step == "before":
@@ -158,7 +158,7 @@ async def _append_photo(update: Update, d: BotDeps, conv: Conv, field: str) -> d
     stored = await _ingest(update, d)
     if stored is None:
         return None
-    return await append(update, d, field, stored[0])
+    return await append(update, d, field, stored[0], seen=conv["data"])
 
 
 # --- location ------------------------------------------------------------------------------

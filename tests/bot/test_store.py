@@ -149,6 +149,31 @@ async def test_photos_of_a_media_group_arriving_together_are_all_kept(db: Databa
     assert conv["data"]["location"] == {"lon": 1, "lat": 2}
 
 
+async def test_a_lone_photo_adds_to_the_lists_it_was_given_and_all_are_stored(
+        db: Database, clock: FakeClock) -> None:
+    ttl = timedelta(minutes=30)
+    await repo.start_conversation(db, chat_id=11, flow="report", step="location",
+                                  data={"photos": ["p1"], "after": []}, now=clock.now(), ttl=ttl)
+    conv, _ = await repo.load_conversation(db, chat_id=11, now=clock.now())
+    assert conv is not None
+    known = {"photos": conv["data"]["photos"], "after": conv["data"]["after"]}
+    # The lists come back as given plus this photo, without reading them again: a photo stored
+    # meanwhile by another update (which `known` is only passed when none can be) is not in it.
+    await db.conversation_items.insert_one({"chat": "11", "chat_id": 11, "field": "photos",
+                                            "value": "other"})
+    done = await repo.append_to_conversation(db, chat_id=11, field="photos", value="p2", new=None,
+                                             now=clock.now(), ttl=ttl, known=known)
+    assert done is not None and done["data"]["photos"] == ["p1", "p2"]
+    assert known["photos"] == ["p1"]  # the caller's lists are left as they were
+    read = await repo.append_to_conversation(db, chat_id=11, field="photos", value="p3", new=None,
+                                             now=clock.now(), ttl=ttl)
+    assert read is not None and read["data"]["photos"] == ["p1", "other", "p2", "p3"]
+    # Dialogue gone meanwhile: None either way.
+    await repo.clear_conversation(db, chat_id=11)
+    assert await repo.append_to_conversation(db, chat_id=11, field="photos", value="p4", new=None,
+                                             now=clock.now(), ttl=ttl, known=known) is None
+
+
 async def test_an_invite_redeemed_twice_at_once_binds_one_user(db: Database, clock: FakeClock) -> None:
     import asyncio
 
