@@ -6,6 +6,7 @@ Handlers only parse input, call `cases`, and format output; errors are the domai
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import date, datetime
 from typing import Any, Literal, TypeVar
@@ -184,8 +185,9 @@ async def _photo_hashes(request: web.Request, photos: list[str]) -> list[str]:
 
 
 async def _link_photos(request: web.Request, case_id: str, photos: list[str]) -> None:
-    for photo in photos:
-        await media_repo.add_case(request.app[DB], photo_id=photo, case_id=case_id, now=_now(request))
+    # Independent insert-only links: one round trip of waiting for all of them.
+    await asyncio.gather(*(media_repo.add_case(request.app[DB], photo_id=photo, case_id=case_id,
+                                               now=_now(request)) for photo in photos))
 
 
 def _idempotency_key(request: web.Request, who: Principal) -> str | None:
