@@ -21,7 +21,8 @@ database commands the web and the worker sent (a pymongo command listener inside
 through SIGUSR1), in total and per request of each kind measured one at a time afterwards; and
 the raw rate of "intake-shaped" units — the same number of plain writes (`insert_one`) and
 reads (`find_one` by `_id`) as one intake sends, in sequence, at the same concurrency — the
-rate this database allows an intake that costs nothing but its commands.
+rate this database allows an intake that costs nothing but its commands — and the raw insert
+reference sent through group commit (gridlink.db.insert_grouped), as the intake's own inserts are.
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ from typing import Any
 
 import aiohttp
 from PIL import Image
+from pymongo import monitoring
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.timing import pct
 from gridlink import auth
-from gridlink.db import ensure_indexes, make_client
+from gridlink.db import ensure_indexes, insert_one_grouped, make_client
 from gridlink.embedded import EmbeddedServer, free_port
 from gridlink.settings import PROJECT_ROOT, load_settings
 from grids import repository as grids_repo
@@ -89,6 +91,45 @@ async def raw_inserts(db: Any, seconds: float, concurrency: int) -> float:
     return await raw_units(db, seconds, concurrency, writes=1, reads=0)
 
 
+async def raw_grouped(db: Any, seconds: float, concurrency: int) -> tuple[float, float]:
+    """The reference's inserts sent through group commit (gridlink.db.insert_one_grouped) by
+    `concurrency` callers: documents/s and documents per insert command."""
+    coll = db["bench_raw_grouped"]
+    stop = time.perf_counter() + seconds
+    count = 0
+    commands0 = INSERTS.n
+
+    async def one(k: int) -> None:
+        nonlocal count
+        i = k
+        while time.perf_counter() < stop:
+            await insert_one_grouped(coll, case_like(i))
+            count += 1
+            i += concurrency
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(concurrency)))
+    rate = count / (time.perf_counter() - started)
+    return rate, count / max(1, INSERTS.n - commands0)
+
+
+class _InsertCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.n = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.n += event.command_name == "insert"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+INSERTS = _InsertCounter()
+
+
 async def raw_units(db: Any, seconds: float, concurrency: int, writes: int, reads: int) -> float:
     """Units/s where one unit is `writes` insert_one and `reads` find_one by `_id`, in sequence
     (what an intake's commands cost on this server when the app itself costs nothing)."""
@@ -121,8 +162,6 @@ WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify"}
 def child(kind: str) -> int:
     """Run `gridlink <kind>` with a command listener that writes its counts to
     $LOAD_COMMANDS_FILE on SIGUSR1: {"<command> <collection>": [count, total µs]}."""
-    from pymongo import monitoring
-
     counts: dict[str, list[int]] = {}
 
     class Listener(monitoring.CommandListener):
@@ -213,6 +252,7 @@ async def main(seconds: float, concurrency: int) -> None:
     server.start()
     procs: list[subprocess.Popen[bytes]] = []
     settings = load_settings(mongodb_uri=server.uri, mongodb_db="bench_load")
+    monitoring.register(INSERTS)  # this process only: counts the group commit's commands
     client = make_client(server.uri, settings)
     db = client["bench_load"]
     try:
@@ -368,6 +408,10 @@ async def main(seconds: float, concurrency: int) -> None:
             writes, reads = writes_and_reads(per_kind["intake"])
             w, r = round(writes / n_intake), round(reads / n_intake)
             units = await raw_units(db, 5, concurrency, w, r)
+            grouped, per_command = await raw_grouped(db, 5, concurrency)
+            print(f"  the raw insert_one reference through group commit at concurrency {concurrency}: "
+                  f"{grouped:.1f} documents/s, {per_command:.1f} per insert command "
+                  f"(insert_one alone: {raw:.1f}/s)")
             print(f"  raw intake-shaped units ({w} insert_one + {r} find_one by _id, in sequence; an intake "
                   f"measured {writes / n_intake:.1f} writes + {reads / n_intake:.1f} reads, background work "
                   f"such as the stats fold included) at concurrency {concurrency}: {units:.1f}/s; intake "
