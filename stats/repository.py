@@ -46,7 +46,7 @@ LEASE = "fold-lease"
 # The layout's generation in META: a deployment with statistics of an older generation (or the
 # per-day/month collections before them) is rebuilt once at start (`stats.rollups.upgrade`).
 LAYOUT_ID = "layout"
-LAYOUT = 2  # 2: board groups (g|) instead of one summary document per list (s|)
+LAYOUT = 3  # 2: board groups (g|) instead of one summary document per list (s|); 3: packed groups
 DERIVED = ("l|", "s|", "t|", "g|")  # prefixes of everything but rollups
 VERSION_ID = "~version"  # in LOG, so one lookup tells the version and whether changes wait
 # Documents read by pages, per database, valid while the version stays (and at most CACHE_S).
@@ -215,7 +215,7 @@ async def groups_and_rollups(db: Database, *, groups: Iterable[str], rollup_ids:
     sums: dict[str, dict[str, Any]] = {}
     for k, d in found.items():
         if k.startswith("g|"):
-            sums.update(json.loads(d["v"]))
+            sums.update(group_summaries(d))
     return sums, {k: json.loads(found[k]["v"]) for k in rollup_ids if k in found}
 
 
@@ -275,8 +275,46 @@ def summary(cases: Mapping[str, list[Any]], cut: float | None, k: int = NEXT_EVE
     return out
 
 
+# A group's summaries are stored positionally, times as integer milliseconds after the first
+# summary's base: FerretDB's cost to read a document grows with its bytes (~0.1 ms per kB
+# measured), and key names and decimal epochs were most of them.
+_FIELDS = ("n", "oldest", "red", "warned")
+
+
+def _ms(t: float) -> int:
+    return round(t * 1000)
+
+
 def group_doc(summaries: Mapping[str, Mapping[str, Any]]) -> Document:
-    return {"v": _pack(summaries)}
+    """`{list id: summary}` packed (`group_summaries` unpacks it exactly: every time is a whole
+    millisecond, as `stats.facts.epoch_s` makes them)."""
+    cuts = [s["cut"] for s in summaries.values() if s["cut"] is not None]
+    base = _ms(min(cuts)) if cuts else 0
+    packed: dict[str, list[Any]] = {}
+    for list_id, s in summaries.items():
+        row = [s[f] for f in _FIELDS]
+        if s["cut"] is not None:
+            row += [s["cut"], None if s["until"] is None else _ms(s["until"]) - base,
+                    [_ms(t) - base for t in s["due"]], [_ms(t) - base for t in s["warn"]]]
+        packed[list_id] = row
+    return {"v": _pack({"base": base, "lists": packed})}
+
+
+def group_summaries(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The summaries of a stored board group, as `summary` computed them."""
+    stored = json.loads(doc["v"])
+    base = stored["base"]
+    out: dict[str, dict[str, Any]] = {}
+    for list_id, row in stored["lists"].items():
+        s: dict[str, Any] = dict(zip(_FIELDS, row[:4], strict=True))
+        if len(row) > 4:
+            cut, until, due, warn = row[4:]
+            s.update(cut=cut, until=None if until is None else (base + until) / 1000,
+                     due=[(base + t) / 1000 for t in due], warn=[(base + t) / 1000 for t in warn])
+        else:
+            s.update(cut=None, until=None, due=[], warn=[], red=None, warned=None)
+        out[list_id] = s
+    return out
 
 
 def unpack(doc: Mapping[str, Any]) -> dict[str, array[float]]:

@@ -112,7 +112,7 @@ async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> Non
     groups = await repo.stats_docs(db, ids=["g|" + g for g in regroup])
     for group, updates in regroup.items():
         doc = groups.get("g|" + group)
-        sums: dict[str, Any] = json.loads(doc["v"]) if doc else {}
+        sums = repo.group_summaries(doc) if doc else {}
         for list_id, summary in updates.items():
             if summary is None:
                 sums.pop(list_id, None)
