@@ -189,6 +189,8 @@ async def folder_ctx(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(FOLD_INTERVAL_S)
             try:
                 if not upgraded:
+                    # Pages need the unit directory: loaded here, not by the first visitors.
+                    await directory(app[DB], district=app[SETTINGS].district_code)
                     summary = await upgrade(app[DB], now=app[CLOCK].now(),
                                             tz=ZoneInfo(app[SETTINGS].timezone), progress=log.info)
                     upgraded = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ class Directory:
 
 
 _cache: dict[str, Directory] = {}
+_loading: dict[str, asyncio.Lock] = {}
 
 
 def demo_directory(district: str = "310101") -> Directory:
@@ -64,9 +66,25 @@ def demo_directory(district: str = "310101") -> Directory:
 
 
 async def directory(db: Database, *, district: str = "310101") -> Directory:
+    """The units, from memory; reloaded every `TTL_S` by one request while the others go on
+    with the previous copy (a load reads every unit's geometry: long enough under load that
+    requests queueing for it made the dashboard's worst latencies)."""
     cached = _cache.get(db.name)
     if cached and time.monotonic() - cached.loaded_at < TTL_S:
         return cached
+    lock = _loading.setdefault(db.name, asyncio.Lock())
+    if cached and lock.locked():
+        return cached
+    async with lock:
+        again = _cache.get(db.name)
+        if again is not None and again is not cached:
+            return again
+        d = await _load(db, district)
+        _cache[db.name] = d
+        return d
+
+
+async def _load(db: Database, district: str) -> Directory:
     docs: list[dict[str, Any]] = await repo.units(db)
     if docs:
         d = Directory()
@@ -77,5 +95,4 @@ async def directory(db: Database, *, district: str = "310101") -> Directory:
     else:
         d = demo_directory(district)
     d.loaded_at = time.monotonic()
-    _cache[db.name] = d
     return d
