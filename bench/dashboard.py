@@ -11,7 +11,7 @@ reading the million cases back). Then the real app serves HTTP on loopback and e
 is requested `--requests` times, round-robin across endpoints, sizes measured in the same run:
 
 - board: district board (13 streets + 21 departments, live colours + month's green);
-- board/street: one street's workstations;
+- board/street: one street's workstations (each board reads its board group: one document);
 - hotspots: by street, this month; by category, last 12 months; by department filtered by
   channel, last 12 months;
 - hotspots.png: the PNG chart.
@@ -20,7 +20,8 @@ Targets: p95 ≤ 100 ms at 1,000,000 and p95(1M)/p95(10k) ≤ 1.5.
 Two passes: warm (the steady state — each request checks the statistics' version and reads
 only what this process does not hold for that version; rendered PNGs are reused while their
 bars are the same) and cold (every document read from the database and every PNG rendered:
-what the first request after a fold costs).
+what the first request after a fold costs; as in production, the rendering thread's figure and
+matplotlib's text-metrics cache live on between renders).
 
 Then the write side at each size (`--transitions`, after the reads): that many new cases
 (intake) and as many dispatches of them go through `stats.rollups.apply_transition` — the
