@@ -78,9 +78,9 @@ async def hotspots(db: Database, *, by: str, start: date, end: date, today: date
                   street=street)
     if view is None and now is not None:
         view = await fresh(db, now=now)
-    docs = await repo.rollup_docs(db, ids=ids, version=view.version if view else None)
-    # Only the measures a row shows are summed (a month's cell holds up to ~20).
+    # Only the measures a row shows are read and summed (a month's cell holds up to ~20).
     need = tuple(dict.fromkeys((measure, "n", "closed", "merged")))
+    docs = await repo.rollup_docs(db, ids=ids, version=view.version if view else None, measures=need)
     totals: dict[str, dict[str, int]] = {}
     for values in docs.values():
         for key, cell in values.items():

@@ -8,7 +8,7 @@ field of tens of kB costs about as much as one small field. So:
   change as one JSON string) — one insert on the request path;
 - a single folder (lease in `stats_meta`) moves the log into `stats`, where every document is
   read and written whole, as packed values:
-  - rollups `{_id: "<period>|<by>|<filter>", v: "<JSON {value: {measure: n}}>"}`,
+  - rollups `{_id: "<period>|<by>|<filter>", v: "<JSON {k: [measure], c: {value: [n by k]}}>"}`,
   - open lists `{_id: "l|<kind>:<code>", v: "<JSON {case_id: entry}>"}` and their sorted
     times `{_id: "t|<kind>:<code>", warn, due}` (float64 bytes, read once a summary expired),
   - board groups `{_id: "g|<unit>", v: "<JSON {list id: summary}>"}`: the summaries of the
@@ -28,7 +28,7 @@ import time
 import uuid
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne
@@ -46,7 +46,9 @@ LEASE = "fold-lease"
 # The layout's generation in META: a deployment with statistics of an older generation (or the
 # per-day/month collections before them) is rebuilt once at start (`stats.rollups.upgrade`).
 LAYOUT_ID = "layout"
-LAYOUT = 3  # 2: board groups (g|) instead of one summary document per list (s|); 3: packed groups
+# 2: board groups (g|) instead of one summary document per list (s|); 3: packed groups;
+# 4: rollups packed as columns.
+LAYOUT = 4
 DERIVED = ("l|", "s|", "t|", "g|")  # prefixes of everything but rollups
 VERSION_ID = "~version"  # in LOG, so one lookup tells the version and whether changes wait
 # Documents read by pages, per database, valid while the version stays (and at most CACHE_S).
@@ -184,10 +186,11 @@ async def _docs(db: Database, ids: Iterable[str], version: str | None = None) ->
     return {i: d for i in wanted if (d := docs[i]) is not None}
 
 
-async def rollup_docs(db: Database, *, ids: Iterable[str], version: str | None = None
-                      ) -> dict[str, dict[str, dict[str, int]]]:
-    """`{key: {value: {measure: n}}}` for the rollup keys that exist (one `$in` lookup)."""
-    return {k: json.loads(d["v"]) for k, d in (await _docs(db, ids, version)).items()}
+async def rollup_docs(db: Database, *, ids: Iterable[str], version: str | None = None,
+                      measures: Collection[str] | None = None) -> dict[str, dict[str, dict[str, int]]]:
+    """`{key: {value: {measure: n}}}` for the rollup keys that exist (one `$in` lookup), with
+    only the given measures if any."""
+    return {k: rollup_of(d, measures) for k, d in (await _docs(db, ids, version)).items()}
 
 
 async def open_docs(db: Database, *, ids: Iterable[str], version: str | None = None
@@ -216,7 +219,7 @@ async def groups_and_rollups(db: Database, *, groups: Iterable[str], rollup_ids:
     for k, d in found.items():
         if k.startswith("g|"):
             sums.update(group_summaries(d))
-    return sums, {k: json.loads(found[k]["v"]) for k in rollup_ids if k in found}
+    return sums, {k: rollup_of(found[k]) for k in rollup_ids if k in found}
 
 
 async def stats_docs(db: Database, *, ids: Iterable[str]) -> dict[str, Document]:
@@ -233,8 +236,19 @@ async def write_docs(db: Database, *, put: Mapping[str, Document], drop: Iterabl
         await db[STATS].bulk_write(ops[i:i + WRITE_CHUNK], ordered=False)
 
 
-def rollup_doc(v: Mapping[str, Any]) -> Document:
-    return {"v": _pack(v)}
+def rollup_doc(v: Mapping[str, Mapping[str, int]]) -> Document:
+    """Rollup cells packed as columns — the measure names once, each value's counts by position:
+    a third of the bytes of `{value: {measure: n}}`, and FerretDB's read cost follows the bytes."""
+    keys = sorted({m for cell in v.values() for m in cell})
+    return {"v": _pack({"k": keys, "c": {val: [cell.get(m, 0) for m in keys] for val, cell in v.items()}})}
+
+
+def rollup_of(doc: Mapping[str, Any], measures: Collection[str] | None = None) -> dict[str, dict[str, int]]:
+    """`{value: {measure: n}}` of a stored rollup (zero counts left out, as stored cells have
+    none), only the given measures if any."""
+    stored = json.loads(doc["v"])
+    cols = [(i, m) for i, m in enumerate(stored["k"]) if measures is None or m in measures]
+    return {val: {m: row[i] for i, m in cols if row[i]} for val, row in stored["c"].items()}
 
 
 def list_doc(cases: Mapping[str, list[Any]]) -> Document:
@@ -325,7 +339,7 @@ def unpack(doc: Mapping[str, Any]) -> dict[str, array[float]]:
 
 
 async def all_rollups(db: Database) -> dict[str, dict[str, dict[str, int]]]:
-    return {d["_id"]: json.loads(d["v"]) async for d in db[STATS].find({})
+    return {d["_id"]: rollup_of(d) async for d in db[STATS].find({})
             if not d["_id"].startswith(DERIVED)}
 
 

@@ -82,7 +82,7 @@ async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> Non
     put: dict[str, Document] = {}
     drop: list[str] = []
     for key, add in rollups.items():
-        current = json.loads(stored[key]["v"]) if key in stored else {}
+        current = repo.rollup_of(stored[key]) if key in stored else {}
         F.add_into(current, add)
         merged = F.prune({key: current}).get(key)
         if merged:
