@@ -106,7 +106,7 @@ async def hotspots_png(request: web.Request) -> web.Response:
     by, rows, start, end, view = await _hotspot_rows(request)
     title = f"投诉热点 · 按{BY_TITLES.get(by, by)} · {start:%Y-%m-%d} 至 {end:%Y-%m-%d}"
     bars = tuple((str(r["name"]), int(r["value"])) for r in rows)
-    # Rendering (~40–60 ms of matplotlib) dominates; the rows are read fresh every time and the
+    # Rendering (~30 ms of matplotlib) dominates; the rows are read fresh every time and the
     # picture is reused while they are the same.
     key = (bars, title, width, height)
     png = PNG_CACHE.get(key)
