@@ -201,8 +201,8 @@ async def fresh(db: Database, *, now: datetime) -> View:
     """Before a read: what to read at. With nothing waiting in the log (one small lookup): the
     current version, complete as of `now`. With changes waiting and a background folder in this
     process, the last folded version as of that fold's time: a read does not pay for folding
-    (~100 ms per change, whole seconds under load) what the folder moves within a second or
-    two. Without one (scripts, tests, processes without the web app), the read folds them
+    (a fold rewrites every document a change touches: ~100 ms even for one change, more under
+    load) what the folder moves within a second or two. Without one (scripts, tests, processes without the web app), the read folds them
     first unless another folder holds the lease."""
     version, at, waiting = await repo.log_state(db)
     if waiting and not _background[db.name] and await fold(db, now=now):
