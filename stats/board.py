@@ -135,7 +135,8 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
         streets, depts = d.of_level("street"), d.of_level("department")
         green_keys = [f"{month}|street|*", f"{month}|department|*"]
         sums, greens = await repo.groups_and_rollups(
-            db, groups=[DISTRICT_GROUP], rollup_ids=green_keys, version=version)
+            db, groups=[DISTRICT_GROUP], rollup_ids=green_keys, version=version,
+            measures=("closed",))
         times = await _with_times(db, sums, ts, version)
         out["sections"] = {
             "streets": _summary_rows("street", streets, "st", d.name, sums, times,
@@ -155,7 +156,8 @@ async def board(db: Database, *, unit: str | None, now: datetime, tz: ZoneInfo,
         green_key = f"{month}|{by}|st={street}"
         own = f"{OWN_LIST[level]}:{unit}"
         sums, greens = await repo.groups_and_rollups(
-            db, groups=[unit], rollup_ids=[green_key], version=version)
+            db, groups=[unit], rollup_ids=[green_key], version=version,
+            measures=("closed",))
         times = await _with_times(db, sums, ts, version)
         out["totals"] = from_summary(sums.get(own), ts, tz, times.get(own))
         out["sections"] = {by + "s": _summary_rows(child, codes, kind, d.name, sums, times,

@@ -24,6 +24,7 @@ field of tens of kB costs about as much as one small field. So:
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from array import array
@@ -47,8 +48,8 @@ LEASE = "fold-lease"
 # per-day/month collections before them) is rebuilt once at start (`stats.rollups.upgrade`).
 LAYOUT_ID = "layout"
 # 2: board groups (g|) instead of one summary document per list (s|); 3: packed groups;
-# 4: rollups packed as columns.
-LAYOUT = 4
+# 4: rollups packed as columns; 5: a group's cut in milliseconds after its base.
+LAYOUT = 5
 DERIVED = ("l|", "s|", "t|", "g|")  # prefixes of everything but rollups
 VERSION_ID = "~version"  # in LOG, so one lookup tells the version and whether changes wait
 # Documents read by pages, per database, valid while the version stays (and at most CACHE_S).
@@ -209,17 +210,17 @@ async def times(db: Database, *, ids: Iterable[str], version: str | None = None
 
 
 async def groups_and_rollups(db: Database, *, groups: Iterable[str], rollup_ids: Iterable[str],
-                             version: str | None = None
+                             version: str | None = None, measures: Collection[str] | None = None
                              ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, dict[str, int]]]]:
-    """Board groups' summaries `{list id: summary}` (merged) and rollups in one `$in` lookup
-    (a board's whole read)."""
+    """Board groups' summaries `{list id: summary}` (merged) and rollups (only the given
+    measures if any) in one `$in` lookup (a board's whole read)."""
     rollup_ids = list(rollup_ids)
     found = await _docs(db, [*("g|" + g for g in groups), *rollup_ids], version)
     sums: dict[str, dict[str, Any]] = {}
     for k, d in found.items():
         if k.startswith("g|"):
             sums.update(group_summaries(d))
-    return sums, {k: rollup_of(found[k]) for k in rollup_ids if k in found}
+    return sums, {k: rollup_of(found[k], measures) for k in rollup_ids if k in found}
 
 
 async def stats_docs(db: Database, *, ids: Iterable[str]) -> dict[str, Document]:
@@ -279,6 +280,10 @@ def summary(cases: Mapping[str, list[Any]], cut: float | None, k: int = NEXT_EVE
     out: dict[str, Any] = {"n": len(cases), "oldest": list(first) if first else None, "cut": cut,
                            "red": None, "warned": None, "until": None, "due": [], "warn": []}
     if cut is not None:
+        # Counted at the whole millisecond at or before the folder's time, like every time
+        # stored (`stats.facts.epoch_s`), so a group keeps it exactly as a small integer.
+        # (+1 µs: an already whole millisecond, m / 1000 * 1000, may land a hair below m.)
+        cut = out["cut"] = math.floor(cut * 1000 + 1e-3) / 1000
         due, warn = times["due"], times["warn"]
         red, warned = bisect_left(due, cut), bisect_right(warn, cut)
         beyond = [a[i + k] for a, i in ((due, red), (warn, warned)) if i + k < len(a) and a[i + k] != inf]
@@ -308,7 +313,7 @@ def group_doc(summaries: Mapping[str, Mapping[str, Any]]) -> Document:
     for list_id, s in summaries.items():
         row = [s[f] for f in _FIELDS]
         if s["cut"] is not None:
-            row += [s["cut"], None if s["until"] is None else _ms(s["until"]) - base,
+            row += [_ms(s["cut"]) - base, None if s["until"] is None else _ms(s["until"]) - base,
                     [_ms(t) - base for t in s["due"]], [_ms(t) - base for t in s["warn"]]]
         packed[list_id] = row
     return {"v": _pack({"base": base, "lists": packed})}
@@ -323,7 +328,7 @@ def group_summaries(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         s: dict[str, Any] = dict(zip(_FIELDS, row[:4], strict=True))
         if len(row) > 4:
             cut, until, due, warn = row[4:]
-            s.update(cut=cut, until=None if until is None else (base + until) / 1000,
+            s.update(cut=(base + cut) / 1000, until=None if until is None else (base + until) / 1000,
                      due=[(base + t) / 1000 for t in due], warn=[(base + t) / 1000 for t in warn])
         else:
             s.update(cut=None, until=None, due=[], warn=[], red=None, warned=None)
