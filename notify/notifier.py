@@ -147,8 +147,9 @@ async def process_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worke
             continue
         await _handle(batch, event, case)
     await repo.enqueue(db, messages=batch.messages)
+    jobs = await repo.jobs_by_case(db, case_ids=cases)  # one query, not one per case
     for case in cases.values():
-        await schedule.sync_case(db, cfg, batch.directory, case, now=now)
+        await schedule.sync_case(db, cfg, batch.directory, case, now=now, jobs=jobs[case["_id"]])
     await repo.finish_events(db, events=events, now=now)
     return len(events)
 

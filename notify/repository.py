@@ -413,6 +413,15 @@ async def case_jobs(db: Database, *, case_id: str) -> list[Document]:
     return await db.schedule.find({"case_id": case_id}).to_list(None)
 
 
+async def jobs_by_case(db: Database, *, case_ids: Iterable[str]) -> dict[str, list[Document]]:
+    """The jobs of several cases in one query (a notifier batch's cases), by case id."""
+    ids = sorted(set(case_ids))
+    out: dict[str, list[Document]] = {i: [] for i in ids}
+    async for job in db.schedule.find({"case_id": {"$in": ids}}):
+        out.setdefault(job["case_id"], []).append(job)
+    return out
+
+
 # A pending job also carries its due time's 10-minute slot in `pending_slot` (null once done or
 # cancelled): the worker's frequent poll asks for the last hour's slots, one string equality
 # FerretDB answers from that field's index, rather than reading every pending job of every open

@@ -66,16 +66,19 @@ def plan(case: Document, *, levels_above: list[str], cfg: NotifyConfig, now: dat
 
 
 async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case: Document, *,
-                    now: datetime) -> list[JobSpec]:
+                    now: datetime, jobs: list[Document] | None = None) -> list[JobSpec]:
     """Make the case's jobs match the case as read: add, move, keep or cancel.
 
-    Reads the case's jobs once and writes only what differs; a job already shaped by a newer
-    case version is left alone (events of one case may be processed out of order).
+    Reads the case's jobs once (or takes `jobs`, read for a whole batch of cases) and writes
+    only what differs; a job already shaped by a newer case version is left alone (events of
+    one case may be processed out of order).
     """
     levels = await directory.escalation_targets(case) if case.get("assignee") else []
     specs = plan(case, levels_above=levels, cfg=cfg, now=now)
     version = int(case.get("version") or 0)
-    existing = {j["_id"]: j for j in await repo.case_jobs(db, case_id=case["_id"])}
+    if jobs is None:
+        jobs = await repo.case_jobs(db, case_id=case["_id"])
+    existing = {j["_id"]: j for j in jobs}
     fresh: list[Document] = []
     for spec in specs:
         job_id = spec.job_id(case["_id"])
