@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import tracemalloc
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gridlink.clock import FakeClock
 from gridlink.db import Database
@@ -222,17 +222,24 @@ async def test_merged_duplicate_reporter_hears_the_main_serial(
     assert main["serial"] in msg["text"]
 
 
-async def test_two_notifiers_process_every_event_exactly_once(
-        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
-    db = district
-    now = clock.now()
-    cases = [case_doc(f"c1{i:04d}", now=now, deadline=now + hours(8)) for i in range(50)]
+async def many_cases_with_events(db: Database, *, prefix: str, n: int, now: datetime,
+                                 events: tuple[tuple[int, str], ...]) -> None:
+    """`n` open cases, each with the given (seq, type) events waiting for the notifier."""
+    cases = [case_doc(f"{prefix}{i:04d}", now=now, deadline=now + hours(8)) for i in range(n)]
     await db.cases.insert_many(cases)
     await db.events.insert_many([
         {"_id": f"{c['_id']}:{seq}", "type": t, "case_id": c["_id"], "serial": c["serial"],
          "at": now, "actor": {"role": "dispatcher", "unit": "310101001"}, "data": {},
          "notify_state": "new"}
-        for c in cases for seq, t in ((2, "case.assigned"), (3, "case.returned"))])
+        for c in cases for seq, t in events])
+
+
+async def test_two_notifiers_process_every_event_exactly_once(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    now = clock.now()
+    await many_cases_with_events(db, prefix="c1", n=50, now=now,
+                                 events=((2, "case.assigned"), (3, "case.returned")))
     small = NotifyConfig(**{**cfg.__dict__, "batch": 20})
     processed: dict[str, int] = {"a": 0, "b": 0}
 
@@ -254,12 +261,7 @@ async def test_a_second_notifier_takes_the_events_after_those_the_first_holds(
     """Two workers share a backlog: the second does not stop at the head the first claimed."""
     db = district
     now = clock.now()
-    cases = [case_doc(f"c2{i:04d}", now=now, deadline=now + hours(8)) for i in range(30)]
-    await db.cases.insert_many(cases)
-    await db.events.insert_many([
-        {"_id": f"{c['_id']}:2", "type": "case.assigned", "case_id": c["_id"],
-         "serial": c["serial"], "at": now, "actor": {"role": "dispatcher", "unit": "310101001"},
-         "data": {}, "notify_state": "new"} for c in cases])
+    await many_cases_with_events(db, prefix="c2", n=30, now=now, events=((2, "case.assigned"),))
     small = NotifyConfig(**{**cfg.__dict__, "batch": 10})
     held = await repo.claim_events(db, now=now, lease=cfg.lease, worker="a", limit=10)
     assert len(held) == 10
