@@ -35,7 +35,7 @@ from typing import Any
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
-from gridlink.db import Database, Document
+from gridlink.db import Database, Document, insert_one_grouped
 from stats.facts import board_groups
 
 STATS = "stats"
@@ -74,7 +74,8 @@ async def ensure_indexes(db: Database) -> None:
 async def log_change(db: Database, *, log_id: str, change: Mapping[str, Any]) -> None:
     """Record one transition's effect on the statistics; the same transition twice is one."""
     try:
-        await db[LOG].insert_one({"_id": log_id, "d": _pack(change)})
+        # Concurrent transitions' log records share one insert command (group commit).
+        await insert_one_grouped(db[LOG], {"_id": log_id, "d": _pack(change)})
     except DuplicateKeyError:
         pass
 

@@ -76,6 +76,15 @@ def _merge(changes: list[dict[str, Any]]) -> tuple[dict[str, dict[str, dict[str,
     return rollups, moves
 
 
+def _set_or_drop(into: dict[str, Any], updates: Iterable[tuple[str, Any]]) -> None:
+    """Apply (key, value) updates in order; a None value removes the key."""
+    for key, value in updates:
+        if value is None:
+            into.pop(key, None)
+        else:
+            into[key] = value
+
+
 async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> None:
     rollups, moves = _merge(changes)
     stored = await repo.stats_docs(db, ids=[*rollups, *("l|" + i for i in moves)])
@@ -96,11 +105,7 @@ async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> Non
         cases: dict[str, list[Any]] = json.loads(doc["v"]) if doc else {}
         # Any entry tells the list's groups: one it had (the list may empty) or one joining.
         sample = next(iter(cases.values()), None) or next((e for _, e in ops if e is not None), None)
-        for case_id, entry in ops:
-            if entry is None:
-                cases.pop(case_id, None)
-            else:
-                cases[case_id] = entry
+        _set_or_drop(cases, ops)
         if cases:
             put["l|" + list_id] = repo.list_doc(cases)
             put["t|" + list_id] = repo.times_doc(cases)
@@ -113,11 +118,7 @@ async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> Non
     for group, updates in regroup.items():
         doc = groups.get("g|" + group)
         sums = repo.group_summaries(doc) if doc else {}
-        for list_id, summary in updates.items():
-            if summary is None:
-                sums.pop(list_id, None)
-            else:
-                sums[list_id] = summary
+        _set_or_drop(sums, updates.items())
         if sums:
             put["g|" + group] = repo.group_doc(sums)
         elif doc is not None:
