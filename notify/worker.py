@@ -7,9 +7,11 @@ import logging
 import os
 import signal
 import socket
+from datetime import timedelta
 
 from pymongo.errors import PyMongoError
 
+from cases import lifecycle
 from gridlink.clock import Clock, clock_for
 from gridlink.db import Database, ensure_indexes, make_client
 from gridlink.settings import Settings
@@ -51,6 +53,7 @@ async def run_worker(settings: Settings, *, mongo_uri: str, clock: Clock | None 
             Sender(db, settings, clock=clock, worker=worker_id).run(stop),
             _log_stats(db, settings, clock, stop),
             _heartbeat(db, clock, worker_id, stop),
+            restore_events(db, clock, stop),
         ]
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
@@ -83,6 +86,32 @@ async def _log_stats(db: Database, settings: Settings, clock: Clock, stop: async
             log.warning("database unavailable", extra={"error": type(exc).__name__})
             continue
         log.info("outbox", extra={"outbox": stats})
+
+
+RESTORE_EVERY_S = 300.0
+RESTORE_FIRST_LOOK = timedelta(days=1)
+RESTORE_OVERLAP = timedelta(minutes=10)
+
+
+async def restore_events(db: Database, clock: Clock, stop: asyncio.Event, *,
+                         every_s: float = RESTORE_EVERY_S) -> None:
+    """Re-insert the events a crash left out between a case change and its event
+    (cases.lifecycle.reemit_missing_events), so the notifier hears of the change even when the
+    client never retried. Each round looks at the cases changed since the previous one (a day
+    back at start); on MongoDB that is an index range, on the embedded FerretDB a scan of
+    `cases` every few minutes. Several workers may do it at once: events have fixed ids."""
+    since = clock.now() - RESTORE_FIRST_LOOK
+    while not stop.is_set():
+        started = clock.now()
+        try:
+            restored = await lifecycle.reemit_missing_events(db, since=since)
+        except PyMongoError as exc:
+            log.warning("database unavailable", extra={"error": type(exc).__name__})
+        else:
+            since = started - RESTORE_OVERLAP
+            if restored:
+                log.warning("events restored after a crash", extra={"restored": restored})
+        await _wait(stop, every_s)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
