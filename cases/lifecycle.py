@@ -122,25 +122,35 @@ async def count(db: Database, *, before: Document | None, after: Document) -> No
         log.exception("stats rollup failed", extra={"case_id": after["_id"]})
 
 
+REEMIT_CHUNK = 200  # cases whose events are looked up in one query
+
+
 async def reemit_missing_events(db: Database, *, since: datetime | None = None) -> int:
     """Insert the events of history entries that have none (a crash between the two writes).
 
     Scans cases updated since `since` (all when None); returns how many events it restored.
     """
+    cases = await repo.cases_updated_since(db, since=since)
     restored = 0
-    for case in await repo.cases_updated_since(db, since=since):
-        restored += await reemit_case_events(db, case=case)
+    for i in range(0, len(cases), REEMIT_CHUNK):
+        restored += await _reemit(db, cases[i:i + REEMIT_CHUNK])
     return restored
 
 
 async def reemit_case_events(db: Database, *, case: Document) -> int:
     """Insert the events of this case's history entries that have none; how many it restored."""
-    wanted = {f"{case['_id']}:{e['seq']}": e for e in case.get("history") or []}
+    return await _reemit(db, [case])
+
+
+async def _reemit(db: Database, cases: list[Document]) -> int:
+    """One lookup of the cases' events, one insert of those missing."""
+    wanted = {f"{case['_id']}:{e['seq']}": (case, e)
+              for case in cases for e in case.get("history") or []}
     if not wanted:
         return 0
     have = await repo.existing_event_ids(db, ids=list(wanted))
-    return await repo.insert_events(db, events=[event_for(case, e) for key, e in wanted.items()
-                                                if key not in have])
+    return await repo.insert_events(db, events=[event_for(case, e) for key, (case, e)
+                                                in wanted.items() if key not in have])
 
 
 # ---------------------------------------------------------------- guards
