@@ -75,8 +75,8 @@ async def append(update: Update, d: BotDeps, field: str, value: str,
     parallel updates, so for them the lists are read back; a lone photo adds to `seen`."""
     chat, message = update.effective_chat, update.effective_message
     assert chat is not None
-    lone = seen is not None and message is not None and message.media_group_id is None
-    known = {f: list(seen.get(f) or []) for f in repo.APPENDED} if lone and seen is not None else None
+    lone = message is not None and message.media_group_id is None
+    known = seen if lone else None  # the repository copies the lists it extends
     conv = await repo.append_to_conversation(d.db, chat_id=chat.id, field=field, value=value,
                                              new=new, now=d.clock.now(), ttl=d.conversation_ttl,
                                              known=known)

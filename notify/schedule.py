@@ -66,18 +66,16 @@ def plan(case: Document, *, levels_above: list[str], cfg: NotifyConfig, now: dat
 
 
 async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case: Document, *,
-                    now: datetime, jobs: list[Document] | None = None) -> list[JobSpec]:
+                    now: datetime, jobs: list[Document]) -> list[JobSpec]:
     """Make the case's jobs match the case as read: add, move, keep or cancel.
 
-    Reads the case's jobs once (or takes `jobs`, read for a whole batch of cases) and writes
-    only what differs; a job already shaped by a newer case version is left alone (events of
-    one case may be processed out of order).
+    `jobs` are the case's jobs as read (repo.jobs_by_case, for a whole batch of cases); only
+    what differs is written; a job already shaped by a newer case version is left alone
+    (events of one case may be processed out of order).
     """
     levels = await directory.escalation_targets(case) if case.get("assignee") else []
     specs = plan(case, levels_above=levels, cfg=cfg, now=now)
     version = int(case.get("version") or 0)
-    if jobs is None:
-        jobs = await repo.case_jobs(db, case_id=case["_id"])
     existing = {j["_id"]: j for j in jobs}
     fresh: list[Document] = []
     for spec in specs:
