@@ -23,7 +23,7 @@ from stats import board as board_mod
 from stats import geo
 from stats import hotspots as hs
 from stats.charts import bar_chart_png
-from stats.rollups import View, folding_in_background, fresh, upgrade
+from stats.rollups import View, fold_waiting, folding_in_background, fresh, upgrade
 from stats.units import directory
 
 STATIC = Path(__file__).parent / "static"
@@ -196,7 +196,7 @@ async def folder_ctx(app: web.Application) -> AsyncIterator[None]:
                     upgraded = True
                     if summary is not None:
                         log.info("statistics rebuilt in the current layout", extra=summary)
-                await fresh(app[DB], now=app[CLOCK].now())
+                await fold_waiting(app[DB], now=app[CLOCK].now())
             except Exception:  # the database may be away; the next round retries
                 log.warning("stats fold failed", exc_info=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -140,6 +141,35 @@ async def test_board_shows_a_new_case_once_folded_and_says_as_of_when(
     blk = next(r for r in ws["sections"]["blocks"] if r["unit"] == street + "001001")
     cases = await (await client.get(f"/api/v1/stats/board?unit={street}001001&limit=1")).json()
     assert blk["open"] == cases["page"]["total"] >= 1 and len(cases["cases"]) == 1
+
+
+async def test_the_web_apps_folder_moves_a_new_case_in_by_itself(
+        client: TestClient, db: Database, clock: FakeClock) -> None:
+    """Nobody folds by hand: the web app's background folder (every second) counts the new
+    case, and the board then shows it with nothing pending."""
+    from cases.intake import intake
+    from cases.model import CasePolicy
+
+    clock.set(NOW)
+    await load(db, n=100)
+    street = "310101004"
+    before = await (await client.get("/api/v1/stats/board")).json()
+    row = next(r for r in before["sections"]["streets"] if r["unit"] == street)
+    await intake(db, policy=CasePolicy(), now=NOW, channel="hotline_12345", kind="complaint",
+                 category="food_hygiene", description="饭店油烟扰民",
+                 actor={"role": "dispatcher", "unit": "310101", "name": "受理员"},
+                 placement={"district": "310101", "street": street, "workstation": street + "001",
+                            "community_block": street + "001001", "street_block": None,
+                            "patrol_zone": None, "snapped": False, "distance_m": 0.0})
+    body: dict = {}
+    for _ in range(100):  # bounded: the folder runs every second
+        body = await (await client.get("/api/v1/stats/board")).json()
+        if body["pending"] == 0 and body["sections"] != before["sections"]:
+            break
+        await asyncio.sleep(0.1)
+    assert body["pending"] == 0
+    new_row = next(r for r in body["sections"]["streets"] if r["unit"] == street)
+    assert new_row["open"] == row["open"] + 1
 
 
 async def test_an_upgraded_deployment_gets_its_boards_without_a_manual_rebuild(
