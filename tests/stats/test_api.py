@@ -25,6 +25,19 @@ async def load(db: Database, n: int = 700) -> list[dict]:
     return docs
 
 
+async def hotline_complaint(db: Database, *, street: str, now: datetime) -> None:
+    """One new case through cases' intake (which logs its statistics change), in `street`."""
+    from cases.intake import intake
+    from cases.model import CasePolicy
+
+    await intake(db, policy=CasePolicy(), now=now, channel="hotline_12345", kind="complaint",
+                 category="food_hygiene", description="饭店油烟扰民",
+                 actor={"role": "dispatcher", "unit": "310101", "name": "受理员"},
+                 placement={"district": "310101", "street": street, "workstation": street + "001",
+                            "community_block": street + "001001", "street_block": None,
+                            "patrol_zone": None, "snapped": False, "distance_m": 0.0})
+
+
 async def test_board_counts_match_the_cases(client: TestClient, db: Database, clock: FakeClock) -> None:
     clock.set(NOW)
     docs = await load(db)
@@ -102,8 +115,6 @@ async def test_board_shows_a_new_case_once_folded_and_says_as_of_when(
     """Pages read the last folded version (documents of that version may come from memory) and
     state it: a transition waiting for the folder is reported as pending, not folded by the
     read; once folded (new version) it shows at the next read."""
-    from cases.intake import intake
-    from cases.model import CasePolicy
     from stats import repository as repo
     from stats.rollups import LEASE_S, fold
 
@@ -120,12 +131,7 @@ async def test_board_shows_a_new_case_once_folded_and_says_as_of_when(
     # The folder is busy (its lease held): the change waits, the read neither folds nor blocks.
     # (Taken as of past the background folder's own lease, which its round may hold right now.)
     assert await repo.take_lease(db, owner="busy", now=later.timestamp() + LEASE_S + 1, ttl=3600)
-    await intake(db, policy=CasePolicy(), now=later, channel="hotline_12345", kind="complaint",
-                 category="food_hygiene", description="饭店油烟扰民",
-                 actor={"role": "dispatcher", "unit": "310101", "name": "受理员"},
-                 placement={"district": "310101", "street": street, "workstation": street + "001",
-                            "community_block": street + "001001", "street_block": None,
-                            "patrol_zone": None, "snapped": False, "distance_m": 0.0})
+    await hotline_complaint(db, street=street, now=later)
     waiting = await (await client.get("/api/v1/stats/board")).json()
     assert (waiting["as_of"], waiting["pending"], waiting["at"]) == (NOW.isoformat(), 1, later.isoformat())
     assert waiting["sections"] == before["sections"]
@@ -147,20 +153,13 @@ async def test_the_web_apps_folder_moves_a_new_case_in_by_itself(
         client: TestClient, db: Database, clock: FakeClock) -> None:
     """Nobody folds by hand: the web app's background folder (every second) counts the new
     case, and the board then shows it with nothing pending."""
-    from cases.intake import intake
-    from cases.model import CasePolicy
 
     clock.set(NOW)
     await load(db, n=100)
     street = "310101004"
     before = await (await client.get("/api/v1/stats/board")).json()
     row = next(r for r in before["sections"]["streets"] if r["unit"] == street)
-    await intake(db, policy=CasePolicy(), now=NOW, channel="hotline_12345", kind="complaint",
-                 category="food_hygiene", description="饭店油烟扰民",
-                 actor={"role": "dispatcher", "unit": "310101", "name": "受理员"},
-                 placement={"district": "310101", "street": street, "workstation": street + "001",
-                            "community_block": street + "001001", "street_block": None,
-                            "patrol_zone": None, "snapped": False, "distance_m": 0.0})
+    await hotline_complaint(db, street=street, now=NOW)
     body: dict = {}
     for _ in range(100):  # bounded: the folder runs every second
         body = await (await client.get("/api/v1/stats/board")).json()
