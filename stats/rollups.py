@@ -15,6 +15,7 @@ once however often it is logged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections import Counter
@@ -170,7 +171,7 @@ async def upgrade(db: Database, *, now: datetime, tz: ZoneInfo = DEFAULT_TZ,
     try:
         if not await repo.has_previous_layout(db):
             return None
-        return await rebuild(db, tz=tz, progress=progress, now=now)
+        return await _rebuild(db, tz=tz, progress=progress, now=now)
     finally:
         await repo.release_lease(db, owner=owner)
 
@@ -248,12 +249,33 @@ def normalise(rollups: Mapping[str, Mapping[str, Mapping[str, int]]]) -> dict[st
     return F.prune(rollups)
 
 
+REBUILD_WAIT_S = 30.0  # for a folder's round (or another rebuild) to give the lease back
+
+
 async def rebuild(db: Database, *, tz: ZoneInfo = DEFAULT_TZ, progress: Any = None,
                   now: datetime | None = None) -> dict[str, int]:
     """Recompute every rollup from the cases (`gridlink stats rebuild`).
 
-    Meant for a quiet moment: transitions committed while it runs may be lost.
+    Meant for a quiet moment: transitions committed while it runs may be lost. Holds the
+    folder's lease meanwhile, so no web process folds, or starts its automatic upgrade
+    rebuild (which a half-written `stats` would trigger), beside it.
     """
+    owner = uuid.uuid4().hex
+    at = (now or datetime.now(DEFAULT_TZ)).timestamp()
+    for _ in range(int(REBUILD_WAIT_S / 0.1)):
+        if await repo.take_lease(db, owner=owner, now=at, ttl=UPGRADE_LEASE_S):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise RuntimeError("the statistics are being folded or rebuilt by another process")
+    try:
+        return await _rebuild(db, tz=tz, progress=progress, now=now)
+    finally:
+        await repo.release_lease(db, owner=owner)
+
+
+async def _rebuild(db: Database, *, tz: ZoneInfo, progress: Any, now: datetime | None
+                   ) -> dict[str, int]:
     cases: list[Document] = []
     cursor = repo.iter_cases(db)
     async for case in cursor:
