@@ -13,7 +13,7 @@ from gridlink.clock import FakeClock
 from gridlink.db import Database
 from gridlink.settings import Settings
 from stats.portal import rating_code
-from stats.rollups import fold
+from tests.stats.conftest import folded
 
 ADMIN = {"role": "admin", "unit": "310101", "name": "center"}
 REPORTER = {"user_id": 424242, "chat_id": 737373, "phone": "13912345678", "name": "王小明",
@@ -78,7 +78,7 @@ async def test_rating_needs_the_code_and_counts_in_the_performance_table(
     again = await client.post(url, json={"code": code, "score": 5})
     assert again.status == 409
     # The web app's background folder counts the rating within a second; pages do not fold.
-    await fold(db, now=clock.now())
+    await folded(db, now=clock.now())
     perf = await (await client.get("/api/v1/portal/performance")).json()
     street = next(r for r in perf["streets"] if r["unit"] == "310101003")
     assert (street["received"], street["closed"], street["closure_rate"], street["avg_rating"]) == (1, 1, 1.0, 4.0)
@@ -92,7 +92,7 @@ async def test_map_has_the_streets_blocks_and_open_cases(client: TestClient, db:
     await intake(db, policy=policy, now=clock.now(), channel="patrol_bot", kind="hazard",
                  category="group_renting", description="群租", location={"lon": 121.43, "lat": 31.18},
                  placement=PLACEMENT)
-    await fold(db, now=clock.now())  # what the web app's background folder does within a second
+    await folded(db, now=clock.now())  # what the web app's background folder does within a second
     body = await (await client.get("/api/v1/stats/map?street=310101003")).json()
     blocks = body["blocks"]["features"]
     assert blocks and all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in blocks)
