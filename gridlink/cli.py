@@ -28,9 +28,10 @@ Command = Callable[[argparse.Namespace, Settings], int]
 def _run_until_interrupted(settings: Settings,
                            service: Callable[..., Coroutine[Any, Any, None]]) -> int:
     """Run a long-lived async service (`service(settings, mongo_uri=…)`) until Ctrl-C."""
-    from gridlink.runtime import database_uri
+    from gridlink.runtime import database_uri, freeze_heap
 
     with database_uri(settings) as uri:
+        freeze_heap()  # everything is imported: the service's modules are most of its objects
         try:
             asyncio.run(service(settings, mongo_uri=uri))
         except KeyboardInterrupt:
@@ -41,10 +42,14 @@ def _run_until_interrupted(settings: Settings,
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the HTTP API, the webhook and the pages."""
     from gridlink.app import create_app
-    from gridlink.runtime import database_uri
+    from gridlink.runtime import database_uri, freeze_heap
+
+    async def started(app: web.Application) -> None:
+        freeze_heap()  # after every cleanup_ctx has opened its resource
 
     with database_uri(settings) as uri:
         app = create_app(settings, mongo_uri=uri)
+        app.on_startup.append(started)
         log.info("web listening", extra={"url": f"http://{settings.http_host}:{settings.http_port}"})
         web.run_app(app, host=settings.http_host, port=settings.http_port, print=None,
                     access_log=None, handle_signals=True)
