@@ -16,14 +16,14 @@ from typing import Any
 
 from cachetools import TTLCache
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from cases.calendar import WorkCalendar, package_days, package_years
 from cases.categories import DEFAULT_CATEGORIES, Category
 from cases.duplicates import MAX_CANDIDATES, WINDOW, dup_key, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import FINAL_STATES, OPEN_STATES
-from gridlink.db import Database, Document, insert_grouped, insert_one_grouped
+from gridlink.db import Database, Document, insert_grouped, insert_new, insert_one_grouped
 
 SERIAL_RE = re.compile(r"^[A-Z]{1,3}\d{8}-\d{5,}$")
 # Package years older than this are of no use for new deadlines; skip them to keep seeding cheap.
@@ -67,11 +67,8 @@ async def _backfill_spots(db: Database) -> None:
         return
     cursor = db.cases.find({"state": {"$in": list(OPEN_STATES)}}, _SPOT_FIELDS)
     spots = [spot for case in [c async for c in cursor] if (spot := spot_of(case)) is not None]
-    if spots:
-        try:
-            await db.case_spots.insert_many(spots, ordered=False)
-        except BulkWriteError:
-            pass  # a concurrent start or a new intake wrote some of them
+    # A concurrent start or a new intake may have written some of them already.
+    await insert_new(db.case_spots, spots)
     try:
         await db.counters.insert_one({"_id": SPOTS_MIGRATION})
     except DuplicateKeyError:
@@ -375,12 +372,9 @@ async def cases_updated_since(db: Database, *, since: datetime | None) -> list[D
 async def seed_categories(db: Database) -> int:
     if await db.categories.count_documents({}, limit=1):
         return 0
-    try:
-        result = await db.categories.insert_many([c.to_doc() for c in DEFAULT_CATEGORIES],
-                                                 ordered=False)
-        return len(result.inserted_ids)
-    except BulkWriteError as exc:  # another process seeded at the same moment
-        return int(exc.details.get("nInserted", 0))
+    # Another process may be seeding at the same moment: its categories are not ours to count.
+    docs = [c.to_doc() for c in DEFAULT_CATEGORIES]
+    return len(docs) - len(await insert_new(db.categories, docs))
 
 
 async def list_categories(db: Database, *, include_inactive: bool = True) -> list[Document]:
@@ -424,17 +418,10 @@ async def seed_calendar(db: Database) -> int:
     if not years:
         return 0
     days = [d for y in years for d in package_days(y)]
-    try:
-        await db.calendar_days.insert_many(days, ordered=False)
-    except BulkWriteError:
-        pass  # a concurrent start seeded the same days
+    await insert_new(db.calendar_days, days)  # a concurrent start may seed the same days
     # Years last: a year counts as covered only once its days are in.
-    try:
-        result = await db.calendar_years.insert_many(
-            [{"_id": y, "source": "chinesecalendar"} for y in years], ordered=False)
-        return len(result.inserted_ids)
-    except BulkWriteError as exc:
-        return int(exc.details.get("nInserted", 0))
+    covered = [{"_id": y, "source": "chinesecalendar"} for y in years]
+    return len(covered) - len(await insert_new(db.calendar_years, covered))
 
 
 async def load_calendar(db: Database, *, years: Iterable[int]) -> WorkCalendar:

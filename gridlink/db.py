@@ -75,6 +75,29 @@ async def open_database(uri: str, settings: Settings) -> AsyncIterator[Database]
         await client.close()
 
 
+# ---------------------------------------------------------------- insert unless stored
+
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(coll: AsyncCollection[Document], docs: Sequence[Document]) -> set[int]:
+    """`coll.insert_many(docs, ordered=False)` where a document already stored (duplicate key,
+    in `coll` or earlier in `docs`) is not an error: returns the indexes in `docs` of those
+    duplicates; every other document is stored. Any other write error, or a write concern
+    error, raises BulkWriteError as insert_many does."""
+    if not docs:
+        return set()  # insert_many refuses an empty list
+    try:
+        await coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if exc.details.get("writeConcernErrors") or any(
+                e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
+
+
 # ---------------------------------------------------------------- group commit
 #
 # On FerretDB/SQLite each write command is a transaction of its own, and the commit, not the
@@ -121,8 +144,8 @@ async def insert_one_grouped(coll: AsyncCollection[Document], doc: Document) -> 
     raises DuplicateKeyError / WriteError as insert_one does."""
     (error,) = await insert_grouped(coll, [doc])
     if error is not None:
-        if error.get("code") == 11000:
-            raise DuplicateKeyError(error.get("errmsg", "duplicate key"), 11000, error)
+        if error.get("code") == DUPLICATE_KEY:
+            raise DuplicateKeyError(error.get("errmsg", "duplicate key"), DUPLICATE_KEY, error)
         raise WriteError(error.get("errmsg", "write error"), error.get("code"), error)
 
 

@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from gridlink.db import Database, Document
+from gridlink.db import Database, Document, insert_new
 from grids import repository as grids_repo
 
 OUTBOX_STATES = ("queued", "sending", "sent", "retry", "dead")
@@ -75,15 +75,8 @@ async def _win(db: Database, *, keys: Sequence[str], worker: str, now: datetime,
     if not keys:
         return set()
     docs = [{"_id": k, "by": worker, "at": now, "until": until} for k in keys]
-    try:
-        await db.notify_claims.insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
-            raise
-        lost = {keys[e["index"]] for e in errors}
-        return set(keys) - lost
-    return set(keys)
+    lost = await insert_new(db.notify_claims, docs)
+    return {k for i, k in enumerate(keys) if i not in lost}
 
 
 async def _claim(db: Database, *, prefix: str, gens: dict[str, int], worker: str,
@@ -257,14 +250,7 @@ async def enqueue(db: Database, *, messages: Sequence[Document]) -> int:
         shards.setdefault(int(msg["chat_id"]) % OUTBOX_SHARDS, []).append(msg)
     inserted = 0
     for key, docs in shards.items():
-        try:
-            res = await db[f"outbox_{key:02d}"].insert_many(docs, ordered=False)
-            inserted += len(res.inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            inserted += int(exc.details.get("nInserted", len(docs) - len(errors)))
+        inserted += len(docs) - len(await insert_new(db[f"outbox_{key:02d}"], docs))
     return inserted
 
 
@@ -452,15 +438,7 @@ def new_job(*, job_id: str, case_id: str, kind: str, step: int, due_at: datetime
 
 async def insert_jobs(db: Database, *, jobs: Sequence[Document]) -> int:
     """Insert new jobs; one that another worker inserted meanwhile is left as it is."""
-    if not jobs:
-        return 0
-    try:
-        res = await db.schedule.insert_many(list(jobs), ordered=False)
-        return len(res.inserted_ids)
-    except BulkWriteError as exc:
-        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-            raise
-        return int(exc.details.get("nInserted", 0))
+    return len(jobs) - len(await insert_new(db.schedule, jobs))
 
 
 async def sync_job(db: Database, *, job_id: str, case_id: str, kind: str, step: int,

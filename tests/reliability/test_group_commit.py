@@ -1,18 +1,20 @@
 """Group commit (gridlink.db.insert_grouped): concurrent inserts into one collection go out as
-one unordered insert_many, and every caller still gets its own documents' outcome back."""
+one unordered insert_many, and every caller still gets its own documents' outcome back. And
+its plain sibling insert_new: an unordered insert_many where a duplicate key is no error."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
 from pymongo import AsyncMongoClient, monitoring
-from pymongo.errors import DuplicateKeyError, InvalidOperation
+from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidOperation
 
 from cases.intake import intake
 from cases.model import Actor, CasePolicy
 from gridlink.clock import FakeClock
-from gridlink.db import Database, insert_grouped, insert_one_grouped
+from gridlink.db import Database, Document, insert_grouped, insert_new, insert_one_grouped
 from gridlink.settings import Settings
 
 POLICY = CasePolicy(district="310101", serial_prefix="A", timezone="Asia/Shanghai",
@@ -115,3 +117,26 @@ async def test_concurrent_intakes_share_inserts_and_keep_every_guarantee(
     # Cases, events and spots each went out in fewer commands than there were intakes.
     for coll in ("cases", "events", "case_spots"):
         assert inserts.commands[coll] < inserts.docs[coll] == 16, coll
+
+
+async def test_insert_new_reports_duplicates_by_index_and_stores_the_rest(db: Database) -> None:
+    await db.fresh.insert_one({"_id": "taken", "n": -1})
+    docs = [{"_id": "a", "n": 0}, {"_id": "taken", "n": 1}, {"_id": "b", "n": 2},
+            {"_id": "a", "n": 3}, {"_id": "c", "n": 4}]
+    assert await insert_new(db.fresh, docs) == {1, 3}  # stored before; earlier in the batch
+    stored = {d["_id"]: d["n"] async for d in db.fresh.find({})}
+    assert stored == {"taken": -1, "a": 0, "b": 2, "c": 4}  # the first of each _id stays
+    assert await insert_new(db.fresh, docs) == {0, 1, 2, 3, 4}
+    assert await insert_new(db.fresh, []) == set()
+
+
+async def test_insert_new_raises_any_other_write_error(db: Database) -> None:
+    await db.fresh.insert_one({"_id": "taken"})
+    # An array _id is refused by MongoDB and FerretDB alike (code 53), beside a duplicate.
+    docs: list[Document] = [{"_id": "taken"}, {"_id": [1, 2]}, {"_id": "d"}]
+    with pytest.raises(BulkWriteError) as raised:
+        await insert_new(db.fresh, docs)
+    codes = {e["index"]: e["code"] for e in raised.value.details["writeErrors"]}
+    assert codes[0] == 11000 and codes[1] != 11000
+    # Unordered as before: the valid document is stored even though the call raised.
+    assert {d["_id"] async for d in db.fresh.find({})} == {"taken", "d"}
