@@ -158,6 +158,7 @@ async def raw_units(db: Any, seconds: float, concurrency: int, writes: int, read
 # ---------------------------------------------------------------- inside web and worker
 
 WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify"}
+STALL_MS = 20.0  # the web's event loop held longer than this is counted
 
 
 def child(kind: str) -> int:
@@ -184,17 +185,51 @@ def child(kind: str) -> int:
 
         succeeded = failed = _done
 
+    # When the web's event loop was held (wall time, ms): every request in flight waits it out.
+    stalls: list[tuple[float, float]] = []
+
+    async def watch_loop() -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            late = (time.perf_counter() - t - 0.005) * 1000
+            if late > STALL_MS:
+                stalls.append((time.time(), late))
+
     def dump(*_: Any) -> None:
         path = Path(os.environ["LOAD_COMMANDS_FILE"])
+        path.with_suffix(".stalls").write_text(json.dumps(stalls))
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(counts))
         tmp.replace(path)
 
     monitoring.register(Listener())
     signal.signal(signal.SIGUSR1, dump)
+    if kind == "web":
+        import gridlink.app
+
+        create_app = gridlink.app.create_app
+
+        def watched_app(*args: Any, **kwargs: Any) -> Any:
+            app = create_app(*args, **kwargs)
+
+            async def start(_: Any) -> None:
+                asyncio.get_running_loop().create_task(watch_loop())
+
+            app.on_startup.append(start)
+            return app
+
+        gridlink.app.create_app = watched_app  # cmd_web imports it when it runs
     from gridlink.cli import main as cli_main
 
     return cli_main([kind])
+
+
+def stalls_of(log: Path, since: float, until: float) -> list[float]:
+    """How long (ms) the child's event loop was held, each time beyond STALL_MS, in [since, until]
+    (wall time; read after `commands_of` made the child write it)."""
+    path = log.with_suffix(".commands.stalls")  # beside the command counts (`child`)
+    return [ms for at, ms in json.loads(path.read_text()) if since <= at <= until] if path.exists() else []
 
 
 def floor_app(uri: str, port: int) -> int:
@@ -454,9 +489,9 @@ async def main(seconds: float, concurrency: int, mix: tuple[str, ...] = MIX, rat
             cpu0 = {name: cpu_seconds(pr.pid) for name, pr in watched.items()}
             own0 = time.process_time()
             cmd0 = {name: await commands_of(pr, logs[name]) for name, pr in (("web", web), ("worker", worker))}
-            started = time.perf_counter()
+            started, wall0 = time.perf_counter(), time.time()
             await drive(seconds)
-            elapsed = time.perf_counter() - started
+            elapsed, wall1 = time.perf_counter() - started, time.time()
             cpu = {name: cpu_seconds(watched[name].pid) - t for name, t in cpu0.items()}
             cpu["bench client"] = time.process_time() - own0
             cmd1 = {name: await commands_of(pr, logs[name]) for name, pr in (("web", web), ("worker", worker))}
@@ -491,6 +526,9 @@ async def main(seconds: float, concurrency: int, mix: tuple[str, ...] = MIX, rat
             print("breakdown:")
             print("  CPU during the load, cores busy (of 2): " + ", ".join(
                 f"{name} {t / elapsed:.2f}" for name, t in sorted(cpu.items(), key=lambda kv: -kv[1])))
+            held = stalls_of(logs["web"], wall0, wall1)
+            print(f"  web event loop held > {STALL_MS:.0f} ms: {len(held)} times, {sum(held):.0f} ms in all, "
+                  f"longest {max(held, default=0):.0f} ms")
             for name in ("web", "worker"):
                 n = cmd1[name][0] - cmd0[name][0]
                 us = cmd1[name][1] - cmd0[name][1]
