@@ -1,6 +1,7 @@
 """Load: the running system over loopback, beside the database's own raw insert rate.
 
-Run: .venv/bin/python bench/load.py [--seconds 20] [--concurrency 8]
+Run: .venv/bin/python bench/load.py [--seconds 20] [--concurrency 8] [--warmup 5] [--rate R]
+     [--mix intake,intake,webhook,dashboard]
 
 Spawns an embedded database server, `gridlink sandbox`, `gridlink web` and `gridlink worker`
 as subprocesses (the demo district's grid, a dispatcher token, coordinators on the roster), then
@@ -12,6 +13,11 @@ for a bounded time drives a mix from `--concurrency` clients:
   six coordinators per client take turns, so a 20 s run adds ~5 photos to each report);
 - dashboard reads: GET /api/v1/stats/board and /api/v1/stats/headline.
 
+By default `--concurrency` clients each wait for an answer before the next request (a closed
+loop: at saturation its latency is concurrency ÷ throughput); `--rate R` instead lets requests
+arrive as a Poisson process at R per second whatever the answers (an open loop), each timed from
+its arrival. Either way the same load runs `--warmup` seconds first, not recorded.
+
 It prints sustained throughput, p50/p95/p99 latency per kind and overall, the error count, and
 the raw insert rate: `insert_one` of a case-sized document at the same concurrency against the
 same server, measured right before and right after the load (their mean is the reference).
@@ -22,7 +28,9 @@ through SIGUSR1), in total and per request of each kind measured one at a time a
 the raw rate of "intake-shaped" units — the same number of plain writes (`insert_one`) and
 reads (`find_one` by `_id`) as one intake sends, in sequence, at the same concurrency — the
 rate this database allows an intake that costs nothing but its commands — and the raw insert
-reference sent through group commit (gridlink.db.insert_grouped), as the intake's own inserts are.
+reference sent through group commit (gridlink.db.insert_grouped), as the intake's own inserts are;
+how many slow requests arrived in how many seconds, and how long the web's event loop was held
+(stalls); and the least HTTP intake (`--child floor`: one grouped insert per POST) against raw.
 """
 
 from __future__ import annotations
