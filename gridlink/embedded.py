@@ -41,7 +41,7 @@ def free_port() -> int:
 
 # Patch level of the project's FerretDB build; bump it when FERRETDB_PATCHES change so an
 # existing binary is rebuilt.
-FERRETDB_PATCH_LEVEL = "gridlink-3"
+FERRETDB_PATCH_LEVEL = "gridlink-4"
 
 # Upstream v1.24's SQLite backend looks `_id` up as `sjson->'$._id'` while its unique index is on
 # `sjson->"_id"`, so SQLite never uses the index; and it pushes a filter down only when it is
@@ -187,8 +187,23 @@ _EXPLAIN_PUSHDOWN_OLD = """\tif params.Filter.Len() == 1 {
 \t}
 """
 
+# SQLite lets one write transaction run at a time per database file; upstream v1.24 opens up to
+# 100 connections and leaves the waiting to SQLite's busy handler, which sleeps and retries
+# (1, 2, 5 … 100 ms) rather than queueing, so under several kinds of concurrent writer some
+# inserts and updates lose round after round (requests stalled ~250 ms in bench/load.py). The
+# patch queues each database's write transactions (insert, update) on a Go mutex instead:
+# the same one-at-a-time writes, taken in turn.
+_WRITE_QUEUE = [
+    ("internal/util/fsql/db.go", '\t"log/slog"\n\t"time"\n', '\t"log/slog"\n\t"sync"\n\t"time"\n'),
+    ("internal/util/fsql/db.go", "\tBatchSize int\n}",
+     "\tBatchSize int\n\n\twriteMu sync.Mutex // gridlink: write transactions in turn\n}"),
+    ("internal/util/fsql/db.go", "\tvar sqlTx *sql.Tx\n\n\tif sqlTx, err = db.sqlDB.BeginTx(ctx, nil); err != nil {",
+     "\tvar sqlTx *sql.Tx\n\n\tdb.writeMu.Lock()\n\tdefer db.writeMu.Unlock()\n\n"
+     "\tif sqlTx, err = db.sqlDB.BeginTx(ctx, nil); err != nil {"),
+]
+
 # (file, upstream text, replacement); applying fails loudly if upstream text is missing.
-FERRETDB_PATCHES: list[tuple[str, str, str]] = [
+FERRETDB_PATCHES: list[tuple[str, str, str]] = [*_WRITE_QUEUE,
     ("internal/backends/sqlite/metadata/metadata.go",
      'IDColumn = DefaultColumn + "->\'$._id\'"', 'IDColumn = DefaultColumn + "->\'_id\'"'),
     ("internal/backends/sqlite/collection.go", _QUERY_PUSHDOWN_OLD,

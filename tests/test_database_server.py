@@ -3,11 +3,15 @@ uses its indexes for the lookups the app relies on (gridlink/embedded.py, FERRET
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from bson import Int64, ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
+
+from gridlink.db import make_client
+from gridlink.settings import Settings
 
 Database = AsyncDatabase[dict[str, Any]]
 
@@ -79,3 +83,28 @@ async def test_id_and_indexed_equality_are_index_lookups_on_ferretdb(coll: Any,
         plan = await db.command("explain", {"find": "things", "filter": query})
         details = " ".join(plan["queryPlanner"]["Plan"])
         assert "USING INDEX" in details and "SCAN" not in details, (query, details)
+
+
+
+async def test_concurrent_writers_on_many_connections_all_land(coll: Any, db: Database, mongo_uri: str,
+                                                                settings: Settings) -> None:
+    """The write queue (gridlink/embedded.py, _WRITE_QUEUE) takes writers in turn: inserts,
+    updates and deletes from 60 concurrent callers over two clients' pools all complete."""
+    other = make_client(mongo_uri, settings)
+    try:
+        colls = [coll, other[db.name][coll.name]]
+
+        async def writer(k: int) -> None:
+            c = colls[k % 2]
+            for i in range(5):
+                await c.insert_many([{"_id": f"w{k}.{i}.{j}", "hash": f"w{k}.{i}.{j}", "n": k}
+                                     for j in range(3)])
+                await c.update_many({"_id": {"$in": [f"w{k}.{i}.0", f"w{k}.{i}.1"]}},
+                                    {"$set": {"done": True}})
+                await c.delete_one({"_id": f"w{k}.{i}.2"})
+
+        await asyncio.gather(*(writer(k) for k in range(60)))
+        assert await coll.count_documents({"n": {"$gte": 0}, "hash": {"$regex": "^w"}}) == 60 * 5 * 2
+        assert await coll.count_documents({"done": True}) == 60 * 5 * 2
+    finally:
+        await other.close()
