@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,8 @@ from stats.units import directory
 STATIC = Path(__file__).parent / "static"
 PNG_CACHE: LRUCache[tuple[object, ...], bytes] = LRUCache(maxsize=128)
 FOLD_INTERVAL_S = 1.0
+FOLD_SHARE = 0.1  # of the wall time, at most, that the background folder spends folding
+FOLD_MAX_PAUSE_S = 10.0  # however long a round took (a catch-up after an outage)
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1/stats"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -185,8 +188,10 @@ async def folder_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def loop() -> None:
         upgraded = False
+        pause = FOLD_INTERVAL_S
         while True:
-            await asyncio.sleep(FOLD_INTERVAL_S)
+            await asyncio.sleep(pause)
+            pause = FOLD_INTERVAL_S
             try:
                 if not upgraded:
                     # Pages need the unit directory: loaded here, not by the first visitors.
@@ -196,7 +201,13 @@ async def folder_ctx(app: web.Application) -> AsyncIterator[None]:
                     upgraded = True
                     if summary is not None:
                         log.info("statistics rebuilt in the current layout", extra=summary)
+                started = time.monotonic()
                 await fold_waiting(app[DB], now=app[CLOCK].now())
+                # A round's cost follows the size of the open lists it rewrites more than the
+                # number of changes: where they are long (a hotspot), rounds come less often, so
+                # folding takes at most FOLD_SHARE of the time; boards state how fresh they are.
+                took = time.monotonic() - started
+                pause = min(FOLD_MAX_PAUSE_S, max(FOLD_INTERVAL_S, took * (1 - FOLD_SHARE) / FOLD_SHARE))
             except Exception:  # the database may be away; the next round retries
                 log.warning("stats fold failed", exc_info=True)
 

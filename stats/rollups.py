@@ -86,9 +86,12 @@ def _set_or_drop(into: dict[str, Any], updates: Iterable[tuple[str, Any]]) -> No
             into[key] = value
 
 
-async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> None:
-    rollups, moves = _merge(changes)
-    stored = await repo.stats_docs(db, ids=[*rollups, *("l|" + i for i in moves)])
+def _plan(rollups: dict[str, dict[str, dict[str, int]]],
+          moves: dict[str, list[tuple[str, list[Any] | None]]], stored: Mapping[str, Document],
+          cut: float) -> tuple[dict[str, Document], list[str], dict[str, dict[str, dict[str, Any] | None]]]:
+    """The rollup and open-list documents to write or drop, and each touched list's new summary
+    (None: the list emptied) by the board groups it shows in. Pure CPU — decoding and packing
+    whole open lists — so `_apply` runs it in a thread, off the web's event loop."""
     put: dict[str, Document] = {}
     drop: list[str] = []
     for key, add in rollups.items():
@@ -99,7 +102,6 @@ async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> Non
             put[key] = repo.rollup_doc(merged)
         elif key in stored:
             drop.append(key)
-    # Each touched list's new summary (None: the list emptied), by the board groups it shows in.
     regroup: dict[str, dict[str, dict[str, Any] | None]] = {}
     for list_id, ops in moves.items():
         doc = stored.get("l|" + list_id)
@@ -115,6 +117,16 @@ async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> Non
         if sample is not None:
             for group in F.board_groups(list_id, sample):
                 regroup.setdefault(group, {})[list_id] = repo.summary(cases, cut) if cases else None
+    return put, drop, regroup
+
+
+async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> None:
+    rollups, moves = _merge(changes)
+    stored = await repo.stats_docs(db, ids=[*rollups, *("l|" + i for i in moves)])
+    # In a thread: at a hotspot an open list is ~0.3 kB per open case, and decoding and
+    # re-packing three of them held the web's event loop up to ~95 ms a round (bench/load.py,
+    # "web event loop held"), stalling every request in flight.
+    put, drop, regroup = await asyncio.to_thread(_plan, rollups, moves, stored, cut)
     groups = await repo.stats_docs(db, ids=["g|" + g for g in regroup])
     for group, updates in regroup.items():
         doc = groups.get("g|" + group)
