@@ -182,7 +182,7 @@ def _page(name: str) -> web.RouteDef:
 
 
 async def folder_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Fold the statistics log in the background every second (stats.rollups.fold; one folder
+    """Fold the statistics log in the background every 1–10 s (stats.rollups.fold; one folder
     at a time across processes). Meanwhile this process's pages read the last folded version
     and state it (`as_of`, `pending`) instead of folding on the request path."""
 

@@ -11,7 +11,7 @@ department's case list reads the list itself, a page at a time.
 
 The board states its freshness: `at` is the moment its colours are counted for, exactly;
 `as_of` the time up to which logged transitions are counted (`pending`: how many logged since
-still wait for the background folder, which runs every second — see `stats.rollups.fresh`).
+still wait for the background folder, which runs every 1–10 s — see `stats.rollups.fresh`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 the two versions contribute (rollup counts, the open lists the case leaves and joins) logged
 under `<case_id>:<version>`. `fold` moves the log into the stored statistics: one folder at a
 time (a lease), many changes merged into one read and one write per touched document. It runs
-in the background of every web process (`api.stats`, every second); a page reads the last
+in the background of every web process (`api.stats`, every 1–10 s); a page reads the last
 folded version and states it (`View.as_of`, `pending`) rather than folding on the request
 path — only a process without a background folder folds before it reads (`fresh`). Semantics: at most once per
 transition — a crash between the case update and the log insert, or in the middle of a fold,
@@ -210,7 +210,7 @@ _background: Counter[str] = Counter()
 @contextmanager
 def folding_in_background(db: Database) -> Iterator[None]:
     """While open, reads of `db` in this process leave logged changes to the background folder
-    (which runs every second) instead of folding them themselves."""
+    (which runs every 1–10 s) instead of folding them themselves."""
     _background[db.name] += 1
     try:
         yield

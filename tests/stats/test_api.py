@@ -156,7 +156,7 @@ async def test_board_shows_a_new_case_once_folded_and_says_as_of_when(
 
 async def test_the_web_apps_folder_moves_a_new_case_in_by_itself(
         client: TestClient, db: Database, clock: FakeClock) -> None:
-    """Nobody folds by hand: the web app's background folder (every second) counts the new
+    """Nobody folds by hand: the web app's background folder (every 1–10 s) counts the new
     case, and the board then shows it with nothing pending."""
 
     clock.set(NOW)
@@ -166,7 +166,7 @@ async def test_the_web_apps_folder_moves_a_new_case_in_by_itself(
     row = next(r for r in before["sections"]["streets"] if r["unit"] == street)
     await hotline_complaint(db, street=street, now=NOW)
     body: dict = {}
-    for _ in range(100):  # bounded: the folder runs every second
+    for _ in range(100):  # bounded: rounds of a few milliseconds come every second
         body = await (await client.get("/api/v1/stats/board")).json()
         if body["pending"] == 0 and body["sections"] != before["sections"]:
             break
