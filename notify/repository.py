@@ -395,10 +395,6 @@ async def dead_letters(db: Database, *, limit: int, after: str | None) -> list[D
 # schedule
 
 
-async def case_jobs(db: Database, *, case_id: str) -> list[Document]:
-    return await db.schedule.find({"case_id": case_id}).to_list(None)
-
-
 async def jobs_by_case(db: Database, *, case_ids: Iterable[str]) -> dict[str, list[Document]]:
     """The jobs of several cases in one query (a notifier batch's cases), by case id."""
     ids = sorted(set(case_ids))

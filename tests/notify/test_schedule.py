@@ -371,7 +371,7 @@ async def test_the_frequent_poll_reads_the_last_hour_and_the_catch_up_reads_the_
     case = await add_case(db, case_id="c00009", now=start, deadline=start + hours(8))
     await emit(db, case, 2, "case.assigned", at=start)
     await notifier.process_batch(db, cfg, now=start, worker="w1")
-    assert [j["pending_slot"] for j in await repo.case_jobs(db, case_id="c00009")
+    assert [j["pending_slot"] for j in (await repo.jobs_by_case(db, case_ids=["c00009"]))["c00009"]
             if j["kind"] == "red"] == [repo.due_slot(start + hours(8))]
 
     clock.set(start + hours(6.5))  # the reminder fell due half an hour ago
@@ -382,5 +382,5 @@ async def test_the_frequent_poll_reads_the_last_hour_and_the_catch_up_reads_the_
                                     recent_only=True)).fired == 0
     assert (await fire(db, cfg, clock)).fired == 2
     assert (await fire(db, cfg, clock)).fired == 0
-    assert {j["pending_slot"] for j in await repo.case_jobs(db, case_id="c00009")
+    assert {j["pending_slot"] for j in (await repo.jobs_by_case(db, case_ids=["c00009"]))["c00009"]
             if j["state"] != "pending"} == {None}
