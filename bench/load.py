@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,25 @@ def case_like(i: int) -> dict[str, Any]:
             "history": [{"seq": 1, "at": now, "actor": {"role": "dispatcher"}, "action": "report"}]}
 
 
+async def closed_loop(seconds: float, concurrency: int, unit: Callable[[int], Awaitable[None]]) -> float:
+    """Units/s when `concurrency` callers each run `unit(i)` (i = 0, 1, … across all callers,
+    none twice) one after another for `seconds`."""
+    stop = time.perf_counter() + seconds
+    count = 0
+
+    async def caller(k: int) -> None:
+        nonlocal count
+        i = k
+        while time.perf_counter() < stop:
+            await unit(i)
+            count += 1
+            i += concurrency
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(k) for k in range(concurrency)))
+    return count / (time.perf_counter() - started)
+
+
 async def raw_inserts(db: Any, seconds: float, concurrency: int) -> float:
     """insert_one of a case-sized document per second at `concurrency` (the reference)."""
     return await raw_units(db, seconds, concurrency, writes=1, reads=0)
@@ -104,22 +124,16 @@ async def raw_grouped(db: Any, seconds: float, concurrency: int) -> tuple[float,
     """The reference's inserts sent through group commit (gridlink.db.insert_one_grouped) by
     `concurrency` callers: documents/s and documents per insert command."""
     coll = db["bench_raw_grouped"]
-    stop = time.perf_counter() + seconds
-    count = 0
     commands0 = INSERTS.n
+    sent = 0
 
-    async def one(k: int) -> None:
-        nonlocal count
-        i = k
-        while time.perf_counter() < stop:
-            await insert_one_grouped(coll, case_like(i))
-            count += 1
-            i += concurrency
+    async def unit(i: int) -> None:
+        nonlocal sent
+        await insert_one_grouped(coll, case_like(i))
+        sent += 1
 
-    started = time.perf_counter()
-    await asyncio.gather(*(one(k) for k in range(concurrency)))
-    rate = count / (time.perf_counter() - started)
-    return rate, count / max(1, INSERTS.n - commands0)
+    rate = await closed_loop(seconds, concurrency, unit)
+    return rate, sent / max(1, INSERTS.n - commands0)
 
 
 class _InsertCounter(monitoring.CommandListener):
@@ -143,24 +157,15 @@ async def raw_units(db: Any, seconds: float, concurrency: int, writes: int, read
     """Units/s where one unit is `writes` insert_one and `reads` find_one by `_id`, in sequence
     (what an intake's commands cost on this server when the app itself costs nothing)."""
     coll = db["bench_raw_units"]
-    stop = time.perf_counter() + seconds
-    count = 0
 
-    async def one(k: int) -> None:
-        nonlocal count
-        i = k
-        while time.perf_counter() < stop:
-            doc = case_like(i)
-            for w in range(writes):
-                await coll.insert_one({**doc, "_id": f"{doc['_id']}:{w}", "serial": f"{doc['serial']}:{w}"})
-            for _ in range(reads):
-                await coll.find_one({"_id": f"{doc['_id']}:0"})
-            count += 1
-            i += concurrency
+    async def unit(i: int) -> None:
+        doc = case_like(i)
+        for w in range(writes):
+            await coll.insert_one({**doc, "_id": f"{doc['_id']}:{w}", "serial": f"{doc['serial']}:{w}"})
+        for _ in range(reads):
+            await coll.find_one({"_id": f"{doc['_id']}:0"})
 
-    started = time.perf_counter()
-    await asyncio.gather(*(one(k) for k in range(concurrency)))
-    return count / (time.perf_counter() - started)
+    return await closed_loop(seconds, concurrency, unit)
 
 
 # ---------------------------------------------------------------- inside web and worker
@@ -280,21 +285,14 @@ async def floor_rate(http: aiohttp.ClientSession, uri: str, env: dict[str, str],
     try:
         url = f"http://127.0.0.1:{port}"
         await wait_http(http, url + "/healthz")
-        stop = time.perf_counter() + seconds
-        count = 0
 
-        async def one() -> None:
-            nonlocal count
-            while time.perf_counter() < stop:
-                async with http.post(url + "/cases", json={"description": "floor"}) as r:
-                    await r.read()
-                    if r.status != 201:
-                        raise SystemExit(f"floor app answered {r.status}")
-                count += 1
+        async def unit(i: int) -> None:
+            async with http.post(url + "/cases", json={"description": "floor"}) as r:
+                await r.read()
+                if r.status != 201:
+                    raise SystemExit(f"floor app answered {r.status}")
 
-        started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(concurrency)))
-        return count / (time.perf_counter() - started)
+        return await closed_loop(seconds, concurrency, unit)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
