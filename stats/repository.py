@@ -23,6 +23,7 @@ field of tens of kB costs about as much as one small field. So:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -131,6 +132,16 @@ async def take_lease(db: Database, *, owner: str, now: float, ttl: float) -> boo
             if held["until"] > now:
                 return False
             await db[META].delete_one({"_id": LEASE, "owner": held["owner"], "until": held["until"]})
+    return False
+
+
+async def wait_for_lease(db: Database, *, owner: str, now: float, ttl: float, within_s: float) -> bool:
+    """`take_lease`, tried every 50 ms for up to `within_s` while another holds it (a folder's
+    round gives it back within moments); False if it never came free."""
+    for _ in range(max(1, int(within_s / 0.05))):
+        if await take_lease(db, owner=owner, now=now, ttl=ttl):
+            return True
+        await asyncio.sleep(0.05)
     return False
 
 

@@ -274,11 +274,7 @@ async def rebuild(db: Database, *, tz: ZoneInfo = DEFAULT_TZ, progress: Any = No
     """
     owner = uuid.uuid4().hex
     at = (now or datetime.now(DEFAULT_TZ)).timestamp()
-    for _ in range(int(REBUILD_WAIT_S / 0.1)):
-        if await repo.take_lease(db, owner=owner, now=at, ttl=UPGRADE_LEASE_S):
-            break
-        await asyncio.sleep(0.1)
-    else:
+    if not await repo.wait_for_lease(db, owner=owner, now=at, ttl=UPGRADE_LEASE_S, within_s=REBUILD_WAIT_S):
         raise RuntimeError("the statistics are being folded or rebuilt by another process")
     try:
         return await _rebuild(db, tz=tz, progress=progress, now=now)
