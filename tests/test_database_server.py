@@ -85,7 +85,6 @@ async def test_id_and_indexed_equality_are_index_lookups_on_ferretdb(coll: Any,
         assert "USING INDEX" in details and "SCAN" not in details, (query, details)
 
 
-
 async def test_concurrent_writers_on_many_connections_all_land(coll: Any, db: Database, mongo_uri: str,
                                                                 settings: Settings) -> None:
     """The write queue (gridlink/embedded.py, _WRITE_QUEUE) takes writers in turn: inserts,
