@@ -1,9 +1,11 @@
-"""Unified intake: every channel's report becomes a case with a serial number.
+"""Intake, once for every door: bot hazards and appeals, on-the-spot cases, desk hotline and
+mailbox entries, REST, Open311 and the portal all call `intake`.
 
-The caller (api/ or bot/) places the location with grids and resolves photos with media
-first, then passes plain values: `placement` (Placement.to_dict() or None), photo ids and
-their perceptual hashes. A repeated request (same idempotency key or Telegram update)
-returns the case it opened the first time instead of opening another.
+It places the location (with the grid index the caller holds, unless the caller placed it
+already to offer categories), checks the photos and stores their hashes (the case carries
+its photos: `photo_ids` is what the photo routes and duplicate search read), records the
+reporter with their language, numbers the case and suggests duplicates. A repeated request
+(same idempotency key or Telegram update) returns the case it opened the first time.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bson import ObjectId
 
+from cases import photos as case_photos
 from cases import repository as repo
 from cases.duplicates import WINDOW, bounding_box, rank_duplicates
 from cases.errors import BadCaseInput
@@ -31,14 +34,22 @@ from cases.lifecycle import (
 )
 from cases.model import CHANNELS, FINAL_STATES, KINDS, SYSTEM, Actor, CasePolicy
 from cases.routing import propose_assignee
+from cases.visibility import access_fields
 from gridlink.db import Database, Document
 from gridlink.errors import Unavailable
+from grids.errors import GridNotLoaded, OutsideDistrict
 
 REPORTER_FIELDS = ("user_id", "chat_id", "phone", "name", "locale", "email", "address")
 # Cases that may carry sensitive police matters are not shown by the public lookup.
 NOT_PUBLIC_CHANNELS = ("transfer_110",)
 MAX_SERIAL_ATTEMPTS = 500
 NOT_PUBLIC_CATEGORIES = ("public_security",)
+
+
+class Placer(Protocol):
+    """The grid index (grids.placement.GridIndex) a process holds."""
+
+    def place(self, lon: float, lat: float) -> Any: ...
 
 
 @dataclass
@@ -68,6 +79,8 @@ def _reporter(reporter: Mapping[str, Any] | None, actor: Actor) -> dict[str, Any
         out = {k: v for k, v in out.items() if v is not None}
     else:
         out = {}
+    if actor.locale and "locale" not in out:
+        out["locale"] = actor.locale
     if actor.role in ("coordinator", "leader", "station_head") and "role" not in out:
         out["role"] = actor.role
     return out
@@ -88,13 +101,16 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                  reporter: Mapping[str, Any] | None = None,
                  location: Mapping[str, Any] | None = None,
                  placement: Mapping[str, Any] | None = None,
-                 photos: Sequence[str] | None = None, phashes: Sequence[str] | None = None,
+                 photos: Sequence[str] | None = None, grid: Placer | None = None,
                  idempotency_key: str | None = None, update_id: int | None = None,
                  on_the_spot: Mapping[str, Any] | None = None) -> IntakeResult:
     """Open a case (or return the one this request already opened).
 
-    `on_the_spot` = `{"after_photos": [...], "note"?}` records a patrol case handled on the
-    spot: it is closed at intake, the intake photos being the "before" pictures.
+    `placement` is given by a caller that placed the location already; otherwise `grid`
+    places it. A point outside the district is refused for hazards (someone must go there)
+    and left unplaced for appeals (the center places those). `on_the_spot` =
+    `{"after_photos": [...], "note"?}` records a patrol case handled on the spot: it is
+    closed at intake, the intake photos being the "before" pictures.
     """
     who = Actor.of(actor) if actor is not None else SYSTEM
     key = intake_key(idempotency_key=idempotency_key, update_id=update_id)
@@ -105,7 +121,6 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
     text = clean_text(description, "description", required=True, limit=4000)
     loc = _location(location)
     pics = photo_ids(list(photos) if photos is not None else None)
-    hashes = [h for h in (phashes or []) if isinstance(h, str) and h]
     after: list[str] = []
     if on_the_spot is not None:
         if channel != "patrol_bot" or kind != "hazard":
@@ -114,6 +129,8 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         if not pics or not after:
             raise BadCaseInput("a case handled on the spot needs before and after photos",
                                field="after_photos")
+    if placement is None and loc is not None and grid is not None:
+        placement = _place(grid, loc, hazard=kind == "hazard")
 
     # The duplicate search needs nothing else read here: it runs while the retry check, the
     # category and the serial number are answered (round trips, not CPU, are what an intake
@@ -130,6 +147,9 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                 # A retry: the first attempt may have died between the case and its event.
                 await reemit_case_events(db, case=existing)
                 return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
+        hashes = await case_photos.take(db, photos=pics, actor=who)
+        if after:
+            await case_photos.take(db, photos=after, actor=who)
         cat = await repo.get_category(db, code=category)
         if not cat.get("active", True):
             raise BadCaseInput(f"category {category!r} is no longer in use", field="category")
@@ -153,6 +173,17 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                         after=after, who=who, reporter=reporter, proposed=proposed,
                         duplicates=duplicates, key=key, update_id=update_id,
                         on_the_spot=on_the_spot, serial=serial)
+
+
+def _place(grid: Placer, loc: Mapping[str, float], *, hazard: bool) -> dict[str, Any] | None:
+    try:
+        return dict(grid.place(loc["lon"], loc["lat"]).to_dict())
+    except GridNotLoaded:
+        return None  # taken before any grid is imported: it routes to the district
+    except OutsideDistrict:
+        if hazard:
+            raise
+        return None
 
 
 async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: str, kind: str,
@@ -187,6 +218,7 @@ async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         "created_at": now, "updated_at": now, "closed_at": None, "rating": None,
         "supervised": False, "extension": None, "result": None,
         "returns": 0, "extensions": 0, "reworks": 0, "supervisions": 0,
+        "photo_ids": list(dict.fromkeys([*pics, *after])),
         "duplicate_candidates": duplicates,
         "public": channel not in NOT_PUBLIC_CHANNELS and category not in NOT_PUBLIC_CATEGORIES,
         "merged_into": None, "merged_cases": [],
@@ -197,6 +229,7 @@ async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                              data={"photos": len(pics), "duplicates": [d["serial"] for d in duplicates]})]
     entries[0]["from"] = None  # a new case comes from nowhere
     case["history"] = entries
+    case.update(access_fields(case))
     if on_the_spot is not None:
         note = clean_text(on_the_spot.get("note"), "note", required=False, limit=1000)
         case["state"] = "reported"

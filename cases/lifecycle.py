@@ -1,25 +1,9 @@
 """Case transitions: guarded by role and state, recorded in history, announced as events.
 
-State machine (actor: C = center dispatcher/admin in scope, H = the assignee's unit,
-R = the reporter or a follower, or C recording the callback):
-
-| action             | by | from                          | to                    | event                     |
-|--------------------|----|-------------------------------|-----------------------|---------------------------|
-| report (intake)    | -  | -                             | reported              | case.reported             |
-| close_on_spot      | -  | reported (patrol, at intake)  | closed                | case.closed               |
-| dispatch           | C  | reported                      | dispatched            | case.assigned             |
-| redispatch         | C  | returned                      | dispatched            | case.assigned             |
-| accept             | H  | dispatched                    | in_progress           | case.accepted             |
-| return (reason!)   | H  | dispatched, in_progress       | returned              | case.returned             |
-| request_extension  | H  | dispatched, in_progress       | (unchanged)           | case.extension_requested  |
-| decide_extension   | C  | dispatched, in_progress + a pending request | (unchanged) | case.extension_decided |
-| feedback (text!)   | H  | in_progress                   | awaiting_verification | case.feedback             |
-| close (verify ok)  | C  | awaiting_verification         | closed                | case.closed               |
-| reopen (verify failed, reason!) | C | awaiting_verification | in_progress (督办, supervised) | case.reopened  |
-| rate (1–5, once)   | R  | closed                        | (unchanged)           | case.rated                |
-| merge (duplicate)  | C  | any open state                | merged                | case.merged               |
-| absorb (main case) | C  | any open state                | (unchanged)           | case.merged               |
-| supervise (督办)   | C  | any open state                | (unchanged)           | case.supervised           |
+Which action may be taken from which state, by whom, is the table in `cases.workflow`;
+each function here checks its row with `workflow.check` and records one history entry
+(`verify` records close or reopen, a dispatch from returned records redispatch; intake
+records report and, for a patrol case handled on the spot, close_on_spot).
 
 Every transition is one state- and version-guarded `find_one_and_update` that also pushes
 the history entry `{seq, at, actor, action, from, to, reason?, data?}`; the event
@@ -39,19 +23,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from cases import photos as case_photos
 from cases import repository as repo
 from cases.calendar import deadline_for, warn_time, years_needed
-from cases.errors import BadCaseInput, NotYourCase, StaleCase, TransitionNotAllowed
-from cases.model import (
-    CENTER_ROLES,
-    FINAL_STATES,
-    HANDLER_ROLES,
-    OPEN_STATES,
-    RATINGS,
-    Actor,
-    CasePolicy,
-)
+from cases.errors import BadCaseInput, StaleCase, TransitionNotAllowed
+from cases.model import FINAL_STATES, RATINGS, Actor, CasePolicy
 from cases.routing import kind_of_unit
+from cases.visibility import access_fields
+from cases.workflow import check, check_role, check_state
 from gridlink.db import Database, Document
 from stats.rollups import apply_transition as count_transition
 
@@ -156,39 +135,6 @@ async def _reemit(db: Database, cases: list[Document]) -> int:
 # ---------------------------------------------------------------- guards
 
 
-def _in_center_scope(actor: Actor, case: Document) -> bool:
-    if actor.role == "admin":
-        return True
-    if actor.role != "dispatcher":
-        return False
-    placement = case.get("placement") or {}
-    assignee = case.get("assignee") or {}
-    return actor.unit in {case.get("district"), placement.get("street"), assignee.get("unit")} - {None}
-
-
-def require_center(actor: Actor, case: Document, what: str) -> None:
-    if actor.role not in CENTER_ROLES:
-        raise NotYourCase(f"only a center dispatcher may {what}", role=actor.role)
-    if not _in_center_scope(actor, case):
-        raise NotYourCase(f"case {case['serial']} is outside your center's area", unit=actor.unit)
-
-
-def require_assignee(actor: Actor, case: Document, what: str) -> None:
-    if actor.role == "admin":
-        return
-    assignee = case.get("assignee") or {}
-    if actor.role not in HANDLER_ROLES or not assignee or actor.unit != assignee.get("unit"):
-        raise NotYourCase(f"only the assigned unit may {what}", role=actor.role,
-                          assignee=assignee.get("unit"))
-
-
-def require_state(case: Document, allowed: tuple[str, ...], what: str) -> None:
-    if case["state"] not in allowed:
-        raise TransitionNotAllowed(
-            f"cannot {what} a case that is {case['state']} (allowed from: {', '.join(allowed)})",
-            state=case["state"], version=case["version"], case_id=case["_id"])
-
-
 def _check_version(case: Document, expected: int | None) -> None:
     if expected is not None and expected != case["version"]:
         raise StaleCase(f"case {case['serial']} changed since you saw it; it is now {case['state']}",
@@ -244,8 +190,11 @@ async def _commit(db: Database, case: Document, entry: Document, *,
                   inc: Mapping[str, Any] | None = None,
                   extra_filter: Mapping[str, Any] | None = None) -> Document:
     """Apply the change and the history entry in one guarded update, then write the event."""
+    changes = dict(set_ or {})
+    if "assignee" in changes or "placement" in changes:
+        changes.update(access_fields({**case, **changes, "history": [*(case.get("history") or []), entry]}))
     update: dict[str, Any] = {
-        "$set": {**(set_ or {}), "state": entry["to"], "updated_at": entry["at"],
+        "$set": {**changes, "state": entry["to"], "updated_at": entry["at"],
                  "version": case["version"] + 1},
         "$push": {"history": entry, **(push or {})},
     }
@@ -306,8 +255,7 @@ async def dispatch(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
     """
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
-    require_center(who, case, "dispatch")
-    require_state(case, ("reported", "returned"), "dispatch")
+    check(who, case, "dispatch")
     note = clean_text(note, "note", required=False)
     if unit:
         kind = unit_kind or kind_of_unit(unit, district=case["district"], placement=case.get("placement"))
@@ -339,8 +287,7 @@ async def accept(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
                  expected_version: int | None = None) -> Document:
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
-    require_assignee(who, case, "accept this case")
-    require_state(case, ("dispatched",), "accept")
+    check(who, case, "accept")
     entry = history_entry(case, actor=who, action="accept", to="in_progress", now=now)
     return await _commit(db, case, entry, set_={"accepted_at": now})
 
@@ -351,8 +298,7 @@ async def return_case(db: Database, *, case_ref: str, actor: ActorLike, now: dat
     """The handler says "not our jurisdiction" (reason required); the center re-dispatches."""
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
-    require_assignee(who, case, "return this case")
-    require_state(case, ("dispatched", "in_progress"), "return")
+    check(who, case, "return")
     why = clean_text(reason, "reason", required=True, limit=1000)
     due = now + timedelta(minutes=int(case["dispatch_minutes"]))
     entry = history_entry(case, actor=who, action="return", to="returned", now=now, reason=why,
@@ -370,11 +316,7 @@ async def request_extension(db: Database, *, case_ref: str, actor: ActorLike, no
     """Ask the center for more time: a new deadline (`until`) or more working days/hours."""
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
-    require_assignee(who, case, "request an extension")
-    require_state(case, ("dispatched", "in_progress"), "request an extension for")
-    if (case.get("extension") or {}).get("status") == "pending":
-        raise TransitionNotAllowed("an extension request is already waiting for a decision",
-                                   state=case["state"], version=case["version"], case_id=case["_id"])
+    check(who, case, "extend")
     why = clean_text(reason, "reason", required=True, limit=1000)
     given = [x is not None for x in (until, working_days, hours)]
     if sum(given) != 1:
@@ -405,12 +347,8 @@ async def decide_extension(db: Database, *, case_ref: str, actor: ActorLike, now
                            expected_version: int | None = None) -> Document:
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
-    require_center(who, case, "decide an extension")
-    require_state(case, ("dispatched", "in_progress"), "decide an extension for")
-    request = case.get("extension") or {}
-    if request.get("status") != "pending":
-        raise TransitionNotAllowed("there is no pending extension request",
-                                   state=case["state"], version=case["version"], case_id=case["_id"])
+    check(who, case, "decide")
+    request = case["extension"]
     why = clean_text(reason, "reason", required=not approve, limit=1000)
     decided = {**request, "status": "approved" if approve else "refused", "decided_at": now,
                "decided_by": who.to_dict(), "decision_reason": why}
@@ -432,17 +370,18 @@ async def feedback(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
     """The handler reports the result (text + photos); the center verifies it next."""
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
-    require_assignee(who, case, "give feedback")
-    require_state(case, ("in_progress",), "give feedback on")
+    check(who, case, "feedback")
     body = clean_text(text, "text", required=True)
     pics = photo_ids(photos)
+    await case_photos.take(db, photos=pics, actor=who, case_id=case["_id"])
     on_time = case.get("deadline") is None or now <= case["deadline"]
     due = now + timedelta(hours=float(case["verify_hours"]))
     result = {"text": body, "photos": pics, "at": now, "by": who.to_dict(), "on_time": on_time}
     entry = history_entry(case, actor=who, action="feedback", to="awaiting_verification", now=now,
                           data={"text": body, "photos": pics, "on_time": on_time})
     return await _commit(db, case, entry, set_={"result": result, **_due_fields(now, due, policy)},
-                         push={"result_photos": {"$each": pics}, "public_photos": {"$each": pics}})
+                         push={"result_photos": {"$each": pics}, "public_photos": {"$each": pics},
+                               "photo_ids": {"$each": pics}})
 
 
 async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
@@ -456,8 +395,7 @@ async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
     """
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
-    require_center(who, case, "verify")
-    require_state(case, ("awaiting_verification",), "verify")
+    check(who, case, "verify")
     why = clean_text(note, "note", required=not ok, limit=1000)
     cb = clean_text(callback, "callback", required=False, limit=1000)
     data: dict[str, Any] = {"ok": ok}
@@ -482,28 +420,20 @@ async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
                                **_due_fields(now, due, policy)})
 
 
-def _is_reporter(actor: Actor, case: Document) -> bool:
-    if actor.user_id is None:
-        return False
-    people = [case.get("reporter") or {}, *(case.get("followers") or [])]
-    return any(p.get("user_id") == actor.user_id for p in people)
-
-
 async def rate(db: Database, *, case_ref: str, actor: ActorLike, now: datetime, score: int,
                comment: str | None = None, expected_version: int | None = None) -> Document:
     """The reporter's 1–5 rating (满意 5 … 差 1), once per case; a dispatcher may record the one
     given on the callback phone call."""
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
-    if not (_is_reporter(who, case) or (who.role in CENTER_ROLES and _in_center_scope(who, case))):
-        raise NotYourCase("only the case's reporter may rate it", role=who.role)
+    check_role(who, case, "rate")
     if isinstance(score, bool) or not isinstance(score, int) or score not in RATINGS:
         raise BadCaseInput("score must be 1 (差) to 5 (满意)", field="score")
-    require_state(case, ("closed",), "rate")
-    if case.get("rating") is not None:
+    if case["state"] == "closed" and case.get("rating") is not None:
         raise TransitionNotAllowed("this case has already been rated", state=case["state"],
                                    version=case["version"], case_id=case["_id"],
                                    rating=case["rating"]["score"])
+    check_state(case, "rate")
     words = clean_text(comment, "comment", required=False, limit=1000)
     label_zh, label_en = RATINGS[score]
     rating = {"score": score, "label_zh": label_zh, "label_en": label_en, "at": now,
@@ -518,8 +448,7 @@ async def supervise(db: Database, *, case_ref: str, actor: ActorLike, now: datet
     """督办: the center presses the handler now (notify pushes a reminder on the event)."""
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
-    require_center(who, case, "supervise")
-    require_state(case, OPEN_STATES, "supervise")
+    check(who, case, "supervise")
     why = clean_text(note, "note", required=False, limit=1000)
     entry = history_entry(case, actor=who, action="supervise", to=case["state"], now=now, reason=why,
                           data={"assignee": case.get("assignee")})
@@ -537,10 +466,12 @@ async def merge(db: Database, *, duplicate_ref: str, into_ref: str, actor: Actor
     who = Actor.of(actor)
     dup = await _load(db, duplicate_ref, expected_version)
     main = await repo.get_case(db, ref=into_ref)
-    require_center(who, dup, "merge cases")
+    check_role(who, dup, "merge")
+    # the main case gains the duplicate's reporter: it must be the center's too
+    check_role(who, main, "merge")
     if dup["_id"] == main["_id"]:
         raise BadCaseInput("a case cannot be merged into itself", field="into")
-    require_state(dup, OPEN_STATES, "merge")
+    check_state(dup, "merge")
     if main["state"] in FINAL_STATES:
         raise TransitionNotAllowed(f"the main case {main['serial']} is {main['state']}",
                                    state=main["state"], version=main["version"], case_id=main["_id"])

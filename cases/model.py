@@ -38,7 +38,8 @@ class Actor:
     """Who acts: a staff token's principal, a roster member from the bot, a citizen or the system.
 
     `role` is one of admin, dispatcher, department, leader, station_head, coordinator,
-    citizen, system. Bot passes a dict `{"role", "unit"?, "user_id"?, "chat_id"?, "name"?}`.
+    citizen, system. Bot passes a dict `{"role", "unit"?, "user_id"?, "chat_id"?, "name"?,
+    "locale"?}`; the locale is stored with a reporter so follow-ups speak their language.
     """
 
     role: str
@@ -46,6 +47,7 @@ class Actor:
     name: str = ""
     user_id: int | None = None
     chat_id: int | None = None
+    locale: str | None = None
 
     @classmethod
     def of(cls, value: Actor | Mapping[str, Any]) -> Actor:
@@ -54,10 +56,11 @@ class Actor:
         if not isinstance(value, Mapping) or not value.get("role"):
             raise BadCaseInput("an actor needs at least a role")
         return cls(role=str(value["role"]), unit=value.get("unit"), name=str(value.get("name") or ""),
-                   user_id=value.get("user_id"), chat_id=value.get("chat_id"))
+                   user_id=value.get("user_id"), chat_id=value.get("chat_id"),
+                   locale=value.get("locale"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+        return {k: v for k, v in asdict(self).items() if v not in (None, "") and k != "locale"}
 
 
 SYSTEM = Actor(role="system", name="gridlink")

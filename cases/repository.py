@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from cachetools import TTLCache
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from cases.calendar import WorkCalendar, package_days, package_years
@@ -23,6 +23,7 @@ from cases.categories import DEFAULT_CATEGORIES, Category
 from cases.duplicates import MAX_CANDIDATES, WINDOW, dup_key, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import FINAL_STATES, OPEN_STATES
+from cases.visibility import access_fields, case_photos
 from gridlink.db import Database, Document, insert_grouped, insert_new, insert_one_grouped
 
 SERIAL_RE = re.compile(r"^[A-Z]{1,3}\d{8}-\d{5,}$")
@@ -44,6 +45,11 @@ async def ensure_indexes(db: Database) -> None:
         await _drop_index(db, old)
     await _backfill_spots(db)
     await db.cases.create_index([("updated_at", ASCENDING)])
+    # The visibility scopes (cases.visibility) and the photo → case lookup.
+    await db.cases.create_index([("units", ASCENDING)])
+    await db.cases.create_index([("assigned_units", ASCENDING)])
+    await db.cases.create_index([("photo_ids", ASCENDING)])
+    await _backfill_access(db)
     await db.events.create_index([("case_id", ASCENDING)])
     await db.calendar_days.create_index([("year", ASCENDING)])
     await seed_categories(db)
@@ -73,6 +79,40 @@ async def _backfill_spots(db: Database) -> None:
         await db.counters.insert_one({"_id": SPOTS_MIGRATION})
     except DuplicateKeyError:
         pass  # another process finished the same backfill
+
+
+ACCESS_MIGRATION = "migration:case_access"
+_ACCESS_READ = {"district": 1, "placement": 1, "assignee": 1, "history": 1,
+                "photos": 1, "after_photos": 1, "result_photos": 1}
+
+
+async def _backfill_access(db: Database) -> None:
+    """Give cases stored before the visibility fields existed their `units`, `assigned_units`
+    and `photo_ids` (once per database)."""
+    if await db.counters.find_one({"_id": ACCESS_MIGRATION}, {"_id": 1}):
+        return
+    writes = []
+    async for case in db.cases.find({"units": None}, _ACCESS_READ):
+        writes.append(UpdateOne({"_id": case["_id"]}, {"$set": {
+            **access_fields(case), "photo_ids": case_photos(case)}}))
+        if len(writes) >= 500:
+            await db.cases.bulk_write(writes, ordered=False)
+            writes = []
+    if writes:
+        await db.cases.bulk_write(writes, ordered=False)
+    try:
+        await db.counters.insert_one({"_id": ACCESS_MIGRATION})
+    except DuplicateKeyError:
+        pass  # another process finished the same backfill
+
+
+async def cases_with_photos(db: Database, *, photo_ids: Iterable[str]) -> list[Document]:
+    """The cases that carry any of these photos (intake, on-the-spot or result photos)."""
+    ids = list(dict.fromkeys(photo_ids))
+    if not ids:
+        return []
+    cursor = db.cases.find({"photo_ids": {"$in": ids}}, {"history": 0})
+    return [doc async for doc in cursor]
 
 
 # ---------------------------------------------------------------- serials

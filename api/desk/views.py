@@ -21,7 +21,6 @@ from pymongo.errors import PyMongoError
 
 from api.desk import forms
 from api.desk import repository as desk_repo
-from api.desk.actions import RULES, allowed_actions, check_role
 from api.desk.i18n import CATALOG, LOCALE_COOKIE, LOCALES, t
 from api.desk.mapsvg import DistrictMap, build_map
 from api.desk.session import (
@@ -39,7 +38,7 @@ from api.desk.session import (
 )
 from api.errors import status_for
 from api.keys import CLOCK, DB, DESK_JINJA, GRID_INDEX, PHOTO_WORKERS, SETTINGS
-from cases import lifecycle
+from cases import lifecycle, workflow
 from cases import repository as cases_repo
 from cases.colour import colour_of
 from cases.duplicates import WINDOW, bounding_box, rank_duplicates
@@ -424,7 +423,7 @@ def can_view(session: Session, case: dict[str, Any]) -> bool:
         return True
     if a.role == "dispatcher":
         try:
-            lifecycle.require_center(actor(session), case, "open")
+            workflow.check_role(actor(session), case, "supervise")
             return True
         except NotYourCase:
             pass
@@ -458,7 +457,7 @@ async def _proposed_deadline(request: web.Request, case: dict[str, Any]) -> date
 
 async def _row(request: web.Request, session: Session, case: dict[str, Any]) -> dict[str, Any]:
     """What a queue row or the case page needs besides the case itself."""
-    acts = allowed_actions(case, actor(session))
+    acts = workflow.allowed_actions(actor(session), case)
     extra: dict[str, Any] = {"case": case, "actions": acts}
     if "dispatch" in acts:
         extra["proposed_deadline"] = await _proposed_deadline(request, case)
@@ -574,10 +573,10 @@ async def case_action(request: web.Request) -> web.StreamResponse:
     session = await need(request)
     form = await read_form(request, session)
     action = request.match_info["action"]
-    if action not in RULES:
+    if action not in workflow.ACTIONS:
         raise NotFound(f"no action {action!r}")
     case = await _load_case(request, session)
-    check_role(action, case, actor(session))
+    workflow.check_role(actor(session), case, action)
     try:
         await _perform(request, session, action, case, form)
     except PermissionDenied:

@@ -1,0 +1,142 @@
+"""The case workflow as one table: every door (desk, bot, REST, Open311) asks it.
+
+A row says which action may be taken from which states, what state it leads to (None: the
+state is unchanged), who may take it and what it needs. `cases.lifecycle` enforces a row
+with `check`; the doors offer buttons, forms and endpoints from `allowed_actions`. Adding a
+transition is one row here plus its function in the lifecycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cases.errors import NotYourCase, TransitionNotAllowed
+from cases.model import CENTER_ROLES, HANDLER_ROLES, OPEN_STATES, Actor
+from cases.visibility import in_area, is_reporter
+
+Guard = Literal["center", "assignee", "reporter"]
+Case = Mapping[str, Any]
+
+
+def _pending(case: Case) -> bool:
+    return (case.get("extension") or {}).get("status") == "pending"
+
+
+def _not_pending(case: Case) -> bool:
+    return not _pending(case)
+
+
+def _unrated(case: Case) -> bool:
+    return case.get("rating") is None
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: tuple[str, ...]
+    target: str | None  # None: the state does not change
+    guard: Guard
+    needs: tuple[str, ...] = ()  # fields the action requires ("a|b": exactly one of them)
+    when: Callable[[Case], bool] | None = None
+    # what the history records (`verify` records close or reopen, `dispatch` redispatch)
+    records: tuple[str, ...] = ()
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("dispatch", ("reported", "returned"), "dispatched", "center",
+               records=("dispatch", "redispatch")),
+    Transition("accept", ("dispatched",), "in_progress", "assignee", records=("accept",)),
+    Transition("return", ("dispatched", "in_progress"), "returned", "assignee", ("reason",),
+               records=("return",)),
+    Transition("extend", ("dispatched", "in_progress"), None, "assignee",
+               ("reason", "until|working_days|hours"), _not_pending, records=("request_extension",)),
+    Transition("decide", ("dispatched", "in_progress"), None, "center", ("approve",), _pending,
+               records=("decide_extension",)),
+    Transition("feedback", ("in_progress",), "awaiting_verification", "assignee", ("text",),
+               records=("feedback",)),
+    Transition("verify", ("awaiting_verification",), "closed", "center", ("ok",),
+               records=("close", "reopen")),
+    Transition("supervise", OPEN_STATES, None, "center", records=("supervise",)),
+    Transition("merge", OPEN_STATES, "merged", "center", ("into",), records=("merge",)),
+    Transition("rate", ("closed",), None, "reporter", ("score",), _unrated, records=("rate",)),
+)
+BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
+ACTIONS: tuple[str, ...] = tuple(BY_ACTION)
+# Actions the assigned unit takes (the bot's assignment buttons, the handler's desk forms).
+HANDLER_ACTIONS: tuple[str, ...] = tuple(t.action for t in TRANSITIONS if t.guard == "assignee")
+
+
+def transition(action: str) -> Transition:
+    try:
+        return BY_ACTION[action]
+    except KeyError:
+        raise TransitionNotAllowed(f"unknown action {action!r}; one of {', '.join(ACTIONS)}",
+                                   action=action) from None
+
+
+def is_assignee(actor: Actor, case: Case) -> bool:
+    assignee = case.get("assignee") or {}
+    return actor.role in HANDLER_ROLES and bool(assignee) and actor.unit == assignee.get("unit")
+
+
+def check_role(actor: Actor, case: Case, action: str) -> None:
+    """Who may take the action on this case (NotYourCase otherwise), whatever its state."""
+    row = transition(action)
+    if actor.role == "admin":
+        return
+    if row.guard == "center" or (row.guard == "reporter" and actor.role in CENTER_ROLES):
+        if actor.role not in CENTER_ROLES:
+            raise NotYourCase(f"only a center dispatcher may {action}", role=actor.role)
+        if not in_area(actor, case):
+            raise NotYourCase(f"case {case.get('serial')} is outside your center's area", unit=actor.unit)
+    elif row.guard == "assignee":
+        if not is_assignee(actor, case):
+            raise NotYourCase(f"only the assigned unit may {action}", role=actor.role,
+                              assignee=(case.get("assignee") or {}).get("unit"))
+    elif not is_reporter(actor, case):
+        raise NotYourCase(f"only the case's reporter may {action}", role=actor.role)
+
+
+def check_state(case: Case, action: str) -> None:
+    """Whether the case's state (and its condition, e.g. a pending extension) allows it now."""
+    row = transition(action)
+    state = case.get("state")
+    if state not in row.sources:
+        raise TransitionNotAllowed(
+            f"cannot {action} a case that is {state} (allowed from: {', '.join(row.sources)})",
+            state=state, version=case.get("version"), case_id=case.get("_id"), action=action)
+    if row.when is not None and not row.when(case):
+        reason = {"extend": "an extension request is already waiting for a decision",
+                  "decide": "there is no pending extension request",
+                  "rate": "this case has already been rated"}.get(action, f"cannot {action} now")
+        raise TransitionNotAllowed(reason, state=state, version=case.get("version"),
+                                   case_id=case.get("_id"), action=action)
+
+
+def check(actor: Actor, case: Case, action: str) -> None:
+    """The whole guard: role and area first (403), then state (409)."""
+    check_role(actor, case, action)
+    check_state(case, action)
+
+
+def may(actor: Actor, case: Case, action: str) -> bool:
+    try:
+        check(actor, case, action)
+    except (NotYourCase, TransitionNotAllowed):
+        return False
+    return True
+
+
+def allowed_actions(actor: Actor, case: Case) -> list[str]:
+    """The actions this principal may take on the case now, in the table's order."""
+    return [t.action for t in TRANSITIONS if may(actor, case, t.action)]
+
+
+def action_of_record(recorded: str) -> str:
+    """The table's action of a history entry's action name (e.g. close → verify)."""
+    for row in TRANSITIONS:
+        if recorded in row.records:
+            return row.action
+    return recorded
