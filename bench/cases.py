@@ -36,8 +36,9 @@ from cases import lifecycle
 from cases import repository as repo
 from cases.intake import intake
 from cases.model import Actor, CasePolicy
-from gridlink.db import Database, ensure_indexes, make_client
+from gridlink.db import Database, make_client
 from gridlink.embedded import temporary_server
+from gridlink.schema import ensure_indexes
 from gridlink.settings import load_settings
 
 POLICY = CasePolicy()

@@ -52,8 +52,9 @@ from api.keys import CLOCK, MONGO_URI, SETTINGS
 from api.stats import setup_routes as stats_routes
 from gridlink.app import database_ctx
 from gridlink.clock import SystemClock
-from gridlink.db import ensure_indexes, make_client
+from gridlink.db import make_client
 from gridlink.embedded import EmbeddedServer, free_port
+from gridlink.schema import ensure_indexes
 from gridlink.settings import load_settings
 from stats import repository as repo
 from stats.history import generate

@@ -40,8 +40,9 @@ from cases.model import Actor, CasePolicy
 from gridlink import auth
 from gridlink.app import create_app
 from gridlink.clock import FakeClock
-from gridlink.db import ensure_indexes, make_client
+from gridlink.db import make_client
 from gridlink.embedded import EmbeddedServer
+from gridlink.schema import ensure_indexes
 from gridlink.settings import load_settings
 from grids import repository as grids_repo
 from grids.demo import demo_feature_collection

@@ -29,8 +29,9 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gridlink.db import ensure_indexes, make_client  # noqa: E402
+from gridlink.db import make_client  # noqa: E402
 from gridlink.embedded import EmbeddedServer  # noqa: E402
+from gridlink.schema import ensure_indexes  # noqa: E402
 from gridlink.settings import load_settings  # noqa: E402
 from notify import repository as repo  # noqa: E402
 from sandbox.app import create_sandbox_app, sandbox_of  # noqa: E402

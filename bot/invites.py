@@ -10,7 +10,8 @@ from telegram.error import TelegramError
 from bot import domain
 from bot import repository as repo
 from gridlink.clock import SystemClock
-from gridlink.db import ensure_indexes, make_client
+from gridlink.db import make_client
+from gridlink.schema import ensure_indexes
 from gridlink.settings import Settings
 
 

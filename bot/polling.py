@@ -16,7 +16,8 @@ from telegram.error import NetworkError, TimedOut
 from bot.application import BotDeps, build_application
 from bot.webhook import process_once
 from gridlink.clock import Clock, SystemClock
-from gridlink.db import ensure_indexes, make_client
+from gridlink.db import make_client
+from gridlink.schema import ensure_indexes
 from gridlink.settings import Settings
 from grids.live import LiveGridIndex
 

@@ -18,7 +18,8 @@ from api.routes import setup_routes
 from api.telegram import ptb_ctx
 from gridlink import background
 from gridlink.clock import Clock, clock_for
-from gridlink.db import ensure_indexes, make_client
+from gridlink.db import make_client
+from gridlink.schema import ensure_indexes
 from gridlink.settings import Settings
 
 log = logging.getLogger(__name__)

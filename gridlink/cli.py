@@ -83,8 +83,8 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     """Create a staff API token (printed once; only its hash is stored)."""
     from gridlink import auth
     from gridlink.clock import SystemClock
-    from gridlink.db import open_database
     from gridlink.runtime import database_uri
+    from gridlink.schema import open_database
 
     async def create(uri: str) -> str:
         async with open_database(uri, settings) as db:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def load_demo(settings: Settings, uri: str, *, seed: int | None = None,
                     only_if_empty: bool = False) -> int:
-    from gridlink.db import open_database
+    from gridlink.schema import open_database
     from grids import repository
     from grids.demo import DEFAULT_SEED, demo_feature_collection
     from grids.importer import parse_grid
@@ -97,7 +97,7 @@ def read_grid_file(path: Path, *, source_crs: str, settings: Settings,
 
 async def install(settings: Settings, uri: str, grid: ImportedGrid, *, source: str) -> int:
     from gridlink.clock import SystemClock
-    from gridlink.db import open_database
+    from gridlink.schema import open_database
     from grids import repository
 
     async with open_database(uri, settings) as db:

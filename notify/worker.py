@@ -13,7 +13,8 @@ from pymongo.errors import PyMongoError
 
 from cases import lifecycle
 from gridlink.clock import Clock, clock_for
-from gridlink.db import Database, ensure_indexes, make_client
+from gridlink.db import Database, make_client
+from gridlink.schema import ensure_indexes
 from gridlink.settings import Settings
 from notify import notifier, schedule
 from notify.config import NotifyConfig

@@ -11,8 +11,8 @@ from gridlink.settings import Settings
 def cmd_open311_key(args: argparse.Namespace, settings: Settings) -> int:
     """Create an Open311 API key (printed once; stored hashed), list keys, or revoke one."""
     from gridlink.clock import SystemClock
-    from gridlink.db import open_database
     from gridlink.runtime import database_uri
+    from gridlink.schema import open_database
     from open311 import repository as repo
 
     async def run(uri: str) -> int:

@@ -38,8 +38,8 @@ def read_password(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from gridlink.clock import SystemClock
-    from gridlink.db import open_database
     from gridlink.runtime import database_uri
+    from gridlink.schema import open_database
     from staff import repository, service
 
     password = read_password(args) if args.staff_command == "add" else ""

@@ -19,7 +19,7 @@ def _say(text: str) -> None:
 
 async def _history(settings: Settings, uri: str, n: int) -> dict[str, object]:
     from gridlink.clock import SystemClock
-    from gridlink.db import open_database
+    from gridlink.schema import open_database
     from stats.history import insert_history
 
     async with open_database(uri, settings) as db:
@@ -55,8 +55,8 @@ def demo_args(parser: argparse.ArgumentParser) -> None:
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     """Statistics maintenance: `rebuild` recomputes every rollup from the cases."""
     from gridlink.clock import SystemClock
-    from gridlink.db import open_database
     from gridlink.runtime import database_uri
+    from gridlink.schema import open_database
     from stats.rollups import rebuild
 
     async def go(uri: str) -> dict[str, int]:

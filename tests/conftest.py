@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gridlink.app import create_app
 from gridlink.clock import FakeClock
-from gridlink.db import Database, ensure_indexes, make_client
+from gridlink.db import Database, make_client
 from gridlink.embedded import EmbeddedServer
+from gridlink.schema import ensure_indexes
 from gridlink.settings import Settings, load_settings
 
 

@@ -32,7 +32,8 @@ from api.openapi import document
 from gridlink import auth
 from gridlink.app import create_app
 from gridlink.clock import SystemClock
-from gridlink.db import ensure_indexes, make_client
+from gridlink.db import make_client
+from gridlink.schema import ensure_indexes
 from gridlink.settings import load_settings
 from grids import repository as grids_repo
 from grids.demo import demo_feature_collection

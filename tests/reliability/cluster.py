@@ -21,8 +21,9 @@ from typing import Any
 import aiohttp
 
 from gridlink import auth
-from gridlink.db import Client, Database, ensure_indexes
+from gridlink.db import Client, Database
 from gridlink.embedded import EmbeddedServer, free_port
+from gridlink.schema import ensure_indexes
 from gridlink.settings import PROJECT_ROOT, load_settings
 from grids.importer import parse_grid
 from grids.repository import bind, install_grid
