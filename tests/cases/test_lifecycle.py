@@ -18,7 +18,7 @@ from cases.intake import intake
 from cases.model import Actor
 from gridlink.clock import FakeClock
 from gridlink.db import Database
-from tests.cases.conftest import CENTER, CITIZEN, CITY_MGMT, POLICY, ROADS, NewCase
+from tests.cases.conftest import CENTER, CITIZEN, CITY_MGMT, POLICY, ROADS, NewCase, stored_photo
 
 
 async def _events(db: Database, case_id: str) -> list[str]:
@@ -73,6 +73,7 @@ async def test_dispatch_accept_feedback_close(db: Database, clock: FakeClock,
     clock.advance(hours=1)
     case = await lifecycle.accept(db, case_ref=case["_id"], actor=ROADS, now=clock.now())
     assert case["state"] == "in_progress"
+    await stored_photo(db, "p-after")
     case = await lifecycle.feedback(db, case_ref=case["_id"], actor=ROADS, now=clock.now(),
                                     policy=POLICY, text="Patched", photos=["p-after"])
     assert case["state"] == "awaiting_verification" and case["result_photos"] == ["p-after"]
@@ -276,6 +277,8 @@ async def test_supervise_appends_event_without_state_change(db: Database, clock:
 
 async def test_patrol_case_handled_on_the_spot(db: Database, clock: FakeClock) -> None:
     patrol = Actor(role="coordinator", unit="310101001001001", user_id=77, chat_id=77, name="Patrol Sun")
+    await stored_photo(db, "before-1")
+    await stored_photo(db, "after-1", "0f0f0f0ff0f0f0f0")
     args = dict(policy=POLICY, now=clock.now(), channel="patrol_bot", kind="hazard",
                 category="illegal_ads", description="posters on a lamp post", actor=patrol,
                 location={"lon": 121.47, "lat": 31.23}, photos=["before-1"])
@@ -288,6 +291,8 @@ async def test_patrol_case_handled_on_the_spot(db: Database, clock: FakeClock) -
     assert case["history"][1]["data"]["before_photos"] == ["before-1"]
     assert case["history"][1]["data"]["after_photos"] == ["after-1"]
     assert await _events(db, case["_id"]) == ["case.reported", "case.closed"]
+    # the case carries its photos: the desk and the photo routes find them through it
+    assert case["photo_ids"] == ["before-1", "after-1"] and case["phashes"] == ["c3c3c3c33c3c3c3c"]
 
 
 async def test_stale_version_is_refused(db: Database, clock: FakeClock, new_case: NewCase) -> None:
