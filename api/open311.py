@@ -3,7 +3,8 @@
 A sub-application, so that every answer under /open311/v2/ — including an unknown path, a
 wrong method or a database outage — comes in the spec's error format (a list of
 {code, description}, `<errors><error>…` in XML) rather than the staff API's JSON errors.
-Intake goes through `cases` with channel `open311`, placement through `grids`.
+Intake goes through `cases.intake` with channel `open311` (placing with the app's grid index);
+reads go through `cases.visibility`: only public cases, as anyone may see them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from multidict import MultiDict, MultiDictProxy
 from api.errors import DB_DOWN, ERROR_RENDERERS, status_for
 from api.keys import CLOCK, DB, GRID_INDEX, PHOTO_WORKERS, SETTINGS
 from cases import repository as cases_repo
+from cases import visibility
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import CasePolicy
 from gridlink import errors
 from grids import repository as grids_repo
+from grids.live import LiveGridIndex
 from media import service as media_service
 from open311 import intake as open311_intake
 from open311 import repository as keys_repo
@@ -184,8 +187,12 @@ async def get_service_definition(request: web.Request, fmt: Format) -> web.Respo
 async def get_requests(request: web.Request, fmt: Format) -> web.Response:
     settings = request.config_dict[SETTINGS]
     query = spec.parse_query(request.query, now=request.config_dict[CLOCK].now(), tz=settings.tz)
-    docs = await cases_repo.find_cases(request.config_dict[DB], query=query.to_mongo(),
-                                       limit=query.limit)
+    # Open311 reads are anonymous: the public cases only (`cases.visibility`'s scope).
+    scope = visibility.scope(None, district=settings.district_code)
+    wanted = query.to_mongo()
+    docs = await cases_repo.find_cases(request.config_dict[DB],
+                                       query={"$and": [wanted, scope]} if wanted and scope else
+                                       {**wanted, **scope}, limit=query.limit)
     return await _render_requests(request, fmt, docs)
 
 
@@ -210,7 +217,9 @@ async def _render_requests(request: web.Request, fmt: Format, docs: list[dict[st
         names = {u["code"]: u.get("name_en") for u in await grids_repo.find_units(db, codes=codes)}
         docs = [{**d, "assignee": {**d["assignee"], "name": names[d["assignee"]["unit"]]}}
                 if names.get((d.get("assignee") or {}).get("unit")) else d for d in docs]
-    views = [spec.request_view(d, extras=extras.get(d["_id"]), categories=cats, locale=locale,
+    now = request.config_dict[CLOCK].now()
+    views = [spec.request_view(d, visibility.list_item(d, now, seen_as="public"),
+                               extras=extras.get(d["_id"]), categories=cats, locale=locale,
                                tz=tz, media_base=base) for d in docs]
     return render(fmt, "service_requests", views)
 
@@ -219,6 +228,8 @@ async def get_request(request: web.Request, fmt: Format) -> web.Response:
     ref = request.match_info["service_request_id"]
     try:
         doc = await cases_repo.get_case_by_serial(request.config_dict[DB], serial=ref)
+        # A case that is not public is "not found" to anyone asking here.
+        visibility.view(None, doc, request.config_dict[CLOCK].now())
     except CaseNotFound:
         raise RequestNotFound(f"service_request_id {ref!r} was not found") from None
     return await _render_requests(request, fmt, [doc])
@@ -237,14 +248,14 @@ async def post_request(request: web.Request, fmt: Format) -> web.Response:
     client = await keys_repo.authenticate(db, key=form.get("api_key") or request.query.get("api_key"))
     settings = request.config_dict[SETTINGS]
     result = await open311_intake.submit(
-        db, policy=CasePolicy.from_settings(settings), placer=await _placer(request),
+        db, policy=CasePolicy.from_settings(settings), grid=await _grid(request),
         store_photo=_photo_store(request), client=client, form=form, photo=upload,
         locale=_locale(request, form), now=request.config_dict[CLOCK].now(),
         idempotency_key=request.headers.get("Idempotency-Key") or None)
     return render(fmt, "service_requests", [result])
 
 
-async def _placer(request: web.Request) -> open311_intake.Placer:
+async def _grid(request: web.Request) -> LiveGridIndex:
     live = request.config_dict[GRID_INDEX]
     # Picks up a newly imported grid version at once (cheap: rate-limited inside).
     await live.refresh(request.config_dict[DB])
@@ -252,14 +263,15 @@ async def _placer(request: web.Request) -> open311_intake.Placer:
 
 
 def _photo_store(request: web.Request) -> open311_intake.PhotoStore:
-    """Photos go through media's pipeline like every other channel's (EXIF stripped, hashed)."""
-    async def store(upload: open311_intake.Upload) -> tuple[str, str | None]:
+    """Photos go through media's pipeline like every other channel's (EXIF stripped, hashed);
+    intake links the stored photo to the case."""
+    async def store(upload: open311_intake.Upload) -> str:
         result = await media_service.ingest(
             request.config_dict[DB], data=upload.data, content_type=upload.content_type or None,
             filename=upload.filename, uploader="open311", settings=request.config_dict[SETTINGS],
             now=request.config_dict[CLOCK].now(),
             workers=request.config_dict.get(PHOTO_WORKERS))
-        return result.id, result.phash
+        return result.id
     return store
 
 

@@ -1,12 +1,14 @@
 """POST requests: a GeoReport service request becomes a case of channel `open311`.
 
 Validation follows the spec (service_code, a location, the service's attributes); the case
-itself is opened by `cases.intake.intake`, placement is done by `grids` (through the
-`Placer` the caller passes) and an uploaded photo is stored by `media` (the `PhotoStore`).
+itself — placement, the photo's hash and link, the reporter with their language — is opened
+by `cases.intake.intake` (with the grid index the caller holds). An uploaded photo is stored
+by `media` first (the `PhotoStore`), like any channel's upload.
 
 An address without coordinates is accepted (the spec allows address_string alone) and the
 case stays unplaced: gridlink has no geocoder, so the district center places it by hand; the
-address is written into the case's description so dispatchers see it.
+address is written into the case's description so dispatchers see it. A point outside the
+district is taken unplaced too (Open311 requests are citizens' appeals: intake's rule).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from multidict import MultiMapping
@@ -42,12 +44,8 @@ class Upload:
     content_type: str
 
 
-class Placer(Protocol):
-    def place(self, lon: float, lat: float) -> Any: ...
-
-
-# Stores an uploaded photo; returns its media id and perceptual hash (None when unknown).
-PhotoStore = Callable[[Upload], Awaitable[tuple[str, str | None]]]
+# Stores an uploaded photo through media; returns its media id.
+PhotoStore = Callable[[Upload], Awaitable[str]]
 
 
 def kind_for(service_code: str) -> str:
@@ -87,7 +85,8 @@ def _media_url(form: MultiMapping[str]) -> str | None:
     return url
 
 
-async def submit(db: Database, *, policy: CasePolicy, placer: Placer, store_photo: PhotoStore,
+async def submit(db: Database, *, policy: CasePolicy, grid: cases_intake.Placer | None,
+                 store_photo: PhotoStore,
                  client: repo.ApiClient, form: MultiMapping[str], photo: Upload | None,
                  locale: str, now: datetime, idempotency_key: str | None = None) -> dict[str, Any]:
     """Open the case; the spec's POST answer: service_request_id, token, service_notice."""
@@ -108,25 +107,15 @@ async def submit(db: Database, *, policy: CasePolicy, placer: Placer, store_phot
     address = _text(form, "address_string", 500)
     address_id = _text(form, "address_id", 100)
     location: dict[str, float] | None = None
-    placement: dict[str, Any] | None = None
     if has_lat:
         lat = _coordinate(form, "lat", -90, 90)
-        lon = _coordinate(form, "long", -180, 180)
-        location = {"lon": lon, "lat": lat}
-        # OutsideDistrict / BadCoordinates are InvalidInput (400); no grid loaded is 503.
-        placement = placer.place(lon, lat).to_dict()
+        location = {"lon": _coordinate(form, "long", -180, 180), "lat": lat}
     elif address is None and address_id is None:
         raise MissingLocation("a location is required: lat and long, or address_string")
 
     description = _text(form, "description", TEXT_LIMIT)
     media_url = _media_url(form)
-    photos: list[str] = []
-    phashes: list[str] = []
-    if photo is not None:
-        media_id, phash = await store_photo(photo)
-        photos.append(media_id)
-        if phash:
-            phashes.append(phash)
+    photos = [await store_photo(photo)] if photo is not None else []
 
     defs = {a.code: a for a in attributes.for_category(code)}
     lines = [description or str(category.get("name_zh") or code)]
@@ -145,9 +134,9 @@ async def submit(db: Database, *, policy: CasePolicy, placer: Placer, store_phot
                 "locale": locale}
     result = await cases_intake.intake(
         db, policy=policy, now=now, channel="open311", kind=kind_for(code), category=code,
-        description=text, actor={"role": "citizen", "name": f"open311:{client.name}"},
-        reporter={k: v for k, v in reporter.items() if v}, location=location,
-        placement=placement, photos=photos, phashes=phashes,
+        description=text, actor={"role": "citizen", "name": f"open311:{client.name}", "locale": locale},
+        reporter={k: v for k, v in reporter.items() if v}, location=location, grid=grid,
+        photos=photos,
         idempotency_key=f"open311:{client.key_id}:{idempotency_key}" if idempotency_key else None)
     case = result.case
     account_id = _text(form, "account_id", 100)

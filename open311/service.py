@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cases.views import public_photos
+from cases.model import FINAL_STATES, OPEN_STATES
+from cases.visibility import PUBLISHED_CHANNELS
 from open311 import attributes
 from open311.errors import BadDate, BadRequestInput
 
@@ -21,9 +22,6 @@ from open311.errors import BadDate, BadRequestInput
 # returned, whichever is smallest".
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000
-
-OPEN_STATES = ("reported", "dispatched", "in_progress", "awaiting_verification", "returned")
-CLOSED_STATES = ("closed", "merged")
 
 Locale = str  # "zh-CN" | "en"
 
@@ -118,7 +116,7 @@ STATUS_NOTES: dict[str, tuple[str, str]] = {
 
 
 def status_of(state: str) -> str:
-    return "closed" if state in CLOSED_STATES else "open"
+    return "closed" if state in FINAL_STATES else "open"
 
 
 def _merged_into(case: Mapping[str, Any]) -> str:
@@ -144,11 +142,9 @@ def status_notes(case: Mapping[str, Any], locale: Locale) -> str:
         key = "closed_on_spot"
     zh, en = STATUS_NOTES.get(key, (state, state))
     unit = (case.get("assignee") or {}).get("name") or ("the center" if locale == "en" else "联动中心")
-    text = (en if locale == "en" else zh).format(unit=unit, main=_merged_into(case))
-    # A return's reason says why the unit declined; it is about remit, not about people.
-    if state == "returned" and last.get("reason"):
-        text += f" ({last['reason']})" if locale == "en" else f"（{last['reason']}）"
-    return text
+    # A fixed note per state: a handler's own words (a return's or a verification's reason)
+    # may name people or places and stay with the staff.
+    return (en if locale == "en" else zh).format(unit=unit, main=_merged_into(case))
 
 
 def iso(value: datetime | None, tz: ZoneInfo) -> str | None:
@@ -160,24 +156,22 @@ def iso(value: datetime | None, tz: ZoneInfo) -> str | None:
     return value.astimezone(tz).isoformat(timespec="seconds")
 
 
-def request_view(case: Mapping[str, Any], *, extras: Mapping[str, Any] | None,
-                 categories: Mapping[str, Mapping[str, Any]], locale: Locale, tz: ZoneInfo,
-                 media_base: str) -> dict[str, Any]:
-    """A case as a GeoReport service request; the reporter never appears.
+def request_view(case: Mapping[str, Any], seen: Mapping[str, Any], *,
+                 extras: Mapping[str, Any] | None, categories: Mapping[str, Mapping[str, Any]],
+                 locale: Locale, tz: ZoneInfo, media_base: str) -> dict[str, Any]:
+    """A public case as a GeoReport service request; the reporter never appears.
 
-    Open311 reads are anonymous, so this follows the cases' own public rules: nothing of a
-    case that is not `public`; a citizen's own words, place and photos only where they were
-    given for publication (a patrol report, or a request posted through Open311 itself —
-    Open311 requests are public by nature); street-surface places are public spaces.
+    `seen` is what `cases.visibility` lets anyone see of the case (its public view): the place
+    and photos come from it. The words are shown only where they were given for publication
+    (a patrol report, or a request posted through Open311 itself — public by nature).
     """
     category = categories.get(str(case.get("category")), {})
-    location = case.get("location") or {}
+    location = seen.get("location") or {}
+    show_place = bool(location)
     placement = case.get("placement") or {}
     extra = extras or {}
-    public = bool(case.get("public"))
-    published = public and case.get("channel") in ("patrol_bot", "open311")
-    show_place = published or (public and case.get("layer") == "street_surface")
-    photos = public_photos(dict(case)) if public else []
+    published = case.get("channel") in PUBLISHED_CHANNELS
+    photos = list(seen.get("photos") or [])
     if extra:
         description = extra.get("description") if published else None
     else:
@@ -225,7 +219,7 @@ class RequestQuery:
         if self.service_codes:
             query["category"] = {"$in": list(self.service_codes)}
         if self.statuses and set(self.statuses) != {"open", "closed"}:
-            states = OPEN_STATES if "open" in self.statuses else CLOSED_STATES
+            states = OPEN_STATES if "open" in self.statuses else FINAL_STATES
             query["state"] = {"$in": list(states)}
         window: dict[str, Any] = {}
         if self.start is not None:
