@@ -1,12 +1,15 @@
-"""Read-only queries the desk's queues need (every write goes through cases' domain)."""
+"""The desk's queues and the read-only queries behind them (every write goes through cases'
+domain; who may list what comes from `cases.visibility.scope`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
+from cases import workflow
 from cases.colour import colour_of, colour_query
 from cases.model import OPEN_STATES
 from gridlink.db import Database, Document
@@ -15,18 +18,46 @@ from gridlink.db import Database, Document
 _LIST = {"history": 0, "phashes": 0}
 
 
+@dataclass(frozen=True)
+class Queue:
+    """A center's work list: the cases waiting for one of the workflow's actions."""
+
+    name: str
+    actions: tuple[str, ...]  # the buttons its rows offer (when the workflow allows them)
+    states: tuple[str, ...] = ()
+    pending_extension: bool = False
+    overdue: bool = False
+
+
+# "new" and "returned" split the dispatch's sources: a returned case needs its reason read.
+QUEUES: dict[str, Queue] = {q.name: q for q in (
+    Queue("new", ("dispatch", "merge"), states=("reported",)),
+    Queue("returned", ("dispatch",), states=("returned",)),
+    Queue("extensions", ("decide",), states=workflow.transition("decide").sources,
+          pending_extension=True),
+    Queue("verification", ("verify",), states=workflow.transition("verify").sources),
+    Queue("red", ("supervise",), overdue=True),
+)}
+
+
 def queue_filter(queue: str, now: datetime) -> dict[str, Any]:
-    if queue == "new":
-        return {"state": "reported"}
-    if queue == "returned":
-        return {"state": "returned"}
-    if queue == "extensions":
-        return {"state": {"$in": ["dispatched", "in_progress"]}, "extension.status": "pending"}
-    if queue == "verification":
-        return {"state": "awaiting_verification"}
-    if queue == "red":
+    q = QUEUES[queue]
+    if q.overdue:
         return colour_query("red", now)
-    raise KeyError(queue)
+    out: dict[str, Any] = {"state": q.states[0] if len(q.states) == 1 else {"$in": list(q.states)}}
+    if q.pending_extension:
+        out["extension.status"] = "pending"
+    return out
+
+
+def in_queue(queue: str, case: Document, now: datetime) -> bool:
+    """Python twin of `queue_filter` (red through cases' own colour_of)."""
+    q = QUEUES[queue]
+    if q.overdue:
+        return colour_of(case, now) == "red"
+    if case["state"] not in q.states:
+        return False
+    return not q.pending_extension or (case.get("extension") or {}).get("status") == "pending"
 
 
 def _and(*parts: dict[str, Any]) -> dict[str, Any]:
@@ -43,22 +74,6 @@ async def open_cases_brief(db: Database, *, scope: dict[str, Any], limit: int = 
                            {"state": 1, "due_at": 1, "warn_at": 1, "extension.status": 1,
                             "assignee.unit": 1}).limit(limit)
     return [doc async for doc in cursor]
-
-
-def in_queue(queue: str, case: Document, now: datetime) -> bool:
-    """Python twin of `queue_filter` (red through cases' own colour_of)."""
-    state = case["state"]
-    if queue == "new":
-        return state == "reported"
-    if queue == "returned":
-        return state == "returned"
-    if queue == "extensions":
-        return state in ("dispatched", "in_progress") and (case.get("extension") or {}).get("status") == "pending"
-    if queue == "verification":
-        return state == "awaiting_verification"
-    if queue == "red":
-        return colour_of(case, now) == "red"
-    raise KeyError(queue)
 
 
 async def cases(db: Database, *, query: dict[str, Any], scope: dict[str, Any], limit: int = 100,

@@ -38,13 +38,22 @@ from api.desk.session import (
 )
 from api.errors import status_for
 from api.keys import CLOCK, DB, DESK_JINJA, GRID_INDEX, PHOTO_WORKERS, SETTINGS
-from cases import lifecycle, workflow
+from cases import lifecycle, visibility, workflow
 from cases import repository as cases_repo
 from cases.colour import colour_of
 from cases.duplicates import WINDOW, bounding_box, rank_duplicates
 from cases.errors import NotYourCase, StaleCase
 from cases.intake import intake as take_case
-from cases.model import CHANNELS, FINAL_STATES, KINDS, OPEN_STATES, CasePolicy
+from cases.model import (
+    CENTER_ROLES,
+    CHANNELS,
+    FINAL_STATES,
+    HANDLER_ROLES,
+    KINDS,
+    OPEN_STATES,
+    Actor,
+    CasePolicy,
+)
 from gridlink.errors import (
     Conflict,
     DomainError,
@@ -54,8 +63,7 @@ from gridlink.errors import (
     WrongState,
 )
 from grids import repository as grids_repo
-from grids.errors import BadCoordinates, GridNotLoaded, OutsideDistrict
-from media import repository as media_repo
+from grids.errors import BadCoordinates, OutsideDistrict
 from media import service as media_service
 from staff import service as staff_service
 from staff.errors import AccountLocked, NotAuthenticated
@@ -63,11 +71,13 @@ from staff.model import Session, SignInPolicy
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-QUEUES = ("new", "returned", "extensions", "verification", "red")
+QUEUES = tuple(desk_repo.QUEUES)
+# The channels a call taker types in (the others are the bots' and Open311's own doors).
 DESK_CHANNELS = ("hotline_12345", "hotline_962000", "transfer_110", "mayor_mailbox",
                  "party_mailbox", "web_portal")
-CENTER = ("dispatcher",)
-HANDLERS = ("department", "leader", "dispatcher")
+# The audiences the desk serves a case page to: staff who work it (a public case's public
+# view is the portal's, not the desk's).
+STAFF_AUDIENCES = ("admin", "center", "assignee")
 _MAPS: dict[tuple[str, int | None], DistrictMap] = {}
 _DEADLINES = web.RequestKey("desk_deadlines", dict)
 
@@ -97,19 +107,16 @@ def _duration(delta: timedelta, loc: str) -> str:
     return " ".join(parts)
 
 
-def _scope(session: Session, district: str) -> dict[str, Any]:
-    """The cases a user works on: all for the district center, a street center's own, a
-    handling unit's assigned cases."""
-    a = session.account
-    if a.role == "admin" or (a.role == "dispatcher" and a.unit == district):
-        return {}
-    if a.role == "dispatcher":
-        return {"$or": [{"placement.street": a.unit}, {"assignee.unit": a.unit}]}
-    return {"assignee.unit": a.unit}
+def _district(request: web.Request) -> str:
+    return request.app[SETTINGS].district_code
 
 
 def _is_center(session: Session) -> bool:
-    return session.account.role in ("dispatcher", "admin")
+    return session.account.role in CENTER_ROLES
+
+
+def _scope(request: web.Request, session: Session) -> dict[str, Any]:
+    return visibility.scope(actor(session), district=_district(request))
 
 
 async def _nav(request: web.Request, session: Session | None) -> dict[str, int]:
@@ -117,16 +124,21 @@ async def _nav(request: web.Request, session: Session | None) -> dict[str, int]:
         return {}
     a = session.account
     now, db = _now(request), request.app[DB]
-    center = _is_center(session)
-    scope = _scope(session, request.app[SETTINGS].district_code) if center else {"assignee.unit": a.unit}
-    brief = await desk_repo.open_cases_brief(db, scope=scope)
+    brief = await desk_repo.open_cases_brief(db, scope=_scope(request, session))
     counts: dict[str, int] = {}
-    if center:
+    if _is_center(session):
         for name in QUEUES:
             counts[name] = sum(1 for c in brief if desk_repo.in_queue(name, c, now))
     if a.role != "admin":
         counts["unit"] = sum(1 for c in brief if (c.get("assignee") or {}).get("unit") == a.unit)
     return counts
+
+
+def _dt(value: datetime | str | None) -> datetime | None:
+    """A time from a stored case (datetime) or from a case view (ISO 8601 text)."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 async def render(request: web.Request, template: str, context: dict[str, Any], *,
@@ -135,27 +147,39 @@ async def render(request: web.Request, template: str, context: dict[str, Any], *
     session = await current(request)
     settings = request.app[SETTINGS]
     tz = settings.tz
+    now = _now(request)
 
     def tr(key: str, **kw: Any) -> str:
         return t(key, loc, **kw)
 
-    def when(value: datetime | None) -> str:
-        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
+    def when(value: datetime | str | None) -> str:
+        at = _dt(value)
+        return at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if at else ""
+
+    def left(due: datetime | str | None) -> str:
+        at = _dt(due)
+        return _duration(at - now, loc) if at else ""
+
+    def overdue(due: datetime | str | None) -> bool:
+        at = _dt(due)
+        return bool(at and now > at)
+
+    def colour(case: dict[str, Any]) -> str:
+        return str(case["colour"]) if "colour" in case else colour_of(case, now)
 
     def name_of(value: dict[str, Any] | None) -> str:
         if not value:
             return ""
         return str(value.get("en" if loc == "en" else "zh") or value.get("zh") or "")
 
-    now = _now(request)
     base = {
         "t": tr, "locale": loc, "other_locale": "en" if loc == "zh-CN" else "zh-CN",
+        "locales": LOCALES,
         "session": session, "account": session.account if session else None,
         "csrf": session.csrf if session else context.get("csrf", ""),
         "nav": await _nav(request, session), "queues": QUEUES, "now": now, "when": when,
-        "left": lambda due: _duration(due - now, loc) if due else "",
-        "overdue": lambda due: bool(due and now > due), "colour": lambda c: colour_of(c, now),
-        "name_of": name_of, "local_field": lambda v: forms.to_local_field(v, tz),
+        "left": left, "overdue": overdue, "colour": colour,
+        "name_of": name_of, "local_field": lambda v: forms.to_local_field(_dt(v), tz),
         "path": request.path_qs, "is_center": bool(session and _is_center(session)),
     }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context},
@@ -310,32 +334,39 @@ async def place_json(request: web.Request) -> web.Response:
                               "label": t("intake.placed", loc, names=" / ".join(names))})
 
 
-async def _suggest(request: web.Request, *, lon: float, lat: float, category: str) -> list[dict[str, Any]]:
+async def _suggest(request: web.Request, session: Session, *, lon: float, lat: float,
+                   category: str) -> list[dict[str, Any]]:
     """cases' duplicate suggestion for a report not saved yet (the same query intake runs)."""
     db = request.app[DB]
     candidates = await cases_repo.nearby_open_cases(
         db, category=category, box=bounding_box(lon, lat), since=_now(request) - WINDOW,
         exclude_states=FINAL_STATES)
     found = rank_duplicates(lon=lon, lat=lat, phashes=[], candidates=candidates)
-    return await _describe(request, found)
+    return await _describe(request, session, found)
 
 
-async def _describe(request: web.Request, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    loc = locale(request)
+async def _describe(request: web.Request, session: Session,
+                    found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The suggested duplicates this user may open (a street center sees its own street's)."""
+    loc, who = locale(request), actor(session)
     out = []
-    for dup in found[:10]:
+    for dup in found:
         try:
             case = await cases_repo.get_case(request.app[DB], ref=dup["case_id"])
         except NotFound:
             continue
+        if visibility.audience(who, case) not in STAFF_AUDIENCES:
+            continue
         out.append({**dup, "description": (case.get("description") or "")[:120],
                     "state": t(f"state.{case['state']}", loc),
                     "merge_label": t("intake.merge_into", loc, serial=case["serial"])})
+        if len(out) == 10:
+            break
     return out
 
 
 async def duplicates_json(request: web.Request) -> web.Response:
-    await need(request, *CENTER)
+    session = await need(request, *CENTER_ROLES)
     q = request.query
     try:
         lon, lat = float(q["lon"]), float(q["lat"])
@@ -344,7 +375,8 @@ async def duplicates_json(request: web.Request) -> web.Response:
     category = forms.category_code(q.get("category"))
     if not category:
         return web.json_response({"duplicates": []})
-    return web.json_response({"duplicates": await _suggest(request, lon=lon, lat=lat, category=category)})
+    return web.json_response({"duplicates": await _suggest(request, session, lon=lon, lat=lat,
+                                                           category=category)})
 
 
 # ---------------------------------------------------------------- intake
@@ -353,22 +385,34 @@ async def duplicates_json(request: web.Request) -> web.Response:
 async def _intake_context(request: web.Request, values: dict[str, Any]) -> dict[str, Any]:
     categories = await cases_repo.list_categories(request.app[DB], include_inactive=False)
     return {"categories": categories, "channels": DESK_CHANNELS, "kinds": KINDS,
+            "reporter_locale": request.app[SETTINGS].default_locale,
             "map": await district_map(request), "values": values,
             "intake_key": values.get("intake_key") or secrets.token_urlsafe(16)}
 
 
 @page
 async def intake_get(request: web.Request) -> web.StreamResponse:
-    await need(request, *CENTER)
+    await need(request, *CENTER_ROLES)
     return await render(request, "intake.html", await _intake_context(request, {}))
+
+
+def _reporter(form: MultiDictProxy[Any]) -> dict[str, str]:
+    """The caller as the form gives them, with the language the center answers them in."""
+    chosen = forms.text(form, "reporter_locale", limit=10)
+    if chosen is not None and chosen not in LOCALES:
+        raise InvalidInput(f"reporter_locale must be one of {', '.join(LOCALES)}",
+                           field="reporter_locale")
+    fields = (("name", forms.text(form, "caller_name", limit=100)),
+              ("phone", forms.text(form, "caller_phone", limit=40)), ("locale", chosen))
+    return {k: v for k, v in fields if v}
 
 
 @page
 async def intake_post(request: web.Request) -> web.StreamResponse:
-    session = await need(request, *CENTER)
+    session = await need(request, *CENTER_ROLES)
     form = await read_form(request, session)
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-    loc = locale(request)
+    loc, who, db, now = locale(request), actor(session), request.app[DB], _now(request)
     try:
         channel = forms.text(form, "channel") or "hotline_12345"
         if channel not in CHANNELS:
@@ -382,19 +426,13 @@ async def intake_post(request: web.Request) -> web.StreamResponse:
             description = f"{description}\n[{t('intake.address', loc)}] {address}".strip()
         lon, lat = forms.number(form, "lon"), forms.number(form, "lat")
         location = {"lon": lon, "lat": lat} if lon is not None and lat is not None else None
-        placement = None
-        if location is not None:
-            try:
-                placement = request.app[GRID_INDEX].place(location["lon"], location["lat"]).to_dict()
-            except GridNotLoaded:
-                placement = None  # taken all the same: the district center places it
-        reporter = {k: v for k, v in (("name", forms.text(form, "caller_name", limit=100)),
-                                      ("phone", forms.text(form, "caller_phone", limit=40))) if v}
+        reporter = _reporter(form)
+        photos = await _uploads(request, session, form)
         result = await take_case(
-            request.app[DB], policy=_policy(request), now=_now(request), channel=channel,
+            db, policy=_policy(request), now=now, channel=channel,
             kind=forms.text(form, "kind") or "complaint", category=category,
-            description=description, actor=actor(session), reporter=reporter or None,
-            location=location, placement=placement,
+            description=description, actor=who, reporter=reporter or None, location=location,
+            photos=photos, grid=request.app[GRID_INDEX],
             idempotency_key=f"desk:{forms.text(form, 'intake_key', limit=100) or secrets.token_hex(8)}")
     except (InvalidInput, OutsideDistrict) as exc:
         ctx = await _intake_context(request, values)
@@ -402,43 +440,31 @@ async def intake_post(request: web.Request) -> web.StreamResponse:
         return await render(request, "intake.html", ctx, status=400)
     case, merged_into = result.case, None
     into = forms.text(form, "merge_into", limit=60)
-    if into and case["state"] in OPEN_STATES:
-        case, main = await lifecycle.merge(request.app[DB], duplicate_ref=case["_id"], into_ref=into,
-                                           actor=actor(session), now=_now(request),
-                                           expected_version=case["version"])
-        merged_into = main
+    if into and workflow.may(who, case, "merge"):
+        case, merged_into = await lifecycle.merge(db, duplicate_ref=case["_id"], into_ref=into,
+                                                  actor=who, now=now, expected_version=case["version"])
     elif case["state"] == "merged" and case.get("merged_into"):
-        merged_into = await cases_repo.get_case(request.app[DB], ref=case["merged_into"])
+        merged_into = await cases_repo.get_case(db, ref=case["merged_into"])
+    # Only the serial and what the merge buttons need: the case may lie outside a street
+    # center's area (it is the district's then), and the caller must hear its serial all the same.
     return await render(request, "saved.html", {
-        "case": case, "merged_into": merged_into,
-        "duplicates": [] if merged_into else await _describe(request, result.duplicates)})
+        "case": {"id": case["_id"], "serial": case["serial"], "version": case["version"]},
+        "merged_serial": merged_into["serial"] if merged_into else None,
+        "may_merge": workflow.may(who, case, "merge"),
+        "duplicates": [] if merged_into else await _describe(request, session, result.duplicates)})
 
 
 # ---------------------------------------------------------------- cases
 
 
-def can_view(session: Session, case: dict[str, Any]) -> bool:
-    a = session.account
-    if a.role == "admin":
-        return True
-    if a.role == "dispatcher":
-        try:
-            workflow.check_role(actor(session), case, "supervise")
-            return True
-        except NotYourCase:
-            pass
-    # a handling unit sees what is or was assigned to it (as GET /api/v1/cases/{ref})
-    if (case.get("assignee") or {}).get("unit") == a.unit:
-        return True
-    return any(((e.get("data") or {}).get("assignee") or {}).get("unit") == a.unit
-               for e in case.get("history") or [])
-
-
-async def _load_case(request: web.Request, session: Session) -> dict[str, Any]:
+async def _load_case(request: web.Request, session: Session) -> tuple[dict[str, Any], str]:
+    """The case and how this user sees it (`cases.visibility`); 403 when the desk has
+    nothing to show them."""
     case = await cases_repo.get_case(request.app[DB], ref=request.match_info["ref"])
-    if not can_view(session, case):
-        raise DeskForbidden(f"case {case['serial']} is not your unit's")
-    return case
+    seen = visibility.require(actor(session), case)
+    if seen not in STAFF_AUDIENCES:
+        raise NotYourCase(f"case {case['serial']} is not your unit's", unit=session.account.unit)
+    return case, seen
 
 
 async def _proposed_deadline(request: web.Request, case: dict[str, Any]) -> datetime | None:
@@ -455,17 +481,24 @@ async def _proposed_deadline(request: web.Request, case: dict[str, Any]) -> date
     return cache[key]
 
 
-async def _row(request: web.Request, session: Session, case: dict[str, Any]) -> dict[str, Any]:
-    """What a queue row or the case page needs besides the case itself."""
-    acts = workflow.allowed_actions(actor(session), case)
-    extra: dict[str, Any] = {"case": case, "actions": acts}
+async def _row(request: web.Request, who: Actor, case: dict[str, Any]) -> dict[str, Any] | None:
+    """A queue row or the case page: the case as this user may see it, and the workflow's
+    actions for them (None: not theirs to see)."""
+    seen = visibility.audience(who, case)
+    if seen not in STAFF_AUDIENCES:
+        return None
+    acts = workflow.allowed_actions(who, case)
+    row: dict[str, Any] = {"case": visibility.staff_view(case, _now(request), seen_as=seen),
+                           "actions": acts}
     if "dispatch" in acts:
-        extra["proposed_deadline"] = await _proposed_deadline(request, case)
-    return extra
+        row["proposed_deadline"] = await _proposed_deadline(request, case)
+    return row
 
 
 async def case_context(request: web.Request, session: Session, case: dict[str, Any]) -> dict[str, Any]:
-    row = await _row(request, session, case)
+    row = await _row(request, actor(session), case)
+    if row is None:
+        raise NotYourCase(f"case {case['serial']} is not your unit's", unit=session.account.unit)
     dmap = await district_map(request)
     placement = case.get("placement") or {}
     loc = case.get("location")
@@ -474,26 +507,26 @@ async def case_context(request: web.Request, session: Session, case: dict[str, A
         map_svg = dmap.svg(block=placement.get("community_block"),
                            point=(loc["lon"], loc["lat"]) if loc else None,
                            svg_id="case-map", label=t("case.map", locale(request)))
-    return {**row, "map_svg": map_svg, "place_names": _names(request, placement, locale(request)),
-            "main": None, "show_reporter": _is_center(session)}
+    return {**row, "map_svg": map_svg, "place_names": _names(request, placement, locale(request))}
+
+
+def _notice(request: web.Request, ctx: dict[str, Any]) -> dict[str, Any]:
+    done = request.query.get("done")
+    if done in workflow.ACTIONS:
+        ctx["notice"] = t("done", locale(request), action=t(f"a.{done}", locale(request)))
+    return ctx
 
 
 @page
 async def case_page(request: web.Request) -> web.StreamResponse:
     session = await need(request)
-    case = await _load_case(request, session)
-    ctx = await case_context(request, session, case)
-    done = request.query.get("done")
-    if done in CATALOG_ACTIONS:
-        ctx["notice"] = t("done", locale(request), action=t(f"a.{done}", locale(request)))
-    return await render(request, "case.html", ctx)
+    case, _ = await _load_case(request, session)
+    return await render(request, "case.html", _notice(request, await case_context(request, session, case)))
 
 
-CATALOG_ACTIONS = {k[2:] for k in CATALOG if k.startswith("a.")}
-
-
-async def _feedback_photos(request: web.Request, session: Session, form: MultiDictProxy[Any],
-                           case_id: str) -> list[str]:
+async def _uploads(request: web.Request, session: Session, form: MultiDictProxy[Any]) -> list[str]:
+    """Store the form's photos (media checks and keeps them); the case takes them by id
+    through intake or feedback, which check them and carry them."""
     ids = []
     for item in form.getall("photo", []):
         if isinstance(item, str) or not getattr(item, "filename", None):
@@ -504,13 +537,14 @@ async def _feedback_photos(request: web.Request, session: Session, form: MultiDi
         result = await media_service.ingest(
             request.app[DB], data=data, content_type=item.content_type, filename=item.filename,
             uploader=f"desk:{session.account.id}", settings=request.app[SETTINGS],
-            now=_now(request), workers=request.app[PHOTO_WORKERS], case_id=case_id)
+            now=_now(request), workers=request.app[PHOTO_WORKERS])
         ids.append(result.id)
     return ids
 
 
 async def _perform(request: web.Request, session: Session, action: str, case: dict[str, Any],
                    form: MultiDictProxy[Any]) -> None:
+    """The form's fields → the lifecycle's call for the action (which checks the workflow)."""
     db, now, policy, who = request.app[DB], _now(request), _policy(request), actor(session)
     ref, version, tz = case["_id"], forms.integer(form, "version"), request.app[SETTINGS].tz
     if action == "dispatch":
@@ -539,14 +573,11 @@ async def _perform(request: web.Request, session: Session, action: str, case: di
                                          reason=forms.text(form, "reason", limit=1000),
                                          expected_version=version)
     elif action == "feedback":
-        if version is not None and version != case["version"]:
-            raise StaleCase("changed", state=case["state"], version=case["version"])
-        photos = await _feedback_photos(request, session, form, ref)
-        updated = await lifecycle.feedback(db, case_ref=ref, actor=who, now=now, policy=policy,
-                                           text=forms.text(form, "text", limit=2000), photos=photos,
-                                           expected_version=version)
-        for photo in photos:
-            await media_repo.add_case(db, photo_id=photo, case_id=updated["_id"], now=now)
+        workflow.check_state(case, action)  # before storing photos for a form that cannot succeed
+        await lifecycle.feedback(db, case_ref=ref, actor=who, now=now, policy=policy,
+                                 text=forms.text(form, "text", limit=2000),
+                                 photos=await _uploads(request, session, form),
+                                 expected_version=version)
     elif action == "verify":
         await lifecycle.verify(db, case_ref=ref, actor=who, now=now, policy=policy,
                                ok=form.get("outcome") == "pass",
@@ -565,7 +596,7 @@ async def _perform(request: web.Request, session: Session, action: str, case: di
                              score=forms.integer(form, "score") or 0,
                              comment=forms.text(form, "comment", limit=1000), expected_version=version)
     else:
-        raise NotFound(f"no action {action!r}")
+        raise NotFound(f"the desk has no form for {action!r}")
 
 
 @page
@@ -575,9 +606,12 @@ async def case_action(request: web.Request) -> web.StreamResponse:
     action = request.match_info["action"]
     if action not in workflow.ACTIONS:
         raise NotFound(f"no action {action!r}")
-    case = await _load_case(request, session)
-    workflow.check_role(actor(session), case, action)
+    case, _ = await _load_case(request, session)
+    workflow.check_role(actor(session), case, action)  # 403 before anything is read or stored
     try:
+        version = forms.integer(form, "version")
+        if version is not None and version != case["version"]:
+            raise StaleCase("changed", state=case["state"], version=case["version"])
         await _perform(request, session, action, case, form)
     except PermissionDenied:
         raise
@@ -601,46 +635,45 @@ async def case_action(request: web.Request) -> web.StreamResponse:
 
 @page
 async def queue_page(request: web.Request) -> web.StreamResponse:
-    session = await need(request, *CENTER)
+    session = await need(request, *CENTER_ROLES)
     name = request.match_info["name"]
-    if name not in QUEUES:
+    if name not in desk_repo.QUEUES:
         raise NotFound(f"no queue {name!r}")
-    db, now = request.app[DB], _now(request)
+    db, now, who = request.app[DB], _now(request), actor(session)
     docs = await desk_repo.cases(db, query=desk_repo.queue_filter(name, now),
-                                 scope=_scope(session, request.app[SETTINGS].district_code),
-                                 limit=50, oldest_due_first=name == "red",
-                                 with_history=name in ("returned",))
-    rows = [await _row(request, session, doc) for doc in docs]
-    if name == "returned":
-        for row in rows:
-            returns = [e for e in row["case"].get("history") or [] if e["action"] == "return"]
+                                 scope=_scope(request, session), limit=50,
+                                 oldest_due_first=name == "red", with_history=name == "returned")
+    rows = []
+    for doc in docs:
+        row = await _row(request, who, doc)
+        if row is None:
+            continue
+        if name == "returned":
+            returns = [e for e in doc.get("history") or [] if e["action"] == "return"]
             row["reason"] = returns[-1].get("reason") if returns else ""
-    ctx: dict[str, Any] = {"queue": name, "rows": rows}
-    done = request.query.get("done")
-    if done in CATALOG_ACTIONS:
-        ctx["notice"] = t("done", locale(request), action=t(f"a.{done}", locale(request)))
-    return await render(request, "queue.html", ctx)
+        rows.append(row)
+    ctx = {"queue": name, "rows": rows, "only": list(desk_repo.QUEUES[name].actions)}
+    return await render(request, "queue.html", _notice(request, ctx))
 
 
 @page
 async def unit_page(request: web.Request) -> web.StreamResponse:
-    session = await need(request, *HANDLERS)
-    db = request.app[DB]
+    session = await need(request, *HANDLER_ROLES)
+    db, now, who = request.app[DB], _now(request), actor(session)
     docs = await desk_repo.cases(db, query={"assignee.unit": session.account.unit,
-                                            "state": {"$in": list(OPEN_STATES)}}, scope={}, limit=200)
-    now = _now(request)
+                                            "state": {"$in": list(OPEN_STATES)}},
+                                 scope=_scope(request, session), limit=200)
     groups: dict[str, list[dict[str, Any]]] = {"red": [], "yellow": [], "blue": []}
     for doc in sorted(docs, key=lambda d: d.get("due_at") or now):
-        groups.setdefault(colour_of(doc, now), []).append(await _row(request, session, doc))
+        row = await _row(request, who, doc)
+        if row is not None:
+            groups.setdefault(row["case"]["colour"], []).append(row)
     unit = await grids_repo.find_unit(db, code=session.account.unit)
     unit_name = session.account.unit
     if unit:
         unit_name = (unit.get("name_en") if locale(request) == "en" else None) or unit.get("name_zh") or unit_name
-    ctx: dict[str, Any] = {"groups": groups, "unit_name": unit_name}
-    done = request.query.get("done")
-    if done in CATALOG_ACTIONS:
-        ctx["notice"] = t("done", locale(request), action=t(f"a.{done}", locale(request)))
-    return await render(request, "unit.html", ctx)
+    ctx = {"groups": groups, "unit_name": unit_name, "only": list(workflow.HANDLER_ACTIONS)}
+    return await render(request, "unit.html", _notice(request, ctx))
 
 
 # ---------------------------------------------------------------- photos
@@ -648,22 +681,16 @@ async def unit_page(request: web.Request) -> web.StreamResponse:
 
 @page
 async def photo(request: web.Request) -> web.StreamResponse:
-    """A case photo for a signed-in user who may open one of the photo's cases."""
+    """A case photo for a signed-in user whom `cases.visibility` lets see it on one of the
+    cases that carry it (whichever door brought it in)."""
     session = await need(request)
     db = request.app[DB]
     photo_id = request.match_info["photo_id"]
     size = media_service.parse_size(request.query.get("size") or "thumb")
     if size == "original":
         raise InvalidInput("the desk shows web and thumb sizes only")
-    visible = False
-    for case_id in await media_service.cases_of(db, photo_id=photo_id):
-        try:
-            if can_view(session, await cases_repo.get_case(db, ref=case_id)):
-                visible = True
-                break
-        except NotFound:
-            continue
-    if not visible:
+    carriers = await cases_repo.cases_with_photos(db, photo_ids=[photo_id])
+    if not visibility.photo_visible(actor(session), carriers, photo_id):
         raise DeskForbidden("this photo belongs to no case you may open")
     rendition = await media_service.rendition(db, photo_id=photo_id, size=size)
     return web.Response(body=await rendition.read(db), content_type=rendition.content_type,

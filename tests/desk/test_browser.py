@@ -47,11 +47,12 @@ TO_SCREEN = """([lon, lat]) => {
 }"""
 
 
-def photo_bytes() -> bytes:
-    img = Image.new("RGB", (480, 360), (90, 120, 90))
+def photo_bytes(seed: int = 0) -> bytes:
+    img = Image.new("RGB", (480, 360), (90, 120 + seed, 90))
     draw = ImageDraw.Draw(img)
     for i in range(0, 480, 24):
-        draw.rectangle([i, (i * 3) % 360, i + 18, (i * 3) % 360 + 40], fill=(200, 180 - i // 4, 60))
+        draw.rectangle([i, (i * 3 + seed * 17) % 360, i + 18, (i * 3 + seed * 17) % 360 + 40],
+                       fill=(200, 180 - i // 4, 60))
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=85)
     return buf.getvalue()
@@ -117,6 +118,9 @@ async def test_dispatcher_department_and_red_queue_in_the_browser(make_desk: Des
             await center.fill("#description", "路面破损，行人绊倒 / damaged pavement, a pedestrian fell")
             await center.fill("#caller_name", "王女士")
             await center.fill("#caller_phone", "13912345678")
+            await center.select_option("#reporter_locale", "en")  # the caller is answered in English
+            await center.locator("#intake-photo").set_input_files(
+                FilePayload(name="call.jpg", mimeType="image/jpeg", buffer=photo_bytes(seed=7)))
             x, y = await center.evaluate(TO_SCREEN, [lon, lat])
             await center.mouse.click(x, y)
             await expect(center.locator("#placement")).to_have_class("ok")
@@ -133,7 +137,8 @@ async def test_dispatcher_department_and_red_queue_in_the_browser(make_desk: Des
             await center.screenshot(path=str(ARTIFACTS / "2-saved-serial.png"))
             saved = await desk.db.cases.find_one({"serial": serial})
             assert saved is not None and saved["placement"]["community_block"] == "310101005003002"
-            assert saved["reporter"] == {"name": "王女士", "phone": "13912345678"}
+            assert saved["reporter"] == {"name": "王女士", "phone": "13912345678", "locale": "en"}
+            assert len(saved["photos"]) == 1 and saved["photo_ids"] == saved["photos"]
 
             # --- dispatch from the "new" queue, proposed unit and deadline pre-filled
             await center.click("#nav-new")
@@ -207,6 +212,10 @@ async def test_dispatcher_department_and_red_queue_in_the_browser(make_desk: Des
             await expect(center.locator("#case-map circle.pin")).to_have_count(1)
             await expect(center.locator("#timeline li")).to_have_count(5)
             await expect(center.locator("#no-actions, #case-actions form")).not_to_have_count(0)
+            for box in ("#intake-photos", "#result-photos"):  # the caller's photo, the department's
+                thumb = center.locator(f"{box} img")
+                await expect(thumb).to_have_count(1)
+                assert await thumb.evaluate("img => img.complete && img.naturalWidth > 0"), box
             await center.screenshot(path=str(ARTIFACTS / "7-case-page.png"), full_page=True)
         finally:
             await browser.close()

@@ -318,14 +318,14 @@ async def test_intake_places_the_point_suggests_duplicates_and_merges(desk: Desk
                                    kind="complaint", category="road_damage — x",
                                    description="Another pothole", caller_name="Li Si",
                                    caller_phone="13900000000", lon="121.41502", lat="31.21501",
-                                   intake_key="k1")
+                                   intake_key="k1", reporter_locale="en")
     assert status == 200
     serial = re.search(r'id="saved-serial">([^<]+)<', html)
     assert serial and serial.group(1) != existing["serial"]
     assert existing["serial"] in html  # the duplicate is shown after saving too
     saved = await desk.db.cases.find_one({"serial": serial.group(1)})
     assert saved is not None and saved["placement"]["community_block"] == "310101001001001"
-    assert saved["reporter"] == {"name": "Li Si", "phone": "13900000000"}
+    assert saved["reporter"] == {"name": "Li Si", "phone": "13900000000", "locale": "en"}
     assert saved["channel"] == "mayor_mailbox"
 
     status, html = await post_form(center, "/desk/intake", "/desk/intake", channel="hotline_12345",
@@ -336,9 +336,22 @@ async def test_intake_places_the_point_suggests_duplicates_and_merges(desk: Desk
     main = await desk.db.cases.find_one({"_id": existing["_id"]})
     assert main is not None and len(main["merged_cases"]) == 1
 
+    # Outside the district: a hazard is refused (someone must go there), an appeal is taken
+    # unplaced for the district center (cases.intake decides, not the desk).
     status, html = await post_form(center, "/desk/intake", "/desk/intake", category="road_damage",
-                                   description="far away", lon="120.0", lat="30.0", intake_key="k3")
+                                   kind="hazard", description="far away", lon="120.0", lat="30.0",
+                                   intake_key="k3")
     assert status == 400 and 'id="intake-error"' in html
+    status, html = await post_form(center, "/desk/intake", "/desk/intake", category="road_damage",
+                                   description="far away", lon="120.0", lat="30.0", intake_key="k4",
+                                   reporter_locale="en")
+    assert status == 200
+    serial = re.search(r'id="saved-serial">([^<]+)<', html)
+    far = await desk.db.cases.find_one({"serial": serial.group(1) if serial else None})
+    assert far is not None and far["placement"] is None and far["reporter"] == {"locale": "en"}
+    status, html = await post_form(center, "/desk/intake", "/desk/intake", category="road_damage",
+                                   description="x", reporter_locale="fr", intake_key="k5")
+    assert status == 400 and "reporter_locale" in html
 
 
 async def test_queues_dispatch_extension_and_verification(desk: Desk) -> None:
@@ -437,7 +450,7 @@ async def test_pages_follow_the_language(desk: Desk) -> None:
 async def test_photos_show_only_to_users_who_may_open_their_case(desk: Desk) -> None:
     from PIL import Image
 
-    case = await dispatched(desk)
+    case = await dispatched(desk, channel="transfer_110")  # never public: its photos stay staff-only
     roads = await desk.signed_in("roads")
     await post_form(roads, "/desk/unit", f"/desk/cases/{case['_id']}/accept",
                     version=str(case["version"]))
