@@ -1,11 +1,12 @@
 """The working-day calendar and deadline arithmetic (DESIGN.md §8).
 
 China moves workdays around its holidays (调休): a Saturday can be a working day and a
-Wednesday a holiday. `chinesecalendar` knows only the years the State Council has published
-and raises for later ones, so the calendar lives in the database (`calendar_days`: one document
-per holiday or adjusted workday, `calendar_years`: which years are complete), seeded from the
-package and editable by admins. A deadline that needs a year nobody entered raises
-`CalendarNotCovered` with a message that says what to do, instead of guessing.
+Wednesday a holiday. The calendar lives in the database (`calendar_days`: one document per
+holiday or adjusted workday, `calendar_years`: which years are entered), seeded from the
+`holidays` package's published years and editable by admins. A year nobody entered yet is
+provisional: its statutory holidays come from `holidays` (computed by the law's rules, the
+lunar festivals included), its adjusted workdays are not guessed, and deadlines that touch
+it are marked provisional until the year is entered (then they are recomputed).
 
 Deadline rule (documented in the README):
 - `{"hours": h}`: clock hours, round the clock (urgent matters do not wait for Monday):
@@ -18,12 +19,14 @@ Deadline rule (documented in the README):
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cases.errors import CalendarNotCovered
+from cases.errors import BadCaseInput, CalendarNotCovered
 
 END_OF_DAY = time(23, 59, 59)
 
@@ -40,9 +43,11 @@ class WorkCalendar:
     covered_years: frozenset[int]
     holidays: frozenset[date] = field(default_factory=frozenset)
     workdays: frozenset[date] = field(default_factory=frozenset)
+    # Years nobody entered, holidays computed by the law's rules and no adjusted workdays.
+    provisional_years: frozenset[int] = field(default_factory=frozenset)
 
     def is_working_day(self, day: date) -> bool:
-        if day.year not in self.covered_years:
+        if day.year not in self.covered_years and day.year not in self.provisional_years:
             raise CalendarNotCovered(coverage_hint(day.year), year=day.year)
         if day in self.holidays:
             return False
@@ -58,6 +63,11 @@ class WorkCalendar:
             if self.is_working_day(day):
                 counted += 1
         return day
+
+
+    def is_provisional(self, first: date, last: date) -> bool:
+        """Whether a span of days touches a year nobody entered yet."""
+        return any(y in self.provisional_years for y in range(first.year, last.year + 1))
 
 
 def deadline_for(limit: dict[str, Any], start: datetime, *, tz: ZoneInfo,
@@ -84,22 +94,50 @@ def years_needed(limit: dict[str, Any], start: datetime, tz: ZoneInfo) -> range:
     return range(year, year + 2)
 
 
-def package_years() -> range:
-    """The years `chinesecalendar` has published data for."""
-    import chinese_calendar
+# Published years are looked for up to here; a later one is provisional whatever happens.
+PACKAGE_LAST_YEAR = 2060
 
-    years = {d.year for d in chinese_calendar.holidays}
-    return range(min(years), max(years) + 1)
+
+@functools.cache
+def _china(year: int) -> Any:
+    import holidays
+
+    return holidays.China(years=year, language="zh_CN")
+
+
+def package_years(first: int) -> list[int]:
+    """The years from `first` that `holidays` has the State Council's adjusted workdays for
+    (the published years)."""
+    return [y for y in range(first, PACKAGE_LAST_YEAR + 1)
+            if any(d.year == y for d in _china(y).weekend_workdays)]
 
 
 def package_days(year: int) -> list[dict[str, Any]]:
-    """`calendar_days` documents for one year, from `chinesecalendar`."""
-    import chinese_calendar
-
-    docs: list[dict[str, Any]] = []
-    for kind, table in (("holiday", chinese_calendar.holidays), ("workday", chinese_calendar.workdays)):
-        for day, name in table.items():
-            if day.year == year:
-                docs.append({"_id": day.isoformat(), "year": year, "kind": kind,
-                             "name": str(name), "source": "chinesecalendar"})
+    """`calendar_days` documents for one published year, from `holidays`."""
+    table = _china(year)
+    docs: list[dict[str, Any]] = [
+        {"_id": day.isoformat(), "year": year, "kind": "holiday", "name": str(name), "source": "holidays"}
+        for day, name in sorted(table.items()) if day.year == year]
+    docs += [{"_id": day.isoformat(), "year": year, "kind": "workday", "name": "调休上班",
+              "source": "holidays"} for day in sorted(table.weekend_workdays) if day.year == year]
     return docs
+
+
+def provisional_holidays(year: int) -> frozenset[date]:
+    """A year's statutory holidays by the law's rules; its adjusted workdays are never guessed."""
+    return frozenset(day for day in _china(year) if day.year == year)
+
+
+def check_year(year: int, holidays: Mapping[date, str], workdays: Mapping[date, str]) -> None:
+    """Refuse a year's table that cannot be right, naming the date."""
+    for day in [*holidays, *workdays]:
+        if day.year != year:
+            raise BadCaseInput(f"{day.isoformat()} is not in {year}", field="date", date=day.isoformat())
+    for day in holidays:
+        if day in workdays:
+            raise BadCaseInput(f"{day.isoformat()} is both a holiday and an adjusted workday",
+                               field="date", date=day.isoformat())
+    for day in workdays:
+        if day.weekday() < 5:
+            raise BadCaseInput(f"{day.isoformat()} is a weekday; adjusted workdays are weekend days",
+                               field="date", date=day.isoformat())

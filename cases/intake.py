@@ -212,7 +212,7 @@ async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         "public_photos": list(pics) if channel == "patrol_bot" else [],
         "reporter": _reporter(reporter, who), "followers": [],
         "state": "reported", "version": 1, "proposed_assignee": proposed, "assignee": None,
-        "deadline": None, "dispatched_at": None, "first_dispatched_at": None,
+        "deadline": None, "deadline_provisional": False, "deadline_basis": None, "dispatched_at": None, "first_dispatched_at": None,
         "due_at": dispatch_due,
         "warn_at": dispatch_due - (dispatch_due - now) * policy.yellow_fraction,
         "created_at": now, "updated_at": now, "closed_at": None, "rating": None,

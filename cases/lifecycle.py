@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from cases import photos as case_photos
 from cases import repository as repo
-from cases.calendar import deadline_for, warn_time, years_needed
+from cases.calendar import check_year, deadline_for, warn_time, years_needed
 from cases.errors import BadCaseInput, StaleCase, TransitionNotAllowed
-from cases.model import FINAL_STATES, RATINGS, Actor, CasePolicy
+from cases.model import FINAL_STATES, RATINGS, SYSTEM, Actor, CasePolicy
 from cases.routing import kind_of_unit
 from cases.visibility import access_fields
 from cases.workflow import check, check_role, check_state
@@ -53,6 +53,7 @@ EVENT_TYPES: dict[str, str] = {
     "merge": "case.merged",
     "absorb": "case.merged",
     "supervise": "case.supervised",
+    "recompute_deadline": "case.deadline_changed",
 }
 
 
@@ -227,8 +228,24 @@ async def _commit(db: Database, case: Document, entry: Document, *,
 
 async def compute_deadline(db: Database, *, limit: Mapping[str, Any], start: datetime,
                            policy: CasePolicy) -> datetime:
+    return (await _deadline(db, limit=limit, start=start, policy=policy))["deadline"]
+
+
+async def _deadline(db: Database, *, limit: Mapping[str, Any], start: datetime,
+                    policy: CasePolicy) -> dict[str, Any]:
+    """The deadline fields of a step started at `start`: the time, whether it rests on a year
+    nobody entered yet, and what it was computed from (to recompute it when the year is entered)."""
     calendar = await repo.load_calendar(db, years=years_needed(dict(limit), start, policy.tz))
-    return deadline_for(dict(limit), start, tz=policy.tz, calendar=calendar)
+    due = deadline_for(dict(limit), start, tz=policy.tz, calendar=calendar)
+    provisional = "working_days" in limit and calendar.is_provisional(
+        start.astimezone(policy.tz).date(), due.astimezone(policy.tz).date())
+    return {"deadline": due, "deadline_provisional": provisional,
+            "deadline_basis": {"start": start, "limit": dict(limit)}}
+
+
+def _fixed(due: datetime) -> dict[str, Any]:
+    """The deadline fields of a deadline someone set by hand."""
+    return {"deadline": due, "deadline_provisional": False, "deadline_basis": None}
 
 
 def _due_fields(start: datetime, due: datetime, policy: CasePolicy) -> dict[str, datetime]:
@@ -270,13 +287,16 @@ async def dispatch(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
         due = _aware(deadline, "deadline")
         if due <= now:
             raise BadCaseInput("the deadline must be in the future", field="deadline")
+        fields = _fixed(due)
     else:
-        due = await compute_deadline(db, limit=case["limit"], start=now, policy=policy)
+        fields = await _deadline(db, limit=case["limit"], start=now, policy=policy)
+        due = fields["deadline"]
     action = "redispatch" if case["state"] == "returned" else "dispatch"
     entry = history_entry(case, actor=who, action=action, to="dispatched", now=now, reason=note,
                           data={"assignee": assignee, "deadline": due,
+                                "provisional": fields["deadline_provisional"],
                                 "overridden": bool(unit) and unit != (case.get("proposed_assignee") or {}).get("unit")})
-    set_ = {"assignee": assignee, "deadline": due, "dispatched_at": now, "extension": None,
+    set_ = {"assignee": assignee, **fields, "dispatched_at": now, "extension": None,
             **_due_fields(now, due, policy)}
     if case.get("first_dispatched_at") is None:
         set_["first_dispatched_at"] = now
@@ -304,7 +324,8 @@ async def return_case(db: Database, *, case_ref: str, actor: ActorLike, now: dat
     entry = history_entry(case, actor=who, action="return", to="returned", now=now, reason=why,
                           data={"assignee": case["assignee"]})
     return await _commit(db, case, entry, inc={"returns": 1},
-                         set_={"assignee": None, "deadline": None, "extension": None,
+                         set_={"assignee": None, "deadline": None, "deadline_provisional": False,
+                               "deadline_basis": None, "extension": None,
                                **_due_fields(now, due, policy)})
 
 
@@ -322,12 +343,14 @@ async def request_extension(db: Database, *, case_ref: str, actor: ActorLike, no
     if sum(given) != 1:
         raise BadCaseInput("give exactly one of until, working_days or hours", field="until")
     current = case["deadline"]
+    fields: dict[str, Any] | None = None
     if until is not None:
         new = _aware(until, "until")
     elif working_days is not None:
         if not 0 < working_days <= 60:
             raise BadCaseInput("working_days must be 1..60", field="working_days")
-        new = await compute_deadline(db, limit={"working_days": working_days}, start=current, policy=policy)
+        fields = await _deadline(db, limit={"working_days": working_days}, start=current, policy=policy)
+        new = fields["deadline"]
     else:
         assert hours is not None
         if not 0 < hours <= 24 * 30:
@@ -336,7 +359,9 @@ async def request_extension(db: Database, *, case_ref: str, actor: ActorLike, no
     if new <= current:
         raise BadCaseInput("the requested deadline must be later than the current one", field="until")
     request = {"status": "pending", "requested_at": now, "requested_by": who.to_dict(),
-               "until": new, "previous": current, "reason": why}
+               "until": new, "previous": current, "reason": why,
+               "provisional": bool(fields and fields["deadline_provisional"]),
+               "basis": fields["deadline_basis"] if fields else None}
     entry = history_entry(case, actor=who, action="request_extension", to=case["state"], now=now,
                           reason=why, data={"until": new, "previous": current})
     return await _commit(db, case, entry, set_={"extension": request})
@@ -356,7 +381,8 @@ async def decide_extension(db: Database, *, case_ref: str, actor: ActorLike, now
     inc = None
     if approve:
         new = request["until"]
-        set_.update(deadline=new, **_due_fields(case["dispatched_at"], new, policy))
+        set_.update(deadline=new, deadline_provisional=bool(request.get("provisional")),
+                    deadline_basis=request.get("basis"), **_due_fields(case["dispatched_at"], new, policy))
         inc = {"extensions": 1}
     entry = history_entry(case, actor=who, action="decide_extension", to=case["state"], now=now,
                           reason=why, data={"approved": approve, "deadline": set_.get("deadline", case["deadline"]),
@@ -411,12 +437,14 @@ async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
         due = _aware(deadline, "deadline")
         if due <= now:
             raise BadCaseInput("the deadline must be in the future", field="deadline")
+        fields = _fixed(due)
     else:
-        due = await compute_deadline(db, limit=case["limit"], start=now, policy=policy)
-    data["deadline"] = due
+        fields = await _deadline(db, limit=case["limit"], start=now, policy=policy)
+        due = fields["deadline"]
+    data.update(deadline=due, provisional=fields["deadline_provisional"])
     entry = history_entry(case, actor=who, action="reopen", to="in_progress", now=now, reason=why, data=data)
     return await _commit(db, case, entry, inc={"reworks": 1},
-                         set_={"supervised": True, "deadline": due, "reopened_at": now,
+                         set_={"supervised": True, **fields, "reopened_at": now,
                                **_due_fields(now, due, policy)})
 
 
@@ -492,3 +520,45 @@ async def merge(db: Database, *, duplicate_ref: str, into_ref: str, actor: Actor
         except StaleCase:
             continue
     raise StaleCase("the main case keeps changing; retry the merge", case_id=main["_id"])
+
+
+async def enter_calendar_year(db: Database, *, year: int, holidays: Mapping[date, str],
+                              workdays: Mapping[date, str], now: datetime, by: str,
+                              policy: CasePolicy) -> list[Document]:
+    """An admin enters a year's holidays and adjusted workdays; the provisional deadlines are
+    recomputed on it. Returns the cases whose deadline changed."""
+    check_year(year, holidays, workdays)
+    await repo.replace_calendar_year(db, year=year, holidays=holidays, workdays=workdays, now=now, by=by)
+    return await recompute_provisional_deadlines(db, now=now, policy=policy)
+
+
+# States whose deadline is running: a provisional one is recomputed when its year is entered.
+DEADLINE_STATES = ("dispatched", "in_progress")
+
+
+async def recompute_provisional_deadlines(db: Database, *, now: datetime,
+                                          policy: CasePolicy) -> list[Document]:
+    """Recompute every running provisional deadline on the calendar as it is now (after an admin
+    entered a year); each case whose deadline moves or stops being provisional records it, and
+    the change-log entry tells the assignee. Returns the cases changed."""
+    changed = []
+    for case in await repo.provisional_deadline_cases(db, states=DEADLINE_STATES):
+        for _ in range(5):
+            basis = case.get("deadline_basis")
+            if case["state"] not in DEADLINE_STATES or not case.get("deadline_provisional") or not basis:
+                break
+            fields = await _deadline(db, limit=basis["limit"], start=basis["start"], policy=policy)
+            if fields["deadline"] == case["deadline"] and fields["deadline_provisional"]:
+                break  # the year is still not entered
+            entry = history_entry(case, actor=SYSTEM, action="recompute_deadline", to=case["state"],
+                                  now=now, data={"deadline": fields["deadline"], "previous": case["deadline"],
+                                                 "provisional": fields["deadline_provisional"],
+                                                 "assignee": case.get("assignee")})
+            start = case.get("reopened_at") or case.get("dispatched_at") or basis["start"]
+            try:
+                changed.append(await _commit(db, case, entry, set_={
+                    **fields, **_due_fields(start, fields["deadline"], policy)}))
+                break
+            except StaleCase:
+                case = await repo.get_case(db, ref=case["_id"])
+    return changed

@@ -18,7 +18,12 @@ from cachetools import TTLCache
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from cases.calendar import WorkCalendar, package_days, package_years
+from cases.calendar import (
+    WorkCalendar,
+    package_days,
+    package_years,
+    provisional_holidays,
+)
 from cases.categories import DEFAULT_CATEGORIES, Category
 from cases.duplicates import MAX_CANDIDATES, WINDOW, dup_key, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
@@ -49,6 +54,7 @@ async def ensure_indexes(db: Database) -> None:
     await db.cases.create_index([("units", ASCENDING)])
     await db.cases.create_index([("assigned_units", ASCENDING)])
     await db.cases.create_index([("photo_ids", ASCENDING)])
+    await db.cases.create_index([("deadline_provisional", ASCENDING)])
     await _backfill_access(db)
     await db.events.create_index([("case_id", ASCENDING)])
     await db.calendar_days.create_index([("year", ASCENDING)])
@@ -104,6 +110,13 @@ async def _backfill_access(db: Database) -> None:
         await db.counters.insert_one({"_id": ACCESS_MIGRATION})
     except DuplicateKeyError:
         pass  # another process finished the same backfill
+
+
+async def provisional_deadline_cases(db: Database, *, states: Iterable[str]) -> list[Document]:
+    """Cases whose running deadline rests on a year nobody entered yet."""
+    wanted = set(states)
+    cursor = db.cases.find({"deadline_provisional": True})
+    return [doc async for doc in cursor if doc["state"] in wanted]
 
 
 async def cases_with_photos(db: Database, *, photo_ids: Iterable[str]) -> list[Document]:
@@ -452,15 +465,15 @@ async def put_category(db: Database, *, category: Category, now: datetime,
 
 
 async def seed_calendar(db: Database) -> int:
-    """Enter every published year of `chinesecalendar` that the table does not hold yet."""
+    """Enter every published year of the `holidays` package that the table does not hold yet."""
     have = {doc["_id"] async for doc in db.calendar_years.find({}, {"_id": 1})}
-    years = [y for y in package_years() if y >= CALENDAR_SEED_FROM and y not in have]
+    years = [y for y in package_years(CALENDAR_SEED_FROM) if y not in have]
     if not years:
         return 0
     days = [d for y in years for d in package_days(y)]
     await insert_new(db.calendar_days, days)  # a concurrent start may seed the same days
     # Years last: a year counts as covered only once its days are in.
-    covered = [{"_id": y, "source": "chinesecalendar"} for y in years]
+    covered = [{"_id": y, "source": "holidays"} for y in years]
     return len(covered) - len(await insert_new(db.calendar_years, covered))
 
 
@@ -472,8 +485,11 @@ async def load_calendar(db: Database, *, years: Iterable[int]) -> WorkCalendar:
     async for doc in db.calendar_days.find({"year": {"$in": sorted(covered)}}):
         day = date.fromisoformat(doc["_id"])
         (holidays if doc["kind"] == "holiday" else workdays).add(day)
+    provisional = {y for y in wanted if y not in covered}
+    for year in provisional:
+        holidays |= provisional_holidays(year)
     return WorkCalendar(covered_years=frozenset(covered), holidays=frozenset(holidays),
-                        workdays=frozenset(workdays))
+                        workdays=frozenset(workdays), provisional_years=frozenset(provisional))
 
 
 async def calendar_year(db: Database, *, year: int) -> Document | None:
