@@ -9,11 +9,9 @@ from telegram import Message, Update
 from bot import domain
 from bot import repository as repo
 from bot.application import BotDeps
-from bot.i18n import has, locale_for, t
 from bot.keyboards import remove
 from gridlink.errors import DomainError
-
-HANDLER_ROLES = ("leader", "station_head", "department", "dispatcher")
+from gridlink.i18n import has, locale_for, t
 
 
 def locale_of(update: Update, d: BotDeps) -> str:

@@ -9,15 +9,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.i18n import t
-from cases import lifecycle
+from cases import lifecycle, visibility, workflow
 from cases import repository as cases_repo
 from cases.colour import colour_of
-from cases.errors import CaseNotFound, CategoryNotFound, StaleCase, TransitionNotAllowed
+from cases.errors import (
+    CaseNotFound,
+    CategoryNotFound,
+    NotYourCase,
+    StaleCase,
+    TransitionNotAllowed,
+)
 from cases.intake import intake
-from cases.model import OPEN_STATES, CasePolicy
+from cases.model import HANDLER_ROLES, OPEN_STATES, Actor, CasePolicy
+from gridlink.buttons import BUTTON_FOR_ACTION
 from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput
+from gridlink.i18n import t
 from gridlink.settings import Settings
 from grids import repository as grids_repo
 from grids.errors import OutsideDistrict, UnitNotFound
@@ -25,14 +32,6 @@ from media import service
 
 # A transition refused because the case moved on: answered with its current state.
 STALE_ERRORS = (StaleCase, TransitionNotAllowed)
-
-# Which states each assignment button acts from (the lifecycle enforces it again).
-ACTION_STATES = {
-    "accept": ("dispatched",),
-    "return": ("dispatched", "in_progress"),
-    "extend": ("dispatched", "in_progress"),
-    "done": ("dispatched", "in_progress"),
-}
 
 # A citizen's appeal kind → the category it is filed under until a dispatcher re-files it.
 APPEAL_CATEGORY = {
@@ -160,17 +159,11 @@ async def report_hazard(db: Database, *, actor: dict[str, Any], data: dict[str, 
 
 async def report_appeal(db: Database, *, actor: dict[str, Any], data: dict[str, Any],
                         settings: Settings, grid_index: Any, now: datetime) -> Document:
-    """A citizen's appeal; placed when a location came with it and lies in the district."""
-    placement = None
-    if data.get("location") and grid_index is not None:
-        try:
-            placement = place(grid_index, lon=data["location"]["lon"], lat=data["location"]["lat"])
-        except InvalidInput:
-            placement = None
+    """A citizen's appeal; intake places it when a location came with it (and a grid is loaded)."""
     result = await intake(db, policy=_policy(settings), now=now, channel="citizen_bot",
                           kind=data["kind"], category=APPEAL_CATEGORY[data["kind"]],
                           description=data["text"], actor=actor, location=data.get("location"),
-                          placement=placement, photos=data["photos"], update_id=data["update_id"])
+                          grid=grid_index, photos=data["photos"], update_id=data["update_id"])
     return result.case
 
 
@@ -178,13 +171,37 @@ async def get_case(db: Database, *, case_id: str) -> Document:
     return await cases_repo.get_case(db, ref=case_id)
 
 
-def allows(case: Document, action: str) -> bool:
-    return case["state"] in ACTION_STATES[action]
+def is_handler(actor: dict[str, Any]) -> bool:
+    """A role that may be assigned cases (the assignment buttons and /mine are for it)."""
+    return actor["role"] in HANDLER_ROLES
+
+
+def button_actions(actor: dict[str, Any], case: Document) -> list[str]:
+    """The workflow actions this member may take on the case now that have a button."""
+    return [a for a in workflow.allowed_actions(Actor.of(actor), case) if a in BUTTON_FOR_ACTION]
+
+
+def refusal(actor: dict[str, Any], case: Document, action: str, *, version: int | None = None
+            ) -> str | None:
+    """Why the workflow refuses `action` here: "not_yours", "stale" (the case moved on since
+    the message showed `version`), "wrong_state" (it cannot be done from this state) or None."""
+    try:
+        workflow.check_role(Actor.of(actor), case, action)
+    except NotYourCase:
+        return "not_yours"
+    if version is not None and case["version"] != version:
+        return "stale"
+    try:
+        workflow.check_state(case, action)
+    except TransitionNotAllowed:
+        return "wrong_state"
+    return None
 
 
 async def act(db: Database, *, action: str, case_id: str, version: int, actor: dict[str, Any],
               settings: Settings, now: datetime, **payload: Any) -> Document:
-    """An assignment button's transition, guarded by the version the message showed."""
+    """An assignment button's transition (a workflow action), guarded by the version the
+    message showed."""
     policy = _policy(settings)
     common: dict[str, Any] = {"case_ref": case_id, "actor": actor, "now": now,
                               "expected_version": version}
@@ -195,7 +212,7 @@ async def act(db: Database, *, action: str, case_id: str, version: int, actor: d
     if action == "extend":
         return await lifecycle.request_extension(db, policy=policy, reason=payload["reason"],
                                                  hours=float(payload["hours"]), **common)
-    if action == "done":
+    if action == "feedback":
         return await lifecycle.feedback(db, policy=policy, text=payload["note"],
                                         photos=payload["photos"], **common)
     raise InvalidInput(f"unknown action {action!r}")
@@ -216,12 +233,15 @@ async def open_cases_for(db: Database, *, unit: str, now: datetime) -> list[tupl
     return rows
 
 
-async def public_view(db: Database, *, serial: str, locale: str, settings: Settings
-                      ) -> dict[str, Any] | None:
-    """What anyone may see of a case by its serial: state, handling unit, timeline."""
+async def status_view(db: Database, *, serial: str, actor: dict[str, Any], locale: str,
+                      settings: Settings) -> dict[str, Any] | None:
+    """A case's state, handling unit and timeline by its serial; None when there is none this
+    user may know of (cases.visibility: a not-public case exists only for its reporter and staff)."""
     try:
         case = await cases_repo.get_case_by_serial(db, serial=serial)
     except CaseNotFound:
+        return None
+    if visibility.audience(Actor.of(actor), case) is None:
         return None
     assignee = case.get("assignee") or {}
     unit = await unit_label(db, code=assignee["unit"], locale=locale) if assignee.get("unit") else None

@@ -11,12 +11,13 @@ from telegram import Update
 
 from bot import domain
 from bot.application import BotDeps
-from bot.common import HANDLER_ROLES, append, begin, end, error_text, locale_of, save, say, who
-from bot.i18n import has, t
+from bot.common import append, begin, end, error_text, locale_of, save, say, who
 from bot.keyboards import assignment_keyboard, choices, location_request, remove
 from cases.lifecycle import MAX_PHOTOS
 from gridlink import ratelimit
+from gridlink.buttons import parse_assignment
 from gridlink.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unavailable
+from gridlink.i18n import has, t
 
 log = logging.getLogger("gridlink.bot")
 
@@ -232,7 +233,7 @@ async def on_text(update: Update, d: BotDeps, conv: Conv, text: str) -> None:
     elif flow == "action" and step == "ext_reason":
         await _act(update, d, data, "extend", hours=data["hours"], reason=text.strip())
     elif flow == "action" and step == "result_note":
-        await _act(update, d, data, "done", note=text.strip(), photos=data["photos"])
+        await _act(update, d, data, "feedback", note=text.strip(), photos=data["photos"])
     elif flow == "report" and step in ("photos", "before", "after"):
         await say(update, d, "report.need_photo")
     elif flow == "report" and step == "location":
@@ -304,16 +305,17 @@ async def _index_or_none(d: BotDeps) -> Any:
 # --- assignment buttons --------------------------------------------------------------------
 
 async def on_assignment_button(update: Update, d: BotDeps, payload: str) -> None:
-    """`accept|return|extend|done:<case_id>:<version>`; a stale button gets the current state."""
+    """`<button>:<case_id>:<version>` (gridlink.buttons); the workflow table decides whether
+    this member may take the action now; a stale button gets the current state."""
     query = update.callback_query
     assert query is not None
-    action, _, rest = payload.partition(":")
-    case_id, _, version_text = rest.rpartition(":")
-    if action not in ("accept", "return", "extend", "done") or not version_text.isdigit():
+    parsed = parse_assignment(payload)
+    if parsed is None:
         await query.answer()
         return
+    action, case_id, version = parsed
     actor = await who(update, d)
-    if actor["role"] not in HANDLER_ROLES:
+    if not domain.is_handler(actor):
         await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
         return
     try:
@@ -322,12 +324,17 @@ async def on_assignment_button(update: Update, d: BotDeps, payload: str) -> None
         await query.answer()
         await say(update, d, "status.not_found", serial=case_id)
         return
-    version = int(version_text)
-    if case["version"] != version or not domain.allows(case, action):
-        await query.answer()
-        await _stale(update, d, case)
+    refused = domain.refusal(actor, case, action, version=version)
+    if refused == "not_yours":
+        await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
         return
     await query.answer()
+    if refused == "stale":
+        await _stale(update, d, case)
+        return
+    if refused == "wrong_state":
+        await say(update, d, "error.wrong_state")
+        return
     data = {"case_id": case_id, "version": version, "serial": case["serial"], "photos": []}
     if action == "accept":
         await _act(update, d, data, "accept")
@@ -361,12 +368,13 @@ async def _act(update: Update, d: BotDeps, data: dict[str, Any], action: str, **
         await _stale(update, d, await domain.get_case(d.db, case_id=data["case_id"]))
         return
     key = {"accept": "action.accepted", "return": "action.returned",
-           "extend": "action.extension_requested", "done": "action.done"}[action]
+           "extend": "action.extension_requested", "feedback": "action.done"}[action]
     locale = locale_of(update, d)
     query = update.callback_query
     if action == "accept" and query is not None and query.message is not None:
-        # The message's buttons now carry the new version, so "done" on it is not stale.
-        await query.edit_message_reply_markup(assignment_keyboard(case["_id"], case["version"], locale))
+        # The message's buttons now carry the new version and what the table allows next.
+        await query.edit_message_reply_markup(assignment_keyboard(
+            case["_id"], case["version"], locale, domain.button_actions(actor, case)))
     await say(update, d, key, serial=case["serial"])
 
 
@@ -391,16 +399,28 @@ async def on_star_button(update: Update, d: BotDeps, payload: str) -> None:
 
 
 async def _rate(update: Update, d: BotDeps, case_id: str, rating: int) -> None:
+    """Rating is the workflow's `rate` row: the reporter, once, on a closed case."""
     actor = await who(update, d)
+    try:
+        case = await domain.get_case(d.db, case_id=case_id)
+    except NotFound:
+        await say(update, d, "error.case_not_found")
+        return
+    refused = domain.refusal(actor, case, "rate")
+    if refused == "not_yours":
+        await say(update, d, "action.not_yours")
+        return
+    if refused is not None:
+        await say(update, d, "rating.already" if case.get("rating") is not None else "error.wrong_state")
+        return
     try:
         await domain.rate(d.db, case_id=case_id, rating=rating, actor=actor, settings=d.settings,
                           now=d.clock.now())
     except domain.STALE_ERRORS:
-        case = await domain.get_case(d.db, case_id=case_id)
-        if case.get("rating") is not None:
-            await say(update, d, "rating.already")
-            return
-        raise
+        # Rated (or moved on) between the check and the write: answered as the case is now.
+        now_case = await domain.get_case(d.db, case_id=case_id)
+        await say(update, d, "rating.already" if now_case.get("rating") is not None
+                  else "error.wrong_state")
+        return
     locale = locale_of(update, d)
     await say(update, d, "rating.thanks", label=t(f"rating.{rating}", locale))
-

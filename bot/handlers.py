@@ -21,12 +21,12 @@ from telegram.ext import (
 from bot import domain, flows
 from bot import repository as repo
 from bot.application import BotDeps, deps
-from bot.common import HANDLER_ROLES, dialogue, error_text, locale_of, say, who
+from bot.common import dialogue, error_text, locale_of, say, who
 from bot.errors import InviteExpired, InviteUnknown, InviteUsed
-from bot.i18n import t
 from bot.keyboards import remove
 from bot.webhook import note_database_error
 from gridlink.errors import DomainError
+from gridlink.i18n import t
 
 log = logging.getLogger("gridlink.bot")
 
@@ -88,7 +88,7 @@ async def list_mine(update: Update, context: Ctx) -> None:
     d = deps(context)
     actor = await who(update, d)
     locale = actor["locale"]
-    if actor["role"] not in HANDLER_ROLES:
+    if not domain.is_handler(actor):
         await say(update, d, "action.not_yours")
         return
     rows = await domain.open_cases_for(d.db, unit=actor["unit"], now=d.clock.now())
@@ -109,7 +109,7 @@ async def list_mine(update: Update, context: Ctx) -> None:
 
 
 async def show_status(update: Update, context: Ctx) -> None:
-    """/status SERIAL: where a case stands (public view)."""
+    """/status SERIAL: where a case stands, if this user may know of it."""
     d = deps(context)
     if not context.args:
         await say(update, d, "status.not_found", serial="")
@@ -118,8 +118,10 @@ async def show_status(update: Update, context: Ctx) -> None:
 
 
 async def _send_status(update: Update, d: BotDeps, serial: str) -> None:
-    locale = locale_of(update, d)
-    view = await domain.public_view(d.db, serial=serial.upper(), locale=locale, settings=d.settings)
+    actor = await who(update, d)
+    locale = actor["locale"]
+    view = await domain.status_view(d.db, serial=serial.upper(), actor=actor, locale=locale,
+                                    settings=d.settings)
     if view is None:
         await say(update, d, "status.not_found", serial=serial)
         return

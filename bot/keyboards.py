@@ -1,9 +1,9 @@
-"""Inline and reply keyboards; callback_data formats are a contract with notify (docs/CONTRACTS.md)."""
+"""Inline and reply keyboards. The buttons notify also sends come from `gridlink.buttons`
+(the callback_data contract, docs/CONTRACTS.md); here they become telegram objects."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from telegram import (
     InlineKeyboardButton,
@@ -13,33 +13,19 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from bot.i18n import t
-
-ACTIONS = ("accept", "return", "extend", "done")
-
-
-def assignment_keyboard(case_id: str, version: int, locale: str) -> InlineKeyboardMarkup:
-    row = [InlineKeyboardButton(t(f"btn.{a}", locale), callback_data=f"c:{a}:{case_id}:{version}")
-           for a in ACTIONS]
-    return InlineKeyboardMarkup([row[:2], row[2:]])
+from gridlink import buttons
+from gridlink.i18n import t
 
 
-def assignment_markup(case_id: str, version: int, locale: str) -> dict[str, Any]:
-    """reply_markup JSON for notify's assignment messages."""
-    return assignment_keyboard(case_id, version, locale).to_dict()
+def _inline(markup: buttons.Markup) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"])
+                                  for b in row] for row in markup["inline_keyboard"]])
 
 
-def rating_keyboard(case_id: str, locale: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[
-        InlineKeyboardButton("⭐" * n, callback_data=f"r:{case_id}:{n}") for n in (1, 2, 3)
-    ], [
-        InlineKeyboardButton("⭐" * n, callback_data=f"r:{case_id}:{n}") for n in (4, 5)
-    ]])
-
-
-def rating_markup(case_id: str, locale: str) -> dict[str, Any]:
-    """reply_markup JSON for notify's closing message that asks for a rating."""
-    return rating_keyboard(case_id, locale).to_dict()
+def assignment_keyboard(case_id: str, version: int, locale: str,
+                        actions: Sequence[str] | None = None) -> InlineKeyboardMarkup:
+    """The assignment buttons for the workflow `actions` (gridlink.buttons: the shared contract)."""
+    return _inline(buttons.assignment_markup(case_id, version, locale, actions))
 
 
 def location_request(locale: str) -> ReplyKeyboardMarkup:

@@ -272,15 +272,6 @@ async def redeem_invite(db: Database, *, token: str, user_id: int, now: datetime
 
 # --- rating prompts ------------------------------------------------------------------------
 
-async def record_rating_prompt(db: Database, *, chat_id: int, message_id: int, case_id: str,
-                               now: datetime) -> None:
-    """Remember that this chat message asked its reader to rate `case_id` (called by notify)."""
-    await db.rating_prompts.replace_one(
-        {"_id": f"{chat_id}:{message_id}"},
-        {"chat_id": chat_id, "message_id": message_id, "case_id": case_id, "created_at": now},
-        upsert=True)
-
-
 async def rating_prompt(db: Database, *, chat_id: int, message_id: int) -> str | None:
     doc = await db.rating_prompts.find_one({"_id": f"{chat_id}:{message_id}"})
     return None if doc is None else str(doc["case_id"])

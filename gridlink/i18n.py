@@ -1,7 +1,8 @@
-"""The message catalog: every user-facing text of the bot (and of notify) in zh-CN and en.
+"""The chat catalog: every text the bot and notify send, in zh-CN and en, and the one
+language negotiator (`locale_for`) both use.
 
-A structured catalog rather than gettext: two languages, keys checked for parity by a test,
-and `t()` is a plain function notify can call without a translation object.
+Shared by `bot/` and `notify/` (notify does not import the bot), so it imports no telegram.
+A structured catalog rather than gettext: two languages, keys checked for parity by a test.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from bot.i18n import locale_for
 from cases.colour import colour_of
 from gridlink.db import Database, Document
+from gridlink.i18n import locale_for
 from notify import render
 from notify import repository as repo
 from notify.config import NotifyConfig

@@ -15,12 +15,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from bot.i18n import locale_for
+from cases import workflow
+from cases.model import Actor
+from gridlink.buttons import BUTTON_FOR_ACTION, assignment_markup, rating_markup
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
+from gridlink.i18n import locale_for
 from notify import render, schedule
 from notify import repository as repo
-from notify.buttons import assignment_markup, rating_markup
 from notify.config import NotifyConfig
 from notify.recipients import Directory, Recipient
 from notify.texts import unit_name
@@ -28,6 +30,7 @@ from notify.texts import unit_name
 log = logging.getLogger(__name__)
 
 Build = Callable[[Recipient, dict[str, Any], str], Document]
+Markup = Callable[[Recipient, str], Document | None]
 
 
 class _Batch:
@@ -47,7 +50,7 @@ class _Batch:
 
     async def send(self, event: Document, case: Document, recipients: list[Recipient],
                    key: str, *, extra: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
-                   markup: Callable[[str], Document | None] | None = None,
+                   markup: Markup | None = None,
                    on_sent: Document | None = None) -> None:
         for recipient in recipients:
             locale = locale_for(recipient.locale, self.cfg.default_locale)
@@ -57,11 +60,12 @@ class _Batch:
             self.messages.append(render.message(
                 source=f"ev:{event['_id']}", recipient=recipient, key=key, kw=kw,
                 kind=event["type"], now=self.now, cfg=self.cfg, case_id=case["_id"],
-                reply_markup=markup(locale) if markup else None, on_sent=on_sent))
+                reply_markup=markup(recipient, locale) if markup else None, on_sent=on_sent))
 
 
-def _reporters(case: Document) -> list[Recipient]:
-    """The reporter and the followers (reporters of merged duplicates) that have a chat."""
+async def _reporters(case: Document, directory: Directory) -> list[Recipient]:
+    """The reporter and the followers (reporters of merged duplicates) that have a chat, each
+    in the language stored with their report (else the roster's, else the default)."""
     out: list[Recipient] = []
     seen: set[int] = set()
     for person in [case.get("reporter") or {}, *(case.get("followers") or [])]:
@@ -69,10 +73,26 @@ def _reporters(case: Document) -> list[Recipient]:
         if chat is None or int(chat) in seen:
             continue
         seen.add(int(chat))
-        out.append(Recipient(chat_id=int(chat), locale=person.get("locale"), unit=None,
+        locale = person.get("locale")
+        if locale is None and person.get("user_id") is not None:
+            locale = await directory.member_locale(int(person["user_id"]))
+        out.append(Recipient(chat_id=int(chat), locale=locale, unit=None,
                              role="citizen", name=str(person.get("name") or ""),
                              user_id=person.get("user_id")))
     return out
+
+
+def _assignment_buttons(case: Document) -> Markup:
+    """The buttons the workflow table offers this recipient on the case as it is now (none
+    for a level above the assignee that only hears of it)."""
+    version = int(case.get("version") or 0)
+
+    def markup(recipient: Recipient, locale: str) -> Document | None:
+        actor = Actor(role=recipient.role, unit=recipient.unit, user_id=recipient.user_id)
+        actions = [a for a in workflow.allowed_actions(actor, case) if a in BUTTON_FOR_ACTION]
+        return assignment_markup(case["_id"], version, locale, actions) if actions else None
+
+    return markup
 
 
 async def _actor_unit(batch: _Batch, event: Document, case: Document, locale: str) -> str:
@@ -93,9 +113,8 @@ async def _handle(batch: _Batch, event: Document, case: Document) -> None:
         return {"reason": reason or "—", "unit": await _actor_unit(batch, event, case, locale)}
 
     if kind == "case.assigned":
-        version = int(case.get("version") or 0)
         await batch.send(event, case, await d.assignee(case), "notify.assigned",
-                         markup=lambda loc: assignment_markup(case["_id"], version, loc))
+                         markup=_assignment_buttons(case))
     elif kind == "case.returned":
         await batch.send(event, case, await d.center(case=case), "notify.returned", extra=reason_kw)
     elif kind == "case.extension_requested":
@@ -113,18 +132,18 @@ async def _handle(batch: _Batch, event: Document, case: Document) -> None:
 
         await batch.send(event, case, await d.center(case=case), "notify.feedback_center",
                          extra=feedback_kw)
-        await batch.send(event, case, _reporters(case), "notify.feedback_reporter")
+        await batch.send(event, case, await _reporters(case, d), "notify.feedback_reporter")
     elif kind in ("case.reopened", "case.supervised"):
         key = "notify.reopened" if kind == "case.reopened" else "notify.supervised"
         await batch.send(event, case, await d.assignee(case), key, extra=reason_kw)
     elif kind == "case.closed" and data.get("action") != "close_on_spot":
-        await batch.send(event, case, _reporters(case), "notify.rate_request",
-                         markup=lambda loc: rating_markup(case["_id"], loc),
+        await batch.send(event, case, await _reporters(case, d), "notify.rate_request",
+                         markup=lambda _, loc: rating_markup(case["_id"], loc),
                          on_sent={"rating_prompt": case["_id"]})
     elif kind == "case.merged" and data.get("action", "merge") == "merge":
         main = await repo.get_case(batch.db, case_id=str(case.get("merged_into") or ""))
         main_serial = (main or {}).get("serial") or str(case.get("merged_into") or "")
-        await batch.send(event, case, _reporters(case), "notify.merged",
+        await batch.send(event, case, await _reporters(case, d), "notify.merged",
                          extra=lambda loc: _const({"main_serial": main_serial}))
     # case.reported, case.accepted, case.rated: nobody else needs a message.
 

@@ -59,6 +59,7 @@ class Directory:
         self.district = district
         self._units: dict[str, Document | None] = {}
         self._members: dict[tuple[str, str], list[Recipient]] = {}
+        self._locales: dict[int, str | None] = {}
 
     async def unit(self, code: str | None) -> Document | None:
         if not code:
@@ -66,6 +67,12 @@ class Directory:
         if code not in self._units:
             self._units[code] = await repo.get_unit(self.db, code=code)
         return self._units[code]
+
+    async def member_locale(self, user_id: int) -> str | None:
+        """The roster language of a user (a reporter whose report stored none)."""
+        if user_id not in self._locales:
+            self._locales[user_id] = await repo.member_locale(self.db, user_id=user_id)
+        return self._locales[user_id]
 
     async def chain(self, code: str | None) -> list[str]:
         """`code` and every unit above it, up to the district (bounded against cycles)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.i18n import locale_for, t
 from gridlink.db import Document
+from gridlink.i18n import locale_for, t
 from notify import repository as repo
 from notify.config import NotifyConfig
 from notify.recipients import Directory, Recipient

@@ -11,6 +11,8 @@ Collections owned here:
 - `notify_claims`: one unique key per claim (event, job generation), see "claims" below.
 Fields owned here on others' collections: `events.notify_*` (the claim of an event; cases'
 fields are never touched) and `roster.unreachable*` (set when Telegram refuses a chat).
+Written here, read by the bot: `rating_prompts` (which sent message asked to rate which case;
+the bot's repository owns its index).
 """
 
 from __future__ import annotations
@@ -198,6 +200,12 @@ async def reachable_members(db: Database, *, unit: str, roles: Sequence[str]) ->
     ).sort("_id", ASCENDING).to_list(None)
 
 
+async def member_locale(db: Database, *, user_id: int) -> str | None:
+    """The language a roster member was bound with, if the user is on the roster."""
+    doc = await db.roster.find_one({"user_id": user_id}, {"locale": 1})
+    return None if doc is None else doc.get("locale")
+
+
 async def roster_members(db: Database, *, roles: Sequence[str], after: Any, limit: int
                          ) -> list[Document]:
     """A page of reachable roster members in `roles`, by `_id` after `after` (None = first)."""
@@ -379,6 +387,15 @@ async def prune_sent(db: Database, *, before: datetime) -> int:
     for shard in outbox_shards(db):
         deleted += (await shard.delete_many({"state": "sent", "sent_at": {"$lt": before}})).deleted_count
     return deleted
+
+
+async def record_rating_prompt(db: Database, *, chat_id: int, message_id: int, case_id: str,
+                               now: datetime) -> None:
+    """Remember that this sent message asked its reader to rate `case_id` (a reply rates it)."""
+    await db.rating_prompts.replace_one(
+        {"_id": f"{chat_id}:{message_id}"},
+        {"chat_id": chat_id, "message_id": message_id, "case_id": case_id, "created_at": now},
+        upsert=True)
 
 
 async def dead_letters(db: Database, *, limit: int, after: str | None) -> list[Document]:

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.i18n import locale_for
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
+from gridlink.i18n import locale_for
 from notify import digest, render
 from notify import repository as repo
 from notify.config import NotifyConfig

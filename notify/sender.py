@@ -48,7 +48,6 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.repository import record_rating_prompt
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
 from gridlink.settings import Settings
@@ -338,7 +337,7 @@ class Sender:
         self.sent += 1
         case_id = (msg.get("on_sent") or {}).get("rating_prompt")
         if case_id:
-            await record_rating_prompt(self.db, chat_id=int(msg["chat_id"]),
+            await repo.record_rating_prompt(self.db, chat_id=int(msg["chat_id"]),
                                        message_id=message_id, case_id=case_id, now=now)
         return "sent"
 

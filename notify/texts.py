@@ -1,12 +1,12 @@
-"""How notifications read: the texts themselves live in the bot's catalog (`bot/i18n.py`,
-keys under `notify.`), shared with the chat flows; here only what formats values for them."""
+"""How notifications read: the texts themselves live in the chat catalog (`gridlink/i18n.py`,
+keys under `notify.`), shared with the bot's flows; here only what formats values for them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.i18n import t
+from gridlink.i18n import t
 
 
 def when(value: datetime | None, tz: ZoneInfo, locale: str) -> str:

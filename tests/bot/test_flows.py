@@ -17,10 +17,10 @@ from PIL import Image
 
 from api.keys import PTB_APP
 from bot import repository as repo
-from bot.i18n import t
-from bot.keyboards import assignment_markup, rating_markup
 from cases.lifecycle import MAX_PHOTOS
 from gridlink import auth
+from gridlink.buttons import assignment_markup, rating_markup
+from gridlink.i18n import t
 from tests.bot.conftest import BLOCK_ONE, INSIDE, BotWorld, Phone
 
 Json = dict[str, Any]

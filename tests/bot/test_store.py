@@ -13,10 +13,10 @@ import pytest
 
 from bot import repository as repo
 from bot.errors import InviteExpired, InviteUnknown, InviteUsed
-from bot.i18n import CATALOG, EN, ZH, locale_for, t
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from gridlink.errors import InvalidInput
+from gridlink.i18n import CATALOG, EN, ZH, locale_for, t
 
 BOT = Path(__file__).resolve().parents[2] / "bot"
 CJK = re.compile(r"[\u3400-\u9fff]")

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from gridlink.buttons import assignment_markup
 from gridlink.clock import SystemClock
 from gridlink.db import Database, Document
 from gridlink.settings import Settings
 from notify import repository as repo
-from notify.buttons import assignment_markup
 from notify.sender import Sender
 from tests.notify.conftest import BLOCK, LEADER, STREET_DISPATCHER
 from tests.sandbox.conftest import RunningSandbox, running_sandbox

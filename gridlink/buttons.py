@@ -1,0 +1,50 @@
+"""Inline buttons on chat messages: a contract between notify, which sends them, and the bot,
+which answers them (docs/CONTRACTS.md). Plain reply_markup JSON, no telegram types.
+
+`c:<button>:<case_id>:<version>` for the assigned unit's actions, `r:<case_id>:<n>` for
+rating stars. Which buttons a message carries is the caller's question to `cases.workflow`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from gridlink.i18n import t
+
+# The workflow action behind each assignment button, in the order they are shown. "done" is
+# the table's "feedback": the name stays because buttons already in chats carry it.
+ASSIGNMENT_BUTTONS: dict[str, str] = {
+    "accept": "accept", "return": "return", "extend": "extend", "done": "feedback"}
+BUTTON_FOR_ACTION: dict[str, str] = {action: button for button, action in ASSIGNMENT_BUTTONS.items()}
+STARS = (1, 2, 3, 4, 5)
+
+Markup = dict[str, Any]
+
+
+def _button(text: str, data: str) -> dict[str, str]:
+    return {"text": text, "callback_data": data}
+
+
+def assignment_markup(case_id: str, version: int, locale: str,
+                      actions: Iterable[str] | None = None) -> Markup:
+    """The assignment buttons for `actions` (workflow names; all of them when None), two a row."""
+    wanted = set(ASSIGNMENT_BUTTONS.values() if actions is None else actions)
+    row = [_button(t(f"btn.{button}", locale), f"c:{button}:{case_id}:{version}")
+           for button, action in ASSIGNMENT_BUTTONS.items() if action in wanted]
+    return {"inline_keyboard": [row[i:i + 2] for i in range(0, len(row), 2)]}
+
+
+def parse_assignment(payload: str) -> tuple[str, str, int] | None:
+    """`<button>:<case_id>:<version>` (after `c:`) → (workflow action, case id, version)."""
+    button, _, rest = payload.partition(":")
+    case_id, _, version = rest.rpartition(":")
+    if button not in ASSIGNMENT_BUTTONS or not case_id or not version.isdigit():
+        return None
+    return ASSIGNMENT_BUTTONS[button], case_id, int(version)
+
+
+def rating_markup(case_id: str, locale: str) -> Markup:
+    """Five stars, three then two, for the message that asks a reporter to rate."""
+    stars = [_button("⭐" * n, f"r:{case_id}:{n}") for n in STARS]
+    return {"inline_keyboard": [stars[:3], stars[3:]]}
