@@ -6,7 +6,6 @@ Handlers only parse input, call `cases`, and format output; errors are the domai
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from datetime import date, datetime
 from typing import Any, Literal, TypeVar
@@ -14,27 +13,31 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api import keys
 from api.auth import require
 from api.errors import read_json
-from api.keys import CLOCK, DB, SETTINGS
+from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
 from cases import intake as case_intake
-from cases import lifecycle
+from cases import lifecycle, visibility
 from cases import repository as repo
 from cases.categories import parse_category
 from cases.colour import COLOURS, colour_query
 from cases.model import CHANNELS, KINDS, STATES, Actor, CasePolicy
-from cases.views import jsonable, list_item, public_view, staff_view
+from cases.visibility import jsonable
+from cases.workflow import allowed_actions
 from gridlink.auth import Principal
 from gridlink.errors import InvalidInput, NotFound
-from grids.errors import GridNotLoaded
-from media import repository as media_repo
 
 PREFIX = "/api/v1"
 M = TypeVar("M", bound=BaseModel)
 
 
 # ---------------------------------------------------------------- request bodies
+# The handlers validate with these models and api/openapi.py documents them from their JSON
+# schemas, examples included (tests/api/test_openapi_examples.py posts every example).
+
+
+def _example(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
 class _Body(BaseModel):
@@ -42,77 +45,101 @@ class _Body(BaseModel):
 
 
 class Location(_Body):
+    """WGS-84, as phones give it."""
+
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
 
 
 class Reporter(_Body):
+    """Who reported: kept for the callback (回访); `locale` is the language follow-ups use."""
+
     phone: str | None = Field(None, max_length=40)
     name: str | None = Field(None, max_length=100)
     email: str | None = Field(None, max_length=200)
     address: str | None = Field(None, max_length=300)
-    locale: str | None = Field(None, max_length=10)
+    locale: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
 class IntakeBody(_Body):
+    model_config = _example({
+        "channel": "hotline_12345", "kind": "complaint", "category": "road_damage",
+        "description": "Pothole outside No. 12 Fuxing Road, a cyclist fell",
+        "location": {"lon": 121.4737, "lat": 31.2304},
+        "reporter": {"phone": "13800138000", "name": "Zhang San", "locale": "en"}})
     channel: Literal[CHANNELS] = "hotline_12345"  # type: ignore[valid-type]
     kind: Literal[KINDS]  # type: ignore[valid-type]
     category: str = Field(min_length=1, max_length=60)
     description: str = Field(min_length=1, max_length=4000)
     location: Location | None = None
     reporter: Reporter | None = None
-    photos: list[str] = Field(default_factory=list, max_length=20)
+    photos: list[str] = Field(default_factory=list, max_length=20,
+                              description="ids from POST /api/v1/media")
 
 
 class VersionedBody(_Body):
+    model_config = _example({"version": 2})
     version: int | None = Field(None, ge=1, description="the case version you saw (optional)")
 
 
 class DispatchBody(VersionedBody):
-    unit: str | None = Field(None, min_length=1, max_length=40)
-    deadline: datetime | None = None
+    model_config = _example({"unit": "D07", "note": "a cyclist fell: today please"})
+    unit: str | None = Field(None, min_length=1, max_length=40,
+                             description="default: the proposed assignee")
+    deadline: datetime | None = Field(None, description="default: from the category's time limit")
     note: str | None = Field(None, max_length=1000)
 
 
 class ReasonBody(VersionedBody):
-    reason: str | None = Field(None, max_length=1000)
+    model_config = _example({"reason": "a private courtyard: city management's"})
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 class ExtensionBody(VersionedBody):
-    reason: str | None = Field(None, max_length=1000)
+    """Exactly one of `until`, `working_days` or `hours`."""
+
+    model_config = _example({"reason": "the owner is abroad until next week", "working_days": 3})
+    reason: str = Field(min_length=1, max_length=1000)
     until: datetime | None = None
     working_days: int | None = Field(None, ge=1, le=60)
     hours: float | None = Field(None, gt=0, le=720)
 
 
 class DecisionBody(VersionedBody):
+    model_config = _example({"approve": True, "reason": "the owner's flight is booked"})
     approve: bool
-    reason: str | None = Field(None, max_length=1000)
+    reason: str | None = Field(None, max_length=1000, description="required to refuse")
 
 
 class FeedbackBody(VersionedBody):
-    text: str | None = Field(None, max_length=2000)
-    photos: list[str] = Field(default_factory=list, max_length=20)
+    model_config = _example({"text": "Pothole filled and re-surfaced", "photos": []})
+    text: str = Field(min_length=1, max_length=2000)
+    photos: list[str] = Field(default_factory=list, max_length=20,
+                              description="ids from POST /api/v1/media; they become public")
 
 
 class VerifyBody(VersionedBody):
+    model_config = _example({"ok": True, "callback": "caller satisfied"})
     ok: bool
-    note: str | None = Field(None, max_length=1000)
+    note: str | None = Field(None, max_length=1000, description="required when not ok")
     callback: str | None = Field(None, max_length=1000)
     deadline: datetime | None = None
 
 
 class RateBody(VersionedBody):
-    score: int
+    model_config = _example({"score": 4, "comment": "took a while"})
+    score: int = Field(ge=1, le=5, description="满意 5, 较满意 4, 一般 3, 较差 2, 差 1")
     comment: str | None = Field(None, max_length=1000)
 
 
 class MergeBody(VersionedBody):
-    into: str = Field(min_length=1, max_length=60)
+    model_config = _example({"into": "A20261127-00001", "reason": "the same pothole"})
+    into: str = Field(min_length=1, max_length=60, description="id or serial of the main case")
     reason: str | None = Field(None, max_length=1000)
 
 
 class NoteBody(VersionedBody):
+    model_config = _example({"note": "the caller rang again"})
     note: str | None = Field(None, max_length=1000)
 
 
@@ -122,6 +149,8 @@ class CalendarDay(_Body):
 
 
 class CalendarYearBody(_Body):
+    model_config = _example({"holidays": [{"date": "2027-01-01", "name": "元旦"}],
+                             "workdays": [{"date": "2027-01-09", "name": "调休"}]})
     holidays: list[CalendarDay] = Field(max_length=120)
     workdays: list[CalendarDay] = Field(default_factory=list, max_length=30)
 
@@ -151,43 +180,15 @@ def _actor(p: Principal) -> Actor:
     return Actor(role=p.role, unit=p.unit, name=p.name)
 
 
-def _ok(case: dict[str, Any], request: web.Request, status: int = 200,
-        **extra: Any) -> web.Response:
-    body = {"case": staff_view(case, _now(request)), **jsonable(extra)}
+def _answer(actor: Actor, case: dict[str, Any], request: web.Request, status: int = 200,
+            **extra: Any) -> web.Response:
+    """The case as the caller may see it, and what the caller may do with it next."""
+    body = {"case": visibility.view(actor, case, _now(request)),
+            "allowed_actions": allowed_actions(actor, case), **jsonable(extra)}
     return web.json_response(body, status=status)
 
 
-def _place(request: web.Request, location: Location | None) -> dict[str, Any] | None:
-    """Place the location with grids' index when it is loaded (None: no placement yet)."""
-    key = getattr(keys, "GRID_INDEX", None)
-    if location is None or key is None or key not in request.app:
-        return None
-    try:
-        placement = request.app[key].place(location.lon, location.lat)
-    except GridNotLoaded:
-        # A hotline call is taken even before any grid is imported: it routes to the district.
-        return None
-    result: dict[str, Any] = placement.to_dict()
-    return result
-
-
 # ---------------------------------------------------------------- cases
-
-
-async def _photo_hashes(request: web.Request, photos: list[str]) -> list[str]:
-    """Perceptual hashes of uploaded photos (media); an unknown id is bad input."""
-    if not photos:
-        return []
-    found = await media_repo.phashes(request.app[DB], photo_ids=photos)
-    if missing := [p for p in photos if p not in found]:
-        raise InvalidInput(f"no uploaded photo {missing[0]!r}; upload photos first", photo_id=missing[0])
-    return [found[p] for p in photos if found[p]]
-
-
-async def _link_photos(request: web.Request, case_id: str, photos: list[str]) -> None:
-    # Independent insert-only links: one round trip of waiting for all of them.
-    await asyncio.gather(*(media_repo.add_case(request.app[DB], photo_id=photo, case_id=case_id,
-                                               now=_now(request)) for photo in photos))
 
 
 def _idempotency_key(request: web.Request, who: Principal) -> str | None:
@@ -203,18 +204,16 @@ def _idempotency_key(request: web.Request, who: Principal) -> str | None:
 async def create_case(request: web.Request) -> web.Response:
     who = await require(request, "dispatcher")
     body = await parse(request, IntakeBody)
-    hashes = await _photo_hashes(request, body.photos)
+    actor = _actor(who)
     result = await case_intake.intake(
         request.app[DB], policy=_policy(request), now=_now(request), channel=body.channel,
-        kind=body.kind, category=body.category, description=body.description, actor=_actor(who),
+        kind=body.kind, category=body.category, description=body.description, actor=actor,
         reporter=body.reporter.model_dump(exclude_none=True) if body.reporter else None,
         location=body.location.model_dump() if body.location else None,
-        placement=_place(request, body.location), photos=body.photos, phashes=hashes,
+        grid=request.app[GRID_INDEX], photos=body.photos,
         idempotency_key=_idempotency_key(request, who))
-    if result.created:
-        await _link_photos(request, result.case["_id"], body.photos)
-    return _ok(result.case, request, status=201 if result.created else 200,
-               created=result.created, duplicates=result.duplicates)
+    return _answer(actor, result.case, request, status=201 if result.created else 200,
+                   created=result.created, duplicates=result.duplicates)
 
 
 def _encode_cursor(case_id: str) -> str:
@@ -253,15 +252,11 @@ def _list_param(request: web.Request, name: str, allowed: tuple[str, ...] | None
 
 async def list_cases(request: web.Request) -> web.Response:
     who = await require(request)
+    actor = _actor(who)
     now = _now(request)
-    parts: list[dict[str, Any]] = []
-    unit = request.query.get("unit")
-    if who.role == "department":
-        # A line department sees the tickets assigned to it, nothing else.
-        if unit and unit != who.unit:
-            raise InvalidInput("a department may list only its own unit's cases")
-        unit = who.unit
-    if unit:
+    # The caller's scope first; the filters only narrow it.
+    parts: list[dict[str, Any]] = [visibility.scope(actor, district=_policy(request).district)]
+    if unit := request.query.get("unit"):
         parts.append({"assignee.unit": unit})
     if states := _list_param(request, "status", STATES):
         parts.append({"state": {"$in": states}})
@@ -293,11 +288,13 @@ async def list_cases(request: web.Request) -> web.Response:
         raise InvalidInput("limit must be between 1 and 200")
     cursor = request.query.get("cursor")
     before = _decode_cursor(cursor) if cursor else None
-    query: dict[str, Any] = {"$and": parts} if parts else {}
+    parts = [p for p in parts if p]
+    query: dict[str, Any] = {"$and": parts} if len(parts) > 1 else (parts[0] if parts else {})
     docs = await repo.find_cases(request.app[DB], query=query, limit=limit + 1, before_id=before)
     page, more = docs[:limit], len(docs) > limit
     return web.json_response({
-        "cases": [list_item(d, now) for d in page],
+        "cases": [visibility.list_item(d, now, seen_as=visibility.audience(actor, d) or "public")
+                  for d in page],
         "next_cursor": _encode_cursor(page[-1]["_id"]) if more else None,
     })
 
@@ -305,25 +302,23 @@ async def list_cases(request: web.Request) -> web.Response:
 async def get_case(request: web.Request) -> web.Response:
     who = await require(request)
     case = await repo.get_case(request.app[DB], ref=request.match_info["ref"])
-    if who.role == "department" and (case.get("assignee") or {}).get("unit") != who.unit and not any(
-            (e.get("data") or {}).get("assignee", {}).get("unit") == who.unit for e in case["history"]):
-        raise NotFound(f"no case {request.match_info['ref']!r}")
-    return _ok(case, request)
+    return _answer(_actor(who), case, request)
 
 
-async def _transition(request: web.Request, model: type[M], call: Any,
-                      roles: tuple[str, ...] = ()) -> web.Response:
-    who = await require(request, *roles)  # type: ignore[arg-type]
+async def _transition(request: web.Request, model: type[M], call: Any) -> web.Response:
+    """Parse, act (the lifecycle checks role, area and state against cases.workflow), answer."""
+    who = await require(request)
     body = await parse(request, model)
-    case = await call(request.app[DB], request.match_info["ref"], _actor(who), _now(request),
+    actor = _actor(who)
+    case = await call(request.app[DB], request.match_info["ref"], actor, _now(request),
                       _policy(request), body)
-    return _ok(case, request)
+    return _answer(actor, case, request)
 
 
 async def dispatch(request: web.Request) -> web.Response:
     return await _transition(request, DispatchBody, lambda db, ref, a, now, pol, b: lifecycle.dispatch(
         db, case_ref=ref, actor=a, now=now, policy=pol, unit=b.unit, deadline=b.deadline,
-        note=b.note, expected_version=b.version), ("dispatcher",))
+        note=b.note, expected_version=b.version))
 
 
 async def accept(request: web.Request) -> web.Response:
@@ -345,24 +340,20 @@ async def request_extension(request: web.Request) -> web.Response:
 async def decide_extension(request: web.Request) -> web.Response:
     return await _transition(request, DecisionBody, lambda db, ref, a, now, pol, b: lifecycle.decide_extension(
         db, case_ref=ref, actor=a, now=now, policy=pol, approve=b.approve, reason=b.reason,
-        expected_version=b.version), ("dispatcher",))
+        expected_version=b.version))
 
 
 async def feedback(request: web.Request) -> web.Response:
-    async def call(db: Any, ref: str, a: Actor, now: datetime, pol: CasePolicy,
-                   b: FeedbackBody) -> dict[str, Any]:
-        await _photo_hashes(request, b.photos)
-        case = await lifecycle.feedback(db, case_ref=ref, actor=a, now=now, policy=pol, text=b.text,
-                                        photos=b.photos, expected_version=b.version)
-        await _link_photos(request, case["_id"], b.photos)
-        return case
-    return await _transition(request, FeedbackBody, call)
+    # The lifecycle checks the photos: uploaded, and not another case's the caller may not see.
+    return await _transition(request, FeedbackBody, lambda db, ref, a, now, pol, b: lifecycle.feedback(
+        db, case_ref=ref, actor=a, now=now, policy=pol, text=b.text, photos=b.photos,
+        expected_version=b.version))
 
 
 async def verify(request: web.Request) -> web.Response:
     return await _transition(request, VerifyBody, lambda db, ref, a, now, pol, b: lifecycle.verify(
         db, case_ref=ref, actor=a, now=now, policy=pol, ok=b.ok, note=b.note, callback=b.callback,
-        deadline=b.deadline, expected_version=b.version), ("dispatcher",))
+        deadline=b.deadline, expected_version=b.version))
 
 
 async def rate(request: web.Request) -> web.Response:
@@ -373,16 +364,18 @@ async def rate(request: web.Request) -> web.Response:
 
 async def supervise(request: web.Request) -> web.Response:
     return await _transition(request, NoteBody, lambda db, ref, a, now, pol, b: lifecycle.supervise(
-        db, case_ref=ref, actor=a, now=now, note=b.note, expected_version=b.version), ("dispatcher",))
+        db, case_ref=ref, actor=a, now=now, note=b.note, expected_version=b.version))
 
 
 async def merge(request: web.Request) -> web.Response:
-    who = await require(request, "dispatcher")
+    who = await require(request)
     body = await parse(request, MergeBody)
+    actor = _actor(who)
+    # The lifecycle checks the caller's area for both cases, the duplicate and the target.
     dup, main = await lifecycle.merge(
         request.app[DB], duplicate_ref=request.match_info["ref"], into_ref=body.into,
-        actor=_actor(who), now=_now(request), reason=body.reason, expected_version=body.version)
-    return _ok(dup, request, main=staff_view(main, _now(request)))
+        actor=actor, now=_now(request), reason=body.reason, expected_version=body.version)
+    return _answer(actor, dup, request, main=visibility.view(actor, main, _now(request)))
 
 
 async def public_case(request: web.Request) -> web.Response:
@@ -390,9 +383,7 @@ async def public_case(request: web.Request) -> web.Response:
     if len(serial) > 40:
         raise InvalidInput("not a serial number")
     case = await repo.get_case_by_serial(request.app[DB], serial=serial)
-    if not case.get("public", True):
-        raise NotFound(f"no case with serial {serial!r}")
-    return web.json_response(public_view(case, _now(request)))
+    return web.json_response(visibility.view(None, case, _now(request)))
 
 
 # ---------------------------------------------------------------- categories

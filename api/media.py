@@ -10,7 +10,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from api.auth import require
 from api.keys import CLOCK, DB, PHOTO_WORKERS, SETTINGS
-from gridlink.errors import InvalidInput
+from cases import repository as cases_repo
+from cases import visibility
+from cases.model import Actor
+from gridlink.auth import Principal
+from gridlink.errors import InvalidInput, PermissionDenied
+from media import repository as media_repo
 from media import service
 from media.errors import PhotoTooLarge
 
@@ -37,11 +42,13 @@ async def get_photo(request: web.Request) -> web.StreamResponse:
     db = request.app[DB]
     photo_id = request.match_info["photo_id"]
     size = service.parse_size(request.query.get("size"))
-    # Access first, so strangers learn nothing about what exists. Originals carry the
-    # reporter's GPS: staff only, whatever the case says.
-    public = size != "original" and await service.is_public(db, photo_id=photo_id)
+    # Access first, so strangers learn nothing about what exists: the cases that carry the
+    # photo decide, through the one visibility policy. Originals carry the reporter's GPS:
+    # staff only, whatever the case says.
+    carriers = await cases_repo.cases_with_photos(db, photo_ids=[photo_id])
+    public = size != "original" and visibility.photo_is_public(carriers, photo_id)
     if not public:
-        await require(request)
+        await _require_photo_access(request, photo_id, carriers)
     rendition = await service.rendition(db, photo_id=photo_id, size=size)
     headers = {
         "ETag": rendition.etag,
@@ -53,6 +60,25 @@ async def get_photo(request: web.Request) -> web.StreamResponse:
         return web.Response(status=304, headers=headers)
     body = await rendition.read(db)
     return web.Response(body=body, content_type=rendition.content_type, headers=headers)
+
+
+async def _require_photo_access(request: web.Request, photo_id: str,
+                                carriers: list[dict[str, Any]]) -> None:
+    """A staff member who may see a case carrying the photo; an upload no case carries yet
+    is its uploader's (and the admin's)."""
+    principal = await require(request)
+    actor = Actor(role=principal.role, unit=principal.unit, name=principal.name)
+    if actor.role == "admin" or visibility.photo_visible(actor, carriers, photo_id):
+        return
+    if not carriers:
+        photo = await media_repo.get(request.app[DB], photo_id=photo_id)  # PhotoNotFound: 404
+        if photo.get("uploader") == _uploader(principal):
+            return
+    raise PermissionDenied("this photo belongs to a case outside your area", photo_id=photo_id)
+
+
+def _uploader(principal: Principal) -> str:
+    return f"staff:{principal.token_id}"
 
 
 async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
@@ -75,7 +101,11 @@ async def _next_part(reader: MultipartReader) -> Any:
 
 
 async def upload_photo(request: web.Request) -> web.Response:
-    """Multipart form: the file in field `photo`, optionally `case_id`. Any staff role."""
+    """Multipart form: the file in field `photo`. Any staff role.
+
+    The photo joins a case only through intake or feedback, which check who may use it; an
+    upload naming a case (the old `case_id` field) is refused, so it can grant nothing.
+    """
     principal = await require(request)
     settings = request.app[SETTINGS]
     if request.content_type != "multipart/form-data":
@@ -83,7 +113,6 @@ async def upload_photo(request: web.Request) -> web.Response:
     data: bytes | None = None
     content_type: str | None = None
     filename: str | None = None
-    case_id: str | None = None
     try:
         reader = await request.multipart()
     except ValueError:  # multipart/form-data without a boundary: the client's error, not ours
@@ -98,16 +127,16 @@ async def upload_photo(request: web.Request) -> web.Response:
             content_type = part.headers.get("Content-Type")
             filename = part.filename
         elif part.name == "case_id":
-            case_id = (await part.text()).strip() or None
+            raise InvalidInput("an upload names no case (case_id): give the photo's id to "
+                               "the case's intake or feedback", field="case_id")
         else:
-            raise InvalidInput(f"unexpected form field {part.name!r}; send 'photo' "
-                               f"(and optionally 'case_id')")
+            raise InvalidInput(f"unexpected form field {part.name!r}; send 'photo' only")
     if data is None:
         raise InvalidInput("the form has no 'photo' field")
     result = await service.ingest(
         request.app[DB], data=data, content_type=content_type, filename=filename,
-        uploader=f"staff:{principal.token_id}", settings=settings, now=request.app[CLOCK].now(),
-        workers=request.app[PHOTO_WORKERS], case_id=case_id)
+        uploader=_uploader(principal), settings=settings, now=request.app[CLOCK].now(),
+        workers=request.app[PHOTO_WORKERS])
     return web.json_response(result.to_dict(), status=200 if result.duplicate else 201)
 
 
