@@ -80,8 +80,11 @@ def read_grid_file(path: Path, *, source_crs: str, settings: Settings,
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         print(f"gridlink: cannot read {path}: {exc}", file=sys.stderr)
+        return None
+    except RecursionError:
+        print(f"gridlink: cannot read {path}: JSON nested too deeply", file=sys.stderr)
         return None
     try:
         return parse_grid(data, source_crs="gcj02" if source_crs == "gcj02" else "wgs84",

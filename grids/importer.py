@@ -6,6 +6,12 @@ parents, lon/lat ranges, ring closure, polygon validity (self-intersections with
 location), overlaps between blocks of one layer, gaps in the community layer larger than
 `max_gap_m2`, street-surface blocks reaching outside the district. The community layer must
 cover the district; the street-surface layer may cover only part of it.
+
+Surveyed files are rarely noded: a block's vertex may sit on a neighbour's edge (a T-junction)
+and shared borders may differ by millimetres. Overlaps and gaps thinner than `SLIVER_M` are
+survey noise and accepted (block polygons are stored as given, so placement is what the file
+says); unions fall back from the fast coverage union to a full overlay when the layer is not a
+clean coverage. Whatever the file, the answer is a grid or a GridImportError, never a crash.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 import shapely
+from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
 from grids import crs
@@ -45,6 +52,8 @@ Crs = Literal["wgs84", "gcj02"]
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 DEFAULT_MAX_GAP_M2 = 1.0
 M_PER_DEG_LAT = 110_574.0
+# Overlaps and gaps narrower than this (metres) are survey noise, not a border dispute.
+SLIVER_M = 0.01
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,13 @@ def metric(geom: BaseGeometry, lat0: float) -> BaseGeometry:
     return shapely.transform(geom, lambda c: c * np.array([kx, M_PER_DEG_LAT]))
 
 
+def _finite(v: float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _rings_ok(geom: dict[str, Any], label: str, index: int, problems: _Problems,
               source_crs: Crs) -> list[Any] | None:
     """Polygon coordinates as lists of rings of (lon, lat), or None after reporting why not."""
@@ -105,7 +121,7 @@ def _rings_ok(geom: dict[str, Any], label: str, index: int, problems: _Problems,
             for pos in ring:
                 if (not isinstance(pos, list | tuple) or len(pos) < 2
                         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos[:2])
-                        or not all(math.isfinite(v) for v in pos[:2])):
+                        or not all(_finite(v) for v in pos[:2])):
                     problems.add(label, index, "geometry_coordinates", f"position {pos!r} is not a pair of numbers")
                     return None
                 pts.append((float(pos[0]), float(pos[1])))
@@ -249,24 +265,33 @@ def parse_grid(data: object, *, source_crs: Crs = "wgs84", max_gap_m2: float = D
         keep = left < right
         left, right = left[keep], right[keep]
         overlap = shapely.relate_pattern(geoms[left], geoms[right], "2********")
-        overlapped = False
         for a, b in zip(left[overlap], right[overlap], strict=True):
-            overlapped = True
-            inter = shapely.intersection(geoms[a], geoms[b])
+            try:
+                inter = shapely.intersection(geoms[a], geoms[b])
+            except GEOSException:
+                inter = shapely.intersection(geoms[a], geoms[b], grid_size=1e-9)
+            if _is_sliver(metric(inter, lat0)):
+                continue
             where = inter.representative_point()
             area = metric(inter, lat0).area
             for x, y in ((a, b), (b, a)):
                 problems.add(codes[x], index_of[codes[x]], "overlap",
                              f"overlaps {codes[y]} by {area:.1f} m² around {_pt(where.x, where.y)}")
-        union = shapely.unary_union(geoms) if overlapped else shapely.coverage_union_all(geoms)
+        union = _union(list(geoms))
+        if union is None:
+            problems.add(codes[0], index_of[codes[0]], "geometry_error",
+                         f"the {level} layer ({', '.join(codes[:6])}{' …' if len(codes) > 6 else ''}) "
+                         "cannot be merged into one area; check its borders")
+            continue
         unions[level] = union
         if level == COMMUNITY_BLOCK:
             for hole in _holes(union):
-                area = metric(hole, lat0).area
-                if area > max_gap_m2:
+                hole_m = metric(hole, lat0)
+                area = hole_m.area
+                if area > max_gap_m2 and not _is_sliver(hole_m):
                     near = sorted(codes[j] for j in tree.query(hole, predicate="intersects"))
                     where = hole.representative_point()
-                    first: str | None = near[0] if near else None
+                    first: str | None = near[0] if near else codes[0]
                     problems.add(first, index_of.get(first) if first else None, "gap",
                                  f"gap of {area:.1f} m² around {_pt(where.x, where.y)} between "
                                  f"{', '.join(near[:6])}{' …' if len(near) > 6 else ''} (allowed {max_gap_m2:g} m²)")
@@ -275,8 +300,9 @@ def parse_grid(data: object, *, source_crs: Crs = "wgs84", max_gap_m2: float = D
         outside = shapely.difference(np.array([shapes[c] for c in street_codes]), unions[COMMUNITY_BLOCK])
         for code, rest in zip(street_codes, outside, strict=True):
             if not rest.is_empty:
-                area = metric(rest, lat0).area
-                if area > max_gap_m2:
+                rest_m = metric(rest, lat0)
+                area = rest_m.area
+                if area > max_gap_m2 and not _is_sliver(rest_m):
                     where = rest.representative_point()
                     problems.add(code, index_of[code], "outside_district",
                                  f"{area:.1f} m² of the street block lie outside the community grid, "
@@ -295,13 +321,55 @@ def parse_grid(data: object, *, source_crs: Crs = "wgs84", max_gap_m2: float = D
                 members[parent].append(shape)
             parent = units[parent]["parent"]
     for code, geoms_of in members.items():
-        units[code]["geometry"] = json.loads(shapely.to_geojson(shapely.coverage_union_all(geoms_of)))
-    units[district]["geometry"] = json.loads(shapely.to_geojson(unions[COMMUNITY_BLOCK]))
+        merged = _union(geoms_of)
+        if merged is not None:
+            units[code]["geometry"] = _geojson(_fill_tolerated(merged, lat0, max_gap_m2))
+    units[district]["geometry"] = _geojson(_fill_tolerated(unions[COMMUNITY_BLOCK], lat0, max_gap_m2))
 
     out = list(units.values())
     if not any(u["level"] == DEPARTMENT for u in out):
         out.extend(department_units(district))
     return ImportedGrid(units=out, district=district)
+
+
+def _is_sliver(geom_m: BaseGeometry) -> bool:
+    """True for an area (in metres) nowhere wider than SLIVER_M: it vanishes when shrunk by half."""
+    return bool(geom_m.is_empty or shapely.buffer(geom_m, -SLIVER_M / 2).is_empty)
+
+
+def _union(geoms: Sequence[BaseGeometry]) -> BaseGeometry | None:
+    """The union of a layer's blocks: the coverage union when they form a clean coverage (fast),
+    else a full overlay (T-junctions, slivers); None if even a snapped overlay fails."""
+    try:
+        if shapely.coverage_is_valid(np.array(geoms)):
+            return shapely.coverage_union_all(geoms)
+    except GEOSException:
+        pass
+    for grid_size in (None, 1e-9, 1e-7):
+        try:
+            return shapely.unary_union(geoms, grid_size=grid_size)
+        except GEOSException:
+            continue
+    return None
+
+
+def _fill_tolerated(union: BaseGeometry, lat0: float, max_gap_m2: float) -> BaseGeometry:
+    """The union without the holes the import accepted (slivers and gaps up to max_gap_m2)."""
+    def keep(ring: BaseGeometry) -> bool:
+        hole_m = metric(shapely.Polygon(ring), lat0)
+        return hole_m.area > max_gap_m2 and not _is_sliver(hole_m)
+
+    parts = union.geoms if hasattr(union, "geoms") else [union]
+    polys = [shapely.Polygon(p.exterior, [r for r in p.interiors if keep(r)])
+             for p in parts if isinstance(p, shapely.Polygon) and not p.is_empty]
+    if not polys:
+        return union
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+
+
+def _geojson(geom: BaseGeometry) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(shapely.to_geojson(geom))
+    return out
 
 
 def _holes(union: BaseGeometry) -> Sequence[BaseGeometry]:
