@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ KY = 110_574.0
 DISTRICT, STREET, STATIONS = "310101", "310101001", ("310101001001", "310101001002")
 
 
-def _deg(ring: list[tuple[float, float]]) -> list[list[float]]:
+def _deg(ring: Sequence[tuple[float, float]]) -> list[list[float]]:
     return [[LON0 + x / KX, LAT0 + y / KY] for x, y in ring]
 
 
@@ -85,10 +86,10 @@ def _t_junction_fc() -> dict[str, Any]:
     """Three blocks: a wide one below, two side by side above it; their common vertex
     (100, 100) lies on the wide block's top edge but is not one of its vertices. A sliver:
     the right block's top-right corner is 3 mm off the district's corner, and the left
-    block's bottom edge sits 4 mm into the wide block."""
-    wide = [(0, 0), (200, 0), (200, 100), (0, 100), (0, 0)]
-    left = [(0, 100.004 - 0.008), (100, 100), (100, 200), (0, 200), (0, 100.004 - 0.008)]
-    right = [(100, 100), (200, 100), (200.003, 200), (100, 200), (100, 100)]
+    block's bottom-left corner sits 4 mm inside the wide block."""
+    wide: list[tuple[float, float]] = [(0, 0), (200, 0), (200, 100), (0, 100), (0, 0)]
+    left: list[tuple[float, float]] = [(0, 99.996), (100, 100), (100, 200), (0, 200), (0, 99.996)]
+    right: list[tuple[float, float]] = [(100, 100), (200, 100), (200.003, 200), (100, 200), (100, 100)]
     return _fc({f"{STATIONS[0]}00{i}": {"type": "Polygon", "coordinates": [_deg(r)]}
                 for i, r in enumerate((wide, left, right), start=1)})
 
