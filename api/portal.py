@@ -12,11 +12,9 @@ from aiohttp import web
 from api.errors import read_json
 from api.keys import CLOCK, DB, SETTINGS
 from api.stats import STATIC, _day
-from cases import lifecycle
+from cases import lifecycle, visibility
 from cases import repository as cases_repo
-from cases.errors import CaseNotFound
 from cases.model import RATINGS
-from cases.views import public_view
 from gridlink.errors import InvalidInput, PermissionDenied, WrongState
 from stats import portal as portal_mod
 
@@ -29,7 +27,8 @@ def _json(body: object, status: int = 200) -> web.Response:
 
 
 def _view(case: dict, request: web.Request) -> dict:
-    view = public_view(case, request.app[CLOCK].now())
+    # The portal is anonymous: the public view, or "not found" for a case that is not public.
+    view = visibility.view(None, case, request.app[CLOCK].now())
     rating = case.get("rating") or {}
     # The score and its label are the public part of a rating; who gave it and any comment are not.
     view["rating"] = ({"score": rating.get("score"), "label": RATINGS[rating["score"]][0]}
@@ -42,8 +41,7 @@ async def _public_case(request: web.Request) -> dict:
     if not 5 <= len(serial) <= 32:
         raise InvalidInput("not a serial number", field="serial")
     case = await cases_repo.get_case_by_serial(request.app[DB], serial=serial)
-    if not case.get("public", True):
-        raise CaseNotFound(f"no case with serial {serial!r}", serial=serial)
+    visibility.require(None, case)  # CaseNotFound (404) unless anyone may see it
     return case
 
 

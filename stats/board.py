@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from gridlink.db import Database
 from gridlink.errors import InvalidInput, NotFound
 from stats import repository as repo
-from stats.facts import DISTRICT_GROUP, colour_at
+from stats.facts import DISTRICT_GROUP, colour_at, is_public
 from stats.rollups import View, fresh
 from stats.units import directory
 
@@ -34,18 +34,23 @@ SEVERITY = {"red": 0, "yellow": 1, "blue": 2}
 
 def summarise(entries: Iterable[tuple[str, list[Any]]], now_ts: float, tz: ZoneInfo) -> dict[str, Any]:
     counts = {"blue": 0, "yellow": 0, "red": 0}
-    oldest: tuple[float, str, str] | None = None
-    for case_id, entry in entries:
+    oldest: tuple[float, str | None] | None = None
+    for _, entry in entries:
         colour = colour_at(entry, now_ts)
         counts[colour] += 1
         if colour == "red" and (oldest is None or entry[2] < oldest[0]):
-            oldest = (entry[2], entry[0], case_id)
+            oldest = (entry[2], entry[0] if is_public(entry) else None)
     out: dict[str, Any] = {**counts, "open": sum(counts.values()), "oldest_red": None}
     if oldest:
-        out["oldest_red"] = {"serial": oldest[1], "case_id": oldest[2],
-                             "due_at": datetime.fromtimestamp(oldest[0], tz).isoformat(),
-                             "overdue_hours": round((now_ts - oldest[0]) / 3600, 1)}
+        out["oldest_red"] = _oldest_red(oldest[0], oldest[1] or None, now_ts, tz)
     return out
+
+
+def _oldest_red(due: float, serial: str | None, now_ts: float, tz: ZoneInfo) -> dict[str, Any]:
+    """The board is public: a case that is not public is counted but never named (serial None),
+    and no internal case id is shown."""
+    return {"serial": serial, "due_at": datetime.fromtimestamp(due, tz).isoformat(),
+            "overdue_hours": round((now_ts - due) / 3600, 1)}
 
 
 def from_summary(summary: dict[str, Any] | None, now_ts: float, tz: ZoneInfo,
@@ -66,9 +71,8 @@ def from_summary(summary: dict[str, Any] | None, now_ts: float, tz: ZoneInfo,
                            "open": summary["n"], "oldest_red": None}
     oldest = summary["oldest"]
     if oldest and oldest[0] < now_ts:
-        out["oldest_red"] = {"serial": oldest[1], "case_id": oldest[2],
-                             "due_at": datetime.fromtimestamp(oldest[0], tz).isoformat(),
-                             "overdue_hours": round((now_ts - oldest[0]) / 3600, 1)}
+        # Entries keep no serial for a case that is not public (`stats.facts.open_entry`).
+        out["oldest_red"] = _oldest_red(oldest[0], oldest[1] or None, now_ts, tz)
     return out
 
 
@@ -86,11 +90,13 @@ async def _with_times(db: Database, sums: dict[str, dict[str, Any]], ts: float,
 
 
 def case_list(entries: Iterable[tuple[str, list[Any]]], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The public cases of an open list (the board is anonymous: `cases.visibility`'s public
+    rule), by serial — never an internal case id."""
     ts = now.timestamp()
-    rows = [{"case_id": cid, "serial": e[0], "colour": colour_at(e, ts), "category": e[3],
+    rows = [{"serial": e[0], "colour": colour_at(e, ts), "category": e[3],
              "block": e[4] or e[6],
              "due_at": datetime.fromtimestamp(e[2], tz).isoformat() if e[2] else None}
-            for cid, e in entries]
+            for _, e in entries if is_public(e)]
     rows.sort(key=lambda r: (SEVERITY[r["colour"]], r["due_at"] or ""))
     return rows
 

@@ -16,9 +16,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-OPEN_STATES = ("reported", "dispatched", "in_progress", "awaiting_verification", "returned")
-DONE_STATES = ("closed", "merged")
-STATES = (*OPEN_STATES, *DONE_STATES)
+from cases.model import OPEN_STATES
+from cases.visibility import place_is_published
 
 # Channels where the grid's own people found the problem (巡查发现) vs. citizens' reports.
 PATROL_CHANNELS = frozenset({"patrol_bot"})
@@ -229,7 +228,9 @@ def add_into(target: dict[str, dict[str, int]], values: Mapping[str, Mapping[str
 # when a line department handles it, its department's list; each list has a packed summary
 # (counts by colour come from sorted warn/due times, whatever the number of cases).
 ENTRY_FIELDS = ("serial", "warn", "due", "category", "block", "workstation", "sblock", "street",
-                "department", "created", "lon", "lat", "handler", "coordinator", "station")
+                "department", "created", "lon", "lat", "handler", "coordinator", "station",
+                "public", "place")
+PUBLIC, PLACE = 15, 16  # positions of the flags (entries stored before them have 15 fields)
 LIST_KINDS = {"st": 7, "ws": 14, "bk": 4, "dp": 8}  # list kind → entry position of its unit
 
 
@@ -243,20 +244,43 @@ def epoch_s(at: datetime) -> float:
 def open_entry(case: Mapping[str, Any]) -> list[Any] | None:
     """[serial, warn_at s | None, due_at s | None, category, block (community or street block),
     workstation, street block, street, department, created_at s, lon, lat, handler,
-    coordinator, station (workstation or patrol zone)] of an open case; None when it is done."""
+    coordinator, station (workstation or patrol zone), public 0/1, place published 0/1] of an
+    open case; None when it is done.
+
+    The public pages list these entries: a case that is not public keeps no serial here ("",
+    so no summary built from the list names it), and lon/lat are kept only where the place is
+    published with the case (`cases.visibility.place_is_published`) — never a citizen's own."""
     if case.get("state") not in OPEN_STATES:
         return None
     due, warn = case.get("due_at"), case.get("warn_at")
     placement = case.get("placement") or {}
     assignee = case.get("assignee") or {}
-    location = case.get("location") or {}
-    return [case.get("serial"), epoch_s(warn) if warn else None, epoch_s(due) if due else None,
+    public = bool(case.get("public"))
+    place = public and place_is_published(case)
+    location = (case.get("location") or {}) if place else {}
+    # "" rather than None: summaries compare entries by (due, serial).
+    return [case.get("serial") if public else "",
+            epoch_s(warn) if warn else None, epoch_s(due) if due else None,
             case.get("category"), placement.get("community_block") or placement.get("street_block"),
             placement.get("workstation"), placement.get("street_block"), placement.get("street"),
             assignee.get("unit") if assignee.get("kind") == "department" else None,
             epoch_s(case["created_at"]), location.get("lon"), location.get("lat"),
             handler_of(case) if assignee.get("kind") == "department" else None,
-            coordinator_of(case), placement.get("workstation") or placement.get("patrol_zone")]
+            coordinator_of(case), placement.get("workstation") or placement.get("patrol_zone"),
+            int(public), int(place)]
+
+
+def is_public(entry: list[Any]) -> bool:
+    """Whether the entry's case may be listed anonymously (entries without the flag: no)."""
+    return len(entry) > PUBLIC and bool(entry[PUBLIC]) and bool(entry[0])
+
+
+def published_point(entry: list[Any]) -> tuple[float, float] | None:
+    """(lon, lat) of a public case whose place is published; None otherwise."""
+    if not (is_public(entry) and len(entry) > PLACE and entry[PLACE]):
+        return None
+    lon, lat = entry[10], entry[11]
+    return (lon, lat) if lon is not None and lat is not None else None
 
 
 def open_lists(entry: list[Any] | None) -> list[str]:

@@ -1,5 +1,6 @@
-"""The map: a street's blocks as GeoJSON, shaded by open or red cases, with the open cases as
-points (the district's own polygons; no online tiles)."""
+"""The map: a street's blocks as GeoJSON, shaded by open or red cases (all of them counted),
+with the public open cases whose place is published as points (the district's own polygons;
+no online tiles)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from gridlink.db import Database
 from gridlink.errors import InvalidInput, NotFound
 from stats import repository as repo
-from stats.facts import colour_at
+from stats.facts import colour_at, published_point
 from stats.rollups import fresh
 from stats.units import directory
 
@@ -30,17 +31,19 @@ async def street_map(db: Database, *, street: str | None, now: datetime,
     ts = now.timestamp()
     per_block: dict[str, dict[str, int]] = {}
     points = []
-    for cid, e in entries.items():
+    for e in entries.values():
         colour = colour_at(e, ts)
         for block in {e[4], e[6]}:
             if block:
                 c = per_block.setdefault(block, {"open": 0, "red": 0})
                 c["open"] += 1
                 c["red"] += colour == "red"
-        if len(e) > 11 and e[10] is not None and e[11] is not None:
-            points.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [e[10], e[11]]},
-                           "properties": {"case_id": cid, "serial": e[0], "colour": colour,
-                                          "block": e[4] or e[6]}})
+        # Public page: a point only for a public case whose place is published with it
+        # (patrol reports, street matters, Open311); never a citizen's own location.
+        point = published_point(e)
+        if point is not None:
+            points.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": list(point)},
+                           "properties": {"serial": e[0], "colour": colour, "block": e[4] or e[6]}})
     blocks = []
     for code, geom in d.geometry.items():
         if d.street_of(code) != street:

@@ -189,3 +189,42 @@ async def test_an_upgraded_deployment_gets_its_boards_without_a_manual_rebuild(
     body = await (await client.get("/api/v1/stats/board")).json()
     assert sum(r["open"] for r in body["sections"]["streets"]) == len(
         [d for d in docs if d["state"] not in ("closed", "merged")])
+
+
+async def test_boards_name_only_public_cases_and_no_case_ids(
+        client: TestClient, db: Database, clock: FakeClock) -> None:
+    """The board is anonymous: a police transfer is counted in every row but never named (not
+    in a block's list, not as a street's oldest red case), and no internal case id is shown."""
+    from cases.intake import intake
+    from cases.model import CasePolicy
+
+    clock.set(NOW)
+    street = "310101004"
+    placement = {"district": "310101", "street": street, "workstation": street + "001",
+                 "community_block": street + "001001", "street_block": None,
+                 "patrol_zone": None, "snapped": False, "distance_m": 0.0}
+    police = await intake(db, policy=CasePolicy(), now=NOW, channel="transfer_110",
+                          kind="complaint", category="neighbour_dispute", description="110转来",
+                          actor={"role": "dispatcher", "unit": "310101", "name": "受理员"},
+                          placement=placement)
+    await hotline_complaint(db, street=street, now=NOW + timedelta(minutes=1))
+    public = await db.cases.find_one({"channel": "hotline_12345"})
+    assert public is not None
+    later = NOW + timedelta(hours=2)  # both past their dispatch time: red, the transfer oldest
+    clock.set(later)
+    await folded(db, now=later)
+    texts = {}
+    for unit in ("", street, street + "001", street + "001001"):
+        res = await client.get("/api/v1/stats/board" + (f"?unit={unit}" if unit else ""))
+        assert res.status == 200
+        texts[unit] = await res.text()
+        for secret in (police.case["serial"], police.case["_id"], public["_id"], "case_id"):
+            assert secret not in texts[unit], (unit, secret)
+    district = await (await client.get("/api/v1/stats/board")).json()
+    row = next(r for r in district["sections"]["streets"] if r["unit"] == street)
+    assert (row["open"], row["red"]) == (2, 2)
+    assert row["oldest_red"]["serial"] is None and row["oldest_red"]["overdue_hours"] == 1.5
+    block = await (await client.get(f"/api/v1/stats/board?unit={street}001001")).json()
+    assert block["totals"]["open"] == 2
+    assert [c["serial"] for c in block["cases"]] == [public["serial"]]
+

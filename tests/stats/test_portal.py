@@ -89,15 +89,42 @@ async def test_rating_needs_the_code_and_counts_in_the_performance_table(
 async def test_map_has_the_streets_blocks_and_open_cases(client: TestClient, db: Database,
                                                         clock: FakeClock) -> None:
     policy = CasePolicy()
-    await intake(db, policy=policy, now=clock.now(), channel="patrol_bot", kind="hazard",
-                 category="group_renting", description="群租", location={"lon": 121.43, "lat": 31.18},
-                 placement=PLACEMENT)
+    patrol = await intake(db, policy=policy, now=clock.now(), channel="patrol_bot", kind="hazard",
+                          category="group_renting", description="群租",
+                          location={"lon": 121.43, "lat": 31.18}, placement=PLACEMENT)
+    # Counted on the map, never shown as points: a citizen's own location, a police transfer.
+    citizen = await intake(db, policy=policy, now=clock.now(), channel="citizen_bot",
+                           kind="complaint", category="food_hygiene", description="后厨脏乱",
+                           reporter=REPORTER, actor={"role": "citizen", **REPORTER},
+                           location={"lon": 121.4312345, "lat": 31.1812345}, placement=PLACEMENT)
+    police = await intake(db, policy=policy, now=clock.now(), channel="transfer_110",
+                          kind="complaint", category="neighbour_dispute", description="110转来",
+                          reporter={"phone": "13611112222"}, actor=ADMIN,
+                          location={"lon": 121.4398765, "lat": 31.1898765}, placement=PLACEMENT)
     await folded(db, now=clock.now())  # what the web app's background folder does within a second
-    body = await (await client.get("/api/v1/stats/map?street=310101003")).json()
+    res = await client.get("/api/v1/stats/map?street=310101003")
+    body, text = await res.json(), await res.text()
     blocks = body["blocks"]["features"]
     assert blocks and all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in blocks)
     assert all(f["properties"]["code"].startswith("310101003") for f in blocks)
     hit = next(f for f in blocks if f["properties"]["code"] == "310101003002001")
-    assert hit["properties"]["open"] == 1
+    assert hit["properties"]["open"] == 3
     assert [p["geometry"]["coordinates"] for p in body["cases"]["features"]] == [[121.43, 31.18]]
+    assert [p["properties"] for p in body["cases"]["features"]] == [
+        {"serial": patrol.case["serial"], "colour": "blue", "block": "310101003002001"}]
+    for secret in ("121.4312345", "31.1812345", "121.4398765", "31.1898765", police.case["serial"],
+                   patrol.case["_id"], citizen.case["_id"], police.case["_id"]):
+        assert secret not in text, secret
     assert (await client.get("/api/v1/stats/map?street=D03")).status == 400
+
+
+async def test_lookup_of_a_case_that_is_not_public_is_not_found(
+        client: TestClient, db: Database, clock: FakeClock) -> None:
+    police = await intake(db, policy=CasePolicy(), now=clock.now(), channel="transfer_110",
+                          kind="complaint", category="neighbour_dispute", description="110转来",
+                          reporter={"phone": "13611112222"}, actor=ADMIN, placement=PLACEMENT)
+    serial = police.case["serial"]
+    res = await client.get(f"/api/v1/portal/cases/{serial}")
+    assert res.status == 404 and "13611112222" not in await res.text()
+    rate = await client.post(f"/api/v1/portal/cases/{serial}/rating", json={"code": "AAAAAA", "score": 5})
+    assert rate.status == 404
