@@ -7,6 +7,8 @@ Handlers only parse input, call `cases`, and format output; errors are the domai
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
@@ -25,6 +27,7 @@ from cases.model import CHANNELS, KINDS, STATES, Actor, CasePolicy
 from cases.visibility import jsonable
 from cases.workflow import allowed_actions
 from gridlink.auth import Principal
+from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput, NotFound
 
 PREFIX = "/api/v1"
@@ -212,7 +215,16 @@ async def create_case(request: web.Request) -> web.Response:
         location=body.location.model_dump() if body.location else None,
         grid=request.app[GRID_INDEX], photos=body.photos,
         idempotency_key=_idempotency_key(request, who))
-    return _answer(actor, result.case, request, status=201 if result.created else 200,
+    status = 201 if result.created else 200
+    if visibility.audience(actor, result.case) is None:
+        # A street's dispatcher took a report the grid placed elsewhere: the case is that
+        # area's, so the caller gets its receipt only (number and state), not a 403 that
+        # would make a retrying client believe nothing was opened.
+        case = result.case
+        return web.json_response({"case": {"id": case["_id"], "serial": case["serial"],
+                                           "state": case["state"]},
+                                  "allowed_actions": [], "created": result.created}, status=status)
+    return _answer(actor, result.case, request, status=status,
                    created=result.created, duplicates=result.duplicates)
 
 
@@ -305,77 +317,78 @@ async def get_case(request: web.Request) -> web.Response:
     return _answer(_actor(who), case, request)
 
 
-async def _transition(request: web.Request, model: type[M], call: Any) -> web.Response:
-    """Parse, act (the lifecycle checks role, area and state against cases.workflow), answer."""
-    who = await require(request)
-    body = await parse(request, model)
-    actor = _actor(who)
-    case = await call(request.app[DB], request.match_info["ref"], actor, _now(request),
-                      _policy(request), body)
-    return _answer(actor, case, request)
+# A transition's call: (db, case ref, actor, now, policy, parsed body) -> the changed case, or
+# (duplicate, main) for a merge.
+Call = Callable[[Database, str, Actor, datetime, CasePolicy, Any],
+                Awaitable[Document | tuple[Document, Document]]]
 
 
-async def dispatch(request: web.Request) -> web.Response:
-    return await _transition(request, DispatchBody, lambda db, ref, a, now, pol, b: lifecycle.dispatch(
-        db, case_ref=ref, actor=a, now=now, policy=pol, unit=b.unit, deadline=b.deadline,
-        note=b.note, expected_version=b.version))
+@dataclass(frozen=True)
+class TransitionRoute:
+    """POST /api/v1/cases/{ref}/<path>: its body model serves the handler and the document."""
+
+    path: str
+    summary: str
+    model: type[BaseModel]
+    call: Call
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Parse, act (the lifecycle checks role, area and state with cases.workflow), answer."""
+        who = await require(request)
+        body = await parse(request, self.model)
+        actor, now = _actor(who), _now(request)
+        done = await self.call(request.app[DB], request.match_info["ref"], actor, now,
+                               _policy(request), body)
+        if isinstance(done, tuple):  # a merge: the duplicate, and the case it joined
+            dup, main = done
+            return _answer(actor, dup, request, main=visibility.view(actor, main, now))
+        return _answer(actor, done, request)
 
 
-async def accept(request: web.Request) -> web.Response:
-    return await _transition(request, VersionedBody, lambda db, ref, a, now, pol, b: lifecycle.accept(
-        db, case_ref=ref, actor=a, now=now, expected_version=b.version))
-
-
-async def return_case(request: web.Request) -> web.Response:
-    return await _transition(request, ReasonBody, lambda db, ref, a, now, pol, b: lifecycle.return_case(
-        db, case_ref=ref, actor=a, now=now, policy=pol, reason=b.reason, expected_version=b.version))
-
-
-async def request_extension(request: web.Request) -> web.Response:
-    return await _transition(request, ExtensionBody, lambda db, ref, a, now, pol, b: lifecycle.request_extension(
-        db, case_ref=ref, actor=a, now=now, policy=pol, reason=b.reason, until=b.until,
-        working_days=b.working_days, hours=b.hours, expected_version=b.version))
-
-
-async def decide_extension(request: web.Request) -> web.Response:
-    return await _transition(request, DecisionBody, lambda db, ref, a, now, pol, b: lifecycle.decide_extension(
-        db, case_ref=ref, actor=a, now=now, policy=pol, approve=b.approve, reason=b.reason,
-        expected_version=b.version))
-
-
-async def feedback(request: web.Request) -> web.Response:
+TRANSITION_ROUTES: tuple[TransitionRoute, ...] = (
+    TransitionRoute("dispatch", "Dispatch (or re-dispatch) with a deadline", DispatchBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.dispatch(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, unit=b.unit,
+                        deadline=b.deadline, note=b.note, expected_version=b.version)),
+    TransitionRoute("accept", "Accept the assignment", VersionedBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.accept(
+                        db, case_ref=ref, actor=a, now=now, expected_version=b.version)),
+    TransitionRoute("return", "Return as not our jurisdiction (reason required)", ReasonBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.return_case(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, reason=b.reason,
+                        expected_version=b.version)),
+    TransitionRoute("extension", "Ask for an extension", ExtensionBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.request_extension(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, reason=b.reason,
+                        until=b.until, working_days=b.working_days, hours=b.hours,
+                        expected_version=b.version)),
+    TransitionRoute("extension/decision", "Approve or refuse the pending extension", DecisionBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.decide_extension(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, approve=b.approve,
+                        reason=b.reason, expected_version=b.version)),
     # The lifecycle checks the photos: uploaded, and not another case's the caller may not see.
-    return await _transition(request, FeedbackBody, lambda db, ref, a, now, pol, b: lifecycle.feedback(
-        db, case_ref=ref, actor=a, now=now, policy=pol, text=b.text, photos=b.photos,
-        expected_version=b.version))
-
-
-async def verify(request: web.Request) -> web.Response:
-    return await _transition(request, VerifyBody, lambda db, ref, a, now, pol, b: lifecycle.verify(
-        db, case_ref=ref, actor=a, now=now, policy=pol, ok=b.ok, note=b.note, callback=b.callback,
-        deadline=b.deadline, expected_version=b.version))
-
-
-async def rate(request: web.Request) -> web.Response:
-    return await _transition(request, RateBody, lambda db, ref, a, now, pol, b: lifecycle.rate(
-        db, case_ref=ref, actor=a, now=now, score=b.score, comment=b.comment,
-        expected_version=b.version))
-
-
-async def supervise(request: web.Request) -> web.Response:
-    return await _transition(request, NoteBody, lambda db, ref, a, now, pol, b: lifecycle.supervise(
-        db, case_ref=ref, actor=a, now=now, note=b.note, expected_version=b.version))
-
-
-async def merge(request: web.Request) -> web.Response:
-    who = await require(request)
-    body = await parse(request, MergeBody)
-    actor = _actor(who)
+    TransitionRoute("feedback", "Report the result (text and photos)", FeedbackBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.feedback(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, text=b.text,
+                        photos=b.photos, expected_version=b.version)),
+    TransitionRoute("verify", "Verify after the callback: close, or reopen under supervision",
+                    VerifyBody, lambda db, ref, a, now, pol, b: lifecycle.verify(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, ok=b.ok, note=b.note,
+                        callback=b.callback, deadline=b.deadline, expected_version=b.version)),
+    TransitionRoute("rate", "Rate a closed case (1–5: its reporter, or the center from the callback)",
+                    RateBody, lambda db, ref, a, now, pol, b: lifecycle.rate(
+                        db, case_ref=ref, actor=a, now=now, score=b.score, comment=b.comment,
+                        expected_version=b.version)),
     # The lifecycle checks the caller's area for both cases, the duplicate and the target.
-    dup, main = await lifecycle.merge(
-        request.app[DB], duplicate_ref=request.match_info["ref"], into_ref=body.into,
-        actor=actor, now=_now(request), reason=body.reason, expected_version=body.version)
-    return _answer(actor, dup, request, main=visibility.view(actor, main, _now(request)))
+    TransitionRoute("merge", "Merge this duplicate into another open case", MergeBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.merge(
+                        db, duplicate_ref=ref, into_ref=b.into, actor=a, now=now,
+                        reason=b.reason, expected_version=b.version)),
+    TransitionRoute("supervise", "Supervise (督办) an open case", NoteBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.supervise(
+                        db, case_ref=ref, actor=a, now=now, note=b.note,
+                        expected_version=b.version)),
+)
 
 
 async def public_case(request: web.Request) -> web.Response:
@@ -464,11 +477,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(f"{PREFIX}/cases", create_case)
     r.add_get(f"{PREFIX}/cases", list_cases)
     r.add_get(f"{PREFIX}/cases/{{ref}}", get_case)
-    for path, handler in (("dispatch", dispatch), ("accept", accept), ("return", return_case),
-                          ("extension", request_extension), ("extension/decision", decide_extension),
-                          ("feedback", feedback), ("verify", verify), ("rate", rate),
-                          ("merge", merge), ("supervise", supervise)):
-        r.add_post(f"{PREFIX}/cases/{{ref}}/{path}", handler)
+    for route in TRANSITION_ROUTES:
+        r.add_post(f"{PREFIX}/cases/{{ref}}/{route.path}", route.handle)
     r.add_get(f"{PREFIX}/public/cases/{{serial}}", public_case)
     r.add_get(f"{PREFIX}/categories", list_categories)
     r.add_put(f"{PREFIX}/categories/{{code}}", put_category)

@@ -3,11 +3,17 @@
 GET /api/openapi.json serves the document; GET /api/docs a browsable page (ReDoc, vendored
 under api/static/, so it works offline).
 
+Request bodies are generated from the pydantic models the handlers validate with
+(`model_json_schema`, their `$defs` moved into components), so the document cannot promise a
+field the endpoint refuses or lose a constraint; each model carries an example, and
+tests/api/test_openapi_examples.py posts every one. Response schemas without a model are
+written here (`SCHEMAS`).
+
 Adding a route: add one `op(...)` call to `_operations()` below with its path (OpenAPI
-template syntax, `{name}`), method, summary, parameters and response schema. Reuse the
-schemas in `SCHEMAS` or add one there. tests/open311/test_openapi.py fails when a route
-registered under /api/v1 or /open311 is missing here, and validates live responses of every
-documented GET route against these schemas; schemathesis then fuzzes the document.
+template syntax, `{name}`), method, summary, parameters, body model and response schema.
+tests/open311/test_openapi.py fails when a route registered under /api/v1 or /open311 is
+missing here, and validates live responses of every documented GET route against these
+schemas; schemathesis then fuzzes the document.
 """
 
 from __future__ import annotations
@@ -18,6 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api import cases as case_api
+from cases.categories import Category
+from cases.colour import COLOURS
+from cases.model import STATES
+from cases.workflow import ACTIONS
 
 STATIC = Path(__file__).parent / "static"
 Schema = dict[str, Any]
@@ -71,31 +85,39 @@ SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": obj({"code": STR, "message": STR}, {"details": {"type": "object"}})}),
     "Health": obj({"status": {"const": "ok"}, "db": obj({"rtt_ms": NUM, "name": STR})}),
     # ---- staff API (/api/v1)
-    "Case": obj({"id": STR, "serial": STR, "state": {"enum": ["reported", "dispatched", "in_progress",
-                 "awaiting_verification", "returned", "closed", "merged"]},
+    # A case as the caller may see it (cases.visibility.view): the staff view, or the public
+    # view of a public case outside the caller's area.
+    "Case": obj({"id": STR, "serial": STR, "state": {"enum": list(STATES)},
                  "channel": STR, "kind": STR, "category": STR, "version": INT,
-                 "colour": {"enum": ["green", "blue", "yellow", "red"]}, "created_at": STR},
-                {"description": STR, "assignee": nullable({"type": "object"}),
+                 "colour": {"enum": list(COLOURS)}, "created_at": STR},
+                {"description": nullable(STR), "assignee": nullable({"type": "object"}),
                  "deadline": nullable(STR), "location": nullable({"type": "object"}),
                  "placement": nullable({"type": "object"}), "history": {"type": "array"},
+                 "reporter": {"type": "object"},
                  "photos": {"type": "array", "items": STR}}),
-    "CaseAnswer": obj({"case": ref("Case")}, {"main": ref("Case"), "created": BOOL,
-                                              "duplicates": {"type": "array"}}),
-    "CaseList": obj({"cases": {"type": "array", "items": ref("Case")},
+    "CaseView": {"anyOf": [ref("Case"), ref("PublicCase")]},
+    # What intake answers a caller who may not see the case it opened (another area's).
+    "CaseReceipt": obj({"id": STR, "serial": STR, "state": {"enum": list(STATES)}}, extra=False),
+    "CaseAnswer": obj({"case": {"anyOf": [ref("CaseView"), ref("CaseReceipt")]},
+                       "allowed_actions": {"type": "array", "items": {"enum": list(ACTIONS)},
+                                           "description": "what the caller may do next"}},
+                      {"main": ref("CaseView"), "created": BOOL, "duplicates": {"type": "array"}}),
+    "CaseList": obj({"cases": {"type": "array", "items": ref("CaseView")},
                      "next_cursor": nullable(STR)}),
-    "PublicCase": obj({"serial": STR, "status": STR, "colour": STR, "kind": STR,
+    "PublicCase": obj({"serial": STR, "status": {"enum": list(STATES)},
+                       "colour": {"enum": list(COLOURS)}, "kind": STR,
                        "category": nullable(STR), "created_at": STR,
                        "timeline": {"type": "array", "items": obj({"at": STR, "action": STR,
                                                                    "status": STR})},
                        "photos": {"type": "array", "items": STR}},
                       {"handling_unit": nullable({"type": "object"}), "deadline": nullable(STR),
-                       "closed_at": nullable(STR), "merged_into_serial": nullable(STR)}),
+                       "closed_at": nullable(STR), "merged_into_serial": nullable(STR),
+                       "location": nullable({"type": "object"})}),
     "Category": obj({"code": STR, "name_zh": STR, "name_en": STR,
                      "layer": {"enum": ["community", "street_surface"]},
                      "level": {"enum": ["block", "line"]}, "limit": {"type": "object"}},
                     {"department": nullable(STR), "urgency": STR, "active": BOOL,
                      "dispatch_minutes": INT, "verify_hours": NUM}),
-    "CalendarDay": obj({"date": STR, "name": STR}),
     "CalendarYear": obj({"year": INT, "holidays": {"type": "array", "items": ref("CalendarDay")},
                          "workdays": {"type": "array", "items": ref("CalendarDay")}},
                         {"source": nullable(STR), "updated_at": nullable(STR),
@@ -267,7 +289,45 @@ def _open311(paths: dict[str, dict[str, Any]]) -> None:
            params=[p("token")], **common)
 
 
-VERSION_BODY: Schema = {"type": "object", "properties": {"version": {"type": "integer", "minimum": 1}}}
+# ---------------------------------------------------------------- request bodies from models
+
+# PUT /api/v1/categories/{code} validates with cases.categories.Category, its code taken from
+# the path; the document shows it without `code` and with an example of its own.
+CATEGORY_EXAMPLE = {"name_zh": "人行道破损", "name_en": "Broken pavement", "layer": "street_surface",
+                    "level": "line", "department": "D07", "limit": {"working_days": 5}}
+
+
+def request_models() -> list[type[BaseModel]]:
+    """Every model a handler validates a JSON body with, as this document shows it."""
+    return [case_api.IntakeBody, *(r.model for r in case_api.TRANSITION_ROUTES),
+            case_api.CalendarYearBody, Category]
+
+
+@functools.cache
+def _model_schemas() -> tuple[dict[type[BaseModel], Schema], dict[str, Schema]]:
+    """(model → its `$ref`, the schemas they and their parts define) for components."""
+    models = list(dict.fromkeys(request_models()))
+    refs, top = models_json_schema([(m, "validation") for m in models],
+                                   ref_template="#/components/schemas/{model}")
+    defs: dict[str, Schema] = top["$defs"]
+    category = defs.pop("Category")
+    category["properties"].pop("code")
+    category["required"] = [f for f in category["required"] if f != "code"]
+    category["examples"] = [CATEGORY_EXAMPLE]
+    defs["CategoryBody"] = category
+    out = {m: refs[(m, "validation")] for m in models}
+    out[Category] = ref("CategoryBody")
+    if clash := sorted(set(defs) & set(SCHEMAS)):
+        raise RuntimeError(f"model schemas clash with hand-written ones: {clash}")
+    return out, defs
+
+
+def model_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body a handler parses with `model`; required when the model requires a field."""
+    refs, defs = _model_schemas()
+    schema = refs[model]
+    name = schema["$ref"].rsplit("/", 1)[-1]
+    return {"required": bool(defs[name].get("required")), "content": json_content(schema)}
 
 
 def body(schema: Schema, *, required: bool = True) -> dict[str, Any]:
@@ -281,50 +341,24 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
     op(paths, "post", f"{v1}/cases", summary="Intake: open a case (hotline, mailbox, web portal)",
        tags=cases, ok_status=201, ok=ref("CaseAnswer"), security=BEARER,
        params=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": STR}],
-       body=body(obj({"kind": STR, "category": STR, "description": STR},
-                     {"channel": STR, "location": obj({"lon": LON, "lat": LAT}),
-                      "reporter": {"type": "object"}, "photos": {"type": "array", "items": STR},
-                      "phashes": {"type": "array", "items": STR}})))
-    op(paths, "get", f"{v1}/cases", summary="Cases, filtered, newest first (cursor pages)",
+       body=model_body(case_api.IntakeBody))
+    op(paths, "get", f"{v1}/cases", summary="The caller's cases, filtered, newest first (cursor pages)",
+       description=("Only the cases the caller may see: a center its area (the district center "
+                    "all), a handling unit what is or was assigned to it."),
        tags=cases, ok=ref("CaseList"), security=BEARER, params=[
-           q("unit", STR), q("status", STR, "comma-separated states"),
+           q("unit", STR, "assigned unit"), q("status", STR, "comma-separated states"),
            q("colour", STR, "comma-separated: green, blue, yellow, red"),
            q("category", STR), q("channel", STR), q("kind", STR),
            q("from", STR, "ISO 8601 with offset"), q("to", STR, "ISO 8601 with offset"),
            q("q", STR, "text in description or serial"),
            q("limit", {"type": "integer", "minimum": 1, "maximum": 200}), q("cursor", STR)])
-    op(paths, "get", f"{v1}/cases/{{ref}}", summary="One case with its history", tags=cases,
-       ok=ref("CaseAnswer"), security=BEARER, params=[ref_param])
-    transitions: dict[str, tuple[str, Schema]] = {
-        "dispatch": ("Dispatch (or re-dispatch) with a deadline",
-                     {"type": "object", "properties": {"version": INT, "unit": STR,
-                                                       "deadline": STR, "note": STR}}),
-        "accept": ("Accept the assignment", VERSION_BODY),
-        "return": ("Return as not our jurisdiction (reason required)",
-                   {"type": "object", "properties": {"version": INT, "reason": STR}}),
-        "extension": ("Ask for an extension",
-                      {"type": "object", "properties": {"version": INT, "reason": STR,
-                                                        "until": STR, "working_days": INT,
-                                                        "hours": NUM}}),
-        "extension/decision": ("Approve or refuse the pending extension",
-                               obj({"approve": BOOL}, {"version": INT, "reason": STR})),
-        "feedback": ("Report the result (text and photos)",
-                     {"type": "object", "properties": {"version": INT, "text": STR,
-                                                       "photos": {"type": "array", "items": STR}}}),
-        "verify": ("Verify after the callback: close, or reopen under supervision",
-                   obj({"ok": BOOL}, {"version": INT, "note": STR, "callback": STR,
-                                      "deadline": STR})),
-        "rate": ("Rate a closed case (1–5, its reporter, once)",
-                 obj({"score": INT}, {"version": INT, "comment": STR})),
-        "merge": ("Merge this duplicate into another open case",
-                  obj({"into": STR}, {"version": INT, "reason": STR})),
-        "supervise": ("Supervise (督办) an open case",
-                      {"type": "object", "properties": {"version": INT, "note": STR}}),
-    }
-    for action, (summary, schema) in transitions.items():
-        op(paths, "post", f"{v1}/cases/{{ref}}/{action}", summary=summary, tags=cases,
+    op(paths, "get", f"{v1}/cases/{{ref}}",
+       summary="One case as the caller may see it, and the actions the caller may take",
+       tags=cases, ok=ref("CaseAnswer"), security=BEARER, params=[ref_param])
+    for route in case_api.TRANSITION_ROUTES:
+        op(paths, "post", f"{v1}/cases/{{ref}}/{route.path}", summary=route.summary, tags=cases,
            ok=ref("CaseAnswer"), security=BEARER, params=[ref_param],
-           body=body(schema, required=False))
+           body=model_body(route.model))
     op(paths, "get", f"{v1}/public/cases/{{serial}}",
        summary="Public lookup by serial number (nothing personal)", tags=["public"],
        ok=ref("PublicCase"), params=[p("serial")])
@@ -332,7 +366,7 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
        ok=obj({"categories": {"type": "array", "items": ref("Category")}}), security=BEARER)
     op(paths, "put", f"{v1}/categories/{{code}}", summary="Create or change a category (admin)",
        tags=["categories"], ok=obj({"category": ref("Category")}), security=BEARER,
-       params=[p("code")], body=body({"type": "object"}))
+       params=[p("code")], body=model_body(Category))
     year = p("year", {"type": "integer", "minimum": 2000, "maximum": 2100})
     op(paths, "get", f"{v1}/calendar", summary="Years the working-day calendar covers",
        tags=["calendar"], ok=obj({"years": {"type": "array", "items": obj({"year": INT})}}),
@@ -341,8 +375,7 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
        tags=["calendar"], ok=ref("CalendarYear"), security=BEARER, params=[year])
     op(paths, "put", f"{v1}/calendar/{{year}}", summary="Replace a year's holidays and workdays (admin)",
        tags=["calendar"], ok=ref("CalendarYear"), security=BEARER, params=[year],
-       body=body(obj({"holidays": {"type": "array", "items": ref("CalendarDay")}},
-                     {"workdays": {"type": "array", "items": ref("CalendarDay")}})))
+       body=model_body(case_api.CalendarYearBody))
     op(paths, "delete", f"{v1}/calendar/{{year}}", summary="Remove a year (admin)",
        tags=["calendar"], ok=obj({"deleted": INT}), security=BEARER, params=[year])
     # grids
@@ -361,7 +394,7 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
     op(paths, "post", f"{v1}/media", summary="Upload a photo (multipart field `photo`)",
        tags=["media"], ok_status=201, ok=ref("Photo"), security=BEARER,
        body={"required": True, "content": {"multipart/form-data": {"schema": obj(
-           {"photo": {"type": "string", "contentMediaType": "image/jpeg"}}, {"case_id": STR})}}})
+           {"photo": {"type": "string", "contentMediaType": "image/jpeg"}}, extra=False)}}})
     op(paths, "get", f"{v1}/media/{{photo_id}}",
        summary="A photo (public ones without a token; size=web|thumb|original)", tags=["media"],
        ok_content={"image/jpeg": {"schema": STR}, "image/png": {"schema": STR},
@@ -455,7 +488,7 @@ def _document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "paths": _operations(),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **_model_schemas()[1]},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer",
                                "description": "staff token from `gridlink token`"},

@@ -30,7 +30,7 @@ OTHER_PLACEMENT: dict[str, Any] = {
 
 
 @pytest.fixture
-async def staff(db: Database, clock: FakeClock, tokens: Tokens) -> Tokens:
+async def staff(db: Database, clock: FakeClock, tokens: Tokens) -> Tokens:  # noqa: F811
     """`tokens` plus: street (dispatcher of PLACEMENT's street) and other_leader (leader of a
     block in another street). Staff tokens have no station_head role."""
     spec = {"street": ("dispatcher", PLACEMENT["street"]),

@@ -140,7 +140,7 @@ async def test_merge_checks_the_target_cases_area(
     err = await _post(client, f"/api/v1/cases/{dup['_id']}/merge", staff["street"],
                       {"into": main["serial"]}, 403)
     assert err["error"]["code"] == "forbidden"
-    status, body = await _get(client, f"/api/v1/cases/{dup['_id']}", staff["street"])
+    _, body = await _get(client, f"/api/v1/cases/{dup['_id']}", staff["street"])
     assert body["case"]["state"] == "reported"
     same_street = await new_case()
     done = await _post(client, f"/api/v1/cases/{dup['_id']}/merge", staff["street"],

@@ -6,7 +6,6 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from gridlink.clock import FakeClock
@@ -77,15 +76,7 @@ async def test_two_concurrent_dispatches_one_wins(client: Client, tokens: Tokens
 
 
 async def test_hundred_concurrent_intakes_get_consecutive_serials(
-        client: Client, tokens: Tokens, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Only the serial numbers are under test here. stats' rollup hook (its own tests cover it)
-    # turns 100 concurrent upserts into FerretDB timeouts on a loaded machine; switch it off.
-    from cases import lifecycle
-
-    async def no_rollups(*args: Any, **kwargs: Any) -> None:
-        return None
-
-    monkeypatch.setattr(lifecycle, "count_transition", no_rollups)
+        client: Client, tokens: Tokens) -> None:
     async def one(i: int) -> str:
         body = {**HOTLINE, "description": f"report {i}", "location": None}
         resp = await client.post("/api/v1/cases", json=body, headers=bearer(tokens["center"]))
