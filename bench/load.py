@@ -61,8 +61,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.timing import pct
 from gridlink import auth
-from gridlink.db import ensure_indexes, insert_one_grouped, make_client
+from gridlink.db import insert_one_grouped, make_client
 from gridlink.embedded import EmbeddedServer, free_port
+from gridlink.schema import ensure_indexes
 from gridlink.settings import PROJECT_ROOT, load_settings
 from grids import repository as grids_repo
 from grids.demo import demo_feature_collection
@@ -178,6 +179,7 @@ def child(kind: str) -> int:
     """Run `gridlink <kind>` with a command listener that writes its counts to
     $LOAD_COMMANDS_FILE on SIGUSR1: {"<command> <collection>": [count, total µs]}."""
     counts: dict[str, list[int]] = {}
+    written: Counter[str] = Counter()  # documents written per collection (`documents_of`)
 
     class Listener(monitoring.CommandListener):
         def __init__(self) -> None:
@@ -188,6 +190,8 @@ def child(kind: str) -> int:
             if event.command_name == "getMore":
                 target = event.command.get("collection")
             self.names[event.request_id] = f"{event.command_name} {target}"
+            if event.command_name in WRITE_COMMANDS:
+                written[str(target)] += documents_written(event.command_name, event.command)
 
         def _done(self, event: Any) -> None:
             name = self.names.pop(event.request_id, None)
@@ -212,6 +216,7 @@ def child(kind: str) -> int:
     def dump(*_: Any) -> None:
         path = Path(os.environ["LOAD_COMMANDS_FILE"])
         path.with_suffix(".stalls").write_text(json.dumps(stalls))
+        path.with_suffix(".documents").write_text(json.dumps(written))
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(counts))
         tmp.replace(path)
@@ -238,6 +243,23 @@ def child(kind: str) -> int:
     return cli_main([kind])
 
 
+def documents_written(command_name: str, command: Any) -> int:
+    """Documents one write command writes: an insert's documents, an update's or a delete's
+    statements (each one document here), a findAndModify's one."""
+    if command_name == "insert":
+        return len(command.get("documents") or [])
+    if command_name in ("update", "delete"):
+        return len(command.get("updates") or command.get("deletes") or [])
+    return 1
+
+
+def documents_of(log: Path) -> Counter[str]:
+    """Documents the child has written so far per collection (read after `commands_of` made
+    the child write it)."""
+    path = log.with_suffix(".commands.documents")
+    return Counter(json.loads(path.read_text())) if path.exists() else Counter()
+
+
 def stalls_of(log: Path, since: float, until: float) -> list[float]:
     """How long (ms) the child's event loop was held, each time beyond STALL_MS, in [since, until]
     (wall time; read after `commands_of` made the child write it)."""
@@ -251,7 +273,8 @@ def floor_app(uri: str, port: int) -> int:
     from aiohttp import web
     from pymongo.asynchronous.collection import AsyncCollection
 
-    from gridlink.db import Document, open_database
+    from gridlink.db import Document
+    from gridlink.schema import open_database
 
     cases = web.AppKey("cases", AsyncCollection[Document])
 
@@ -549,12 +572,14 @@ async def main(seconds: float, concurrency: int, mix: tuple[str, ...] = MIX, rat
             for kind, n_req in alone.items():
                 await asyncio.sleep(1.0)  # let the worker's reaction to the load settle
                 before, us0 = await commands_of(web, logs["web"])
+                docs0 = documents_of(logs["web"])
                 cpu_a = {name: cpu_seconds(watched[name].pid) for name in ("web", "database")}
                 for i in range(n_req):
                     await request(kind, 0, 10_000 + i)
                 cpu_b = {name: (cpu_seconds(watched[name].pid) - t) / n_req * 1000
                          for name, t in cpu_a.items()}
                 after, us1 = await commands_of(web, logs["web"])
+                docs = documents_of(logs["web"]) - docs0
                 per_kind[kind] = after - before
                 spent = us1 - us0
                 per = per_kind[kind].total() / n_req
@@ -564,6 +589,8 @@ async def main(seconds: float, concurrency: int, mix: tuple[str, ...] = MIX, rat
                       f"(count per request, mean ms): " + ", ".join(
                           f"{k} {v / n_req:.1f} ({spent[k] / v / 1000:.1f})"
                           for k, v in per_kind[kind].most_common()))
+                print(f"    documents written per {kind}: {docs.total() / n_req:.1f} (" + ", ".join(
+                    f"{k} {v / n_req:.1f}" for k, v in docs.most_common()) + ")")
             n_intake = alone["intake"]
             writes, reads = writes_and_reads(per_kind["intake"])
             w, r = round(writes / n_intake), round(reads / n_intake)

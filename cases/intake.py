@@ -26,7 +26,6 @@ from cases.errors import BadCaseInput
 from cases.lifecycle import (
     ActorLike,
     clean_text,
-    count,
     emit,
     history_entry,
     photo_ids,
@@ -257,8 +256,7 @@ async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         existing = await repo.case_by_intake_key(db, intake_key=key)
         assert existing is not None
         return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
-    # The event, the rollups and the duplicate-search spot are independent writes: one round
-    # trip of waiting, not three.
-    await asyncio.gather(emit(db, case, entries), count(db, before=None, after=case),
-                         repo.put_spot(db, case=case))
+    # The change log is the one write besides the case and its serial: statistics and the
+    # duplicate search's spot are derived from it (cases.changelog).
+    await emit(db, case, entries, before=None)
     return IntakeResult(case, True, duplicates)

@@ -26,13 +26,13 @@ from typing import Any
 from cases import photos as case_photos
 from cases import repository as repo
 from cases.calendar import check_year, deadline_for, warn_time, years_needed
+from cases.changelog import derived, spot_fields
 from cases.errors import BadCaseInput, StaleCase, TransitionNotAllowed
 from cases.model import FINAL_STATES, RATINGS, SYSTEM, Actor, CasePolicy
 from cases.routing import kind_of_unit
 from cases.visibility import access_fields
 from cases.workflow import check, check_role, check_state
 from gridlink.db import Database, Document
-from stats.rollups import apply_transition as count_transition
 
 ActorLike = Actor | Mapping[str, Any]
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def history_entry(case: Document, *, actor: Actor, action: str, to: str, now: da
 
 
 def event_for(case: Document, entry: Mapping[str, Any]) -> Document:
-    """The event of one history entry; built from the entry alone so re-emitting is exact."""
+    """The event of one history entry; built from the case and the entry alone so re-emitting
+    is exact (what readers derived at the change itself, `emit` adds)."""
     data: Document = {"action": entry["action"], "from": entry["from"], "to": entry["to"],
                       "category": case.get("category"), "kind": case.get("kind"),
                       "channel": case.get("channel")}
@@ -82,24 +83,18 @@ def event_for(case: Document, entry: Mapping[str, Any]) -> Document:
     data.update(entry.get("data") or {})
     return {"_id": f"{case['_id']}:{entry['seq']}", "type": EVENT_TYPES[entry["action"]],
             "case_id": case["_id"], "serial": case["serial"], "at": entry["at"],
-            "actor": entry["actor"], "data": data, "notify_state": "new"}
+            "actor": entry["actor"], "data": data, "notify_state": "new",
+            **spot_fields(case, entry)}
 
 
-async def emit(db: Database, case: Document, entries: list[Document]) -> None:
-    await repo.insert_events(db, events=[event_for(case, e) for e in entries])
-
-
-async def count(db: Database, *, before: Document | None, after: Document) -> None:
-    """Keep the boards' rollups in step (stats/rollups.py).
-
-    The transition and its event are stored by now: a failing rollup is logged (and
-    repaired by `gridlink stats rebuild`) rather than turned into an error for a change
-    that did happen, which a client would then retry.
-    """
-    try:
-        await count_transition(db, before=before, after=after)
-    except Exception:  # any failure of the hook: the case change did happen
-        log.exception("stats rollup failed", extra={"case_id": after["_id"]})
+async def emit(db: Database, case: Document, entries: list[Document], *,
+               before: Document | None) -> None:
+    """Write the change log of one change (`case` as it is after it, `before` None at intake):
+    one event per entry, the last one carrying what registered readers derive from the change
+    (cases.changelog) — the one write besides the case."""
+    events = [event_for(case, e) for e in entries]
+    events[-1].update(derived(before, case))
+    await repo.insert_events(db, events=events)
 
 
 REEMIT_CHUNK = 200  # cases whose events are looked up in one query
@@ -214,12 +209,9 @@ async def _commit(db: Database, case: Document, entry: Document, *,
         raise StaleCase(f"case {case['serial']} was changed by someone else first; "
                         f"it is now {current['state']}",
                         state=current["state"], version=current["version"], case_id=case["_id"])
-    # Independent writes, waited for together: the event, the rollups and, when the case
-    # leaves the open states, its duplicate-search spot.
-    writes = [emit(db, new, [entry]), count(db, before=case, after=new)]
-    if new["state"] in FINAL_STATES and case["state"] not in FINAL_STATES:
-        writes.append(repo.drop_spot(db, case_id=case["_id"]))
-    await asyncio.gather(*writes)
+    # The change log is the one write besides the case: statistics and the duplicate
+    # search's spots are derived from it (cases.changelog).
+    await emit(db, new, [entry], before=case)
     return new
 
 

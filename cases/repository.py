@@ -25,10 +25,12 @@ from cases.calendar import (
     provisional_holidays,
 )
 from cases.categories import DEFAULT_CATEGORIES, Category
-from cases.duplicates import MAX_CANDIDATES, WINDOW, dup_key, search_keys
+from cases.changelog import GONE, spot_fields
+from cases.duplicates import MAX_CANDIDATES, WINDOW, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import FINAL_STATES, OPEN_STATES
 from cases.visibility import access_fields, case_photos
+from gridlink import leases
 from gridlink.db import Database, Document, insert_grouped, insert_new, insert_one_grouped
 
 SERIAL_RE = re.compile(r"^[A-Z]{1,3}\d{8}-\d{5,}$")
@@ -43,9 +45,10 @@ async def ensure_indexes(db: Database) -> None:
     await db.cases.create_index([("intake_key", ASCENDING)], unique=True)
     await db.cases.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
     await db.cases.create_index([("assignee.unit", ASCENDING), ("state", ASCENDING)])
-    # The duplicate search reads `case_spots` by its equality key (cases.duplicates); a
-    # (category, location.lat) index on cases served it before, by a scan of every case.
-    await db.case_spots.create_index([("k", ASCENDING)])
+    # The duplicate search reads the change log's spots by their equality key
+    # (cases.changelog.spot_fields); a (category, location.lat) index on cases served it
+    # before, by a scan of every case, then a `case_spots` collection, one more write an intake.
+    await db.events.create_index([("k", ASCENDING)])
     for old in ("category_1_location.lat_1", "dup_key_1"):
         await _drop_index(db, old)
     await _backfill_spots(db)
@@ -70,17 +73,25 @@ async def _drop_index(db: Database, name: str) -> None:
             pass  # another process dropped it first
 
 
-SPOTS_MIGRATION = "migration:case_spots"
+SPOTS_MIGRATION = "migration:event_spots"
 
 
 async def _backfill_spots(db: Database) -> None:
-    """Give the open cases stored before `case_spots` existed their spot (once per database)."""
+    """Give the report events of open cases stored before the change log carried spots their
+    spot (once per database); `case_spots`, which held them before, goes."""
     if await db.counters.find_one({"_id": SPOTS_MIGRATION}, {"_id": 1}):
         return
-    cursor = db.cases.find({"state": {"$in": list(OPEN_STATES)}}, _SPOT_FIELDS)
-    spots = [spot for case in [c async for c in cursor] if (spot := spot_of(case)) is not None]
-    # A concurrent start or a new intake may have written some of them already.
-    await insert_new(db.case_spots, spots)
+    writes = []
+    async for case in db.cases.find({"state": {"$in": list(OPEN_STATES)}}, _SPOT_FIELDS):
+        spot = spot_of(case)
+        if spot is not None:
+            writes.append(UpdateOne({"_id": f"{case['_id']}:1"}, {"$set": spot}))
+        if len(writes) >= 500:
+            await db.events.bulk_write(writes, ordered=False)
+            writes = []
+    if writes:
+        await db.events.bulk_write(writes, ordered=False)
+    await db.drop_collection("case_spots")
     try:
         await db.counters.insert_one({"_id": SPOTS_MIGRATION})
     except DuplicateKeyError:
@@ -263,24 +274,15 @@ async def claim_version(db: Database, *, case_id: str, version: int, now: dateti
     """Claim the right to move `case_id` to `version`; False when another writer holds it.
 
     A claim left by a writer that died before its update (older than `CLAIM_LEASE`, the case
-    still below `version`) is cleared and claimed again, so a crash never wedges a case.
+    still below `version`) is taken over (gridlink.leases), so a crash never wedges a case.
     """
-    key = f"{case_id}:{version}"
-    try:
-        await db.case_claims.insert_one({"_id": key, "case_id": case_id, "at": now})
-        return True
-    except DuplicateKeyError:
-        pass
-    held = await db.case_claims.find_one({"_id": key})
-    case = await db.cases.find_one({"_id": case_id}, {"version": 1})
-    if held is None or case is None or case["version"] >= version or held["at"] > now - CLAIM_LEASE:
-        return False
-    await db.case_claims.delete_one({"_id": key, "at": held["at"]})
-    try:
-        await db.case_claims.insert_one({"_id": key, "case_id": case_id, "at": now})
-        return True
-    except DuplicateKeyError:
-        return False
+    async def still_below(_: Document) -> bool:
+        case = await db.cases.find_one({"_id": case_id}, {"version": 1})
+        return case is not None and case["version"] < version
+
+    return await leases.take(db.case_claims, f"{case_id}:{version}", holder=f"{case_id}:{now.isoformat()}",
+                             now=now, ttl=CLAIM_LEASE, fields={"case_id": case_id},
+                             may_take_over=still_below)
 
 
 async def apply_update(db: Database, *, case_id: str, version: int, update: Mapping[str, Any],
@@ -303,60 +305,62 @@ async def find_cases(db: Database, *, query: Mapping[str, Any], limit: int,
 
 # ---------------------------------------------------------------- duplicate search
 #
-# `case_spots` holds what the duplicate search needs of each open case with a location:
-# `{_id: case id, k: dup_key, serial, location, phashes, created_at}`, written at intake and
-# removed when the case closes or is merged. The search could read `cases` by the same key,
-# but FerretDB decodes every field of each document it returns (~1 ms for a case, ~0.1 ms for
-# a spot), and at a hotspot every new report reads the same crowd of neighbours. A spot lost
-# to a crash between two writes only makes that case missing from suggestions.
+# The spots are in the change log: a located case's report event carries what the search
+# needs, `{k: dup_key, location, phashes}`, and the event that closes or merges it
+# `k: "gone|<case id>"` (cases.changelog.spot_fields) — no write of their own. The search
+# could read `cases` by the same key, but FerretDB decodes every field of each document it
+# returns (20 cases ~13 ms, 20 events ~5 ms, bench/RESULTS.md), and at a hotspot every new
+# report reads the same crowd of neighbours.
 
 _SPOT_FIELDS = {"category": 1, "location": 1, "created_at": 1, "serial": 1, "phashes": 1,
-                "state": 1}
+                "state": 1, "handled_on_the_spot": 1}
 # Bounded: with more open reports nearby than this, the photo check sees only these (the
 # oldest first, in index order); twice the candidates kept leaves room for it to drop some.
 CANDIDATE_LIMIT = 2 * MAX_CANDIDATES
+SEARCH_ROUNDS = 3  # reads past spots whose cases have closed, at most this many times
+_SPOT_READ = {"case_id": 1, "serial": 1, "location": 1, "phashes": 1, "at": 1}
 
 
 def spot_of(case: Mapping[str, Any]) -> Document | None:
-    """The case's spot, or None when it has no location or is closed already."""
-    loc = case.get("location")
-    if not loc or case.get("state") in FINAL_STATES or case.get("created_at") is None:
+    """The spot fields of an open located case's report event, or None."""
+    if case.get("state") in FINAL_STATES:
         return None
-    return {"_id": case["_id"], "k": dup_key(case["category"], loc["lon"], loc["lat"], case["created_at"]),
-            "serial": case["serial"], "location": {"lon": loc["lon"], "lat": loc["lat"]},
-            "phashes": list(case.get("phashes") or []), "created_at": case["created_at"]}
-
-
-async def put_spot(db: Database, *, case: Mapping[str, Any]) -> None:
-    spot = spot_of(case)
-    if spot is not None:
-        try:
-            await insert_one_grouped(db.case_spots, spot)
-        except DuplicateKeyError:
-            pass  # already there (a backfill at start)
-
-
-async def drop_spot(db: Database, *, case_id: str) -> None:
-    await db.case_spots.delete_one({"_id": case_id})
+    spot = spot_fields(case, {"action": "report", "from": None, "to": "reported"})
+    return spot or None
 
 
 async def nearby_open_cases(db: Database, *, category: str, box: Mapping[str, float],
                             since: datetime, exclude_states: Iterable[str] = FINAL_STATES,
                             until: datetime | None = None) -> list[Document]:
     """Open cases of `category` in `box` created since `since` (up to `until`, default the
-    duplicate window after it) as `{_id, serial, location, phashes}`: one indexed `$in` over
-    `case_spots`. Spots are kept for open cases only, so `exclude_states` may name final
-    states only (they are never there)."""
+    duplicate window after it) as `{_id, serial, location, phashes}`: an indexed `$in` over the
+    change log's report spots, and one over the "gone" marks of those found. Only open cases
+    are found, so `exclude_states` may name final states only."""
     if not set(exclude_states) <= set(FINAL_STATES):
         raise ValueError("the duplicate search knows open cases only; exclude final states")
     keys = search_keys(category, box, since, until or since + WINDOW)
-    cursor = db.case_spots.find({
-        "k": {"$in": keys},
-        "created_at": {"$gte": since},
-        "location.lat": {"$gte": box["min_lat"], "$lte": box["max_lat"]},
-        "location.lon": {"$gte": box["min_lon"], "$lte": box["max_lon"]},
-    }).limit(CANDIDATE_LIMIT).batch_size(CANDIDATE_LIMIT)
-    return [doc async for doc in cursor]
+    found: list[Document] = []
+    seen: list[str] = []
+    for _ in range(SEARCH_ROUNDS):
+        flt: dict[str, Any] = {
+            "k": {"$in": keys}, "at": {"$gte": since},
+            "location.lat": {"$gte": box["min_lat"], "$lte": box["max_lat"]},
+            "location.lon": {"$gte": box["min_lon"], "$lte": box["max_lon"]}}
+        if seen:
+            flt["_id"] = {"$nin": seen}
+        want = CANDIDATE_LIMIT - len(found)
+        spots = await db.events.find(flt, _SPOT_READ).limit(want).batch_size(want).to_list(None)
+        if not spots:
+            break
+        seen += [s["_id"] for s in spots]
+        gone_keys = [GONE + str(s["case_id"]) for s in spots]
+        gone = {str(g["k"])[len(GONE):] async for g in db.events.find({"k": {"$in": gone_keys}}, {"k": 1})}
+        found += [{"_id": s["case_id"], "serial": s["serial"], "location": s["location"],
+                   "phashes": s.get("phashes") or [], "created_at": s["at"]}
+                  for s in spots if str(s["case_id"]) not in gone]
+        if len(spots) < want or len(found) >= CANDIDATE_LIMIT:
+            break
+    return found
 
 
 def text_query(text: str) -> dict[str, Any]:

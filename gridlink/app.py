@@ -54,7 +54,18 @@ async def _retry_indexes(app: web.Application) -> None:
             continue
 
 
+def wire_domains() -> None:
+    """What a package derives from another's changes, registered here where both are known:
+    the statistics from the case change log (cases never imports stats). Every process that
+    changes cases calls this first (the app; the command line for the others)."""
+    from cases.changelog import derive_with
+    from stats.rollups import event_fields
+
+    derive_with(event_fields)
+
+
 def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None) -> web.Application:
+    wire_domains()
     app = web.Application(middlewares=[access_log_middleware, error_middleware, intake_rate_limit],
                           client_max_size=25 * 1024 * 1024)
     app[SETTINGS] = settings

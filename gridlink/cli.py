@@ -300,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     setup_logging()
+    from gridlink.app import wire_domains
+
+    wire_domains()  # the bot's polling and the seeding commands change cases too
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

@@ -4,9 +4,10 @@ Measured on the embedded FerretDB 1.24/SQLite (bench/RESULTS.md "Dashboard"): ev
 operation costs ~1–2 ms even inside one bulk_write (each is its own SQLite transaction), and
 reading or updating a document costs ~10–20 µs per field it holds, while a string or binary
 field of tens of kB costs about as much as one small field. So:
-- a transition is logged as ONE small document in `stats_log` (`_id` "<case>:<version>", the
-  change as one JSON string) — one insert on the request path;
-- a single folder (lease in `stats_meta`) moves the log into `stats`, where every document is
+- a transition's effect is carried by its change-log event (`events.stats`, one JSON string,
+  with `sb` its wall-clock second; `stats.rollups.event_fields`) — no write of its own;
+- a single folder (lease in `stats_meta`) moves those changes into `stats`, reading the events
+  second by second after its cursor (in `stats_log`'s `~version`), where every document is
   read and written whole, as packed values:
   - rollups `{_id: "<period>|<by>|<filter>", v: "<JSON {k: [measure], c: {value: [n by k]}}>"}`,
   - open lists `{_id: "l|<kind>:<code>", v: "<JSON {case_id: entry}>"}` and their sorted
@@ -23,7 +24,6 @@ field of tens of kB costs about as much as one small field. So:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import time
@@ -31,12 +31,13 @@ import uuid
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteOne, ReplaceOne
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, DeleteOne, ReplaceOne
 
-from gridlink.db import Database, Document, insert_one_grouped
+from gridlink import leases
+from gridlink.db import Database, Document
 from stats.facts import board_groups
 
 STATS = "stats"
@@ -67,49 +68,99 @@ def _pack(value: Any) -> str:
 
 
 async def ensure_indexes(db: Database) -> None:
-    """Nothing beyond `_id`: every lookup is by `_id`."""
+    """The change log's seconds (`events.sb`), which the folder reads by; the rest is by `_id`."""
+    await db.events.create_index([("sb", ASCENDING)])
 
 
-# ------------------------------------------------------------------ the log (request path)
+# ------------------------------------------------------------------ the change log
 
-async def log_change(db: Database, *, log_id: str, change: Mapping[str, Any]) -> None:
-    """Record one transition's effect on the statistics; the same transition twice is one."""
-    try:
-        # Concurrent transitions' log records share one insert command (group commit).
-        await insert_one_grouped(db[LOG], {"_id": log_id, "d": _pack(change)})
-    except DuplicateKeyError:
-        pass
+# The folder reads the events of each wall-clock second once that second is SETTLE_S old: an
+# event is stamped just before its insert, which lands within milliseconds (a slower one,
+# beyond SETTLE_S, is missed until `gridlink stats rebuild`, as a crash would lose it). A read
+# that folds for itself (`fresh` without a background folder) takes the unsettled seconds too
+# and remembers what it took from them (`seen`), so nothing is counted twice.
+SETTLE_S = 5
+FIRST_LOOKBACK_S = 600  # where a database without a cursor starts reading
+SPAN_CHUNK = 120  # seconds read per query
+LOOK_MAX_S = 400  # further behind, `log_state` reports the folder late without reading (one `$in`)
 
 
-async def log_state(db: Database, *, count: int = 20) -> tuple[str | None, float | None, int]:
+def bucket(at: float) -> int:
+    return math.floor(at)
+
+
+def _buckets(first: int, last: int) -> list[int]:
+    return list(range(first, last + 1))
+
+
+async def _mark(db: Database) -> Document | None:
+    return await db[LOG].find_one({"_id": VERSION_ID})
+
+
+def cursor_of(mark: Document | None, wall: float) -> tuple[int, dict[str, int]]:
+    """(the last second fully folded, {event id: second} folded from later seconds)."""
+    if mark is None or mark.get("b") is None:
+        return bucket(wall) - FIRST_LOOKBACK_S, {}
+    return int(mark["b"]), {str(i): int(b) for i, b in json.loads(mark.get("seen") or "{}").items()}
+
+
+async def cursor(db: Database, *, wall: float) -> tuple[int, dict[str, int]]:
+    return cursor_of(await _mark(db), wall)
+
+
+async def set_cursor(db: Database, *, last: int, seen: dict[str, int]) -> None:
+    """Record what the folder has taken, before it applies it (at most once, as before)."""
+    await db[LOG].update_one({"_id": VERSION_ID},
+                             {"$set": {"b": last, "seen": _pack({i: b for i, b in seen.items() if b > last})}},
+                             upsert=True)
+
+
+async def changes_in(db: Database, *, first: int, last: int) -> list[tuple[str, int, dict[str, Any]]]:
+    """(event id, second, change) of the changes logged in seconds `first`..`last`."""
+    out: list[tuple[str, int, dict[str, Any]]] = []
+    for lo in range(first, last + 1, SPAN_CHUNK):
+        spans = _buckets(lo, min(last, lo + SPAN_CHUNK - 1))
+        async for e in db.events.find({"sb": {"$in": spans}}, {"stats": 1, "sb": 1}):
+            if e.get("stats"):
+                out.append((str(e["_id"]), int(e["sb"]), json.loads(e["stats"])))
+    return out
+
+
+async def log_state(db: Database, *, count: int = 20, wall: float | None = None
+                    ) -> tuple[str | None, float | None, int]:
     """(the statistics' current version, the time of the fold that made it, how many logged
-    changes wait — counted up to `count`), from the first rows of the small log: one lookup
-    (its `~version` document is an early row; a second lookup only if it was not among them)."""
-    docs = await db[LOG].find({}, {"_id": 1, "n": 1, "at": 1}).limit(count + 1).to_list(None)
-    mark = next((d for d in docs if d["_id"] == VERSION_ID), None)
-    if mark is None and len(docs) > count:
-        mark = await db[LOG].find_one({"_id": VERSION_ID})
-    waiting = sum(1 for d in docs if not str(d["_id"]).startswith("~"))
-    if mark is None:
+    changes wait — counted up to `count`): the folder's mark, and the events after its cursor."""
+    wall = time.time() if wall is None else wall
+    mark = await _mark(db)
+    last, seen = cursor_of(mark, wall)
+    now_b = bucket(wall)
+    if now_b - last > LOOK_MAX_S:
+        waiting = count
+    else:
+        found = await db.events.find({"sb": {"$in": _buckets(last + 1, now_b + 1)}}, {"_id": 1}
+                                     ).limit(count + len(seen) + 1).to_list(None)
+        waiting = min(count, sum(1 for d in found if str(d["_id"]) not in seen))
+    if mark is None or mark.get("n") is None:
         return None, None, waiting
     at = mark.get("at")
-    return str(mark.get("n")), float(at) if at is not None else None, min(waiting, count)
+    return str(mark.get("n")), float(at) if at is not None else None, waiting
 
 
 async def pending(db: Database) -> bool:
     """Whether any logged change waits to be folded."""
-    return await db[LOG].find_one({"d": {"$exists": True}}, {"_id": 1}) is not None
+    return (await log_state(db, count=1))[2] > 0
 
 
 async def bump_version(db: Database, *, at: float | None) -> None:
     """A new version after the folder (or a rebuild) wrote: readers drop their cached documents.
     `at`: when that fold started (every change logged before it is counted; None: unknown)."""
-    await db[LOG].replace_one({"_id": VERSION_ID}, {"n": uuid.uuid4().hex, "at": at}, upsert=True)
+    await db[LOG].update_one({"_id": VERSION_ID}, {"$set": {"n": uuid.uuid4().hex, "at": at}},
+                             upsert=True)
 
 
 async def take_log(db: Database, *, limit: int) -> list[dict[str, Any]]:
-    """Up to `limit` logged changes, removed from the log before they are applied: a crash
-    mid-fold loses them (repaired by `gridlink stats rebuild`) rather than counting them twice."""
+    """Up to `limit` changes left in the log of the layout before the change log carried them
+    (`{_id, d}` records), removed before they are applied (`stats.rollups.upgrade`)."""
     docs = await db[LOG].find({"d": {"$exists": True}}).limit(limit).to_list(None)
     ids = [d["_id"] for d in docs]
     for i in range(0, len(ids), IN_CHUNK):
@@ -117,32 +168,27 @@ async def take_log(db: Database, *, limit: int) -> list[dict[str, Any]]:
     return [{"_id": d["_id"], **json.loads(d["d"])} for d in docs]
 
 
-# ------------------------------------------------------------------ the folder's lease
+async def has_previous_log(db: Database) -> bool:
+    """Whether the log of the previous layout still holds changes (an in-place upgrade)."""
+    return await db[LOG].find_one({"d": {"$exists": True}}, {"_id": 1}) is not None
+
+
+# ------------------------------------------------------------------ the folder's lease (gridlink.leases)
+
+def _at(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
 
 async def take_lease(db: Database, *, owner: str, now: float, ttl: float) -> bool:
-    """One folder at a time: whoever inserts the lease document; an expired one is removed."""
-    for _ in range(2):
-        try:
-            await db[META].insert_one({"_id": LEASE, "owner": owner, "until": now + ttl})
-            return True
-        except DuplicateKeyError:
-            held = await db[META].find_one({"_id": LEASE})
-            if held is None:
-                continue
-            if held["until"] > now:
-                return False
-            await db[META].delete_one({"_id": LEASE, "owner": held["owner"], "until": held["until"]})
-    return False
+    """One folder at a time."""
+    return await leases.take(db[META], LEASE, holder=owner, now=_at(now), ttl=timedelta(seconds=ttl))
 
 
 async def wait_for_lease(db: Database, *, owner: str, now: float, ttl: float, within_s: float) -> bool:
     """`take_lease`, tried every 50 ms for up to `within_s` while another holds it (a folder's
     round gives it back within moments); False if it never came free."""
-    for _ in range(max(1, int(within_s / 0.05))):
-        if await take_lease(db, owner=owner, now=now, ttl=ttl):
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    return await leases.wait(db[META], LEASE, holder=owner, now=_at(now), ttl=timedelta(seconds=ttl),
+                             within_s=within_s)
 
 
 async def has_previous_layout(db: Database) -> bool:
@@ -165,7 +211,7 @@ async def mark_layout(db: Database) -> None:
 
 
 async def release_lease(db: Database, *, owner: str) -> None:
-    await db[META].delete_one({"_id": LEASE, "owner": owner})
+    await leases.release(db[META], LEASE, holder=owner)
 
 
 # ------------------------------------------------------------------ stored documents

@@ -1,22 +1,25 @@
 """Keeping the rollups in step with the cases, and rebuilding them from scratch.
 
-`cases/` calls `apply_transition(db, before=…, after=…)` right after each committed change
-(`before` None at intake). On the request path that is ONE insert: the difference between what
-the two versions contribute (rollup counts, the open lists the case leaves and joins) logged
-under `<case_id>:<version>`. `fold` moves the log into the stored statistics: one folder at a
-time (a lease), many changes merged into one read and one write per touched document. It runs
-in the background of every web process (`api.stats`, every 1–10 s); a page reads the last
-folded version and states it (`View.as_of`, `pending`) rather than folding on the request
-path — only a process without a background folder folds before it reads (`fresh`). Semantics: at most once per
-transition — a crash between the case update and the log insert, or in the middle of a fold,
-loses those changes until `gridlink stats rebuild`; the `_id` makes the same transition count
-once however often it is logged.
+The change log carries what each change does to the statistics: `event_fields(before, after)`
+is registered at start as a deriver of `cases.changelog` (gridlink/app.py, gridlink/cli.py), so
+the event of a committed change holds the difference between what the two versions contribute
+(rollup counts, the open lists the case leaves and joins) — `cases` never imports `stats`, and
+the request path writes nothing for the statistics. `fold` moves those changes into the stored
+statistics: one folder at a time (a lease), reading the events second by second after its
+cursor (stats.repository), many changes merged into one read and one write per touched
+document. It runs in the background of every web process (`api.stats`, every 1–10 s); a page
+reads the last folded version and states it (`View.as_of`, `pending`) rather than folding on
+the request path — only a process without a background folder folds before it reads (`fresh`).
+Semantics: at most once per transition — a crash in the middle of a fold, or an event that
+became visible later than `repo.SETTLE_S` after it was stamped, loses those changes until
+`gridlink stats rebuild`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -51,15 +54,15 @@ def change_of(before: Mapping[str, Any] | None, after: Mapping[str, Any],
             "leave": sorted(set(old_lists) - set(new_lists)), "join": new_lists, "e": new_entry}
 
 
-async def apply_transition(db: Database, *, before: Mapping[str, Any] | None,
-                           after: Mapping[str, Any], tz: ZoneInfo = DEFAULT_TZ) -> None:
-    """Log what the transition from `before` to `after` changes in the statistics (one insert)."""
+def event_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any],
+                 tz: ZoneInfo = DEFAULT_TZ) -> dict[str, Any]:
+    """What the change's event carries for the statistics (the `cases.changelog` deriver):
+    the change as one JSON string and the wall-clock second the folder finds it by."""
     change = change_of(before, after, tz)
     if change is None:
-        return
-    version = after.get("version")
-    log_id = f"{after['_id']}:{version}" if version is not None else f"{after['_id']}:{uuid.uuid4().hex}"
-    await repo.log_change(db, log_id=log_id, change=change)
+        return {}
+    return {"stats": json.dumps(change, ensure_ascii=False, separators=(",", ":")),
+            "sb": repo.bucket(time.time())}
 
 
 def _merge(changes: list[dict[str, Any]]) -> tuple[dict[str, dict[str, dict[str, int]]],
@@ -139,31 +142,53 @@ async def _apply(db: Database, changes: list[dict[str, Any]], cut: float) -> Non
     await repo.write_docs(db, put=put, drop=drop)
 
 
-async def fold(db: Database, *, now: datetime, batch: int = FOLD_BATCH) -> int:
+async def fold(db: Database, *, now: datetime, batch: int = FOLD_BATCH, settled: bool = False) -> int:
     """Move the logged changes into the statistics; how many were folded (0 when another
-    folder holds the lease)."""
+    folder holds the lease). `settled`: only seconds older than `repo.SETTLE_S` (the
+    background folder), else up to now."""
     owner = uuid.uuid4().hex
     if not await repo.take_lease(db, owner=owner, now=now.timestamp(), ttl=LEASE_S):
         return 0
-    folded = 0
     try:
-        while True:
-            changes = await repo.take_log(db, limit=batch)
-            if changes:
-                await _apply(db, changes, now.timestamp())
-                await repo.bump_version(db, at=now.timestamp())
-                folded += len(changes)
-            if len(changes) < batch:
-                return folded
+        return await _fold(db, now=now, batch=batch, settled=settled)
     finally:
         await repo.release_lease(db, owner=owner)
 
 
+_indexed: set[str] = set()  # databases whose change-log index this process has ensured
+
+
+async def _fold(db: Database, *, now: datetime, batch: int, settled: bool) -> int:
+    if db.name not in _indexed:
+        await repo.ensure_indexes(db)
+        _indexed.add(db.name)
+    wall = time.time()
+    last, seen = await repo.cursor(db, wall=wall)
+    settled_to = repo.bucket(wall) - repo.SETTLE_S
+    upto = settled_to if settled else repo.bucket(wall)
+    folded = 0
+    first = last + 1
+    while first <= upto:
+        # A batch's worth of seconds at a time (a backlog after a stop is read in pieces).
+        end = min(upto, first + max(1, batch // 50) - 1)
+        found = [(i, b, ch) for i, b, ch in await repo.changes_in(db, first=first, last=end) if i not in seen]
+        seen.update((i, b) for i, b, _ in found)
+        last = max(last, min(end, settled_to))
+        await repo.set_cursor(db, last=last, seen=seen)
+        if found:
+            await _apply(db, [ch for _, _, ch in found], now.timestamp())
+            await repo.bump_version(db, at=now.timestamp())
+            folded += len(found)
+        first = end + 1
+    return folded
+
+
 async def fold_waiting(db: Database, *, now: datetime) -> int:
-    """The background folder's round: fold when changes wait (one small lookup when none do).
-    Unlike `fresh`, it folds whether or not this process has a background folder: it is one."""
+    """The background folder's round: fold the settled seconds when changes wait (one small
+    lookup when none do). Unlike `fresh`, it folds whether or not this process has a background
+    folder: it is one."""
     _, _, waiting = await repo.log_state(db)
-    return await fold(db, now=now) if waiting else 0
+    return await fold(db, now=now, settled=True) if waiting else 0
 
 
 UPGRADE_LEASE_S = 3600.0  # a rebuild of a million cases takes minutes; nobody folds meanwhile
@@ -175,17 +200,27 @@ async def upgrade(db: Database, *, now: datetime, tz: ZoneInfo = DEFAULT_TZ,
     so the boards are not empty until someone runs `gridlink stats rebuild`. One process does
     it, under the folder's lease; returns the rebuild's summary, or None when there was
     nothing to do."""
-    if not await repo.has_previous_layout(db):
+    await repo.ensure_indexes(db)
+    if not await repo.has_previous_layout(db) and not await repo.has_previous_log(db):
         return None
     owner = uuid.uuid4().hex
     if not await repo.take_lease(db, owner=owner, now=now.timestamp(), ttl=UPGRADE_LEASE_S):
         return None
     try:
         if not await repo.has_previous_layout(db):
+            await _drain_previous_log(db, now=now)
             return None
         return await _rebuild(db, tz=tz, progress=progress, now=now)
     finally:
         await repo.release_lease(db, owner=owner)
+
+
+async def _drain_previous_log(db: Database, *, now: datetime) -> None:
+    """Fold what the log of the previous layout (one record per change, before the change log
+    carried them) still holds after an in-place upgrade."""
+    while changes := await repo.take_log(db, limit=FOLD_BATCH):
+        await _apply(db, changes, now.timestamp())
+        await repo.bump_version(db, at=now.timestamp())
 
 
 @dataclass(frozen=True)
@@ -284,6 +319,7 @@ async def rebuild(db: Database, *, tz: ZoneInfo = DEFAULT_TZ, progress: Any = No
 
 async def _rebuild(db: Database, *, tz: ZoneInfo, progress: Any, now: datetime | None
                    ) -> dict[str, int]:
+    started = time.time()  # changes logged from this second on are folded after the rebuild
     cases: list[Document] = []
     cursor = repo.iter_cases(db)
     async for case in cursor:
@@ -293,4 +329,5 @@ async def _rebuild(db: Database, *, tz: ZoneInfo, progress: Any, now: datetime |
     rollups, opens = recompute(cases, tz=tz)
     await repo.replace_all(db, rollups=F.prune(rollups), open_lists=opens,
                            cut=now.timestamp() if now else None)
+    await repo.set_cursor(db, last=repo.bucket(started) - 1, seen={})
     return {"cases": len(cases), "rollup_docs": len(rollups), "open_lists": len(opens)}

@@ -26,7 +26,7 @@ from cases.duplicates import (
 from cases.intake import intake
 from gridlink.clock import FakeClock
 from gridlink.db import Database
-from tests.cases.conftest import CENTER, CITIZEN, POLICY, ROADS, NewCase
+from tests.cases.conftest import CENTER, CITIZEN, POLICY, ROADS, NewCase, stored_photo
 
 LON, LAT = 121.4737, 31.2304
 # ~0.00045° of longitude at 31°N is about 43 m; 0.0009° about 86 m.
@@ -83,11 +83,11 @@ async def test_old_or_closed_cases_are_not_suggested(db: Database, clock: FakeCl
 
 async def test_photos_must_look_alike_when_both_have_them(db: Database, clock: FakeClock) -> None:
     base = "f0f0f0f0f0f0f0f0"
-    first = await _report(db, clock, photos=["p1"], phashes=[base])
-    alike = await _report(db, clock, photos=["p2"], phashes=["f0f0f0f0f0f0f0f3"])  # 2 bits differ
+    first = await _report(db, clock, photos=[await stored_photo(db, "p1", base)])
+    alike = await _report(db, clock, photos=[await stored_photo(db, "p2", "f0f0f0f0f0f0f0f3")])  # 2 bits
     assert alike["duplicates"][0]["serial"] == first["case"]["serial"]
     assert alike["duplicates"][0]["hamming"] == 2
-    different = await _report(db, clock, photos=["p3"], phashes=["0f0f0f0f0f0f0f0f"])  # 64 bits
+    different = await _report(db, clock, photos=[await stored_photo(db, "p3", "0f0f0f0f0f0f0f0f")])  # 64 bits
     assert different["duplicates"] == []
     no_photo = await _report(db, clock)  # without photos, place and category decide
     assert len(no_photo["duplicates"]) == 3
@@ -123,7 +123,7 @@ async def test_found_across_cells_and_midnight(db: Database, clock: FakeClock) -
     edge_lat = (math.floor(LAT / CELL_DEG) + 1) * CELL_DEG
     clock.set(datetime(2026, 11, 26, 23, 59, 30, tzinfo=UTC))
     first = await _report(db, clock, location={"lon": LON, "lat": edge_lat - 0.0000001})
-    spot = await db.case_spots.find_one({"_id": first["case"]["_id"]})
+    spot = await db.events.find_one({"_id": f"{first['case']['_id']}:1"})  # its report, in the change log
     assert spot is not None and spot["k"] != dup_key("road_damage", LON, edge_lat + 0.0001,
                                                       clock.now() + timedelta(minutes=1))
     clock.advance(minutes=1)
@@ -131,20 +131,31 @@ async def test_found_across_cells_and_midnight(db: Database, clock: FakeClock) -
     assert [d["serial"] for d in second["duplicates"]] == [first["case"]["serial"]]
 
 
+async def open_spots(db: Database) -> set[str]:
+    """The cases the duplicate search finds around (LON, LAT) now."""
+    found = await cases_repo.nearby_open_cases(db, category="road_damage", box=bounding_box(LON, LAT),
+                                               since=datetime(2000, 1, 1, tzinfo=UTC),
+                                               until=datetime(2100, 1, 1, tzinfo=UTC))
+    return {c["_id"] for c in found}
+
+
 async def test_spots_follow_the_open_cases(db: Database, clock: FakeClock) -> None:
-    """Only open located cases have a spot; merging or closing removes it; the open cases
-    stored before spots existed get theirs once, at the next start."""
+    """Only open located cases are found (their spot is in their report event; merging or
+    closing marks it gone, no write of its own); report events stored before they carried
+    spots get theirs once, at the next start."""
+    clock.set(datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
     main = await _report(db, clock)
     dup = await _report(db, clock)
     unplaced = await _report(db, clock, location=None)
-    assert {s["_id"] async for s in db.case_spots.find({})} == {main["case"]["_id"], dup["case"]["_id"]}
-    assert unplaced["case"]["_id"] not in {s["_id"] async for s in db.case_spots.find({})}
+    assert await open_spots(db) == {main["case"]["_id"], dup["case"]["_id"]}
+    assert not {"k", "location"} & set(await db.events.find_one({"_id": f"{unplaced['case']['_id']}:1"}) or {})
     await lifecycle.merge(db, duplicate_ref=dup["case"]["_id"], into_ref=main["case"]["_id"],
                           actor=CENTER, now=clock.now())
-    assert [s["_id"] async for s in db.case_spots.find({})] == [main["case"]["_id"]]
+    assert await open_spots(db) == {main["case"]["_id"]}
     assert [d["serial"] for d in (await _report(db, clock))["duplicates"]] == [main["case"]["serial"]]
-    # As if stored by a version without spots:
-    await db.case_spots.delete_many({})
+    # As if stored by a version whose events carried no spots:
+    await db.events.update_many({"k": {"$exists": True}, "type": "case.reported"},
+                                {"$unset": {"k": "", "location": "", "phashes": ""}})
     await db.counters.delete_one({"_id": cases_repo.SPOTS_MIGRATION})
     assert (await _report(db, clock))["duplicates"] == []
     await cases_repo.ensure_indexes(db)
@@ -152,6 +163,7 @@ async def test_spots_follow_the_open_cases(db: Database, clock: FakeClock) -> No
     assert main["case"]["serial"] in [d["serial"] for d in found["duplicates"]]
     assert dup["case"]["serial"] not in [d["serial"] for d in found["duplicates"]]  # merged
     assert "category_1_location.lat_1" not in await db.cases.index_information()
+    assert "case_spots" not in await db.list_collection_names()
 
 
 async def test_a_hotspot_offers_the_best_few(db: Database, clock: FakeClock) -> None:

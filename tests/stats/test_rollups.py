@@ -14,7 +14,9 @@ from gridlink.clock import FakeClock
 from gridlink.db import Database
 from stats import repository as repo
 from stats.facts import board_groups, colour_at
-from stats.rollups import fold, normalise, rebuild, recompute
+from gridlink.db import insert_new
+from stats.rollups import event_fields, fold, normalise, rebuild, recompute
+from tests.cases.conftest import stored_photo
 
 ADMIN = {"role": "admin", "unit": "310101", "name": "center"}
 CATEGORIES = ("exposed_garbage", "manhole_cover", "group_renting", "food_hygiene", "street_light")
@@ -53,13 +55,16 @@ async def random_walk(db: Database, clock: FakeClock, rng: random.Random, steps:
             actor = ({"role": "coordinator", "unit": "310101001001001", "name": rng.choice(PATROLS),
                       "user_id": 1000 + step, "chat_id": 1000 + step} if patrol
                      else {"role": "citizen", "user_id": 1000 + step, "chat_id": 1000 + step})
+            if spot:
+                for photo in (f"b{step}", f"a{step}"):
+                    await stored_photo(db, photo)
             res = await intake(db, policy=policy, now=now,
                                channel="patrol_bot" if patrol else "hotline_12345",
                                kind="hazard", category=rng.choice(CATEGORIES),
                                description="something broken", reporter=None if patrol else reporter,
                                actor=actor,
-                               placement=placement(rng), photos=["p1"] if spot else None,
-                               on_the_spot={"after_photos": ["p2"]} if spot else None)
+                               placement=placement(rng), photos=[f"b{step}"] if spot else None,
+                               on_the_spot={"after_photos": [f"a{step}"]} if spot else None)
             ids.append(res.case["_id"])
             continue
         case = await db.cases.find_one({"_id": rng.choice(ids)})
@@ -167,15 +172,23 @@ async def test_open_lists_follow_the_colour_function(db: Database) -> None:
     assert used == {True, False}  # both ways were taken
 
 
+async def apply_transition(db: Database, *, before: dict | None, after: dict) -> None:
+    """The change's event as `cases` writes it (cases.lifecycle.emit), with only the fields the
+    statistics read."""
+    fields = event_fields(before, after)
+    if fields:
+        await insert_new(db.events, [{"_id": f"{after['_id']}:{after['version']}",
+                                      "case_id": after["_id"], **fields}])
+
+
 async def test_a_transition_counts_once_and_one_folder_works_at_a_time(db: Database) -> None:
     from stats.history import generate
-    from stats.rollups import apply_transition
 
     now = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
     case = next(d for d in generate(50, now=now, years=0.01, seed=4) if d["state"] == "in_progress")
-    for _ in range(2):  # the hook retried for the same version: one log entry
+    for _ in range(2):  # the same event written twice (a retry): one change
         await apply_transition(db, before=None, after=case)
-    assert await db[repo.LOG].count_documents({}) == 1
+    assert await db.events.count_documents({"stats": {"$exists": True}}) == 1
     # Another process holds the folder's lease: nothing is folded, the change waits.
     assert await repo.take_lease(db, owner="other", now=now.timestamp(), ttl=60)
     assert await fold(db, now=now) == 0
@@ -217,7 +230,7 @@ async def test_reads_leave_waiting_changes_to_the_background_folder(db: Database
     """With a background folder in the process a read states the last fold's time and what
     waits; without one it folds first (one folder at a time: not while the lease is held)."""
     from stats.history import generate
-    from stats.rollups import apply_transition, folding_in_background, fresh
+    from stats.rollups import folding_in_background, fresh
 
     now = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
     await rebuild(db, now=now)
