@@ -21,7 +21,7 @@ from grids import repository as grids_repo
 from grids.importer import parse_grid
 from staff import passwords
 from staff import service as staff_service
-from tests.grids.conftest import tiny_fc
+from tests.grids.conftest import feature, square, tiny_fc
 
 DISTRICT = "310101"
 PASSWORD = "correct horse battery staple"
@@ -38,6 +38,19 @@ CSRF_RE = re.compile(r'name="csrf" value="([^"]*)"')
 INSIDE = {"lon": 121.415, "lat": 31.215}
 
 
+def two_streets_fc() -> dict[str, Any]:
+    """The tiny grid and a second street east of it (x 121.43..121.44), so a street center
+    can be out of a case's area."""
+    fc = tiny_fc()
+    fc["features"] += [
+        feature("310101002", "street", "310101"),
+        feature("310101002001", "workstation", "310101002", kind="residential"),
+        feature("310101002001001", "community_block", "310101002001",
+                square(121.43, 31.20, 121.44, 31.22)),
+    ]
+    return fc
+
+
 def csrf_of(html: str) -> str:
     found = CSRF_RE.search(html)
     assert found, "page has no CSRF field"
@@ -51,9 +64,13 @@ async def install(db: Database, fc: dict[str, Any], clock: FakeClock) -> None:
 
 async def make_accounts(db: Database, clock: FakeClock) -> None:
     for name, (role, unit) in ACCOUNTS.items():
-        await staff_service.create_account(db, username=name, password=PASSWORD, role=role,
-                                           unit=unit, name=f"{name.title()} Desk", district=DISTRICT,
-                                           now=clock.now(), locale="en")
+        await add_account(db, clock, name, role, unit)
+
+
+async def add_account(db: Database, clock: FakeClock, name: str, role: str, unit: str) -> None:
+    await staff_service.create_account(db, username=name, password=PASSWORD, role=role, unit=unit,
+                                       name=f"{name.title()} Desk", district=DISTRICT,
+                                       now=clock.now(), locale="en")
 
 
 @dataclass
