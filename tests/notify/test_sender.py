@@ -221,6 +221,13 @@ async def test_outbox_route_counts_states(
     assert body["oldest_queued_age_s"] >= 0
     resp = await client.get("/api/v1/ops/outbox/dead",
                             headers={"Authorization": f"Bearer {token}"})
+    # A dispatcher learns which message died, not the chat it was for (api/ops.py masks it).
+    [item] = (await resp.json())["items"]
+    assert item["id"].startswith("t:q2:") and item["id"] != f"t:q2:{LEADER}"
+    assert item.get("chat_id") is None
+    admin = await auth.create_token(db, role="admin", unit="310101", district="310101",
+                                    name="admin", now=now)
+    resp = await client.get("/api/v1/ops/outbox/dead", headers={"Authorization": f"Bearer {admin}"})
     assert [d["id"] for d in (await resp.json())["items"]] == [f"t:q2:{LEADER}"]
     resp = await client.get("/api/v1/ops/outbox/dead?limit=zero",
                             headers={"Authorization": f"Bearer {token}"})
