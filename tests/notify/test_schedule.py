@@ -385,3 +385,21 @@ async def test_the_frequent_poll_reads_the_last_hour_and_the_catch_up_reads_the_
     assert (await fire(db, cfg, clock)).fired == 0
     assert {j["pending_slot"] for j in (await repo.jobs_by_case(db, case_ids=["c00009"]))["c00009"]
             if j["state"] != "pending"} == {None}
+
+
+async def test_a_reporter_hears_in_the_language_of_the_report_else_the_roster_else_the_default(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    now = clock.now()
+    # HEAD is on the roster in English; CITIZEN is not on the roster at all.
+    for case_id, chat, locale in (("c00011", HEAD, None), ("c00012", CITIZEN, None),
+                                  ("c00013", LEADER, "en")):
+        doc = case_doc(case_id, now=now, state="closed", reporter_chat=chat)
+        doc["reporter"] = {"user_id": chat, "chat_id": chat, **({"locale": locale} if locale else {})}
+        await db.cases.insert_one(doc)
+        await emit(db, doc, 6, "case.closed", at=now, action="close")
+    await notifier.process_batch(db, cfg, now=now, worker="w1")
+    locales = {m["chat_id"]: m["locale"] for m in await repo.find_messages(
+        db, query={"kind": "case.closed"})}
+    # LEADER is bound in Chinese, but reported this one in English: the report's language wins.
+    assert locales == {HEAD: "en", CITIZEN: cfg.default_locale, LEADER: "en"}
