@@ -472,3 +472,38 @@ async def test_photos_show_only_to_users_who_may_open_their_case(desk: Desk) -> 
             assert got.content_type == "image/jpeg" and len(await got.read()) > 100
     anon = await desk.client()
     assert (await anon.get(f"/desk/media/{photo}", allow_redirects=False)).status == 303
+
+
+async def test_intake_takes_the_callers_photos_through_cases_intake(desk: Desk) -> None:
+    """The desk uploads the photos and hands their ids to cases.intake, which checks them,
+    stores their hashes and carries them (no media link written by the desk)."""
+    from PIL import Image
+
+    from media import service as media_service
+
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (200, 40, 90)).save(buf, "JPEG")
+    center = await desk.signed_in("center")
+    token = csrf_of(await (await center.get("/desk/intake")).text())
+    resp = await center.post("/desk/intake", data={
+        "csrf": token, "channel": "hotline_962000", "kind": "help", "category": "road_damage",
+        "description": "A fallen tree blocks the lane", "caller_name": "Zhao Liu",
+        "reporter_locale": "en", "lon": str(INSIDE["lon"]), "lat": str(INSIDE["lat"]),
+        "intake_key": "with-photo", "photo": io.BytesIO(buf.getvalue())})
+    assert resp.status == 200, await resp.text()
+    serial = re.search(r'id="saved-serial">([^<]+)<', await resp.text())
+    saved = await desk.db.cases.find_one({"serial": serial.group(1) if serial else None})
+    assert saved is not None and len(saved["photos"]) == 1 and len(saved["phashes"]) == 1
+    photo = saved["photos"][0]
+    assert saved["photo_ids"] == [photo] and saved["reporter"]["locale"] == "en"
+    assert saved["placement"]["community_block"] == "310101001001001"
+    assert await media_service.cases_of(desk.db, photo_id=photo) == []
+    html = await (await center.get(f"/desk/cases/{saved['_id']}")).text()
+    assert f"/desk/media/{photo}?size=thumb" in html.split('id="intake-photos"')[1]
+    assert (await center.get(f"/desk/media/{photo}")).status == 200
+    # Not a photo: refused with the form again, nothing saved.
+    resp = await center.post("/desk/intake", data={
+        "csrf": token, "category": "road_damage", "description": "x", "intake_key": "bad-photo",
+        "photo": io.BytesIO(b"%PDF-1.4 not an image")})
+    assert resp.status == 400 and 'id="intake-error"' in await resp.text()
+    assert await desk.db.cases.count_documents({"description": "x"}) == 0
