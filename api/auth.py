@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.keys import CLOCK, DB, SETTINGS
+from cases.model import Actor
 from gridlink import auth
 from gridlink.errors import NotAuthenticated, PermissionDenied
 
@@ -31,3 +32,8 @@ async def require(request: web.Request, *roles: auth.Role) -> auth.Principal:
     if roles and principal.role not in roles and principal.role != "admin":
         raise PermissionDenied(f"role {principal.role!r} may not do this; needs {' or '.join(roles)}")
     return principal
+
+
+def actor_of(principal: auth.Principal) -> Actor:
+    """The staff member as the case workflow and visibility policy know principals."""
+    return Actor(role=principal.role, unit=principal.unit, name=principal.name)

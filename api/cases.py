@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.auth import require
+from api.auth import actor_of, require
 from api.errors import read_json
 from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
 from cases import intake as case_intake
@@ -179,10 +179,6 @@ def _now(request: web.Request) -> datetime:
     return request.app[CLOCK].now()
 
 
-def _actor(p: Principal) -> Actor:
-    return Actor(role=p.role, unit=p.unit, name=p.name)
-
-
 def _answer(actor: Actor, case: dict[str, Any], request: web.Request, status: int = 200,
             **extra: Any) -> web.Response:
     """The case as the caller may see it, and what the caller may do with it next."""
@@ -207,7 +203,7 @@ def _idempotency_key(request: web.Request, who: Principal) -> str | None:
 async def create_case(request: web.Request) -> web.Response:
     who = await require(request, "dispatcher")
     body = await parse(request, IntakeBody)
-    actor = _actor(who)
+    actor = actor_of(who)
     result = await case_intake.intake(
         request.app[DB], policy=_policy(request), now=_now(request), channel=body.channel,
         kind=body.kind, category=body.category, description=body.description, actor=actor,
@@ -264,7 +260,7 @@ def _list_param(request: web.Request, name: str, allowed: tuple[str, ...] | None
 
 async def list_cases(request: web.Request) -> web.Response:
     who = await require(request)
-    actor = _actor(who)
+    actor = actor_of(who)
     now = _now(request)
     # The caller's scope first; the filters only narrow it.
     parts: list[dict[str, Any]] = [visibility.scope(actor, district=_policy(request).district)]
@@ -314,7 +310,7 @@ async def list_cases(request: web.Request) -> web.Response:
 async def get_case(request: web.Request) -> web.Response:
     who = await require(request)
     case = await repo.get_case(request.app[DB], ref=request.match_info["ref"])
-    return _answer(_actor(who), case, request)
+    return _answer(actor_of(who), case, request)
 
 
 # A transition's call: (db, case ref, actor, now, policy, parsed body) -> the changed case, or
@@ -336,7 +332,7 @@ class TransitionRoute:
         """Parse, act (the lifecycle checks role, area and state with cases.workflow), answer."""
         who = await require(request)
         body = await parse(request, self.model)
-        actor, now = _actor(who), _now(request)
+        actor, now = actor_of(who), _now(request)
         done = await self.call(request.app[DB], request.match_info["ref"], actor, now,
                                _policy(request), body)
         if isinstance(done, tuple):  # a merge: the duplicate, and the case it joined

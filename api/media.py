@@ -8,11 +8,10 @@ from typing import Any
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from api.auth import require
+from api.auth import actor_of, require
 from api.keys import CLOCK, DB, PHOTO_WORKERS, SETTINGS
 from cases import repository as cases_repo
 from cases import visibility
-from cases.model import Actor
 from gridlink.auth import Principal
 from gridlink.errors import InvalidInput, PermissionDenied
 from media import repository as media_repo
@@ -67,7 +66,7 @@ async def _require_photo_access(request: web.Request, photo_id: str,
     """A staff member who may see a case carrying the photo; an upload no case carries yet
     is its uploader's (and the admin's)."""
     principal = await require(request)
-    actor = Actor(role=principal.role, unit=principal.unit, name=principal.name)
+    actor = actor_of(principal)
     if actor.role == "admin" or visibility.photo_visible(actor, carriers, photo_id):
         return
     if not carriers:
