@@ -1,7 +1,9 @@
 """Per-IP limits on the HTTP intake routes (staff API, Open311, the public portal's rating).
 
 Counted in MongoDB (`gridlink.ratelimit`) so several web processes share one budget; past it
-the answer is 429 with `Retry-After` and the usual JSON error body (api/errors.py).
+the answer is 429 with `Retry-After` and the usual JSON error body (api/errors.py). The client
+address is the one gridlink.proxy trusts (X-Forwarded-For only from TRUSTED_PROXIES). Desk
+sign-ins have their own per-address budget (DESK_SIGNIN_PER_IP), whatever the username.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from aiohttp import web
 from api.errors import Handler
 from api.keys import CLOCK, DB, SETTINGS
 from gridlink import ratelimit
+from gridlink.proxy import client_ip
 
 # (method, canonical route) of every route that creates something on a citizen's or client's
 # behalf; the test enumerates the router to keep this list honest.
@@ -29,12 +32,30 @@ def _route_of(request: web.Request) -> str | None:
     return None if resource is None else resource.canonical
 
 
+SIGNIN_ROUTE = ("POST", "/desk/signin")
+
+
+async def signin_throttle(request: web.Request) -> None:
+    """Count one desk sign-in attempt from this client; RateLimited (429) past the budget."""
+    settings = request.app[SETTINGS]
+    await ratelimit.hit(
+        request.app[DB], key=f"signin:{client_ip(request, settings)}",
+        limit=settings.desk_signin_per_ip, window_s=settings.desk_signin_window_s,
+        now=request.app[CLOCK].now(),
+        message="too many sign-in attempts from this address; try again after Retry-After seconds")
+
+
 @web.middleware
 async def intake_rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method == "POST" and (request.method, _route_of(request) or "") in INTAKE_ROUTES:
-        settings = request.app[SETTINGS]
-        await ratelimit.hit(
-            request.app[DB], key=f"ip:{request.remote or '?'}", limit=settings.rate_limit_ip_requests,
-            window_s=settings.rate_limit_ip_window_s, now=request.app[CLOCK].now(),
-            message="too many reports from this address; try again after Retry-After seconds")
+    if request.method == "POST":
+        route = (request.method, _route_of(request) or "")
+        if route in INTAKE_ROUTES:
+            settings = request.app[SETTINGS]
+            await ratelimit.hit(
+                request.app[DB], key=f"ip:{client_ip(request, settings)}",
+                limit=settings.rate_limit_ip_requests, window_s=settings.rate_limit_ip_window_s,
+                now=request.app[CLOCK].now(),
+                message="too many reports from this address; try again after Retry-After seconds")
+        elif route == SIGNIN_ROUTE:
+            await signin_throttle(request)
     return await handler(request)

@@ -9,14 +9,17 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from pymongo.errors import PyMongoError
 
+from api import security
 from api.errors import access_log_middleware, error_middleware
 from api.grids import grid_index_ctx
 from api.keys import CLOCK, DB, MONGO_CLIENT, MONGO_URI, SETTINGS
+from api.limits import request_limits
 from api.media import photo_workers_ctx
 from api.ratelimit import intake_rate_limit
 from api.routes import setup_routes
 from api.telegram import ptb_ctx
-from gridlink import background
+from api.webhook_setup import webhook_ctx
+from gridlink import appsecrets, background
 from gridlink.clock import Clock, clock_for
 from gridlink.db import make_client
 from gridlink.schema import ensure_indexes
@@ -54,6 +57,15 @@ async def _retry_indexes(app: web.Application) -> None:
             continue
 
 
+async def secrets_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Make the service's own keys (the rating-code key) on first start."""
+    try:
+        await appsecrets.rating_code_key(app[DB], app[SETTINGS])
+    except PyMongoError:
+        pass  # the database is not up yet: made on first use instead
+    yield
+
+
 def wire_domains() -> None:
     """What a package derives from another's changes, registered here where both are known:
     the statistics from the case change log (cases never imports stats). Every process that
@@ -66,8 +78,11 @@ def wire_domains() -> None:
 
 def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None) -> web.Application:
     wire_domains()
-    app = web.Application(middlewares=[access_log_middleware, error_middleware, intake_rate_limit],
-                          client_max_size=25 * 1024 * 1024)
+    settings.check_production()  # a real bot token with a default secret or http URL: refuse
+    # Each route class gets its own, smaller body limit from api.limits.request_limits.
+    app = web.Application(middlewares=[access_log_middleware, error_middleware, intake_rate_limit,
+                                       request_limits],
+                          client_max_size=settings.photo_max_bytes + 1024 * 1024)
     app[SETTINGS] = settings
     app[MONGO_URI] = mongo_uri
     app[CLOCK] = clock or clock_for(settings.clock_offset_s)
@@ -75,5 +90,8 @@ def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None
     app.cleanup_ctx.append(grid_index_ctx)
     app.cleanup_ctx.append(ptb_ctx)
     app.cleanup_ctx.append(photo_workers_ctx)
+    app.cleanup_ctx.append(secrets_ctx)
+    app.cleanup_ctx.append(webhook_ctx)
+    security.setup(app)
     setup_routes(app)
     return app

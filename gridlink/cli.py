@@ -111,6 +111,13 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot by long polling (development; production uses the webhook in web)."""
+    if args.webhook_info:
+        import json
+
+        from api.webhook_setup import webhook_info
+
+        print(json.dumps(asyncio.run(webhook_info(settings)), indent=2, ensure_ascii=False))
+        return 0
     from bot.polling import run_polling
 
     return _run_until_interrupted(settings, run_polling)
@@ -275,8 +282,10 @@ def _token_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _bot_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--poll", action="store_true", required=True,
-                        help="long polling (the only mode outside web)")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--poll", action="store_true", help="long polling (the only mode outside web)")
+    mode.add_argument("--webhook-info", action="store_true",
+                      help="show what Telegram says about the webhook (URL, pending updates, errors)")
 
 
 def _invite_args(parser: argparse.ArgumentParser) -> None:
@@ -311,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args, settings))
+    except SettingsError as exc:  # refused at start-up (gridlink web with unsafe settings)
+        print(f"gridlink: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         from gridlink.embedded import EmbeddedServerError
 

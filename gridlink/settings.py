@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The token the local Bot API sandbox accepts when TELEGRAM_BOT_TOKEN is unset.
 SANDBOX_BOT_TOKEN = "123456789:sandbox-gridlink-bot-token"
+DEFAULT_WEBHOOK_SECRET = "dev-webhook-secret"
+MIN_WEBHOOK_SECRET = 32
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Settings(BaseSettings):
@@ -25,7 +30,17 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org"
     public_base_url: str = "http://127.0.0.1:8080"
-    webhook_secret: str = Field("dev-webhook-secret", min_length=1, max_length=256)
+    webhook_secret: str = Field(DEFAULT_WEBHOOK_SECRET, min_length=1, max_length=256)
+    # HMAC key of the portal's rating codes; unset = generated once and kept in the database
+    # (gridlink.appsecrets.rating_code_key), never the webhook secret.
+    rating_code_key: str | None = Field(None, min_length=32, max_length=256)
+    # Reverse proxies (comma-separated CIDRs) whose X-Forwarded-For/-Proto and Forwarded
+    # headers are believed (gridlink/proxy.py); empty = the TCP peer is the client.
+    trusted_proxies: str = ""
+    # Request bodies: anonymous routes, signed-in staff; photo uploads get PHOTO_MAX_BYTES + 1 MiB
+    http_max_body_anonymous: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    http_max_body_staff: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    json_max_depth: int = Field(32, ge=2, le=500)
     timezone: str = "Asia/Shanghai"
     default_locale: str = "zh-CN"
     http_host: str = "127.0.0.1"
@@ -49,6 +64,9 @@ class Settings(BaseSettings):
     desk_lockout_attempts: int = Field(5, ge=1, le=100)
     desk_lockout_minutes: float = Field(15.0, gt=0, le=24 * 60)
     desk_session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    # desk: sign-in POSTs per client address and window (any username); 0 = off
+    desk_signin_per_ip: int = Field(30, ge=0, le=100_000)
+    desk_signin_window_s: float = Field(300.0, gt=0, le=86_400)
     # notify: reminders, escalation, digest, sending pace (README "Configuration")
     notify_reminder_fraction: float = Field(0.75, gt=0, lt=1)
     notify_escalation_hours: list[float] = Field(default_factory=lambda: [0.0, 4.0, 24.0])
@@ -96,6 +114,12 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        _networks(value)
+        return value
+
     @field_validator("mongodb_uri")
     @classmethod
     def _mongo_uri(cls, value: str | None) -> str | None:
@@ -125,6 +149,45 @@ class Settings(BaseSettings):
     def sandbox(self) -> bool:
         """True when no Telegram token is set: the bot talks to the local Bot API sandbox."""
         return not self.telegram_bot_token
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return _networks(self.trusted_proxies)
+
+    def production_problems(self) -> list[str]:
+        """What makes these settings unsafe with a real bot token (empty in the sandbox):
+        anyone knowing a default or short webhook secret can forge updates from any sender."""
+        if self.sandbox:
+            return []
+        out = []
+        if self.webhook_secret == DEFAULT_WEBHOOK_SECRET:
+            out.append("WEBHOOK_SECRET: is the development default; set a random secret of at least "
+                       f"{MIN_WEBHOOK_SECRET} characters (A-Z, a-z, 0-9, _ and -)")
+        elif len(self.webhook_secret) < MIN_WEBHOOK_SECRET:
+            out.append(f"WEBHOOK_SECRET: has {len(self.webhook_secret)} characters; a real bot token "
+                       f"needs at least {MIN_WEBHOOK_SECRET}")
+        if not self.public_base_url.startswith("https://"):
+            out.append(f"PUBLIC_BASE_URL: must be https:// with a real bot token (Telegram delivers "
+                       f"webhooks over HTTPS only), got {self.public_base_url!r}")
+        return out
+
+    def check_production(self) -> None:
+        """Raise SettingsError naming every variable that is unsafe with a real token."""
+        problems = self.production_problems()
+        if problems:
+            raise SettingsError("unsafe settings with TELEGRAM_BOT_TOKEN set:\n  " + "\n  ".join(problems))
+
+
+@lru_cache(maxsize=16)
+def _networks(value: str) -> tuple[Network, ...]:
+    out = []
+    for part in value.replace(";", ",").replace(" ", ",").split(","):
+        if part.strip():
+            try:
+                out.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not an IP address or CIDR network") from None
+    return tuple(out)
 
 
 class SettingsError(Exception):

@@ -1,7 +1,8 @@
 """Database access for staff accounts and desk sessions.
 
-Collections: `staff` (accounts), `staff_login_failures` (one insert per failed sign-in:
-FerretDB v1 loses concurrent `$inc`s, so failures are counted, not incremented),
+Collections: `staff` (accounts), `staff_signin_claims` (one numbered slot per sign-in attempt,
+`_id` = "<username>|<round>|<n>": the unique `_id` lets exactly one attempt take each number,
+so counting and the lock decision are one atomic insert; FerretDB v1 loses concurrent `$inc`s),
 `staff_lockouts` (`_id` = username: `until`, `reset_at`; kept for unknown usernames too, so
 a lockout does not reveal which accounts exist) and
 `desk_sessions` (`_id` = SHA-256 of the cookie's random id; expiry checked on read, swept
@@ -22,7 +23,8 @@ from staff.errors import UsernameTaken
 
 async def ensure_indexes(db: Database) -> None:
     await db.staff.create_index([("username", ASCENDING)], unique=True)
-    await db.staff_login_failures.create_index([("username", ASCENDING), ("at", ASCENDING)])
+    await db.staff_signin_claims.create_index([("round", ASCENDING)])
+    await db.staff_signin_claims.create_index([("at", ASCENDING)])
     await db.desk_sessions.create_index([("expires_at", ASCENDING)])
     await db.desk_sessions.create_index([("staff_id", ASCENDING)])
 
@@ -50,12 +52,26 @@ async def set_account(db: Database, *, staff_id: str, fields: dict[str, Any]) ->
     await db.staff.update_one({"_id": staff_id}, {"$set": fields})
 
 
-async def record_failure(db: Database, *, username: str, at: datetime) -> None:
-    await db.staff_login_failures.insert_one({"username": username, "at": at})
+async def claim_attempt(db: Database, *, round_key: str, at: datetime, limit: int) -> int:
+    """Take the lowest free attempt number of a round (its position among the round's
+    attempts); numbers at or past `limit` are taken too, so overflow is counted."""
+    n = await db.staff_signin_claims.count_documents({"round": round_key})
+    while True:
+        try:
+            await db.staff_signin_claims.insert_one({"_id": f"{round_key}|{n}", "round": round_key, "at": at})
+            return n
+        except DuplicateKeyError:
+            n += 1
+            if n > limit * 4:  # a burst far past the limit: recount rather than step one by one
+                n = max(n, await db.staff_signin_claims.count_documents({"round": round_key}))
 
 
-async def count_failures(db: Database, *, username: str, since: datetime) -> int:
-    return await db.staff_login_failures.count_documents({"username": username, "at": {"$gt": since}})
+async def count_attempts(db: Database, *, round_key: str) -> int:
+    return await db.staff_signin_claims.count_documents({"round": round_key})
+
+
+async def sweep_attempts(db: Database, *, before: datetime) -> None:
+    await db.staff_signin_claims.delete_many({"at": {"$lt": before}})
 
 
 async def lockout(db: Database, *, username: str) -> Document | None:
@@ -63,9 +79,14 @@ async def lockout(db: Database, *, username: str) -> Document | None:
 
 
 async def set_lockout(db: Database, *, username: str, until: datetime | None,
-                      reset_at: datetime) -> None:
-    await db.staff_lockouts.update_one({"_id": username},
-                                       {"$set": {"until": until, "reset_at": reset_at}}, upsert=True)
+                      reset_at: datetime | None = None) -> None:
+    fields: dict[str, Any] = {"until": until}
+    if reset_at is not None:
+        fields["reset_at"] = reset_at
+    try:
+        await db.staff_lockouts.update_one({"_id": username}, {"$set": fields}, upsert=True)
+    except DuplicateKeyError:  # two first upserts of one username: the document exists now
+        await db.staff_lockouts.update_one({"_id": username}, {"$set": fields})
 
 
 async def insert_session(db: Database, *, doc: Document) -> None:

@@ -11,7 +11,8 @@ import hashlib
 import logging
 import re
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from gridlink.db import Database
 from grids import repository as grids_repo
@@ -23,6 +24,7 @@ from staff.model import ROLES, UNIT_LEVELS, Account, Session, SignInPolicy
 
 log = logging.getLogger(__name__)
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def normalize_username(username: str) -> str:
@@ -67,45 +69,78 @@ async def create_account(db: Database, *, username: str, password: str, role: st
     return Account.from_doc(doc)
 
 
+def _round_key(user: str, lock: dict[str, Any] | None, now: datetime, policy: SignInPolicy) -> str:
+    """The attempt round `now` falls in: rounds of one lockout period each, counted from the
+    last success or the end of the last lock, so concurrent callers agree without a write."""
+    start = _EPOCH
+    if lock:
+        for key in ("reset_at", "until"):
+            value = lock.get(key)
+            if value is not None and start < value <= now:
+                start = value
+    k = int((now - start) / policy.lockout)
+    return f"{user}|{start.timestamp():.6f}|{k}"
+
+
 async def sign_in(db: Database, *, username: str, password: str, now: datetime,
                   policy: SignInPolicy) -> Session:
-    """Check the password and open a session; `max_failures` failed attempts within the
-    lockout period lock the username for `lockout`, during which even the right password fails."""
+    """Check the password and open a session. Every attempt first takes a numbered claim in
+    the current round (one atomic insert): past `max_failures` claims the username is locked
+    for `lockout` and the password is not even checked, so a parallel burst gets exactly
+    `max_failures` guesses. A right password that finishes while its burst overflowed the
+    round is refused too: the lock engaged before it could count."""
     user = normalize_username(username)[:80]
     lock = await repo.lockout(db, username=user)
     if lock and lock.get("until") is not None and now < lock["until"]:
         log.warning("sign-in refused: locked", extra={"username": user})
         raise AccountLocked("too many failed attempts; try again later", until=lock["until"].isoformat())
+    round_key = _round_key(user, lock, now, policy)
+    n = await repo.claim_attempt(db, round_key=round_key, at=now, limit=policy.max_failures)
+    if n >= policy.max_failures:
+        until = await _lock(db, user, now, policy)
+        log.warning("sign-in refused: locked", extra={"username": user})
+        raise AccountLocked("too many failed attempts; try again later", until=until.isoformat())
     doc = await repo.account_by_username(db, username=user)
     ok = await asyncio.to_thread(passwords.verify_password,
                                  doc["password_hash"] if doc else None, password)
     if not ok:
-        await repo.record_failure(db, username=user, at=now)
-        since = now - policy.lockout
-        if lock and lock.get("reset_at") and lock["reset_at"] > since:
-            since = lock["reset_at"]
-        failures = await repo.count_failures(db, username=user, since=since)
-        if failures >= policy.max_failures:
-            await repo.set_lockout(db, username=user, until=now + policy.lockout, reset_at=now)
-            log.warning("staff username locked", extra={"username": user, "failures": failures})
+        if n + 1 >= policy.max_failures:
+            await _lock(db, user, now, policy)
+            log.warning("staff username locked", extra={"username": user, "failures": n + 1})
         else:
-            log.info("sign-in failed", extra={"username": user, "failures": failures})
+            log.info("sign-in failed", extra={"username": user, "failures": n + 1})
         raise BadCredentials("wrong username or password")
     assert doc is not None
+    if await repo.count_attempts(db, round_key=round_key) > policy.max_failures:
+        until = await _lock(db, user, now, policy)
+        log.warning("sign-in refused: locked during the check", extra={"username": user})
+        raise AccountLocked("too many failed attempts; try again later", until=until.isoformat())
     if doc.get("disabled"):
         raise AccountDisabled("this account is disabled")
-    if lock:
-        await repo.set_lockout(db, username=user, until=None, reset_at=now)
+    # A success starts a new round (the failures before it no longer count).
+    await repo.set_lockout(db, username=user, until=None, reset_at=now)
     if passwords.needs_rehash(doc["password_hash"]):
         new_hash = await asyncio.to_thread(passwords.hash_password, password)
         await repo.set_account(db, staff_id=doc["_id"], fields={"password_hash": new_hash})
     await repo.sweep_sessions(db, now=now)
+    await repo.sweep_attempts(db, before=now - 2 * policy.lockout)
     raw, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     await repo.insert_session(db, doc={"_id": hash_session_id(raw), "staff_id": doc["_id"],
                                        "csrf": csrf, "created_at": now,
                                        "expires_at": now + policy.session})
     log.info("signed in", extra={"username": user, "role": doc["role"]})
     return Session(raw_id=raw, csrf=csrf, account=Account.from_doc(doc))
+
+
+async def _lock(db: Database, user: str, now: datetime, policy: SignInPolicy) -> datetime:
+    """Lock the username for one lockout period from now, unless a lock already runs."""
+    lock = await repo.lockout(db, username=user)
+    if lock and lock.get("until") is not None and lock["until"] > now:
+        until: datetime = lock["until"]
+        return until
+    until = now + policy.lockout
+    await repo.set_lockout(db, username=user, until=until)
+    return until
 
 
 async def resume(db: Database, *, raw_id: str, now: datetime) -> Session:
