@@ -13,7 +13,7 @@ function cell(row, colour) {
 function table(title, rows) {
   const body = rows.map(r => `<tr class="unit" data-unit="${r.unit}">
     <td>${r.name}</td>${COLOURS.map(c => cell(r, c)).join("")}
-    <td>${r.oldest_red ? `${r.oldest_red.serial} (${r.oldest_red.overdue_hours} h)` : ""}</td></tr>`).join("");
+    <td>${r.oldest_red ? `${r.oldest_red.serial ?? "—"} (${r.oldest_red.overdue_hours} h)` : ""}</td></tr>`).join("");
   return `<h2>${title}</h2><table><thead><tr><th>单位</th><th>绿</th><th>蓝</th><th>黄</th><th>红</th>
     <th>最早红色案件</th></tr></thead><tbody>${body}</tbody></table>`;
 }
