@@ -159,7 +159,8 @@ class CalendarYearBody(_Body):
 
 
 async def parse(request: web.Request, model: type[M]) -> M:
-    data = await read_json(request) if request.can_read_body else {}
+    # body_exists, not can_read_body: the limits middleware has read (and cached) it already.
+    data = await read_json(request) if request.body_exists else {}
     try:
         return model.model_validate(data)
     except ValidationError as exc:
