@@ -172,3 +172,15 @@ async def test_a_hotspot_offers_the_best_few(db: Database, clock: FakeClock) -> 
     crowded = await _report(db, clock)
     assert len(crowded["duplicates"]) == MAX_CANDIDATES
     assert len(crowded["case"]["duplicate_candidates"]) == MAX_CANDIDATES
+
+
+async def test_the_search_reads_past_spots_whose_cases_have_gone(db: Database, clock: FakeClock) -> None:
+    """The spots are report events, oldest first in the index: where the first ones' cases have
+    been merged or closed, the search looks further rather than offering nothing."""
+    reports = [(await _report(db, clock))["case"] for _ in range(cases_repo.CANDIDATE_LIMIT + 4)]
+    main = reports[-1]
+    for dup in reports[:cases_repo.CANDIDATE_LIMIT + 1]:
+        await lifecycle.merge(db, duplicate_ref=dup["_id"], into_ref=main["_id"], actor=CENTER,
+                              now=clock.now())
+    found = await _report(db, clock)
+    assert {d["serial"] for d in found["duplicates"]} == {c["serial"] for c in reports[-3:]}
