@@ -21,7 +21,7 @@ from bot import domain
 from bot import repository as bot_repo
 from bot.application import BotDeps, build_application
 from bot.webhook import process_once
-from gridlink import background
+from gridlink import background, metrics
 from gridlink.errors import InvalidInput
 
 log = logging.getLogger("gridlink.bot")
@@ -155,6 +155,6 @@ async def unbind_member(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post(WEBHOOK_PATH, telegram_webhook)
+    app.router.add_post(WEBHOOK_PATH, metrics.count_webhook(telegram_webhook))  # outcomes
     app.router.add_post("/api/v1/admin/invites", create_invite)
     app.router.add_delete("/api/v1/admin/roster/{user_id}", unbind_member)

@@ -16,6 +16,8 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from gridlink.metrics import counted_bot_calls
+
 
 class AiohttpRequest(BaseRequest):
     """One aiohttp session per instance, opened by `initialize`, closed by `shutdown`."""
@@ -42,6 +44,7 @@ class AiohttpRequest(BaseRequest):
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
+    @counted_bot_calls  # Bot API calls by method and result (ok, 429, 5xx, network)
     async def do_request(
         self,
         url: str,

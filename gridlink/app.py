@@ -19,7 +19,7 @@ from api.ratelimit import intake_rate_limit
 from api.routes import setup_routes
 from api.telegram import ptb_ctx
 from api.webhook_setup import webhook_ctx
-from gridlink import appsecrets, background
+from gridlink import appsecrets, background, metrics
 from gridlink.clock import Clock, clock_for
 from gridlink.db import make_client
 from gridlink.schema import ensure_indexes
@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None
     app.cleanup_ctx.append(photo_workers_ctx)
     app.cleanup_ctx.append(secrets_ctx)
     app.cleanup_ctx.append(webhook_ctx)
+    metrics.setup(app)  # outermost middleware, GET /metrics, the scrape-time state reader
     security.setup(app)
     setup_routes(app)
     return app

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     rate_limit_ip_window_s: float = Field(60.0, gt=0, le=86_400)
     # tests and drills only: shift this process's clock (a stepped server clock)
     clock_offset_s: float = Field(0.0, ge=-10 * 365 * 86_400, le=10 * 365 * 86_400)
+    # /metrics (gridlink/metrics.py): the worker's own port (0 = none; web serves it on
+    # HTTP_PORT), and who may read it: a client in METRICS_NETWORKS (CIDRs) or the bearer token
+    metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_token: str | None = Field(None, min_length=16, max_length=256)
+    metrics_networks: str = "127.0.0.1/32,::1/128"
 
     @field_validator("timezone")
     @classmethod
@@ -114,7 +119,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_networks")
     @classmethod
     def _cidrs(cls, value: str) -> str:
         _networks(value)
@@ -153,6 +158,10 @@ class Settings(BaseSettings):
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
         return _networks(self.trusted_proxies)
+
+    @property
+    def metrics_allowed_networks(self) -> tuple[Network, ...]:
+        return _networks(self.metrics_networks)
 
     def production_problems(self) -> list[str]:
         """What makes these settings unsafe with a real bot token (empty in the sandbox):

@@ -50,6 +50,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
+from gridlink.metrics import counted
 from gridlink.settings import Settings
 from notify import render
 from notify import repository as repo
@@ -74,8 +75,8 @@ def make_bot(settings: Settings) -> Bot:
     api = settings.bot_api_url
     pool = settings.notify_concurrency + 2
     return Bot(settings.bot_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
-               request=HTTPXRequest(connection_pool_size=pool, read_timeout=15,
-                                    write_timeout=15, connect_timeout=5, pool_timeout=10))
+               request=counted(HTTPXRequest(connection_pool_size=pool, read_timeout=15,
+                                    write_timeout=15, connect_timeout=5, pool_timeout=10)))
 
 
 def lease_name(token: str) -> str:

@@ -14,6 +14,7 @@ from pymongo.errors import PyMongoError
 from cases import lifecycle
 from gridlink.clock import Clock, clock_for
 from gridlink.db import Database, make_client
+from gridlink.metrics import serve_worker_metrics
 from gridlink.schema import ensure_indexes
 from gridlink.settings import Settings
 from notify import notifier, schedule
@@ -55,6 +56,7 @@ async def run_worker(settings: Settings, *, mongo_uri: str, clock: Clock | None 
             _log_stats(db, settings, clock, stop),
             _heartbeat(db, clock, worker_id, stop),
             restore_events(db, clock, stop),
+            serve_worker_metrics(db, clock, settings, stop),
         ]
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
