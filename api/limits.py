@@ -111,11 +111,14 @@ async def request_limits(request: web.Request, handler: Handler) -> web.StreamRe
             return error_response(411, "length_required", "send a Content-Length with this form")
         return await handler(request)
     limited = request.clone(client_max_size=limit)
-    if request.content_type in JSON_TYPES:
+    if request.content_type != "application/x-www-form-urlencoded":
         try:
             raw = await limited.read()  # cached on the request: the handler reads it again free
         except web.HTTPRequestEntityTooLarge:
             return _too_large(limit)
+        # request.json() ignores Content-Type, so anything that may be JSON is checked
+        if request.content_type not in JSON_TYPES and raw.lstrip()[:1] not in (b"[", b"{"):
+            return await handler(limited)
         try:
             parse_json(raw, max_depth=settings.json_max_depth)
         except TooDeep:

@@ -26,6 +26,10 @@ async def test_deeply_nested_json_on_anonymous_routes_is_a_400(client: Client, s
                 assert resp.status == 400, (path, depth, resp.status)
                 err = (await resp.json())["error"]
                 assert err["code"] == "json_too_deep" and "nested" in err["message"]
+    # request.json() ignores the Content-Type: a deep body labelled text/plain is checked too
+    async with client.post("/telegram/webhook", data="[" * 20_000 + "]" * 20_000, headers={
+            "Content-Type": "text/plain", "X-Telegram-Bot-Api-Secret-Token": settings.webhook_secret}) as resp:
+        assert resp.status == 400
     # shallow JSON still reaches the route (which refuses it for its own reasons)
     async with client.post(RATING, json={"code": "ABCDEF", "score": 5, "x": [[[1]]]}) as resp:
         assert resp.status in (400, 403, 404) and resp.status != 500
