@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from telegram import Message, Update
@@ -13,8 +14,14 @@ from bot.keyboards import remove
 from gridlink.errors import DomainError
 from gridlink.i18n import has, locale_for, t
 
+# The language the user chose with /language, loaded once per update (bot.handlers.load_language).
+CHOSEN_LOCALE: ContextVar[str | None] = ContextVar("chosen_locale", default=None)
+
 
 def locale_of(update: Update, d: BotDeps) -> str:
+    chosen = CHOSEN_LOCALE.get()
+    if chosen:
+        return chosen
     user = update.effective_user
     return locale_for(user.language_code if user else None, d.settings.default_locale)
 

@@ -210,8 +210,13 @@ async def act(db: Database, *, action: str, case_id: str, version: int, actor: d
     if action == "return":
         return await lifecycle.return_case(db, policy=policy, reason=payload["reason"], **common)
     if action == "extend":
+        amount: dict[str, Any] = ({"working_days": int(payload["working_days"])}
+                                  if payload.get("working_days") else {"hours": float(payload["hours"])})
         return await lifecycle.request_extension(db, policy=policy, reason=payload["reason"],
-                                                 hours=float(payload["hours"]), **common)
+                                                 **amount, **common)
+    if action == "decide":
+        return await lifecycle.decide_extension(db, policy=policy, approve=bool(payload["approve"]),
+                                                reason=payload.get("reason"), **common)
     if action == "feedback":
         return await lifecycle.feedback(db, policy=policy, text=payload["note"],
                                         photos=payload["photos"], **common)
@@ -219,8 +224,30 @@ async def act(db: Database, *, action: str, case_id: str, version: int, actor: d
 
 
 async def rate(db: Database, *, case_id: str, rating: int, actor: dict[str, Any],
-               settings: Settings, now: datetime) -> Document:
-    return await lifecycle.rate(db, case_ref=case_id, actor=actor, now=now, score=rating)
+               settings: Settings, now: datetime, comment: str | None = None) -> Document:
+    return await lifecycle.rate(db, case_ref=case_id, actor=actor, now=now, score=rating,
+                                comment=comment)
+
+
+async def comment_rating(db: Database, *, case_id: str, actor: dict[str, Any], now: datetime,
+                         comment: str) -> Document:
+    return await lifecycle.comment_rating(db, case_ref=case_id, actor=actor, now=now, comment=comment)
+
+
+async def answer_fixed(db: Database, *, case_id: str, actor: dict[str, Any], fixed: bool,
+                       comment: str | None, settings: Settings, now: datetime) -> Document:
+    """The reporter's "is it fixed?" answer (the workflow's `answer` row)."""
+    return await lifecycle.answer_callback(db, case_ref=case_id, actor=actor, now=now,
+                                           policy=_policy(settings), fixed=fixed, comment=comment)
+
+
+def may(actor: dict[str, Any], case: Document, action: str) -> bool:
+    return workflow.may(Actor.of(actor), case, action)
+
+
+def extension_unit(case: Document) -> str:
+    """How the case's category counts time: "working_days" or "hours"."""
+    return "working_days" if "working_days" in (case.get("limit") or {}) else "hours"
 
 
 async def open_cases_for(db: Database, *, unit: str, now: datetime) -> list[tuple[Document, str]]:

@@ -8,14 +8,15 @@ import math
 from typing import Any
 
 from telegram import Update
+from telegram.error import TelegramError
 
 from bot import domain
 from bot.application import BotDeps
 from bot.common import append, begin, end, error_text, locale_of, save, say, who
-from bot.keyboards import assignment_keyboard, choices, location_request, remove
+from bot.keyboards import assignment_keyboard, choices, location_request, remove, stars_keyboard
 from cases.lifecycle import MAX_PHOTOS
 from gridlink import ratelimit
-from gridlink.buttons import parse_assignment
+from gridlink.buttons import FIXED_ANSWERS, parse_button
 from gridlink.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unavailable
 from gridlink.i18n import has, t
 
@@ -100,11 +101,8 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
         conv = {"flow": new[0], "step": new[1], "data": new[2]}
     flow, step = conv["flow"], conv["step"]
     locale = locale_of(update, d)
-    if flow == "action" and step == "result_photo":
-        data = await _append_photo(update, d, conv, "photos")
-        if data is not None:
-            await save(update, d, "action", "result_note", data)
-            await say(update, d, "action.ask_result_note")
+    if flow == "action" and step in ("result_photo", "result_confirm"):
+        await on_result_photo(update, d, conv)
         return
     if flow == "appeal" and step == "extras":
         if await _append_photo(update, d, conv, "photos") is not None:
@@ -222,18 +220,28 @@ async def on_text(update: Update, d: BotDeps, conv: Conv, text: str) -> None:
         await say(update, d, "citizen.ask_extras", markup=choices([], locale, confirm=True))
     elif flow == "action" and step == "return_reason":
         await _act(update, d, data, "return", reason=text.strip())
-    elif flow == "action" and step == "ext_hours":
-        hours = text.strip()
-        if not hours.isdigit() or not 1 <= int(hours) <= 720:
-            await say(update, d, "action.bad_hours")
+    elif flow == "action" and step in ("ext_amount", "ext_hours"):
+        amount, days = text.strip(), data.get("ext_unit") == "working_days"
+        top = 60 if days else 720
+        if not amount.isdigit() or not 1 <= int(amount) <= top:
+            await say(update, d, "action.bad_days" if days else "action.bad_hours")
             return
-        data["hours"] = int(hours)
+        data["amount"] = int(amount)
         await save(update, d, "action", "ext_reason", data)
         await say(update, d, "action.ask_extension_reason")
     elif flow == "action" and step == "ext_reason":
-        await _act(update, d, data, "extend", hours=data["hours"], reason=text.strip())
-    elif flow == "action" and step == "result_note":
-        await _act(update, d, data, "feedback", note=text.strip(), photos=data["photos"])
+        span: dict[str, Any] = ({"working_days": data["amount"]} if data.get("ext_unit") == "working_days"
+                                else {"hours": data.get("amount") or data.get("hours")})
+        await _act(update, d, data, "extend", reason=text.strip(), **span)
+    elif flow == "action" and step == "refuse_reason":
+        await _act(update, d, data, "decide", approve=False, reason=text.strip())
+    elif flow == "action" and step in ("result_photo", "result_note", "result_confirm"):
+        data["note"] = text.strip()
+        await _ask_result_confirm(update, d, data)
+    elif flow == "fixed" and step == "comment":
+        await _answer_fixed(update, d, data, text.strip())
+    elif flow == "rating" and step == "comment":
+        await _comment_rating(update, d, data, text.strip())
     elif flow == "report" and step in ("photos", "before", "after"):
         await say(update, d, "report.need_photo")
     elif flow == "report" and step == "location":
@@ -280,6 +288,13 @@ async def on_choice(update: Update, d: BotDeps, conv: Conv | None, choice: str) 
         await end(update, d)
         await say(update, d, "report.onspot_closed" if data["on_spot"] else "report.created",
                   serial=case["serial"])
+    elif flow == "action" and step == "result_confirm" and choice == "confirm":
+        await _act(update, d, data, "feedback", note=data["note"], photos=data["photos"])
+    elif flow == "fixed" and step == "comment" and choice == "skip":
+        await _answer_fixed(update, d, data, None)
+    elif flow == "rating" and step == "comment" and choice == "skip":
+        await end(update, d)
+        await say(update, d, "rating.comment_thanks")
     elif flow == "appeal" and step == "kind" and choice.startswith("kind:"):
         data["kind"] = choice[5:]
         await save(update, d, "appeal", "text", data)
@@ -305,15 +320,16 @@ async def _index_or_none(d: BotDeps) -> Any:
 # --- assignment buttons --------------------------------------------------------------------
 
 async def on_assignment_button(update: Update, d: BotDeps, payload: str) -> None:
-    """`<button>:<case_id>:<version>` (gridlink.buttons); the workflow table decides whether
-    this member may take the action now; a stale button gets the current state."""
+    """`<button>:<case_id>:<version>` (gridlink.buttons). The workflow table decides on the case
+    as it is now: an action it still allows goes ahead whatever version the message showed;
+    one it no longer allows is answered with the current state and the buttons allowed now."""
     query = update.callback_query
     assert query is not None
-    parsed = parse_assignment(payload)
+    parsed = parse_button(payload)
     if parsed is None:
         await query.answer()
         return
-    action, case_id, version = parsed
+    button, action, case_id, _version = parsed
     actor = await who(update, d)
     if not domain.is_handler(actor):
         await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
@@ -324,68 +340,227 @@ async def on_assignment_button(update: Update, d: BotDeps, payload: str) -> None
         await query.answer()
         await say(update, d, "status.not_found", serial=case_id)
         return
-    refused = domain.refusal(actor, case, action, version=version)
+    refused = domain.refusal(actor, case, action)
     if refused == "not_yours":
         await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
         return
     await query.answer()
-    if refused == "stale":
-        await _stale(update, d, case)
+    if refused is not None and action == "feedback" and domain.may(actor, case, "accept"):
+        # Done before Accept: accept on the handler's behalf, then take the result.
+        accepted = await _accept_first(update, d, actor, case)
+        if accepted is None:
+            return
+        case, refused = accepted, None
+    if refused is not None:
+        await _current(update, d, actor, case)
         return
-    if refused == "wrong_state":
-        await say(update, d, "error.wrong_state")
-        return
-    data = {"case_id": case_id, "version": version, "serial": case["serial"], "photos": []}
+    data = {"case_id": case_id, "version": case["version"], "serial": case["serial"], "photos": []}
     if action == "accept":
         await _act(update, d, data, "accept")
     elif action == "return":
         await begin(update, d, "action", "return_reason", data)
         await say(update, d, "action.ask_return_reason", serial=case["serial"])
     elif action == "extend":
-        await begin(update, d, "action", "ext_hours", data)
-        await say(update, d, "action.ask_extension_hours", serial=case["serial"])
+        unit = domain.extension_unit(case)
+        data["ext_unit"] = unit
+        await begin(update, d, "action", "ext_amount", data)
+        await say(update, d, "action.ask_extension_days" if unit == "working_days"
+                  else "action.ask_extension_hours", serial=case["serial"])
+    elif action == "decide" and button == "approve":
+        await _act(update, d, data, "decide", approve=True)
+    elif action == "decide":
+        await begin(update, d, "action", "refuse_reason", data)
+        await say(update, d, "action.ask_refuse_reason", serial=case["serial"])
     else:
         await begin(update, d, "action", "result_photo", data)
         await say(update, d, "action.ask_result_photo", serial=case["serial"])
 
 
-async def _stale(update: Update, d: BotDeps, case: dict[str, Any]) -> None:
+async def _accept_first(update: Update, d: BotDeps, actor: dict[str, Any],
+                        case: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        case = await domain.act(d.db, action="accept", case_id=case["_id"], version=case["version"],
+                                actor=actor, settings=d.settings, now=d.clock.now())
+    except domain.STALE_ERRORS:
+        await _current(update, d, actor, await domain.get_case(d.db, case_id=case["_id"]))
+        return None
+    await say(update, d, "action.accepted_first", serial=case["serial"])
+    return case
+
+
+def _buttons(actor: dict[str, Any], case: dict[str, Any], locale: str) -> Any:
+    actions = domain.button_actions(actor, case)
+    return assignment_keyboard(case["_id"], case["version"], locale, actions) if actions else None
+
+
+async def _current(update: Update, d: BotDeps, actor: dict[str, Any], case: dict[str, Any]) -> None:
+    """The case as it is now, with the buttons the workflow allows this member now."""
     locale = locale_of(update, d)
-    await say(update, d, "action.stale", serial=case["serial"], state=t(f"state.{case['state']}", locale))
+    await say(update, d, "action.stale", serial=case["serial"], state=t(f"state.{case['state']}", locale),
+              markup=_buttons(actor, case, locale))
+
+
+async def _stale(update: Update, d: BotDeps, case: dict[str, Any]) -> None:
+    await _current(update, d, await who(update, d), case)
 
 
 async def _act(update: Update, d: BotDeps, data: dict[str, Any], action: str, **payload: Any) -> None:
-    """Make the transition as the roster member; a case that moved on gets its current state."""
+    """Make the transition as the roster member. When the case changed meanwhile but the table
+    still allows the action, it is retried on the current version, so nothing typed is lost."""
+    actor = await who(update, d)
+    version = int(data["version"])
+    for _ in range(3):
+        try:
+            case = await domain.act(d.db, action=action, case_id=data["case_id"], version=version,
+                                    actor=actor, settings=d.settings, now=d.clock.now(), **payload)
+            break
+        except PermissionDenied:
+            await end(update, d)
+            await say(update, d, "action.not_yours")
+            return
+        except domain.STALE_ERRORS:
+            current = await domain.get_case(d.db, case_id=data["case_id"])
+            if action == "feedback" and not domain.may(actor, current, action) \
+                    and domain.may(actor, current, "accept"):
+                accepted = await _accept_first(update, d, actor, current)
+                if accepted is None:
+                    await end(update, d)
+                    return
+                current = accepted
+            if not domain.may(actor, current, action):
+                await end(update, d)
+                await _current(update, d, actor, current)
+                return
+            version = int(current["version"])
+    else:
+        await end(update, d)
+        await _stale(update, d, await domain.get_case(d.db, case_id=data["case_id"]))
+        return
+    await end(update, d)
+    key = {"accept": "action.accepted", "return": "action.returned",
+           "extend": "action.extension_requested", "feedback": "action.done",
+           "decide": "action.extension_approved" if payload.get("approve") else "action.extension_refused",
+           }[action]
+    locale = locale_of(update, d)
+    markup = _buttons(actor, case, locale)
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        # The pressed message's buttons now carry the new version and what the table allows next.
+        try:
+            await query.edit_message_reply_markup(markup)
+        except TelegramError:
+            log.debug("could not refresh the pressed message's buttons")
+    await say(update, d, key, serial=case["serial"], markup=markup)
+
+
+async def on_result_photo(update: Update, d: BotDeps, conv: Conv) -> None:
+    """A result photo (one of several): counted, then the note, then confirm."""
+    data = await _append_photo(update, d, conv, "photos")
+    if data is None:
+        return
+    if conv["step"] == "result_confirm":
+        await _ask_result_confirm(update, d, data)
+        return
+    await say(update, d, "action.result_photo_added", count=len(data["photos"]))
+
+
+async def _ask_result_confirm(update: Update, d: BotDeps, data: dict[str, Any]) -> None:
+    await save(update, d, "action", "result_confirm", data)
+    await say(update, d, "action.result_confirm", serial=data["serial"], photos=len(data["photos"]),
+              note=data["note"], markup=choices([], locale_of(update, d), confirm=True))
+
+
+# --- the reporter's "is it fixed?" ---------------------------------------------------------
+
+async def on_fixed_button(update: Update, d: BotDeps, payload: str) -> None:
+    """`k:<case_id>:y|n`: the reporter answers; an optional comment follows."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    case_id, _, answer = payload.rpartition(":")
+    if answer not in FIXED_ANSWERS:
+        return
+    actor = await who(update, d)
+    try:
+        case = await domain.get_case(d.db, case_id=case_id)
+    except NotFound:
+        await say(update, d, "error.case_not_found")
+        return
+    if not domain.may(actor, case, "answer"):
+        await _send_case_state(update, d, actor, case)
+        return
+    await begin(update, d, "fixed", "comment", {"case_id": case_id, "fixed": answer == "y",
+                                                "serial": case["serial"]})
+    await say(update, d, "fixed.ask_comment" if answer == "y" else "fixed.ask_what",
+              markup=choices([], locale_of(update, d), skip=True))
+
+
+async def _answer_fixed(update: Update, d: BotDeps, data: dict[str, Any], comment: str | None) -> None:
     actor = await who(update, d)
     await end(update, d)
     try:
-        case = await domain.act(d.db, action=action, case_id=data["case_id"], version=data["version"],
-                                actor=actor, settings=d.settings, now=d.clock.now(), **payload)
-    except PermissionDenied:
-        await say(update, d, "action.not_yours")
+        await domain.answer_fixed(d.db, case_id=data["case_id"], actor=actor, fixed=data["fixed"],
+                                  comment=comment, settings=d.settings, now=d.clock.now())
+    except (*domain.STALE_ERRORS, PermissionDenied):
+        await _send_case_state(update, d, actor, await domain.get_case(d.db, case_id=data["case_id"]))
         return
-    except domain.STALE_ERRORS:
-        await _stale(update, d, await domain.get_case(d.db, case_id=data["case_id"]))
-        return
-    key = {"accept": "action.accepted", "return": "action.returned",
-           "extend": "action.extension_requested", "feedback": "action.done"}[action]
+    await say(update, d, "fixed.thanks_yes" if data["fixed"] else "fixed.thanks_no",
+              serial=data["serial"])
+
+
+async def _send_case_state(update: Update, d: BotDeps, actor: dict[str, Any],
+                           case: dict[str, Any]) -> None:
+    """A reporter's stale button: where the case stands (and stars when it may be rated)."""
     locale = locale_of(update, d)
-    query = update.callback_query
-    if action == "accept" and query is not None and query.message is not None:
-        # The message's buttons now carry the new version and what the table allows next.
-        await query.edit_message_reply_markup(assignment_keyboard(
-            case["_id"], case["version"], locale, domain.button_actions(actor, case)))
-    await say(update, d, key, serial=case["serial"])
+    markup = None
+    if domain.may(actor, case, "rate"):
+        markup = stars_keyboard(case["_id"], locale)
+    await say(update, d, "reporter.current", serial=case["serial"],
+              state=t(f"state.{case['state']}", locale), markup=markup)
 
 
 # --- rating --------------------------------------------------------------------------------
 
-async def rate_by_reply(update: Update, d: BotDeps, case_id: str, text: str) -> None:
+# Words a reporter may rate with (DESIGN.md §4), longest first so 较满意 is not read as 满意.
+RATING_WORDS: tuple[tuple[str, int], ...] = tuple(sorted(
+    [("满意", 5), ("较满意", 4), ("比较满意", 4), ("一般", 3), ("较差", 2), ("比较差", 2), ("差", 1),
+     ("不满意", 1), ("非常满意", 5), ("very satisfied", 5), ("satisfied", 5),
+     ("fairly satisfied", 4), ("neutral", 3), ("average", 3), ("ok", 3),
+     ("fairly dissatisfied", 2), ("poor", 2), ("dissatisfied", 1), ("very poor", 1)],
+    key=lambda w: -len(w[0])))
+STAR_CHARS = "⭐★"
+
+
+def parse_rating(text: str) -> tuple[int, str | None] | None:
+    """A reply's score (digit, stars or words) and the words after it as a comment."""
     value = text.strip()
-    if value not in ("1", "2", "3", "4", "5"):
+    score: int | None = None
+    rest = ""
+    if value[:1] in "12345" and value[:1]:
+        score, rest = int(value[0]), value[1:]
+    elif value[:1] and value[:1] in STAR_CHARS:
+        n = len(value) - len(value.lstrip(STAR_CHARS + "\ufe0f"))
+        stars = sum(1 for c in value[:n] if c in STAR_CHARS)
+        if 1 <= stars <= 5:
+            score, rest = stars, value[n:]
+    else:
+        lowered = value.lower()
+        for word, n in RATING_WORDS:
+            if lowered.startswith(word):
+                score, rest = n, value[len(word):]
+                break
+    if score is None:
+        return None
+    comment = rest.strip().lstrip("，,。.:：;；-—!！ ").strip()
+    return score, comment or None
+
+
+async def rate_by_reply(update: Update, d: BotDeps, case_id: str, text: str) -> None:
+    parsed = parse_rating(text)
+    if parsed is None:
         await say(update, d, "rating.hint")
         return
-    await _rate(update, d, case_id, int(value))
+    await _rate(update, d, case_id, parsed[0], comment=parsed[1])
 
 
 async def on_star_button(update: Update, d: BotDeps, payload: str) -> None:
@@ -398,7 +573,8 @@ async def on_star_button(update: Update, d: BotDeps, payload: str) -> None:
     await _rate(update, d, case_id, int(n))
 
 
-async def _rate(update: Update, d: BotDeps, case_id: str, rating: int) -> None:
+async def _rate(update: Update, d: BotDeps, case_id: str, rating: int, *,
+                comment: str | None = None) -> None:
     """Rating is the workflow's `rate` row: the reporter, once, on a closed case."""
     actor = await who(update, d)
     try:
@@ -411,16 +587,36 @@ async def _rate(update: Update, d: BotDeps, case_id: str, rating: int) -> None:
         await say(update, d, "action.not_yours")
         return
     if refused is not None:
-        await say(update, d, "rating.already" if case.get("rating") is not None else "error.wrong_state")
+        await _already(update, d, actor, case)
         return
     try:
         await domain.rate(d.db, case_id=case_id, rating=rating, actor=actor, settings=d.settings,
-                          now=d.clock.now())
+                          now=d.clock.now(), comment=comment)
     except domain.STALE_ERRORS:
         # Rated (or moved on) between the check and the write: answered as the case is now.
-        now_case = await domain.get_case(d.db, case_id=case_id)
-        await say(update, d, "rating.already" if now_case.get("rating") is not None
-                  else "error.wrong_state")
+        await _already(update, d, actor, await domain.get_case(d.db, case_id=case_id))
         return
     locale = locale_of(update, d)
     await say(update, d, "rating.thanks", label=t(f"rating.{rating}", locale))
+    if comment is None:
+        await begin(update, d, "rating", "comment", {"case_id": case_id})
+        await say(update, d, "rating.ask_comment", markup=choices([], locale, skip=True))
+
+
+async def _already(update: Update, d: BotDeps, actor: dict[str, Any], case: dict[str, Any]) -> None:
+    if case.get("rating") is not None:
+        await say(update, d, "rating.already")
+    else:
+        await _send_case_state(update, d, actor, case)
+
+
+async def _comment_rating(update: Update, d: BotDeps, data: dict[str, Any], text: str) -> None:
+    actor = await who(update, d)
+    await end(update, d)
+    try:
+        await domain.comment_rating(d.db, case_id=data["case_id"], actor=actor, now=d.clock.now(),
+                                    comment=text)
+    except (*domain.STALE_ERRORS, PermissionDenied, InvalidInput):
+        await say(update, d, "rating.already")
+        return
+    await say(update, d, "rating.comment_thanks")

@@ -8,29 +8,31 @@ import re
 from typing import Any
 
 from pymongo.errors import PyMongoError
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot import domain, flows
 from bot import repository as repo
 from bot.application import BotDeps, deps
-from bot.common import dialogue, error_text, locale_of, say, who
+from bot.common import CHOSEN_LOCALE, dialogue, error_text, locale_of, say, who
 from bot.errors import InviteExpired, InviteUnknown, InviteUsed
-from bot.keyboards import remove
+from bot.keyboards import assignment_keyboard, remove
 from bot.webhook import note_database_error
 from gridlink.errors import DomainError
-from gridlink.i18n import t
+from gridlink.i18n import LOCALES, t
 
 log = logging.getLogger("gridlink.bot")
 
 Ctx = ContextTypes.DEFAULT_TYPE
+MINE_MAX = 10  # /mine: messages per command (the rest are named by count)
 SERIAL_RE = re.compile(r"^\s*([A-Z]{1,3}\d{8}-\d{3,})\s*$", re.IGNORECASE)
 
 
@@ -95,17 +97,47 @@ async def list_mine(update: Update, context: Ctx) -> None:
     if not rows:
         await say(update, d, "mine.none")
         return
-    lines = [t("mine.header", locale)]
-    for case, colour in rows:
-        deadline = case.get("deadline")
-        lines.append(t("mine.item", locale, dot=t(f"colour.{colour}", locale), serial=case["serial"],
-                       category=await domain.category_label(d.db, code=case.get("category"), locale=locale),
-                       state=t(f"state.{case['state']}", locale),
-                       deadline=t("mine.deadline", locale, deadline=domain.local_time(deadline, d.settings))
-                       if deadline else ""))
+    # One message per case (the most urgent first), each with the buttons allowed on it now.
     chat = update.effective_chat
     assert chat is not None
-    await chat.send_message("\n".join(lines))
+    await chat.send_message(t("mine.header_count", locale, count=len(rows), shown=min(len(rows), MINE_MAX)))
+    for case, colour in rows[:MINE_MAX]:
+        deadline = case.get("deadline")
+        text = t("mine.item", locale, dot=t(f"colour.{colour}", locale), serial=case["serial"],
+                 category=await domain.category_label(d.db, code=case.get("category"), locale=locale),
+                 state=t(f"state.{case['state']}", locale),
+                 deadline=t("mine.deadline", locale, deadline=domain.local_time(deadline, d.settings))
+                 if deadline else "")
+        actions = domain.button_actions(actor, case)
+        await chat.send_message(text, reply_markup=assignment_keyboard(
+            case["_id"], case["version"], locale, actions) if actions else None)
+
+
+async def choose_language(update: Update, context: Ctx) -> None:
+    """/language: pick the language follow-ups about your cases are sent in."""
+    d = deps(context)
+    await say(update, d, "language.choose", markup=InlineKeyboardMarkup(
+        [[InlineKeyboardButton("中文", callback_data="l:zh-CN"),
+          InlineKeyboardButton("English", callback_data="l:en")]]))
+
+
+async def set_language(update: Update, d: BotDeps, locale: str) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    if locale not in LOCALES:
+        return
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    await repo.set_language(d.db, user_id=user.id, locale=locale, now=d.clock.now())
+    CHOSEN_LOCALE.set(locale)
+    await chat.send_message(t("language.set", locale))
+
+
+async def load_language(update: Update, context: Ctx) -> None:
+    """Before any handler: the language this user chose with /language (else Telegram's)."""
+    user = update.effective_user
+    CHOSEN_LOCALE.set(await repo.chosen_language(deps(context).db, user_id=user.id) if user else None)
 
 
 async def show_status(update: Update, context: Ctx) -> None:
@@ -177,6 +209,10 @@ async def route_button(update: Update, context: Ctx) -> None:
         await flows.on_assignment_button(update, d, rest)
     elif kind == "r":
         await flows.on_star_button(update, d, rest)
+    elif kind == "k":
+        await flows.on_fixed_button(update, d, rest)
+    elif kind == "l":
+        await set_language(update, d, rest)
     elif kind == "f":
         conv = await dialogue(update, d)
         await flows.on_choice(update, d, conv, rest)
@@ -224,11 +260,13 @@ async def report_error(update: object, context: Ctx) -> None:
 def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Wire every handler; private chats only (the bot is one-to-one)."""
     private = filters.ChatType.PRIVATE
+    application.add_handler(TypeHandler(Update, load_language), group=-1)
     application.add_handler(CommandHandler("start", start_chat, filters=private))
     application.add_handler(CommandHandler("help", show_help, filters=private))
     application.add_handler(CommandHandler("cancel", cancel_dialogue, filters=private))
     application.add_handler(CommandHandler("mine", list_mine, filters=private))
     application.add_handler(CommandHandler("status", show_status, filters=private))
+    application.add_handler(CommandHandler("language", choose_language, filters=private))
     application.add_handler(CommandHandler("report", start_report, filters=private))
     application.add_handler(CommandHandler("onspot", start_on_spot, filters=private))
     application.add_handler(MessageHandler(

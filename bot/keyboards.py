@@ -28,6 +28,10 @@ def assignment_keyboard(case_id: str, version: int, locale: str,
     return _inline(buttons.assignment_markup(case_id, version, locale, actions))
 
 
+def stars_keyboard(case_id: str, locale: str) -> InlineKeyboardMarkup:
+    return _inline(buttons.rating_markup(case_id, locale))
+
+
 def location_request(locale: str) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         [[KeyboardButton(t("report.location_button", locale), request_location=True)],

@@ -276,3 +276,16 @@ async def rating_prompt(db: Database, *, chat_id: int, message_id: int) -> str |
     doc = await db.rating_prompts.find_one({"_id": f"{chat_id}:{message_id}"})
     return None if doc is None else str(doc["case_id"])
 
+
+
+# `chat_languages` {_id: str(user_id), user_id, locale, updated_at}: /language's choice; notify
+# reads it too (a reporter's follow-ups follow it over the language stored with the report).
+async def set_language(db: Database, *, user_id: int, locale: str, now: datetime) -> None:
+    await db.chat_languages.update_one({"_id": str(user_id)},
+                                       {"$set": {"user_id": user_id, "locale": locale, "updated_at": now}},
+                                       upsert=True)
+
+
+async def chosen_language(db: Database, *, user_id: int) -> str | None:
+    doc = await db.chat_languages.find_one({"_id": str(user_id)})
+    return None if doc is None else str(doc["locale"])

@@ -554,3 +554,90 @@ async def recompute_provisional_deadlines(db: Database, *, now: datetime,
             except StaleCase:
                 case = await repo.get_case(db, ref=case["_id"])
     return changed
+
+
+# ---------------------------------------------------------------- the reporter in chat (issue 17)
+
+EVENT_TYPES["callback"] = "case.callback"
+EVENT_TYPES["rating_comment"] = "case.rating_commented"
+
+
+async def answer_callback(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                          policy: CasePolicy, fixed: bool, comment: str | None = None,
+                          expected_version: int | None = None) -> Document:
+    """The reporter answers "is it fixed?": yes is recorded as the callback (the center then
+    closes); "not yet" reopens the case under supervision with a fresh deadline."""
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    check(who, case, "answer")
+    words = clean_text(comment, "comment", required=False, limit=1000)
+    callback = {"fixed": fixed, "comment": words, "at": now, "by": who.to_dict()}
+    if fixed:
+        entry = history_entry(case, actor=who, action="callback", to=case["state"], now=now,
+                              reason=words, data={"fixed": True})
+        return await _commit(db, case, entry, set_={"reporter_callback": callback})
+    fields = await _deadline(db, limit=case["limit"], start=now, policy=policy)
+    due = fields["deadline"]
+    entry = history_entry(case, actor=who, action="reopen", to="in_progress", now=now,
+                          reason=words or "reporter: not fixed yet",
+                          data={"ok": False, "callback": words or "", "by_reporter": True,
+                                "deadline": due, "provisional": fields["deadline_provisional"]})
+    return await _commit(db, case, entry, inc={"reworks": 1},
+                         set_={"supervised": True, "reporter_callback": callback, **fields,
+                               "reopened_at": now, **_due_fields(now, due, policy)})
+
+
+async def comment_rating(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                         comment: str) -> Document:
+    """The reporter's words after a rating given by button (once; a comment is never replaced)."""
+    who = Actor.of(actor)
+    case = await repo.get_case(db, ref=case_ref)
+    check_role(who, case, "rate")
+    rating = case.get("rating")
+    if rating is None or rating.get("comment"):
+        raise TransitionNotAllowed("there is no rating without a comment to add to",
+                                   state=case["state"], version=case["version"], case_id=case["_id"])
+    words = clean_text(comment, "comment", required=True, limit=1000)
+    entry = history_entry(case, actor=who, action="rating_comment", to=case["state"], now=now,
+                          data={"comment": words})
+    return await _commit(db, case, entry, set_={"rating": {**rating, "comment": words}})
+
+
+# ---------------------------------------------------------------- reminders and escalations
+
+# A reminder or escalation the schedule sent is history too (shown on the case page); its
+# event tells nobody (notify sent the messages itself) but keeps the change log complete.
+EVENT_TYPES.update({"remind": "case.reminded", "escalate": "case.escalated"})
+NOTICE_KINDS = ("remind", "escalate")
+
+
+async def record_notice(db: Database, *, case_id: str, kind: str, step: str, level: int,
+                        due: datetime, now: datetime, told: list[str] | None = None) -> bool:
+    """Append a `remind`/`escalate` entry to the case's history without changing its state.
+
+    Once per (kind, step, level, due): a worker that re-fires the job after a crash finds the
+    entry and records nothing. The append goes through the same claimed, version-guarded
+    commit as a transition, so its `seq` never collides with a concurrent writer's. Returns
+    whether it recorded (False: already there, or the case left the state meanwhile)."""
+    if kind not in NOTICE_KINDS:
+        raise BadCaseInput(f"kind must be one of {', '.join(NOTICE_KINDS)}", field="kind")
+    for _ in range(10):
+        case = await repo.get_case(db, ref=case_id)
+        if any(e.get("action") == kind and (e.get("data") or {}).get("step") == step
+               and (e.get("data") or {}).get("level") == level
+               and (e.get("data") or {}).get("due") == due for e in case.get("history") or []):
+            return False
+        if case["state"] in FINAL_STATES:
+            return False
+        data: dict[str, Any] = {"step": step, "level": level, "due": due}
+        if told:
+            data["told"] = list(told)
+        entry = history_entry(case, actor=SYSTEM, action=kind, to=case["state"], now=now,
+                              data=data)
+        try:
+            await _commit(db, case, entry)
+            return True
+        except StaleCase:
+            continue
+    log.warning("notice not recorded: the case keeps changing", extra={"case_id": case_id})
+    return False

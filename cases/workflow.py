@@ -32,6 +32,15 @@ def _unrated(case: Case) -> bool:
     return case.get("rating") is None
 
 
+def _reporter_question_open(case: Case) -> bool:
+    """A chat reporter has not yet answered "is it fixed?" about the latest result."""
+    if (case.get("reporter") or {}).get("chat_id") is None:
+        return False
+    answered = (case.get("reporter_callback") or {}).get("at")
+    result_at = (case.get("result") or {}).get("at")
+    return answered is None or (result_at is not None and answered < result_at)
+
+
 @dataclass(frozen=True)
 class Transition:
     action: str
@@ -61,6 +70,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("supervise", OPEN_STATES, None, "center", records=("supervise",)),
     Transition("merge", OPEN_STATES, "merged", "center", ("into",), records=("merge",)),
     Transition("rate", ("closed",), None, "reporter", ("score",), _unrated, records=("rate",)),
+    # The reporter's "is it fixed?" answer (回访 in chat): yes records the callback, "not yet"
+    # reopens under supervision (recorded as reopen, like a failed verification).
+    Transition("answer", ("awaiting_verification",), None, "reporter", ("fixed",),
+               _reporter_question_open, records=("callback",)),
 )
 BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
 ACTIONS: tuple[str, ...] = tuple(BY_ACTION)

@@ -1,8 +1,10 @@
 """Inline buttons on chat messages: a contract between notify, which sends them, and the bot,
 which answers them (docs/CONTRACTS.md). Plain reply_markup JSON, no telegram types.
 
-`c:<button>:<case_id>:<version>` for the assigned unit's actions, `r:<case_id>:<n>` for
-rating stars. Which buttons a message carries is the caller's question to `cases.workflow`.
+`c:<button>:<case_id>:<version>` for the actions on a case (the assigned unit's, and the
+center's approve/refuse of an extension), `r:<case_id>:<n>` for rating stars,
+`k:<case_id>:<y|n>` for the reporter's answer to "is it fixed?". Which buttons a message
+carries is the caller's question to `cases.workflow`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from gridlink.i18n import t
 
 # The workflow action behind each assignment button, in the order they are shown. "done" is
 # the table's "feedback": the name stays because buttons already in chats carry it.
+# approve/refuse are both the table's "decide" (the center's answer to an extension request).
 ASSIGNMENT_BUTTONS: dict[str, str] = {
-    "accept": "accept", "return": "return", "extend": "extend", "done": "feedback"}
+    "accept": "accept", "return": "return", "extend": "extend", "done": "feedback",
+    "approve": "decide", "refuse": "decide"}
 BUTTON_FOR_ACTION: dict[str, str] = {action: button for button, action in ASSIGNMENT_BUTTONS.items()}
+FIXED_ANSWERS = ("y", "n")
 STARS = (1, 2, 3, 4, 5)
 
 Markup = dict[str, Any]
@@ -37,11 +42,23 @@ def assignment_markup(case_id: str, version: int, locale: str,
 
 def parse_assignment(payload: str) -> tuple[str, str, int] | None:
     """`<button>:<case_id>:<version>` (after `c:`) → (workflow action, case id, version)."""
+    parsed = parse_button(payload)
+    return None if parsed is None else parsed[1:]
+
+
+def parse_button(payload: str) -> tuple[str, str, str, int] | None:
+    """`<button>:<case_id>:<version>` (after `c:`) → (button, workflow action, case id, version)."""
     button, _, rest = payload.partition(":")
     case_id, _, version = rest.rpartition(":")
     if button not in ASSIGNMENT_BUTTONS or not case_id or not version.isdigit():
         return None
-    return ASSIGNMENT_BUTTONS[button], case_id, int(version)
+    return button, ASSIGNMENT_BUTTONS[button], case_id, int(version)
+
+
+def fixed_markup(case_id: str, locale: str) -> Markup:
+    """The reporter's answer to "is it fixed?": yes / not yet."""
+    return {"inline_keyboard": [[_button(t("btn.fixed_yes", locale), f"k:{case_id}:y"),
+                                 _button(t("btn.fixed_no", locale), f"k:{case_id}:n")]]}
 
 
 def rating_markup(case_id: str, locale: str) -> Markup:

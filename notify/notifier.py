@@ -16,19 +16,23 @@ from datetime import datetime
 from typing import Any
 
 from cases import workflow
+from cases.colour import colour_of
 from cases.model import Actor
-from gridlink.buttons import BUTTON_FOR_ACTION, assignment_markup, rating_markup
+from gridlink import appsecrets
+from gridlink.buttons import fixed_markup, rating_markup
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
-from gridlink.i18n import locale_for
+from gridlink.i18n import locale_for, t
 from notify import render, schedule
 from notify import repository as repo
 from notify.config import NotifyConfig
 from notify.recipients import Directory, Recipient
 from notify.texts import unit_name
+from stats.portal import rating_code
 
 log = logging.getLogger(__name__)
 
+LOW_RATING = 2  # a score this low flags the case for the center (desk queue, a message)
 Build = Callable[[Recipient, dict[str, Any], str], Document]
 Markup = Callable[[Recipient, str], Document | None]
 
@@ -51,16 +55,19 @@ class _Batch:
     async def send(self, event: Document, case: Document, recipients: list[Recipient],
                    key: str, *, extra: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
                    markup: Markup | None = None,
-                   on_sent: Document | None = None) -> None:
+                   on_sent: Document | None = None, album: list[str] | None = None,
+                   with_venue: bool = False, tag: str = "") -> None:
         for recipient in recipients:
             locale = locale_for(recipient.locale, self.cfg.default_locale)
             kw = dict(await self.fields(case, locale))
             if extra is not None:
                 kw.update(await extra(locale))
             self.messages.append(render.message(
-                source=f"ev:{event['_id']}", recipient=recipient, key=key, kw=kw,
+                source=f"ev:{event['_id']}{tag}", recipient=recipient, key=key, kw=kw,
                 kind=event["type"], now=self.now, cfg=self.cfg, case_id=case["_id"],
-                reply_markup=markup(recipient, locale) if markup else None, on_sent=on_sent))
+                reply_markup=markup(recipient, locale) if markup else None, on_sent=on_sent,
+                album=album, venue=await render.venue(case, locale, self.directory)
+                if with_venue else None))
 
 
 async def _reporters(case: Document, directory: Directory) -> list[Recipient]:
@@ -85,14 +92,30 @@ async def _reporters(case: Document, directory: Directory) -> list[Recipient]:
 def _assignment_buttons(case: Document) -> Markup:
     """The buttons the workflow table offers this recipient on the case as it is now (none
     for a level above the assignee that only hears of it)."""
-    version = int(case.get("version") or 0)
 
     def markup(recipient: Recipient, locale: str) -> Document | None:
-        actor = Actor(role=recipient.role, unit=recipient.unit, user_id=recipient.user_id)
-        actions = [a for a in workflow.allowed_actions(actor, case) if a in BUTTON_FOR_ACTION]
-        return assignment_markup(case["_id"], version, locale, actions) if actions else None
+        return render.case_buttons(case, recipient, locale)
 
     return markup
+
+
+def _main_reporter(case: Document, recipients: list[Recipient]) -> tuple[list[Recipient], list[Recipient]]:
+    """(the reporter who may answer "is it fixed?", everyone else)."""
+    asked = [r for r in recipients if r.user_id is not None and workflow.may(
+        Actor(role="citizen", user_id=r.user_id, chat_id=r.chat_id), case, "answer")]
+    return asked, [r for r in recipients if r not in asked]
+
+
+def _result_photos(case: Document) -> list[str]:
+    """The latest result's photos a reporter may see (public ones only)."""
+    public = set(case.get("public_photos") or [])
+    return [p for p in (case.get("result") or {}).get("photos") or [] if p in public]
+
+
+async def _rating_code(db: Database, cfg: NotifyConfig, case_id: str) -> str:
+    key = getattr(cfg, "rating_code_key", None) or await appsecrets.stored_secret(
+        db, appsecrets.RATING_CODE_KEY)
+    return rating_code(case_id, key)
 
 
 async def _actor_unit(batch: _Batch, event: Document, case: Document, locale: str) -> str:
@@ -112,34 +135,62 @@ async def _handle(batch: _Batch, event: Document, case: Document) -> None:
     async def reason_kw(locale: str) -> dict[str, Any]:
         return {"reason": reason or "—", "unit": await _actor_unit(batch, event, case, locale)}
 
+    buttons = _assignment_buttons(case)
+    result_text = str((case.get("result") or {}).get("text") or data.get("text") or "—")
     if kind == "case.assigned":
-        await batch.send(event, case, await d.assignee(case), "notify.assigned",
-                         markup=_assignment_buttons(case))
+        dot = colour_of(case, batch.now)
+        await batch.send(event, case, await d.assignee(case), "notify.assignment",
+                         extra=lambda loc: _const({"dot": t(f"colour.{dot}", loc)}),
+                         markup=buttons, album=list(case.get("photos") or []), with_venue=True)
+        await batch.send(event, case, await _reporters(case, d), "notify.reporter_dispatched",
+                         tag=":r")
     elif kind == "case.returned":
         await batch.send(event, case, await d.center(case=case), "notify.returned", extra=reason_kw)
+        await batch.send(event, case, await _reporters(case, d), "notify.reporter_returned", tag=":r")
     elif kind == "case.extension_requested":
         await batch.send(event, case, await d.center(case=case), "notify.extension_requested",
-                         extra=reason_kw)
+                         extra=reason_kw, markup=buttons)
     elif kind == "case.extension_decided":
         key = "notify.extension_approved" if data.get("approved") else "notify.extension_refused"
         await batch.send(event, case, await d.assignee(case), key,
-                         extra=lambda loc: _const({"reason": reason}))
+                         extra=lambda loc: _const({"reason": reason}), markup=buttons)
+        if data.get("approved"):
+            await batch.send(event, case, await _reporters(case, d), "notify.reporter_extended",
+                             tag=":r")
     elif kind == "case.feedback":
-        result = str(data.get("result") or data.get("note") or reason or "—")
+        result = str(data.get("result") or data.get("text") or data.get("note") or reason or "—")
 
         async def feedback_kw(locale: str) -> dict[str, Any]:
             return {"result": result, "unit": await _actor_unit(batch, event, case, locale)}
 
         await batch.send(event, case, await d.center(case=case), "notify.feedback_center",
                          extra=feedback_kw)
-        await batch.send(event, case, await _reporters(case, d), "notify.feedback_reporter")
+        asked, others = _main_reporter(case, await _reporters(case, d))
+        await batch.send(event, case, asked, "notify.fixed_question",
+                         extra=lambda loc: _const({"result": result}),
+                         markup=lambda _, loc: fixed_markup(case["_id"], loc),
+                         album=_result_photos(case))
+        await batch.send(event, case, others, "notify.feedback_reporter")
     elif kind in ("case.reopened", "case.supervised"):
         key = "notify.reopened" if kind == "case.reopened" else "notify.supervised"
-        await batch.send(event, case, await d.assignee(case), key, extra=reason_kw)
+        await batch.send(event, case, await d.assignee(case), key, extra=reason_kw, markup=buttons)
+        if kind == "case.reopened":
+            await batch.send(event, case, await _reporters(case, d), "notify.reporter_reopened",
+                             tag=":r")
     elif kind == "case.closed" and data.get("action") != "close_on_spot":
-        await batch.send(event, case, await _reporters(case, d), "notify.rate_request",
+        code = await _rating_code(batch.db, batch.cfg, case["_id"])
+        await batch.send(event, case, await _reporters(case, d), "notify.closed_result",
+                         extra=lambda loc: _const({"result": result_text, "code": code}),
                          markup=lambda _, loc: rating_markup(case["_id"], loc),
-                         on_sent={"rating_prompt": case["_id"]})
+                         on_sent={"rating_prompt": case["_id"]}, album=_result_photos(case))
+    elif kind == "case.rated" and int(data.get("score") or 5) <= LOW_RATING:
+        rating = case.get("rating") or {}
+
+        async def low_kw(locale: str) -> dict[str, Any]:
+            return {"label": t(f"rating.{data.get('score')}", locale),
+                    "comment": str(rating.get("comment") or "—")}
+
+        await batch.send(event, case, await d.center(case=case), "notify.low_rating", extra=low_kw)
     elif kind == "case.merged" and data.get("action", "merge") == "merge":
         main = await repo.get_case(batch.db, case_id=str(case.get("merged_into") or ""))
         main_serial = (main or {}).get("serial") or str(case.get("merged_into") or "")

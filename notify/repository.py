@@ -347,6 +347,12 @@ async def mark_sent(db: Database, *, msg: Document, now: datetime, message_id: i
     return res.modified_count == 1
 
 
+async def mark_preamble_sent(db: Database, *, msg: Document) -> None:
+    """A case message's photos and pin went out (the sender sends them before its text)."""
+    await outbox_of(db, msg["chat_id"]).update_one({"_id": msg["_id"]},
+                                                   {"$set": {"preamble_sent": True}})
+
+
 async def mark_retry(db: Database, *, msg: Document, now: datetime, next_at: datetime,
                      error: str, count_attempt: bool) -> None:
     field = "attempts" if count_attempt else "throttled"

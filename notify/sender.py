@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -50,8 +50,10 @@ from telegram.warnings import PTBDeprecationWarning
 
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
+from gridlink.errors import DomainError
 from gridlink.metrics import counted
 from gridlink.settings import Settings
+from media import service as media_service
 from notify import render
 from notify import repository as repo
 from notify.config import NotifyConfig
@@ -283,12 +285,37 @@ class Sender:
     async def _call(self, msg: Document) -> int:
         markup = msg.get("reply_markup")
         keyboard = InlineKeyboardMarkup.de_json(json.loads(markup), self.bot) if markup else None
+        await self._preamble(msg)
         if msg.get("photo"):
             sent = await self.bot.send_photo(msg["chat_id"], msg["photo"], caption=msg["text"],
                                              reply_markup=keyboard)
         else:
             sent = await self.bot.send_message(msg["chat_id"], msg["text"], reply_markup=keyboard)
         return int(sent.message_id)
+
+    async def _preamble(self, msg: Document) -> None:
+        """What a case message shows before its text: the photos (an album when several) and
+        the place as a pin; done once per message (`preamble_sent`), so a retry of the text
+        does not repeat them. A photo that cannot be read is left out."""
+        if msg.get("preamble_sent") or not (msg.get("album") or msg.get("venue")):
+            return
+        chat = msg["chat_id"]
+        pictures: list[bytes] = []
+        for photo_id in msg.get("album") or []:
+            try:
+                rendition = await media_service.rendition(self.db, photo_id=photo_id, size="web")
+                pictures.append(await rendition.read(self.db))
+            except DomainError:
+                log.warning("album photo unreadable", extra={"photo_id": photo_id})
+        if len(pictures) == 1:
+            await self.bot.send_photo(chat, pictures[0])
+        elif pictures:
+            await self.bot.send_media_group(chat, [InputMediaPhoto(p) for p in pictures])
+        venue = msg.get("venue")
+        if venue:
+            await self.bot.send_venue(chat, latitude=venue["lat"], longitude=venue["lon"],
+                                      title=venue["title"], address=venue["address"])
+        await repo.mark_preamble_sent(self.db, msg=msg)
 
     async def _deliver(self, doc: Document) -> None:
         chat = int(doc["chat_id"])

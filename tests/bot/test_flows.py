@@ -180,10 +180,11 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
                                       reply_markup=assignment_markup(case_id, version, "zh-CN"))
     leader.last = reminder.message_id
 
-    # /mine shows it in blue.
+    # /mine shows it in blue, one message per case with the buttons allowed now.
     await leader.send("/mine")
-    mine = (await leader.reply())["text"]
-    assert f"🔵 {serial} 小区环境卫生 — 已派遣" in mine
+    _, mine = await leader.replies(2)
+    assert mine["text"] == f"🔵 {serial} 小区环境卫生 — 已派遣" + mine["text"].split("已派遣")[1]
+    assert f"c:accept:{case_id}:{version}" in buttons(mine)
 
     # Accept; the message's buttons now carry the new version.
     await leader.press(assignment_json, f"c:accept:{case_id}:{version}")
@@ -198,8 +199,9 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
     await leader.press(assignment_json, f"c:done:{case_id}:{stored['version']}")
     assert (await leader.reply())["text"] == f"请发送处置结果照片（{serial}）："
     await leader.photo(jpeg((30, 160, 60)))
-    assert (await leader.reply())["text"] == t("action.ask_result_note", "zh-CN")
+    assert (await leader.reply())["text"] == t("action.result_photo_added", "zh-CN", count=1)
     await leader.send("已清运完毕")
+    await leader.press(await leader.reply(), "f:confirm")
     assert (await leader.reply())["text"] == f"已反馈办结：{serial}，等待中心核查。"
     stored = await world.db.cases.find_one({"_id": case_id})
     assert stored is not None and stored["state"] == "awaiting_verification"
@@ -217,10 +219,11 @@ async def test_hazard_from_report_to_rating(world: BotWorld) -> None:
     ask_json = await latest_with(world, citizen, f"r:{case_id}:")
     ask_id = int(ask_json["message_id"])
     assert await repo.rating_prompt(world.db, chat_id=citizen.id, message_id=ask_id) == case_id
-    await citizen.send("很好", reply_to=ask_id)
+    await citizen.send("还行吧", reply_to=ask_id)
     assert (await citizen.reply())["text"] == t("rating.hint", "zh-CN")
     await citizen.send("5", reply_to=ask_id)
     assert (await citizen.reply())["text"] == "谢谢您的评价：满意。"
+    assert (await citizen.reply())["text"] == t("rating.ask_comment", "zh-CN")
     rated = await world.db.cases.find_one({"_id": case_id})
     assert rated is not None and rated["rating"]["score"] == 5
     assert rated["rating"]["by"]["user_id"] == citizen.id
@@ -328,6 +331,8 @@ async def test_handled_on_the_spot_and_cancel(world: BotWorld) -> None:
     coordinator.last = ask.message_id
     await coordinator.press({"message_id": ask.message_id}, f"r:{case['_id']}:4")
     assert (await coordinator.reply())["text"] == "谢谢您的评价：较满意。"
+    await coordinator.press(await coordinator.reply(), "f:skip")
+    assert (await coordinator.reply())["text"] == t("rating.comment_thanks", "zh-CN")
     await coordinator.press({"message_id": ask.message_id}, f"r:{case['_id']}:5")
     assert (await coordinator.reply())["text"] == t("rating.already", "zh-CN")
     rated = await world.db.cases.find_one({"_id": case["_id"]})
