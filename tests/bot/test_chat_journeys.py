@@ -112,3 +112,46 @@ async def test_leader_journey_extension_in_chat_and_every_stale_button(world: Bo
                 assert now is not None
                 for fresh in buttons(answer):  # none here: nothing is allowed while verifying
                     assert fresh.endswith(f":{now['version']}")
+
+
+async def test_english_citizen_hears_every_change_answers_is_it_fixed_and_rates_in_words(
+        world: BotWorld) -> None:
+    citizen = await world.phone("Ann", language_code="en")
+    await citizen.send("/report")
+    await citizen.press(await citizen.reply(), "f:kind:complaint")
+    await citizen.reply()
+    await citizen.send("Rubbish piled at the gate")
+    await citizen.press(await citizen.reply(), "f:confirm")
+    serial = (await citizen.reply())["text"].removeprefix("Received. Serial number ").split(".")[0]
+    dispatcher = await staff(world, "dispatcher", "310101")
+    leader = await staff(world, "leader", BLOCK_ONE)
+    await api(world, f"/api/v1/cases/{serial}/dispatch", dispatcher, {"unit": BLOCK_ONE})
+    await api(world, f"/api/v1/cases/{serial}/accept", leader, {})
+    await api(world, f"/api/v1/cases/{serial}/extension", leader, {"reason": "parts", "hours": 24})
+    await api(world, f"/api/v1/cases/{serial}/extension/decision", dispatcher, {"approve": True})
+    await api(world, f"/api/v1/cases/{serial}/feedback", leader, {"text": "Cleared away"})
+    await notify_round(world)
+    texts = [m.get("text") or "" for m in await outgoing(world, citizen)]
+    assert any(x.startswith(f"Your report {serial} has been assigned to Block One") for x in texts)
+    assert any(x.startswith(f"The deadline of your report {serial} was extended") for x in texts)
+    question = await latest_with(world, citizen, "k:")
+    assert "Cleared away" in question["text"] and question["text"].endswith("Is it fixed?")
+    await citizen.press(question, next(b for b in buttons(question) if b.endswith(":y")))
+    assert (await citizen.reply())["text"] == t("fixed.ask_comment", "en")
+    await citizen.send("Thanks, all clean")
+    assert (await citizen.reply())["text"] == t("fixed.thanks_yes", "en", serial=serial)
+    case = await world.db.cases.find_one({"serial": serial})
+    assert case is not None and case["reporter_callback"]["fixed"] is True
+    assert case["reporter_callback"]["comment"] == "Thanks, all clean"
+
+    await api(world, f"/api/v1/cases/{serial}/verify", dispatcher, {"ok": True})
+    await notify_round(world)
+    closing = await latest_with(world, citizen, "r:")
+    assert closing["text"].startswith(f"Your report {serial} has been closed. Result: Cleared away")
+    await citizen.send("fairly satisfied, quick work", reply_to=closing["message_id"])
+    assert (await citizen.reply())["text"] == "Thank you for your rating: fairly satisfied."
+    rated = await world.db.cases.find_one({"serial": serial})
+    assert rated is not None and rated["rating"]["score"] == 4
+    assert rated["rating"]["comment"] == "quick work"
+    texts = [m.get("text") or "" for m in await outgoing(world, citizen)]
+    assert not any(any("\u4e00" <= c <= "\u9fff" for c in x) for x in texts if "请选择语言" not in x)
