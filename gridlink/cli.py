@@ -257,6 +257,45 @@ def _staff_args(parser: argparse.ArgumentParser) -> None:
     configure(parser)
 
 
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy the database (the running embedded server's files, or mongodump) into DIR."""
+    import json
+
+    from gridlink.backup import BackupError, backup
+
+    try:
+        manifest = backup(settings, args.dir)
+    except BackupError as exc:
+        print(f"gridlink backup: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    """Restore a backup from DIR, then rebuild the statistics and any missing events."""
+    import json
+
+    from gridlink.backup import BackupError, restore
+
+    try:
+        report = restore(settings, args.dir, replace=args.replace)
+    except BackupError as exc:
+        print(f"gridlink restore: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _backup_args(parser: argparse.ArgumentParser, *, restore: bool) -> None:
+    from pathlib import Path
+
+    parser.add_argument("dir", type=Path, help="the backup directory" + ("" if restore else " (new or empty)"))
+    if restore:
+        parser.add_argument("--replace", action="store_true",
+                            help="move the data directory's current databases aside first")
+
+
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | None]] = {
     "web": (cmd_web, None),
     "worker": (cmd_worker, None),
@@ -271,6 +310,8 @@ COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None] | N
     "invite": (cmd_invite, lambda p: _invite_args(p)),
     "bot": (cmd_bot, lambda p: _bot_args(p)),
     "staff": (_staff, lambda p: _staff_args(p)),
+    "backup": (_backup, lambda p: _backup_args(p, restore=False)),
+    "restore": (_restore, lambda p: _backup_args(p, restore=True)),
 }
 
 
