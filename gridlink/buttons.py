@@ -34,7 +34,8 @@ def _button(text: str, data: str) -> dict[str, str]:
 def assignment_markup(case_id: str, version: int, locale: str,
                       actions: Iterable[str] | None = None) -> Markup:
     """The assignment buttons for `actions` (workflow names; all of them when None), two a row."""
-    wanted = set(ASSIGNMENT_BUTTONS.values() if actions is None else actions)
+    # None: the assigned unit's four (the center's approve/refuse only when "decide" is asked for)
+    wanted = {"accept", "return", "extend", "feedback"} if actions is None else set(actions)
     row = [_button(t(f"btn.{button}", locale), f"c:{button}:{case_id}:{version}")
            for button, action in ASSIGNMENT_BUTTONS.items() if action in wanted]
     return {"inline_keyboard": [row[i:i + 2] for i in range(0, len(row), 2)]}
