@@ -32,11 +32,9 @@ def _route_of(request: web.Request) -> str | None:
     return None if resource is None else resource.canonical
 
 
-SIGNIN_ROUTE = ("POST", "/desk/signin")
-
-
 async def signin_throttle(request: web.Request) -> None:
-    """Count one desk sign-in attempt from this client; RateLimited (429) past the budget."""
+    """Count one desk sign-in attempt from this client; RateLimited (429) past the budget.
+    The desk's sign-in handler calls it (and answers with its page), not the middleware."""
     settings = request.app[SETTINGS]
     await ratelimit.hit(
         request.app[DB], key=f"signin:{client_ip(request, settings)}",
@@ -56,6 +54,4 @@ async def intake_rate_limit(request: web.Request, handler: Handler) -> web.Strea
                 limit=settings.rate_limit_ip_requests, window_s=settings.rate_limit_ip_window_s,
                 now=request.app[CLOCK].now(),
                 message="too many reports from this address; try again after Retry-After seconds")
-        elif route == SIGNIN_ROUTE:
-            await signin_throttle(request)
     return await handler(request)

@@ -33,6 +33,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "signin.bad": ("用户名或密码不正确。", "Wrong username or password."),
     "signin.locked": ("失败次数过多，账号已锁定，请于 {until} 后再试。",
                       "Too many failed attempts: locked until {until}."),
+    "signin.throttled": ("此地址的登录尝试过多，请于 {minutes} 分钟后再试。",
+                         "Too many sign-in attempts from this address: try again in {minutes} min."),
     "signin.expired": ("请重新登录。", "Please sign in again."),
     "signin.signed_out": ("您已退出。", "You have signed out."),
     "error.title": ("无法完成", "Cannot do that"),

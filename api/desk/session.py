@@ -1,6 +1,7 @@
 """Desk sign-in state over HTTP: the session cookie, CSRF checks, role checks, locale.
 
-The session cookie is HttpOnly, SameSite=Lax and Secure when PUBLIC_BASE_URL is https. Every
+The session cookie is HttpOnly, SameSite=Lax and Secure when PUBLIC_BASE_URL is https or the
+request came over https (gridlink.proxy: TLS here, or a trusted proxy's X-Forwarded-Proto). Every
 POST form carries a CSRF token in the hidden field `csrf`: the session's token, or before
 sign-in a random token also set as a cookie (double submit). A missing or wrong token is a 403.
 """
@@ -18,6 +19,7 @@ from multidict import MultiDictProxy
 from api.desk.i18n import LOCALE_COOKIE, pick_locale
 from api.keys import CLOCK, DB, SETTINGS
 from cases.model import Actor
+from gridlink import proxy
 from gridlink.errors import PermissionDenied
 from staff import service
 from staff.errors import SessionExpired
@@ -47,7 +49,7 @@ class DeskForbidden(PermissionDenied):
 
 
 def secure_cookies(request: web.Request) -> bool:
-    return request.app[SETTINGS].public_base_url.startswith("https://")
+    return proxy.secure_cookies(request, request.app[SETTINGS])
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,

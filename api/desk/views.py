@@ -38,6 +38,7 @@ from api.desk.session import (
 )
 from api.errors import status_for
 from api.keys import CLOCK, DB, DESK_JINJA, GRID_INDEX, PHOTO_WORKERS, SETTINGS
+from api.ratelimit import signin_throttle
 from cases import lifecycle, visibility, workflow
 from cases import repository as cases_repo
 from cases.colour import colour_of
@@ -60,6 +61,7 @@ from gridlink.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    RateLimited,
     WrongState,
 )
 from grids import repository as grids_repo
@@ -239,6 +241,16 @@ async def signin_get(request: web.Request) -> web.StreamResponse:
 
 @page
 async def signin_post(request: web.Request) -> web.StreamResponse:
+    # Counted here, once per attempt (not in the rate-limit middleware), so past the budget
+    # the person at the desk gets the sign-in page with a message, not a JSON error.
+    try:
+        await signin_throttle(request)
+    except RateLimited as exc:
+        wait = max(1, int(exc.retry_after + 0.999))
+        response = await signin_page(request, status=429, message=t(
+            "signin.throttled", locale(request), minutes=-(-wait // 60)))
+        response.headers["Retry-After"] = str(wait)
+        return response
     form = await read_form(request, None)
     username = forms.text(form, "username", limit=80) or ""
     password = form.get("password")

@@ -507,3 +507,44 @@ async def test_intake_takes_the_callers_photos_through_cases_intake(desk: Desk) 
         "photo": io.BytesIO(b"%PDF-1.4 not an image")})
     assert resp.status == 400 and 'id="intake-error"' in await resp.text()
     assert await desk.db.cases.count_documents({"description": "x"}) == 0
+
+
+async def test_sign_in_throttle_answers_with_the_sign_in_page(make_desk: DeskFactory) -> None:
+    """Past the per-address budget the desk shows its own page with a translated message and
+    Retry-After (not the API's JSON error), and each attempt counts once."""
+    desk = await make_desk(desk_signin_per_ip=3, desk_signin_window_s=120.0)
+    c = await desk.client()
+    token = csrf_of(await (await c.get("/desk/signin")).text())
+    statuses = []
+    for i in range(5):
+        headers = {"Accept-Language": "en"} if i == 4 else {}
+        async with c.post("/desk/signin", allow_redirects=False, headers=headers,
+                          data={"csrf": token, "username": "center", "password": f"bad guess {i}"}) as resp:
+            statuses.append(resp.status)
+            if resp.status == 429:
+                assert resp.content_type == "text/html"
+                assert 1 <= int(resp.headers["Retry-After"]) <= 120
+                html = await resp.text()
+                assert 'name="password"' in html  # the sign-in form again
+                assert ("登录尝试过多" in html) if i < 4 else ("Too many sign-in attempts" in html)
+    assert statuses == [401, 401, 401, 429, 429]  # three counted attempts, not six
+    assert await desk.db.rate_limits.count_documents({"key": {"$regex": "^signin:"}}) == 3
+
+
+async def test_session_cookie_is_secure_behind_a_trusted_https_proxy(make_desk: DeskFactory) -> None:
+    """The desk decides Secure cookies through gridlink.proxy: a trusted proxy's
+    X-Forwarded-Proto https makes them Secure (PUBLIC_BASE_URL is http here)."""
+    desk = await make_desk(trusted_proxies="127.0.0.0/8")
+    for proto, secure in (("https", True), ("http", False)):
+        c = await desk.client()
+        page = await c.get("/desk/signin", headers={"X-Forwarded-Proto": proto})
+        token = csrf_of(await page.text())
+        cookies = page.headers.getall("Set-Cookie", [])
+        assert cookies and all(("Secure" in v) is secure for v in cookies), (proto, cookies)
+        # (a client on http keeps a Secure cookie to itself: sent by hand, as over https)
+        async with c.post("/desk/signin", allow_redirects=False, data={
+                "csrf": token, "username": "center", "password": PASSWORD}, headers={
+                "X-Forwarded-Proto": proto, "Cookie": f"gl_desk_pre={token}"}) as resp:
+            assert resp.status == 303
+            session = [v for v in resp.headers.getall("Set-Cookie", []) if v.startswith("gl_desk=")]
+            assert session and ("Secure" in session[0]) is secure, (proto, session)
