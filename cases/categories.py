@@ -10,6 +10,8 @@ existing deadline.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -34,6 +36,47 @@ class TimeLimit(BaseModel):
         return {"hours": self.hours} if self.hours is not None else {"working_days": self.working_days or 0}
 
 
+class Offset(BaseModel):
+    """How far before or after a step's limit a notice goes: clock minutes (urgent matters)
+    or working days (normal ones), exactly one of them."""
+
+    model_config = ConfigDict(extra="forbid")
+    minutes: int | None = Field(default=None, ge=0, le=14 * 24 * 60)
+    working_days: int | None = Field(default=None, ge=0, le=30)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Offset:
+        if (self.minutes is None) == (self.working_days is None):
+            raise ValueError("give exactly one of minutes or working_days")
+        return self
+
+
+class StepNotices(BaseModel):
+    """One step's reminder (before its limit, to its owner) and escalation chain (after it,
+    one offset per level above the owner, nearest first)."""
+
+    model_config = ConfigDict(extra="forbid")
+    remind_before: Offset
+    escalate_after: list[Offset] = Field(min_length=1, max_length=4)
+
+
+# The steps of a case and who owns each: the center dispatches, decides extensions, verifies
+# and re-dispatches a returned case; the assignee handles.
+STEPS: tuple[str, ...] = ("dispatch", "handling", "extension", "verification", "redispatch")
+
+_M = Offset(minutes=0)
+DEFAULT_NOTICES: dict[str, StepNotices] = {
+    # urgent: minutes and hours — 30 min before, then at the limit, +1 h, +4 h up the chain
+    "urgent": StepNotices(remind_before=Offset(minutes=30),
+                          escalate_after=[_M, Offset(minutes=60), Offset(minutes=240)]),
+    # normal: working days — a working day before, then at the limit, +1, +3 working days
+    "normal": StepNotices(remind_before=Offset(working_days=1),
+                          escalate_after=[Offset(working_days=0), Offset(working_days=1),
+                                          Offset(working_days=3)]),
+}
+DEFAULT_EXTENSION_HOURS = {"urgent": 1.0, "normal": 8.0}
+
+
 class Category(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
@@ -46,12 +89,24 @@ class Category(BaseModel):
     urgency: Literal["urgent", "normal"] = "normal"
     dispatch_minutes: int = Field(30, gt=0, le=24 * 60)
     verify_hours: float = Field(24, gt=0, le=24 * 14)
+    # How long the center has to decide an extension request (None: by urgency).
+    extension_hours: float | None = Field(default=None, gt=0, le=24 * 14)
+    # Per step (STEPS) reminder and escalation offsets; a step left out follows its urgency's
+    # defaults, so categories stored before these fields keep working.
+    notices: dict[str, StepNotices] = Field(default_factory=dict)
     active: bool = True
 
     @model_validator(mode="after")
     def _line_needs_department(self) -> Category:
         if self.level == "line" and not self.department:
             raise ValueError("a 条 (line) category needs a department code")
+        return self
+
+    @model_validator(mode="after")
+    def _known_steps(self) -> Category:
+        unknown = sorted(set(self.notices) - set(STEPS))
+        if unknown:
+            raise ValueError(f"unknown step {unknown[0]!r}; steps are {', '.join(STEPS)}")
         return self
 
     def to_doc(self) -> dict[str, Any]:
@@ -64,6 +119,27 @@ class Category(BaseModel):
     def from_doc(cls, doc: dict[str, Any]) -> Category:
         data = {k: v for k, v in doc.items() if k not in ("_id", "updated_at", "updated_by")}
         return cls(code=doc["_id"], **data)
+
+
+def step_notices(doc: Mapping[str, Any] | None, step: str) -> StepNotices:
+    """A stored category's notices for one step (its urgency's defaults where it sets none,
+    or where a stored value no longer validates)."""
+    urgency = str((doc or {}).get("urgency") or "normal")
+    stored = ((doc or {}).get("notices") or {}).get(step)
+    if stored:
+        try:
+            return StepNotices.model_validate(stored)
+        except ValidationError:
+            pass
+    return DEFAULT_NOTICES.get(urgency, DEFAULT_NOTICES["normal"])
+
+
+def extension_limit(doc: Mapping[str, Any] | None) -> timedelta:
+    """How long the center has to decide an extension request of a case of this category."""
+    hours = (doc or {}).get("extension_hours")
+    if not hours:
+        hours = DEFAULT_EXTENSION_HOURS.get(str((doc or {}).get("urgency") or "normal"), 8.0)
+    return timedelta(hours=float(hours))
 
 
 def parse_category(data: dict[str, Any]) -> Category:

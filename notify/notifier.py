@@ -26,8 +26,8 @@ from gridlink.i18n import locale_for, t
 from notify import render, schedule
 from notify import repository as repo
 from notify.config import NotifyConfig
-from notify.recipients import Directory, Recipient
-from notify.texts import unit_name
+from notify.recipients import EVENT_AUDIENCE, Directory, Recipient
+from notify.texts import unit_name, when
 from stats.portal import rating_code
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,11 @@ async def _handle(batch: _Batch, event: Document, case: Document) -> None:
         main_serial = (main or {}).get("serial") or str(case.get("merged_into") or "")
         await batch.send(event, case, await _reporters(case, d), "notify.merged",
                          extra=lambda loc: _const({"main_serial": main_serial}))
+    elif kind in EVENT_AUDIENCE:  # e.g. case.deadline_changed → the assignee (issue 18)
+        who, key = EVENT_AUDIENCE[kind]
+        previous = data.get("previous")
+        await batch.send(event, case, await d.audience(who, case), key,
+                         extra=lambda loc: _const({"previous": when(previous, batch.cfg.tz, loc)}))
     # case.reported, case.accepted, case.rated: nobody else needs a message.
 
 

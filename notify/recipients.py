@@ -29,6 +29,12 @@ ROLE_FOR_KIND: dict[str, str] = {
     "district": "dispatcher", "department": "department",
 }
 CENTER_LEVELS = ("street", "district")
+# A department's own first escalation level: its head (then the district center).
+DEPARTMENT_HEAD = "department_head"
+# Events whose message goes to one audience with one catalog key (the notifier's table).
+EVENT_AUDIENCE: dict[str, tuple[str, str]] = {
+    "case.deadline_changed": ("assignee", "notify.deadline_changed"),
+}
 
 
 @dataclass(frozen=True)
@@ -142,3 +148,48 @@ class Directory:
         unit = (case.get("assignee") or {}).get("unit")
         chain = await self.chain(unit)
         return chain[1:]
+
+    async def audience(self, who: str, case: Document) -> list[Recipient]:
+        """The recipients `EVENT_AUDIENCE` names for a case: its assignee or its center."""
+        return await (self.assignee(case) if who == "assignee" else self.center(case=case))
+
+    async def in_role(self, code: str | None, role: str) -> list[Recipient]:
+        """Reachable members of a unit in one given role."""
+        if not code:
+            return []
+        key = (code, role)
+        if key not in self._members:
+            found = await repo.reachable_members(self.db, unit=code, roles=[role])
+            self._members[key] = [_recipient(m) for m in found]
+        return self._members[key]
+
+    async def escalation_levels(self, case: Document, owner: str) -> list[tuple[str, str]]:
+        """The (unit, role) levels above a step's owner, nearest first.
+
+        The assignee's handling: a block goes station head → street center → district center,
+        a department to its head, then the district center. The center's own steps (dispatch,
+        extension, verification, re-dispatch): the street center's step goes to the district."""
+        if owner == "center":
+            code = await self.center_code(case=case)
+            return [] if code == self.district else [(self.district, "dispatcher")]
+        assignee = case.get("assignee") or {}
+        unit = assignee.get("unit")
+        found = await self.unit(unit)
+        if assignee.get("kind") == "department" or (found or {}).get("level") == "department":
+            return [(str(unit), DEPARTMENT_HEAD), (self.district, "dispatcher")]
+        levels = []
+        for code in (await self.chain(unit))[1:]:
+            level = await self.unit(code)
+            role = ROLE_FOR_LEVEL.get(str((level or {}).get("level"))) or (
+                "dispatcher" if code == self.district else None)
+            if role:
+                levels.append((code, role))
+        return levels
+
+    async def reach(self, levels: list[tuple[str, str]]) -> list[Recipient]:
+        """The members of the first level that has any (nobody bound there: the next one up)."""
+        for code, role in levels:
+            found = await self.in_role(code, role)
+            if found:
+                return found
+        return []

@@ -1,20 +1,28 @@
-"""The durable reminder and escalation schedule.
+"""The durable reminder and escalation schedule: every step of a case has an owner who hears.
 
-For a case under its handler's clock (dispatched, in progress) with a deadline:
+| step | while | owner | limit |
+|---|---|---|---|
+| `dispatch` | reported | the center | `due_at` (the category's dispatch minutes) |
+| `handling` | dispatched, in progress | the assignee | the deadline |
+| `extension` | an extension request is pending | the center | requested + the category's `extension_hours` |
+| `verification` | awaiting verification | the center | `due_at` (the verify hours) |
+| `redispatch` | returned | the center | `due_at` (the dispatch minutes) |
 
-| job | due | tells |
-|---|---|---|
-| `reminder:0` | dispatch + `NOTIFY_REMINDER_FRACTION` × limit (75 %) | the assignee unit |
-| `red:0` | the deadline | the assignee unit (the case is red) |
-| `escalation:N` | deadline + `NOTIFY_ESCALATION_HOURS[N-1]` | the N-th level above the assignee |
+Per step, from the category's data (`cases.categories.step_notices`, by urgency: minutes for
+urgent matters, working days otherwise): a reminder to the owner `remind_before` the limit
+(never before the step began: then at `NOTIFY_REMINDER_FRACTION` of it), the handling step's
+red alert to the assignee at the deadline, and one escalation per level above the owner
+`escalate_after[N-1]` past the limit (block → station head → street center → district center;
+a department → its head → the district center; the center's steps → the district center).
+Each reminder and escalation is recorded in the case's history (`lifecycle.record_notice`).
 
-with the levels block leader → station head → street center → district center (a department
-escalates straight to the district). Jobs live in the `schedule` collection keyed
-`<case_id>:<kind>:<step>`, carry the deadline they were planned for (`deadline_version`) and
-the case version that shaped them. An extension moves them, closing or merging cancels
-them; firing re-reads the case and drops a job whose deadline is no longer the case's.
-Due jobs are claimed a bounded batch at a time with a lease, so a crashed worker's claims go
-to another worker after the lease, and a backlog of any size runs in constant memory.
+Jobs live in the `schedule` collection keyed `<case_id>:<step>:<kind>:<level>`, carry the
+step's limit they were planned for (`deadline_version`) and the case version that shaped
+them. A new limit moves them, leaving the step cancels them; firing re-reads the case and
+drops a job whose step or limit is no longer the case's. Due jobs are claimed a bounded batch
+at a time with a lease, so a crashed worker's claims go to another worker after the lease,
+and a backlog of any size runs in constant memory; message ids and the history's notice
+entries are keyed by the job, so a re-fired job tells nobody twice.
 """
 
 from __future__ import annotations
@@ -26,55 +34,172 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
+from cases import lifecycle
+from cases import repository as cases_repo
+from cases.calendar import WorkCalendar
+from cases.categories import Offset, extension_limit, step_notices
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
-from gridlink.i18n import locale_for
+from gridlink.errors import DomainError
+from gridlink.i18n import has, locale_for
 from notify import digest, render
 from notify import repository as repo
 from notify.config import NotifyConfig
-from notify.recipients import Directory
+from notify.recipients import Directory, Recipient
 
 log = logging.getLogger(__name__)
+
+KINDS = ("remind", "red", "escalate")
+# What the outbox calls each kind (kept from the single ladder, so dashboards read on).
+MESSAGE_KIND = {"remind": "schedule.reminder", "red": "schedule.red",
+                "escalate": "schedule.escalation"}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    start: datetime
+    due: datetime
+    owner: str  # "assignee" | "center"
 
 
 @dataclass(frozen=True)
 class JobSpec:
+    step: str
     kind: str
-    step: int
+    level: int
     due_at: datetime
-    target: str | None = None
+    limit: datetime
+    target: str | None = None  # "<unit>@<role>" for an escalation
 
     def job_id(self, case_id: str) -> str:
-        return f"{case_id}:{self.kind}:{self.step}"
+        return f"{case_id}:{self.step}:{self.kind}:{self.level}"
+
+
+def _last_return(case: Document) -> datetime | None:
+    returns = [e["at"] for e in case.get("history") or [] if e.get("action") == "return"]
+    return returns[-1] if returns else None
+
+
+def steps_of(case: Document, *, category: Document | None) -> list[Step]:
+    """The steps running on the case now, each with its owner and limit."""
+    state = case.get("state")
+    due = case.get("due_at")
+    out: list[Step] = []
+    if state == "reported" and due is not None:
+        out.append(Step("dispatch", case.get("created_at") or due, due, "center"))
+    elif state == "returned" and due is not None:
+        out.append(Step("redispatch", _last_return(case) or case.get("updated_at") or due, due,
+                        "center"))
+    elif state == "awaiting_verification" and due is not None:
+        start = (case.get("result") or {}).get("at") or case.get("updated_at") or due
+        out.append(Step("verification", start, due, "center"))
+    elif state in repo.ACTIVE_STATES and case.get("deadline") is not None and case.get("assignee"):
+        start = case.get("reopened_at") or case.get("dispatched_at") or case.get("created_at")
+        out.append(Step("handling", start or case["deadline"], case["deadline"], "assignee"))
+        ext = case.get("extension") or {}
+        if ext.get("status") == "pending" and ext.get("requested_at") is not None:
+            asked = ext["requested_at"]
+            out.append(Step("extension", asked, asked + extension_limit(category), "center"))
+    return out
+
+
+class Planner:
+    """Categories and working-day calendars, looked up once per batch."""
+
+    def __init__(self, db: Database, cfg: NotifyConfig) -> None:
+        self.db, self.cfg = db, cfg
+        self._categories: dict[str, Document | None] = {}
+        self._calendars: dict[int, WorkCalendar | None] = {}
+
+    async def category(self, code: str | None) -> Document | None:
+        if not code:
+            return None
+        if code not in self._categories:
+            self._categories[code] = await self.db.categories.find_one({"_id": code})
+        return self._categories[code]
+
+    async def calendar(self, year: int) -> WorkCalendar | None:
+        if year not in self._calendars:
+            try:
+                self._calendars[year] = await cases_repo.load_calendar(
+                    self.db, years=range(year - 1, year + 2))
+            except (DomainError, PyMongoError):
+                self._calendars[year] = None
+        return self._calendars[year]
+
+    async def shift(self, at: datetime, offset: Offset, sign: int) -> datetime:
+        """`at` moved by `offset`: clock minutes, or working days at the same local time."""
+        if offset.minutes is not None:
+            return at + sign * timedelta(minutes=offset.minutes)
+        n = int(offset.working_days or 0)
+        local = at.astimezone(self.cfg.tz)
+        day = local.date()
+        calendar = await self.calendar(day.year)
+        counted = 0
+        while counted < n:
+            day += timedelta(days=sign)
+            try:
+                working = calendar.is_working_day(day) if calendar else day.weekday() < 5
+            except DomainError:  # a year the calendar knows nothing of: weekdays
+                working = day.weekday() < 5
+            if working:
+                counted += 1
+        return datetime.combine(day, local.timetz()).astimezone(at.tzinfo)
+
+    async def steps(self, case: Document) -> list[Step]:
+        return steps_of(case, category=await self.category(case.get("category")))
+
+    async def plan(self, case: Document, directory: Directory, *, now: datetime) -> list[JobSpec]:
+        """The jobs a case should have right now."""
+        category = await self.category(case.get("category"))
+        jobs: list[JobSpec] = []
+        for step in steps_of(case, category=category):
+            notices = step_notices(category, step.name)
+            remind = await self.shift(step.due, notices.remind_before, -1)
+            if remind <= step.start:
+                remind = step.start + (step.due - step.start) * self.cfg.reminder_fraction
+            if step.due > now and step.due > step.start:
+                jobs.append(JobSpec(step.name, "remind", 0, remind, step.due))
+            if step.name == "handling":
+                jobs.append(JobSpec(step.name, "red", 0, step.due, step.due))
+            levels = await directory.escalation_levels(case, step.owner)
+            for level, (offset, (code, role)) in enumerate(
+                    zip(notices.escalate_after, levels, strict=False), start=1):
+                jobs.append(JobSpec(step.name, "escalate", level,
+                                    await self.shift(step.due, offset, +1), step.due,
+                                    f"{code}@{role}"))
+        return jobs
 
 
 def plan(case: Document, *, levels_above: list[str], cfg: NotifyConfig, now: datetime
          ) -> list[JobSpec]:
-    """The jobs a case should have right now (none when it is not under a handler's clock)."""
+    """Kept for callers of the single ladder: the handling step's reminder and red alert."""
     deadline = case.get("deadline")
     if case.get("state") not in repo.ACTIVE_STATES or deadline is None or not case.get("assignee"):
         return []
     start = case.get("dispatched_at") or case.get("created_at") or deadline
-    jobs: list[JobSpec] = []
+    jobs = []
     if deadline > now and deadline > start:
-        jobs.append(JobSpec("reminder", 0, start + (deadline - start) * cfg.reminder_fraction))
-    jobs.append(JobSpec("red", 0, deadline))
-    for step, (hours, target) in enumerate(zip(cfg.escalation_hours, levels_above, strict=False),
-                                           start=1):
-        jobs.append(JobSpec("escalation", step, deadline + timedelta(hours=hours), target))
+        jobs.append(JobSpec("handling", "remind", 0,
+                            start + (deadline - start) * cfg.reminder_fraction, deadline))
+    jobs.append(JobSpec("handling", "red", 0, deadline, deadline))
     return jobs
 
 
 async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case: Document, *,
-                    now: datetime, jobs: list[Document]) -> list[JobSpec]:
+                    now: datetime, jobs: list[Document],
+                    planner: Planner | None = None) -> list[JobSpec]:
     """Make the case's jobs match the case as read: add, move, keep or cancel.
 
     `jobs` are the case's jobs as read (repo.jobs_by_case, for a whole batch of cases); only
     what differs is written; a job already shaped by a newer case version is left alone
     (events of one case may be processed out of order).
     """
-    levels = await directory.escalation_targets(case) if case.get("assignee") else []
-    specs = plan(case, levels_above=levels, cfg=cfg, now=now)
+    planner = planner or Planner(db, cfg)
+    specs = await planner.plan(case, directory, now=now)
     version = int(case.get("version") or 0)
     existing = {j["_id"]: j for j in jobs}
     fresh: list[Document] = []
@@ -83,17 +208,18 @@ async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case:
         job = existing.get(job_id)
         if job is None:
             fresh.append(repo.new_job(job_id=job_id, case_id=case["_id"], kind=spec.kind,
-                                      step=spec.step, due_at=spec.due_at,
-                                      deadline_version=case["deadline"], case_version=version,
+                                      step=spec.level, due_at=spec.due_at,
+                                      deadline_version=spec.limit, case_version=version,
                                       target=spec.target, now=now))
         elif job.get("case_version", 0) >= version:
             continue  # a newer (or the same) case version shaped it
-        elif job.get("deadline_version") == case["deadline"] and job.get("state") != "cancelled":
-            continue  # same deadline: keep its state, a fired reminder does not fire again
+        elif job.get("deadline_version") == spec.limit and job.get("state") != "cancelled" \
+                and job.get("due_at") == spec.due_at:
+            continue  # same limit: keep its state, a fired reminder does not fire again
         else:
             await repo.sync_job(db, job_id=job_id, case_id=case["_id"], kind=spec.kind,
-                                step=spec.step, due_at=spec.due_at,
-                                deadline_version=case["deadline"], case_version=version,
+                                step=spec.level, due_at=spec.due_at,
+                                deadline_version=spec.limit, case_version=version,
                                 target=spec.target, now=now)
     await repo.insert_jobs(db, jobs=fresh)
     wanted = {s.job_id(case["_id"]) for s in specs}
@@ -113,31 +239,59 @@ class FireStats:
     digests: int = 0
 
 
-def _still_due(job: Document, case: Document | None) -> bool:
-    return (case is not None and case.get("state") in repo.ACTIVE_STATES
-            and case.get("deadline") == job.get("deadline_version"))
+def _step_of(job: Document) -> str | None:
+    """The step a job belongs to (None: a job of the single ladder, before steps)."""
+    parts = str(job["_id"]).split(":")
+    return parts[-3] if len(parts) >= 4 and job.get("kind") in KINDS else None
 
 
-async def _messages_for(job: Document, case: Document, cfg: NotifyConfig, directory: Directory,
-                        now: datetime) -> list[Document]:
+async def _still_due(job: Document, case: Document | None, planner: Planner) -> Step | None:
+    if case is None:
+        return None
+    name = _step_of(job)
+    for step in await planner.steps(case):
+        if step.name == name and step.due == job.get("deadline_version"):
+            return step
+    return None
+
+
+def _text_key(kind: str, step: str) -> str:
+    if kind == "red":
+        return "notify.red"
+    if step == "handling":
+        return "notify.reminder" if kind == "remind" else "notify.escalation"
+    key = f"notify.{kind}.{step}"
+    return key if has(key) else ("notify.reminder" if kind == "remind" else "notify.escalation")
+
+
+async def _recipients(job: Document, case: Document, step: Step,
+                      directory: Directory) -> list[Recipient]:
     kind = job["kind"]
-    if kind == "escalation":
+    if kind == "escalate":
         # Nobody bound at that level → the next level up, so the escalation reaches someone.
-        recipients = await directory.first_with_members(await directory.chain(job.get("target")))
-    else:
-        recipients = await directory.assignee(case)
-    key = {"reminder": "notify.reminder", "red": "notify.red",
-           "escalation": "notify.escalation"}[kind]
+        levels = await directory.escalation_levels(case, step.owner)
+        code, _, role = str(job.get("target") or "").partition("@")
+        at = next((i for i, lv in enumerate(levels) if lv == (code, role)), None)
+        return await directory.reach(levels[at:] if at is not None else [(code, role)])
+    if step.owner == "center":
+        return await directory.center(case=case)
+    return await directory.assignee(case)
+
+
+async def _messages_for(job: Document, case: Document, step: Step, cfg: NotifyConfig,
+                        directory: Directory, now: datetime,
+                        recipients: list[Recipient]) -> list[Document]:
+    kind = job["kind"]
     source = f"job:{job['_id']}@{int(job['deadline_version'].timestamp())}"
     out = []
     fields: dict[str, dict[str, Any]] = {}
     for recipient in recipients:
         locale = locale_for(recipient.locale, cfg.default_locale)
         if locale not in fields:
-            fields[locale] = await render.fields(case, locale, cfg, directory)
-        out.append(render.message(source=source, recipient=recipient, key=key,
-                                  kw=fields[locale], kind=f"schedule.{kind}", now=now, cfg=cfg,
-                                  case_id=case["_id"]))
+            fields[locale] = await render.fields(case, locale, cfg, directory, deadline=step.due)
+        out.append(render.message(source=source, recipient=recipient,
+                                  key=_text_key(kind, step.name), kw=fields[locale],
+                                  kind=MESSAGE_KIND[kind], now=now, cfg=cfg, case_id=case["_id"]))
     return out
 
 
@@ -157,17 +311,37 @@ async def fire_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worker: 
         stats.digests += 1
     cases = await repo.cases_by_id(db, ids=[j["case_id"] for j in case_jobs])
     directory = Directory(db, district=cfg.district)
-    done, cancelled, messages = [], [], []
+    planner = Planner(db, cfg)
+    done, cancelled, messages, notes = [], [], [], []
+    legacy: set[str] = set()
     for job in case_jobs:
         case = cases.get(job["case_id"])
-        if case is None or not _still_due(job, case):
+        step = await _still_due(job, case, planner)
+        if case is None or step is None:
+            if case is not None and _step_of(job) is None:
+                legacy.add(case["_id"])  # a single-ladder job: plan the case's steps instead
             cancelled.append(job)
             continue
-        messages.extend(await _messages_for(job, case, cfg, directory, now))
+        told = await _recipients(job, case, step, directory)
+        messages.extend(await _messages_for(job, case, step, cfg, directory, now, told))
+        if job["kind"] != "red":
+            notes.append((job, step, sorted({r.unit or "" for r in told} - {""})))
         done.append(job)
     await repo.enqueue(db, messages=messages)
+    for job, step, units in notes:
+        try:
+            await lifecycle.record_notice(db, case_id=job["case_id"], kind=job["kind"],
+                                          step=step.name, level=int(job.get("step") or 0),
+                                          due=step.due, now=now, told=units)
+        except DomainError:
+            log.exception("notice not recorded", extra={"job": job["_id"]})
     await repo.finish_jobs(db, jobs=done, state="done", now=now)
     await repo.finish_jobs(db, jobs=cancelled, state="cancelled", now=now)
+    if legacy:
+        existing = await repo.jobs_by_case(db, case_ids=legacy)
+        for case_id in legacy:
+            await sync_case(db, cfg, directory, cases[case_id], now=now,
+                            jobs=existing[case_id], planner=planner)
     stats.fired += len(done)
     stats.cancelled += len(cancelled)
     stats.messages += len(messages)

@@ -71,17 +71,21 @@ async def test_reminder_red_and_each_escalation_fire_on_time_to_the_right_chats(
     head_msg = (await outbox_for(db, HEAD))[0]
     assert head_msg["locale"] == "en" and "overdue" in head_msg["text"].lower()
 
-    # +4 h: the street center; +24 h: the district center; then nothing more.
-    clock.set(start + hours(12) - timedelta(seconds=1))
+    # A normal category escalates in working days (cases.categories.DEFAULT_NOTICES): the
+    # deadline is Friday 17:00, so +1 working day is Monday 17:00 (the street center) and +3
+    # is Wednesday 17:00 (the district center); then nothing more.
+    clock.set(start + hours(80) - timedelta(seconds=1))
     assert (await fire(db, cfg, clock)).fired == 0
-    clock.set(start + hours(12))
+    clock.set(start + hours(80))
     assert (await fire(db, cfg, clock)).fired == 1
     assert await chats_told(db, "schedule.escalation") == [HEAD, STREET_DISPATCHER]
-    clock.set(start + hours(32))
+    clock.set(start + hours(128) - timedelta(seconds=1))
+    assert (await fire(db, cfg, clock)).fired == 0
+    clock.set(start + hours(128))
     assert (await fire(db, cfg, clock)).fired == 1
     assert await chats_told(db, "schedule.escalation") == [
         HEAD, STREET_DISPATCHER, DISTRICT_DISPATCHER]
-    clock.set(start + hours(100))
+    clock.set(start + hours(300))
     assert (await fire(db, cfg, clock)).fired == 0
     # Re-processing the same event queues nothing new (deterministic ids).
     await db.events.update_many({}, {"$set": {"notify_state": "new"}})
@@ -104,8 +108,10 @@ async def test_department_escalates_straight_to_the_district(
     assert await chats_told(db, "schedule.red") == [DEPT_HANDLER]
     assert await chats_told(db, "schedule.escalation") == [DISTRICT_DISPATCHER]
     jobs = await db.schedule.find({"case_id": "c00002"}).to_list(None)
-    assert sorted(j["_id"] for j in jobs) == ["c00002:escalation:1", "c00002:red:0",
-                                              "c00002:reminder:0"]
+    # A department escalates to its head (nobody bound here: the next level, the district).
+    assert sorted(j["_id"] for j in jobs) == ["c00002:handling:escalate:1",
+                                              "c00002:handling:escalate:2",
+                                              "c00002:handling:red:0", "c00002:handling:remind:0"]
 
 
 async def test_extension_moves_pending_reminders(
@@ -128,7 +134,7 @@ async def test_extension_moves_pending_reminders(
     await notifier.process_batch(db, cfg, now=clock.now(), worker="w1")
     approved = [m for m in await outbox_for(db, LEADER) if m["kind"] == "case.extension_decided"]
     assert len(approved) == 1 and "延期已批准" in approved[0]["text"]
-    job = await db.schedule.find_one({"_id": "c00003:reminder:0"})
+    job = await db.schedule.find_one({"_id": "c00003:handling:remind:0"})
     assert job is not None and job["state"] == "pending"
     assert job["due_at"] == start + hours(12)
 
@@ -162,7 +168,9 @@ async def test_closing_cancels_pending_jobs_and_asks_the_reporter_to_rate(
     assert await db.schedule.count_documents({"case_id": "c00004", "state": "pending"}) == 0
     assert await db.schedule.count_documents({"case_id": "c00004", "state": "cancelled"}) == 5
 
-    [rate] = await outbox_for(db, CITIZEN)
+    # The reporter heard of the dispatch (issue 17), then is asked to rate.
+    told, rate = await outbox_for(db, CITIZEN)
+    assert told["kind"] == "case.assigned"
     assert rate["locale"] == "en" and "rate" in rate["text"]
     assert rate["on_sent"] == {"rating_prompt": "c00004"}
     stars = [b["callback_data"] for row in json.loads(rate["reply_markup"])["inline_keyboard"]
@@ -185,8 +193,8 @@ async def test_a_job_whose_case_moved_on_is_dropped_when_it_comes_due(
     await db.cases.update_one({"_id": case["_id"]}, {"$set": {"state": "awaiting_verification",
                                                               "version": 3}})
     clock.set(start + hours(30))
-    stats = await fire(db, cfg, clock)
-    assert stats.fired == 0 and stats.cancelled == 5
+    stats = await fire(db, cfg, clock)  # reminder, red and first escalation were due
+    assert stats.fired == 0 and stats.cancelled == 3
     assert await repo.count_messages(db, query={"kind": {"$regex": "^schedule"}}) == 0
 
 
@@ -205,7 +213,9 @@ async def test_other_transitions_reach_center_reporter_and_assignee(
     assert center == ["case.returned", "case.extension_requested", "case.feedback"]
     returned = (await outbox_for(db, STREET_DISPATCHER))[0]["text"]
     assert "不属于本部门" in returned
-    assert [m["kind"] for m in await outbox_for(db, CITIZEN)] == ["case.feedback"]
+    # The reporter hears every step (issue 17): the return, the result and the rework.
+    assert [m["kind"] for m in await outbox_for(db, CITIZEN)] == [
+        "case.returned", "case.feedback", "case.reopened"]
     assert [m["kind"] for m in await outbox_for(db, LEADER)] == ["case.reopened"]
 
 
@@ -291,7 +301,9 @@ async def test_a_crashed_workers_claims_are_taken_over_after_the_lease(
     assert stats.fired == 3
     assert sorted(await chats_told(db, "schedule.escalation")) == [HEAD]
 
-    # Same for events: a claim that is never finished is retaken after the lease.
+    # Same for events: a claim that is never finished is retaken after the lease (first the
+    # notices' own events, recorded with the case's history, are processed).
+    await notifier.process_batch(db, cfg, now=clock.now(), worker="w2")
     await emit(db, case, 3, "case.returned", at=clock.now())
     assert len(await repo.claim_events(db, now=clock.now(), lease=cfg.lease, worker="w1",
                                        limit=10)) == 1
@@ -317,9 +329,10 @@ async def test_a_backlog_of_cases_going_red_at_once_runs_in_bounded_memory(
         await db.cases.insert_many([case_doc(f"m{i:06d}", now=start, deadline=deadline)
                                     for i in range(lo, hi)])
         await db.schedule.insert_many([
-            {"_id": f"m{i:06d}:escalation:1", "case_id": f"m{i:06d}", "kind": "escalation",
+            {"_id": f"m{i:06d}:handling:escalate:1", "case_id": f"m{i:06d}", "kind": "escalate",
              "step": 1, "due_at": deadline + timedelta(seconds=i % 60), "state": "pending",
-             "deadline_version": deadline, "case_version": 2, "target": "310101001001",
+             "deadline_version": deadline, "case_version": 2,
+             "target": "310101001001@station_head",
              "gen": 1} for i in range(lo, hi)])
     clock.set(deadline + timedelta(minutes=1))
 
@@ -340,7 +353,7 @@ async def test_a_backlog_of_cases_going_red_at_once_runs_in_bounded_memory(
     assert stats.fired == n and stats.messages == n
     assert stats.largest_batch <= small.batch and stats.batches >= n // small.batch
     assert await repo.count_messages(db, query={"chat_id": HEAD}) == n
-    assert await db.schedule.count_documents({"kind": "escalation", "state": "done"}) == n
+    assert await db.schedule.count_documents({"kind": "escalate", "state": "done"}) == n
     # One batch is 1/20 of the backlog; allow generous slack for driver buffers.
     assert peak < whole / 4, (peak, whole)
 
