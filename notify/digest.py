@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from cases.colour import colour_of
 from gridlink.db import Database, Document
-from gridlink.i18n import locale_for
+from gridlink.i18n import locale_for, t
 from notify import render
 from notify import repository as repo
 from notify.config import NotifyConfig
@@ -40,6 +40,17 @@ STALE_AFTER = timedelta(hours=6)
 DISTRICT_KEY = "*district*"
 
 _ensured: set[tuple[str, str]] = set()
+# From this day of the year on, a next year nobody entered is announced in the district
+# center's digest (its deadlines are provisional until it is).
+CALENDAR_WARN_FROM = (10, 1)
+
+
+async def missing_next_year(db: Database, *, today: date) -> int | None:
+    """Next year, when it is time to enter it (from 1 October) and nobody has."""
+    if (today.month, today.day) < CALENDAR_WARN_FROM:
+        return None
+    year = today.year + 1
+    return None if await db.calendar_years.find_one({"_id": year}, {"_id": 1}) else year
 
 
 def _job_id(day: str) -> str:
@@ -99,6 +110,7 @@ async def send_digest(db: Database, cfg: NotifyConfig, *, job: Document, now: da
     day = job["_id"].split(":", 1)[1]
     counts = await tally(db, now=now)
     directory = Directory(db, district=cfg.district)
+    missing = await missing_next_year(db, today=date.fromisoformat(day))
     queued, after = 0, None
     while True:
         members = await repo.roster_members(db, roles=DIGEST_ROLES, after=after, limit=PAGE)
@@ -123,6 +135,8 @@ async def send_digest(db: Database, cfg: NotifyConfig, *, job: Document, now: da
                     "red": c["red"], "yellow": c["yellow"], "blue": c["blue"],
                     "turned_red": c["turned_red"]},
                 kind="digest", now=now, cfg=cfg, case_id=None, photo=photo))
+            if missing and key == DISTRICT_KEY:
+                messages[-1]["text"] += "\n" + t("notify.calendar_missing", locale, year=missing)
         queued += await repo.enqueue(db, messages=messages)
     log.info("digest queued", extra={"day": day, "messages": queued})
     return queued

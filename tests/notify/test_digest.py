@@ -63,3 +63,38 @@ async def test_digest_counts_colours_per_unit_at_the_configured_local_time(
     assert (await schedule.fire_due(db, cfg, now=clock.now(), worker="w2")).digests == 0
     assert await repo.count_messages(db, query={"kind": "digest"}) == 5
     assert await db.schedule.find_one({"_id": "digest:2026-11-29"}) is not None
+
+
+async def test_the_district_digest_warns_from_1_october_while_next_year_is_not_entered(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    """2027 is not entered (the package has no adjusted workdays for it): on 30 September
+    nobody is warned; from 1 October the district center's digest says so, the street's does
+    not; once an admin enters 2027 the warning stops."""
+    from datetime import date
+
+    from cases.repository import replace_calendar_year
+
+    db = district
+    assert await db.calendar_years.find_one({"_id": 2027}) is None
+    sep30 = datetime(2026, 9, 30, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
+    clock.set(sep30 - timedelta(hours=12))
+    await schedule.fire_due(db, cfg, now=clock.now(), worker="w1")
+    for day in (sep30, sep30 + timedelta(days=1)):
+        clock.set(day)
+        assert (await schedule.fire_due(db, cfg, now=clock.now(), worker="w1")).digests == 1
+
+    def texts(chat: int) -> list[str]:
+        return [m["text"] for m in sorted(digests, key=lambda m: m["_id"]) if m["chat_id"] == chat]
+
+    digests = await repo.find_messages(db, query={"kind": "digest"})
+    sep, oct1 = texts(DISTRICT_DISPATCHER)
+    assert "2026-09-30" in sep and "2027" not in sep
+    assert "2026-10-01" in oct1 and "The 2027 holidays and adjusted workdays are not entered" in oct1
+    assert all("2027" not in text for text in texts(STREET_DISPATCHER) + texts(LEADER))
+
+    await replace_calendar_year(db, year=2027, holidays={date(2027, 1, 1): "元旦"}, workdays={},
+                                now=clock.now(), by="admin")
+    clock.set(sep30 + timedelta(days=2))
+    assert (await schedule.fire_due(db, cfg, now=clock.now(), worker="w1")).digests == 1
+    digests = await repo.find_messages(db, query={"kind": "digest"})
+    assert "2027" not in texts(DISTRICT_DISPATCHER)[-1]
