@@ -11,10 +11,9 @@ from cases.errors import BadCaseInput
 from cases.intake import intake
 from cases.model import CasePolicy
 from gridlink.clock import FakeClock
-from gridlink.db import Database
+from gridlink.db import Database, insert_new
 from stats import repository as repo
 from stats.facts import board_groups, colour_at
-from gridlink.db import insert_new
 from stats.rollups import event_fields, fold, normalise, rebuild, recompute
 from tests.cases.conftest import stored_photo
 
