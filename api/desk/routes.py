@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from api.desk import views
+from api.desk import calendar, views
 from api.keys import DESK_JINJA
 
 HERE = Path(__file__).resolve().parent
@@ -34,6 +34,9 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/desk/cases/{ref}", views.case_page)
     r.add_post("/desk/cases/{ref}/{action}", views.case_action)
     r.add_get("/desk/media/{photo_id}", views.photo)
+    r.add_get("/desk/admin/calendar", calendar.years_page)
+    r.add_get("/desk/admin/calendar/{year}", calendar.year_page)
+    r.add_post("/desk/admin/calendar/{year}", calendar.year_post)
     r.add_static("/desk/static", HERE / "static", append_version=True)
 
 

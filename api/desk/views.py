@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -136,6 +136,18 @@ async def _nav(request: web.Request, session: Session | None) -> dict[str, int]:
     return counts
 
 
+# From this day of the year on, a next year nobody entered is announced on the admin pages.
+CALENDAR_WARN_FROM = (10, 1)
+
+
+async def missing_next_year(db: Any, *, today: date) -> int | None:
+    """Next year, when it is time to enter it (from 1 October) and nobody has."""
+    if (today.month, today.day) < CALENDAR_WARN_FROM:
+        return None
+    year = today.year + 1
+    return None if await db.calendar_years.find_one({"_id": year}, {"_id": 1}) else year
+
+
 def _dt(value: datetime | str | None) -> datetime | None:
     """A time from a stored case (datetime) or from a case view (ISO 8601 text)."""
     if value is None or value == "":
@@ -183,6 +195,8 @@ async def render(request: web.Request, template: str, context: dict[str, Any], *
         "left": left, "overdue": overdue, "colour": colour,
         "name_of": name_of, "local_field": lambda v: forms.to_local_field(_dt(v), tz),
         "path": request.path_qs, "is_center": bool(session and _is_center(session)),
+        "calendar_missing": await missing_next_year(request.app[DB], today=now.astimezone(tz).date())
+        if session and session.account.role == "admin" else None,
     }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context},
                                               app_key=DESK_JINJA, status=status)
