@@ -71,9 +71,11 @@ def wire_domains() -> None:
     the statistics from the case change log (cases never imports stats). Every process that
     changes cases calls this first (the app; the command line for the others)."""
     from cases.changelog import derive_with
+    from ops import gauges
     from stats.rollups import event_fields
 
     derive_with(event_fields)
+    gauges.register()  # /metrics: the outbox's, the schedule's and the statistics' gauges
 
 
 def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None) -> web.Application:
@@ -92,7 +94,8 @@ def create_app(settings: Settings, *, mongo_uri: str, clock: Clock | None = None
     app.cleanup_ctx.append(photo_workers_ctx)
     app.cleanup_ctx.append(secrets_ctx)
     app.cleanup_ctx.append(webhook_ctx)
-    metrics.setup(app)  # outermost middleware, GET /metrics, the scrape-time state reader
+    # the outermost middleware, GET /metrics, the scrape-time state reader
+    metrics.setup(app, settings=settings, db=lambda: app[DB], clock=app[CLOCK])
     security.setup(app)
     setup_routes(app)
     return app

@@ -19,15 +19,22 @@ import shutil
 import sqlite3
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gridlink.db import Database
 from gridlink.settings import Settings
 
 MANIFEST = "manifest.json"
 FORMAT = 1
 ARCHIVE = "mongodump.archive.gz"
+
+
+# What a restore runs on the restored database (the command line passes it: gridlink imports
+# no domain package); returns counts for the report.
+AfterRestore = Callable[[Database], Awaitable[dict[str, int]]]
 
 
 class BackupError(RuntimeError):
@@ -109,13 +116,15 @@ def _server_running(settings: Settings) -> bool:
     return EmbeddedServer(settings.data_dir / "db", port=port).ping()
 
 
-def restore(settings: Settings, source: Path, *, replace: bool = False) -> dict[str, Any]:
-    """Put a backup in place (embedded: into DATA_DIR, the server stopped) and rebuild what is
-    derived from the cases. Returns what was restored and rebuilt."""
+def restore(settings: Settings, source: Path, *, after: AfterRestore, replace: bool = False
+            ) -> dict[str, Any]:
+    """Put a backup in place (embedded: into DATA_DIR, the server stopped), then run `after` on
+    the restored database: what is derived from the cases is rebuilt there (gridlink/cli.py:
+    the statistics, missing events). Returns what was restored and rebuilt."""
     source = Path(source)
     if settings.mongodb_uri:
         _mongorestore(settings, source)
-        return {"kind": "mongodump", "rebuilt": asyncio.run(_rebuild(settings, settings.mongodb_uri))}
+        return {"kind": "mongodump", "rebuilt": asyncio.run(_rebuild(settings, settings.mongodb_uri, after))}
     try:
         manifest = json.loads((source / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
@@ -145,44 +154,28 @@ def restore(settings: Settings, source: Path, *, replace: bool = False) -> dict[
         shutil.copyfile(src, target / db_entry["file"])
         if name == settings.mongodb_db and _collections(target / db_entry["file"]) != db_entry["collections"]:
             raise BackupError(f"{db_entry['file']}: restored counts differ from the backup's")
-    rebuilt = asyncio.run(_rebuild_embedded(settings))
+    rebuilt = asyncio.run(_rebuild_embedded(settings, after))
     return {"kind": "ferretdb-sqlite", "databases": sorted(manifest["databases"]),
             "collections": entry["collections"], "rebuilt": rebuilt}
 
 
-async def _rebuild_embedded(settings: Settings) -> dict[str, int]:
+async def _rebuild_embedded(settings: Settings, after: AfterRestore) -> dict[str, int]:
     """A private server on the restored files (a free port: never a shared one)."""
     from gridlink.embedded import EmbeddedServer
 
     server = EmbeddedServer(settings.data_dir / "db")
     await asyncio.to_thread(server.start)
     try:
-        return await _rebuild(settings, server.uri)
+        return await _rebuild(settings, server.uri, after)
     finally:
         await asyncio.to_thread(server.stop)
 
 
-async def _rebuild(settings: Settings, uri: str) -> dict[str, int]:
-    """What a restore recomputes: indexes, the statistics from the cases (the folder's state
-    is part of the copy, but a copy of a moment can hold events not yet folded), and the events
-    a crash left out (the notifier hears of those changes)."""
-    from cases import lifecycle
+async def _rebuild(settings: Settings, uri: str, after: AfterRestore) -> dict[str, int]:
     from gridlink.schema import open_database
-    from stats import repository as stats_repo
-    from stats import rollups
 
     async with open_database(uri, settings) as db:
-        # Leases copied from the processes that were running are nobody's here: the rebuild
-        # would wait out the folder's, a new worker the sender's.
-        await db[stats_repo.META].delete_one({"_id": stats_repo.LEASE})
-        await db.notify_leases.delete_many({})
-        restored_events = await lifecycle.reemit_missing_events(db, since=None)
-        if restored_events:  # into a later second than the rebuild's cursor: not folded twice
-            await asyncio.sleep(1.05 - time.time() % 1)
-        stats = await rollups.rebuild(db, tz=settings.tz)
-        cases = await db.cases.count_documents({})
-    return {"cases": cases, "events_restored": restored_events,
-            "statistics": sum(int(v) for v in stats.values() if isinstance(v, int))}
+        return await after(db)
 
 
 def _need(tool: str) -> str:

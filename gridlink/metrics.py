@@ -18,7 +18,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from aiohttp import web
@@ -210,8 +209,6 @@ def counted(request: BaseRequest) -> BaseRequest:
 
 STATE_TTL_S = 2.0  # scrapes closer together than this share one reading
 STATE_TIMEOUT_S = 5.0
-OUTBOX_DEPTH_STATES = ("queued", "sending", "retry", "dead")  # sent ones are pruned, not depth
-OVERDUE_AFTER = timedelta(minutes=5)
 
 
 class StateCollector:
@@ -241,79 +238,33 @@ class StateCollector:
         yield from self.families
 
 
-def _gauge(name: str, doc: str, value: float | None = None, labels: Iterable[str] = ()) -> GaugeMetricFamily:
+def gauge(name: str, doc: str, value: float | None = None, labels: Iterable[str] = ()) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=list(labels) or None)
     if value is not None:
         family.add_metric([], value)
     return family
 
 
-async def read_state(db: Database, clock: Clock, settings: Settings) -> list[Metric]:
-    """Every state gauge, from indexed lookups only (no scan of cases or of sent messages)."""
-    from notify.repository import outbox_shards
+Reader = Callable[[Database, Clock, Settings], Awaitable[list[Metric]]]
+# The packages' scrape-time gauges (ops.gauges: outbox, schedule, statistics), registered by
+# the composition root (gridlink.app.wire_domains), so gridlink imports none of them.
+READERS: list[Reader] = []
 
-    now = clock.now()
+
+def read_with(reader: Reader) -> None:
+    if reader not in READERS:
+        READERS.append(reader)
+
+
+async def read_state(db: Database, clock: Clock, settings: Settings) -> list[Metric]:
+    """The database's round trip, then every registered reader's gauges."""
     started = time.perf_counter()
     await db.command("ping")
-    out: list[Metric] = [_gauge("gridlink_db_ping_seconds", "Database round trip (ping)",
-                                time.perf_counter() - started),
-                         _gauge("gridlink_db_up", "1 when the database answered the last scrape", 1)]
-
-    depth = _gauge("gridlink_outbox_messages", "Outbox messages by state (sent ones excluded)",
-                   labels=["state"])
-    counts = dict.fromkeys(OUTBOX_DEPTH_STATES, 0)
-    oldest = None
-    for shard in outbox_shards(db):
-        for state in OUTBOX_DEPTH_STATES:
-            counts[state] += await shard.count_documents({"state": state})
-        for state in ("queued", "retry"):
-            first = await shard.find_one({"state": state}, {"created_at": 1}, sort=[("created_at", 1)])
-            if first is not None and (oldest is None or first["created_at"] < oldest):
-                oldest = first["created_at"]
-    for state, n in counts.items():
-        depth.add_metric([state], n)
-    out += [depth,
-            _gauge("gridlink_outbox_oldest_queued_age_seconds", "Age of the oldest message waiting to be sent",
-                   max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0),
-            _gauge("gridlink_outbox_dead_letters", "Dead-lettered messages kept in the outbox", counts["dead"])]
-
-    due = await db.schedule.count_documents({"state": "pending", "due_at": {"$lte": now}})
-    overdue = await db.schedule.count_documents({"state": "pending", "due_at": {"$lte": now - OVERDUE_AFTER}})
-    out += [_gauge("gridlink_schedule_jobs_due", "Reminder/escalation jobs due and not yet fired", due),
-            _gauge("gridlink_schedule_jobs_overdue",
-                   f"Jobs due more than {int(OVERDUE_AFTER.total_seconds())} s ago and not yet fired", overdue)]
-
-    out += await _stats_state(db, now.timestamp(), settings)
-    return out
-
-
-async def _stats_state(db: Database, wall: float, settings: Settings) -> list[Metric]:
-    """The folder's lag (its own mark) and open cases by colour per street (the district
-    board's group document: one lookup, however many cases)."""
-    from stats import board
-    from stats import repository as stats_repo
-    from stats.facts import DISTRICT_GROUP
-
-    _, folded_at, waiting = await stats_repo.log_state(db, count=1000, wall=time.time())
-    out: list[Metric] = [_gauge("gridlink_stats_pending_changes",
-                                "Case changes logged and not yet folded into the statistics (capped at 1000)",
-                                waiting)]
-    if folded_at is not None:
-        out.append(_gauge("gridlink_stats_seconds_since_fold", "Seconds since the statistics were last folded",
-                          max(time.time() - folded_at, 0.0)))
-    group = "g|" + DISTRICT_GROUP
-    docs = await stats_repo.stats_docs(db, ids=[group])
-    colours = _gauge("gridlink_open_cases", "Open cases by colour per street (from the district board)",
-                     labels=["street", "colour"])
-    if group in docs:
-        sums = {k: s for k, s in stats_repo.group_summaries(docs[group]).items() if k.startswith("st:")}
-        stale = [k for k, s in sums.items() if not board.valid(s, wall)]
-        times = await stats_repo.times(db, ids=stale) if stale else {}
-        for list_id, summary in sorted(sums.items()):
-            counts = board.from_summary(summary, wall, settings.tz, times.get(list_id))
-            for colour in ("red", "yellow", "blue"):
-                colours.add_metric([list_id[3:], colour], counts[colour])
-    out.append(colours)
+    out: list[Metric] = [gauge("gridlink_db_ping_seconds", "Database round trip (ping)",
+                               time.perf_counter() - started),
+                         gauge("gridlink_db_up", "1 when the database answered the last scrape", 1)]
+    for reader in READERS:
+        out += await reader(db, clock, settings)
     return out
 
 
@@ -346,14 +297,12 @@ async def exposition(collector: StateCollector | None) -> bytes:
 
 
 STATE = web.AppKey("metrics_state", StateCollector)
+SETTINGS = web.AppKey("metrics_settings", Settings)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
     """GET /metrics: the Prometheus text format, to allowed networks or the bearer token."""
-    from api.keys import SETTINGS
-
-    settings = request.app[SETTINGS]
-    if not allowed(request, settings):
+    if not allowed(request, request.app[SETTINGS]):
         return web.json_response({"error": {"code": "forbidden",
                                             "message": "metrics are served to configured networks "
                                                        "or with METRICS_TOKEN"}}, status=403)
@@ -361,16 +310,15 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def state_ctx(app: web.Application) -> AsyncIterator[None]:
-    from api.keys import CLOCK, DB, SETTINGS
+def setup(app: web.Application, *, settings: Settings, db: Callable[[], Database], clock: Clock) -> None:
+    """Wire metrics into the web app: the outermost middleware, GET /metrics, and the state
+    reader, made once the database is open (`db()`, after the database's cleanup_ctx)."""
 
-    app[STATE] = StateCollector(app[DB], app[CLOCK], app[SETTINGS], process="web")
-    yield
+    async def state_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[STATE] = StateCollector(db(), clock, settings, process="web")
+        yield
 
-
-def setup(app: web.Application) -> None:
-    """Wire metrics into the web app: the outermost middleware, GET /metrics and the state
-    reader (after the database's cleanup_ctx)."""
+    app[SETTINGS] = settings
     app.middlewares.insert(0, http_middleware)
     app.router.add_get("/metrics", metrics_handler)
     app.cleanup_ctx.append(state_ctx)
@@ -381,8 +329,6 @@ async def serve_worker_metrics(db: Database, clock: Clock, settings: Settings,
     """The worker's /metrics on METRICS_PORT (off when 0), until `stop`."""
     if not settings.metrics_port:
         return
-    from api.keys import SETTINGS
-
     app = web.Application()
     app[SETTINGS] = settings
     app[STATE] = StateCollector(db, clock, settings, process="worker")

@@ -1,0 +1,1 @@
+"""Operations: the gauges /metrics reads from the packages at scrape time."""
