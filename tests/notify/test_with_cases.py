@@ -54,7 +54,7 @@ async def test_a_complaint_from_intake_to_rating_request(
     assert markup["inline_keyboard"][0][0]["callback_data"] == \
         f"c:accept:{case['_id']}:{case['version']}"
     jobs = {j["_id"]: j for j in await db.schedule.find({"case_id": case["_id"]}).to_list(None)}
-    assert jobs[f"{case['_id']}:red:0"]["due_at"] == case["deadline"]
+    assert jobs[f"{case['_id']}:handling:red:0"]["due_at"] == case["deadline"]
 
     # The leader accepts and asks for more time; the street center hears of the request.
     case = await lifecycle.accept(db, case_ref=case["_id"], actor=LEADER_ACTOR, now=clock.now())
@@ -70,7 +70,7 @@ async def test_a_complaint_from_intake_to_rating_request(
     case = await lifecycle.decide_extension(db, case_ref=case["_id"], actor=CENTER,
                                             now=clock.now(), policy=POLICY, approve=True)
     await process()
-    red = await db.schedule.find_one({"_id": f"{case['_id']}:red:0"})
+    red = await db.schedule.find_one({"_id": f"{case['_id']}:handling:red:0"})
     assert red is not None and red["due_at"] == case["deadline"] == until
     clock.set(old_deadline)
     await process()
