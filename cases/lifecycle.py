@@ -460,7 +460,8 @@ async def rate(db: Database, *, case_ref: str, actor: ActorLike, now: datetime, 
               "comment": words, "by": who.to_dict()}
     entry = history_entry(case, actor=who, action="rate", to="closed", now=now,
                           data={"score": score, "label_zh": label_zh})
-    return await _commit(db, case, entry, set_={"rating": rating}, extra_filter={"rating": None})
+    flag = {"low_rating": True} if score <= LOW_RATING else {}  # the desk's "low ratings" queue
+    return await _commit(db, case, entry, set_={"rating": rating, **flag}, extra_filter={"rating": None})
 
 
 async def supervise(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
@@ -559,6 +560,9 @@ async def recompute_provisional_deadlines(db: Database, *, now: datetime,
 # ---------------------------------------------------------------- the reporter in chat (issue 17)
 
 EVENT_TYPES["callback"] = "case.callback"
+# A rating this low (较差, 差) flags the case for its center: `low_rating: True`, stored so the
+# desk's queue is one equality (api.desk.repository) and the digest counts it.
+LOW_RATING = 2
 EVENT_TYPES["rating_comment"] = "case.rating_commented"
 
 

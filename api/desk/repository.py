@@ -27,6 +27,7 @@ class Queue:
     states: tuple[str, ...] = ()
     pending_extension: bool = False
     overdue: bool = False
+    flag: str | None = None  # a stored flag the case must carry (one equality, indexed)
 
 
 # "new" and "returned" split the dispatch's sources: a returned case needs its reason read.
@@ -37,6 +38,8 @@ QUEUES: dict[str, Queue] = {q.name: q for q in (
           pending_extension=True),
     Queue("verification", ("verify",), states=workflow.transition("verify").sources),
     Queue("red", ("supervise",), overdue=True),
+    # rated 1–2 by the reporter (cases.lifecycle.rate sets the flag): the center calls back
+    Queue("low_ratings", (), states=("closed",), flag="low_rating"),
 )}
 
 
@@ -47,6 +50,8 @@ def queue_filter(queue: str, now: datetime) -> dict[str, Any]:
     out: dict[str, Any] = {"state": q.states[0] if len(q.states) == 1 else {"$in": list(q.states)}}
     if q.pending_extension:
         out["extension.status"] = "pending"
+    if q.flag:
+        out[q.flag] = True
     return out
 
 
@@ -55,7 +60,7 @@ def in_queue(queue: str, case: Document, now: datetime) -> bool:
     q = QUEUES[queue]
     if q.overdue:
         return colour_of(case, now) == "red"
-    if case["state"] not in q.states:
+    if case["state"] not in q.states or (q.flag and case.get(q.flag) is not True):
         return False
     return not q.pending_extension or (case.get("extension") or {}).get("status") == "pending"
 
