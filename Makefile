@@ -22,7 +22,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
-	$(BIN)/mypy gridlink api cases grids media notify bot sandbox open311 stats staff
+	$(BIN)/mypy gridlink api cases grids media notify bot sandbox open311 stats staff ops
 
 # Headless Chromium for the browser tests: Debian's package (Playwright's own browser
 # download is never used). Installs only when missing.
