@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 from xml.etree import ElementTree as ET
@@ -26,7 +27,8 @@ from cases import repository as cases_repo
 from cases import visibility
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import CasePolicy
-from gridlink import errors
+from gridlink import errors, ratelimit
+from gridlink.proxy import client_ip
 from grids import repository as grids_repo
 from grids.live import LiveGridIndex
 from media import service as media_service
@@ -52,12 +54,17 @@ XML_ITEMS = {"services": "service", "service_requests": "request", "attributes":
 # ---------------------------------------------------------------- rendering
 
 
+# Characters XML 1.0 cannot carry, escaped or not (C0 controls but tab/LF/CR, surrogates,
+# U+FFFE/U+FFFF): one in a description would make every list that includes it unparseable.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _xml_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return repr(value)
-    return str(value)
+    return _NOT_XML.sub("", str(value))
 
 
 def _xml_fill(parent: ET.Element, key: str, value: object) -> None:
@@ -117,7 +124,10 @@ async def open311_errors(request: web.Request,
         # The spec answers a missing or invalid api_key with 403.
         return spec_errors(fmt, 403, exc.message)
     except errors.DomainError as exc:
-        return spec_errors(fmt, status_for(exc), exc.message)
+        resp = spec_errors(fmt, status_for(exc), exc.message)
+        if isinstance(exc, errors.RateLimited):
+            resp.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        return resp
     except DB_DOWN as exc:
         log.warning("database unavailable", extra={"path": request.path, "error": type(exc).__name__})
         return spec_errors(fmt, 503, "the database cannot be reached; try again shortly")
@@ -133,6 +143,31 @@ async def open311_errors(request: web.Request,
         if exc.status == 405 and "Allow" in exc.headers:
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
+
+
+_READER = web.RequestKey("open311_reader", keys_repo.ApiClient)
+
+
+@web.middleware
+async def read_limits(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    """Reads with a valid api_key are the key holder's; any other read counts against its
+    client address's budget (RATE_LIMIT_READ_REQUESTS per window, shared by every process)."""
+    if request.method in ("GET", "HEAD"):
+        db = request.config_dict[DB]
+        key = request.query.get("api_key")
+        try:
+            request[_READER] = await keys_repo.authenticate(db, key=key)
+        except (ApiKeyMissing, ApiKeyInvalid):
+            settings = request.config_dict[SETTINGS]
+            await ratelimit.hit(
+                db, key=f"read:{client_ip(request, settings)}",
+                limit=settings.rate_limit_read_requests, window_s=settings.rate_limit_read_window_s,
+                now=request.config_dict[CLOCK].now(),
+                message="too many reads from this address; try again after Retry-After seconds "
+                        "(or read with an api_key)")
+    return await handler(request)
 
 
 # ---------------------------------------------------------------- helpers
@@ -186,7 +221,9 @@ async def get_service_definition(request: web.Request, fmt: Format) -> web.Respo
 
 async def get_requests(request: web.Request, fmt: Format) -> web.Response:
     settings = request.config_dict[SETTINGS]
-    query = spec.parse_query(request.query, now=request.config_dict[CLOCK].now(), tz=settings.tz)
+    most = spec.MAX_RESULTS if _READER in request else spec.ANONYMOUS_MAX_RESULTS
+    query = spec.parse_query(request.query, now=request.config_dict[CLOCK].now(), tz=settings.tz,
+                             max_results=most)
     # Open311 reads are anonymous: the public cases only (`cases.visibility`'s scope).
     scope = visibility.scope(None, district=settings.district_code)
     wanted = query.to_mongo()
@@ -330,7 +367,7 @@ async def _read_form(request: web.Request) -> tuple[MultiDictProxy[str], open311
 
 
 def create_open311_app() -> web.Application:
-    sub = web.Application(middlewares=[open311_errors], client_max_size=25 * 1024 * 1024)
+    sub = web.Application(middlewares=[open311_errors, read_limits], client_max_size=25 * 1024 * 1024)
     for fmt in ("json", "xml"):
         f: Format = fmt  # type: ignore[assignment]
         sub.router.add_get(f"/services.{fmt}", _with_format(get_services, f))

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     rate_limit_chat_window_s: float = Field(3600.0, gt=0, le=86_400)
     rate_limit_ip_requests: int = Field(120, ge=0, le=1_000_000)
     rate_limit_ip_window_s: float = Field(60.0, gt=0, le=86_400)
+    # anonymous Open311 reads (no valid api_key) per client address and window; 0 = off
+    rate_limit_read_requests: int = Field(300, ge=0, le=1_000_000)
+    rate_limit_read_window_s: float = Field(60.0, gt=0, le=86_400)
     # tests and drills only: shift this process's clock (a stepped server clock)
     clock_offset_s: float = Field(0.0, ge=-10 * 365 * 86_400, le=10 * 365 * 86_400)
     # /metrics (gridlink/metrics.py): the worker's own port (0 = none; web serves it on

@@ -22,6 +22,9 @@ from open311.errors import BadDate, BadRequestInput
 # returned, whichever is smallest".
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000
+# Readers without an api_key get smaller pages (and a per-address budget, api/open311.py):
+# a 1000-request page costs the server far more than the anonymous request costs to send.
+ANONYMOUS_MAX_RESULTS = 100
 
 Locale = str  # "zh-CN" | "en"
 
@@ -253,12 +256,15 @@ def parse_datetime(name: str, value: str, tz: ZoneInfo) -> datetime:
     return parsed
 
 
-def parse_query(params: Mapping[str, str], *, now: datetime, tz: ZoneInfo) -> RequestQuery:
+def parse_query(params: Mapping[str, str], *, now: datetime, tz: ZoneInfo,
+                max_results: int = MAX_RESULTS) -> RequestQuery:
+    """The GET filters; at most `max_results` requests (ANONYMOUS_MAX_RESULTS without a key)."""
+    more = "" if max_results >= MAX_RESULTS else f" (up to {MAX_RESULTS} with a valid api_key)"
     ids = _csv(params.get("service_request_id"))
     if ids:
-        if len(ids) > MAX_RESULTS:
-            raise BadRequestInput(f"at most {MAX_RESULTS} service_request_id values")
-        return RequestQuery(ids=ids)
+        if len(ids) > max_results:
+            raise BadRequestInput(f"at most {max_results} service_request_id values{more}")
+        return RequestQuery(ids=ids, limit=max_results)
     statuses = tuple(s.lower() for s in _csv(params.get("status")))
     bad = [s for s in statuses if s not in ("open", "closed")]
     if bad:
@@ -275,13 +281,14 @@ def parse_query(params: Mapping[str, str], *, now: datetime, tz: ZoneInfo) -> Re
         start = end - DEFAULT_WINDOW
     elif end is None:
         end = start + DEFAULT_WINDOW
-    # page_size: the common GeoReport extension, capped at the spec's 1000.
-    page_size = _int_param(params, "page_size", MAX_RESULTS, 1, MAX_RESULTS)
+    # page_size: the common GeoReport extension, capped at the spec's 1000 (100 anonymously).
+    page_size = _int_param(params, "page_size", max_results, 1, max_results, more)
     return RequestQuery(service_codes=_csv(params.get("service_code")), statuses=statuses,
                         start=start, end=end, limit=page_size)
 
 
-def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int,
+               more: str = "") -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
@@ -290,7 +297,7 @@ def _int_param(params: Mapping[str, str], name: str, default: int, low: int, hig
     except ValueError:
         raise BadRequestInput(f"{name} must be a whole number") from None
     if not low <= value <= high:
-        raise BadRequestInput(f"{name} must be between {low} and {high}")
+        raise BadRequestInput(f"{name} must be between {low} and {high}{more}")
     return value
 
 

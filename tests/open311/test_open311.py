@@ -341,7 +341,7 @@ async def test_get_requests_filters(o311: Client, db: Database, api_key: str, cl
     ("end_date=2026-13-01T00:00:00Z", "end_date '2026-13-01T00:00:00Z' is not an ISO 8601 date-time"),
     ("start_date=2026-11-02T00:00:00Z&end_date=2026-11-01T00:00:00Z", "start_date is after end_date"),
     ("status=pending", "status 'pending' is not open or closed"),
-    ("page_size=0", "page_size must be between 1 and 1000"),
+    ("page_size=0", "page_size must be between 1 and 100 (up to 1000 with a valid api_key)"),
     ("page_size=many", "page_size must be a whole number"),
 ])
 async def test_get_requests_errors(o311: Client, query: str, message: str) -> None:
@@ -593,3 +593,90 @@ async def test_a_point_outside_the_district_is_taken_unplaced(
     assert status == 200, body
     case = await get_case_by_serial(db, serial=body[0]["service_request_id"])
     assert case["placement"] is None and case["location"] == {"lon": 116.4, "lat": 39.9}
+
+
+# ---------------------------------------------------------------- limits on anonymous reads
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_anonymous_pages_are_at_most_100_requests(o311: Client, api_key: str, fmt: str) -> None:
+    """Without an api_key a page holds at most 100 requests (past it a clear 400 in the
+    spec's format); a valid key may ask for the spec's 1000."""
+    def message(body: str) -> str:
+        if fmt == "json":
+            [err] = __import__("json").loads(body)
+            return str(err["description"])
+        [err] = xml_items(body, "errors", "error")
+        return str(err["description"])
+
+    for query in ("page_size=101", "page_size=1000", "page_size=1000&api_key=o311_not_a_key",
+                  "service_request_id=" + ",".join(f"A20261127-{i:05d}" for i in range(101))):
+        resp = await o311.get(f"/open311/v2/requests.{fmt}?{query}")
+        assert resp.status == 400, query
+        text = message(await resp.text())
+        assert "100" in text and "api_key" in text, text
+    for query in ("page_size=100", f"page_size=1000&api_key={api_key}",
+                  f"api_key={api_key}&service_request_id=" + ",".join(f"A20261127-{i:05d}" for i in range(101))):
+        resp = await o311.get(f"/open311/v2/requests.{fmt}?{query}")
+        assert resp.status == 200, (query, await resp.text())
+
+
+async def test_anonymous_reads_are_limited_per_client_address(
+        settings: Settings, mongo_uri: str, clock: FakeClock, db: Database, api_key: str) -> None:
+    """Reads without a valid api_key share one budget per client address (429 with
+    Retry-After in the spec's format past it); a key holder's reads are not counted."""
+    from aiohttp.test_utils import TestServer
+
+    from gridlink.app import create_app
+
+    app = create_app(settings.model_copy(update={"rate_limit_read_requests": 3,
+                                                 "rate_limit_read_window_s": 60.0}),
+                     mongo_uri=mongo_uri, clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        paths = ["/open311/v2/requests.json", "/open311/v2/services.xml",
+                 "/open311/v2/requests.json?api_key=o311_wrong"]
+        for path in paths:
+            assert (await client.get(path)).status == 200, path
+        for fmt in ("json", "xml"):
+            resp = await client.get(f"/open311/v2/requests.{fmt}")
+            assert resp.status == 429
+            assert 1 <= int(resp.headers["Retry-After"]) <= 60
+            if fmt == "json":
+                [err] = await resp.json()
+            else:
+                [err] = xml_items(await resp.text(), "errors", "error")
+            assert str(err["code"]) == "429" and "api_key" in str(err["description"])
+        for _ in range(5):  # a valid key is the key holder's budget, not the address's
+            assert (await client.get(f"/open311/v2/requests.json?api_key={api_key}")).status == 200
+        clock.advance(seconds=61)
+        assert (await client.get("/open311/v2/requests.json")).status == 200
+
+
+# ---------------------------------------------------------------- output the formats can carry
+
+
+async def test_a_control_character_in_a_description_leaves_every_xml_list_parseable(
+        o311: Client, api_key: str, inside_point: tuple[float, float]) -> None:
+    text = "垃圾\x01堆在\x0b路口\x1f\x7f"
+    status, body = await post(o311, report(api_key, inside_point, description=text,
+                                           address_string="路口\x08 12号"))
+    assert status == 200, body
+    serial = body[0]["service_request_id"]
+    status, body = await post(o311, report(api_key, inside_point))
+    assert status == 200, body
+    for path in ("/open311/v2/requests.xml", f"/open311/v2/requests/{serial}.xml",
+                 f"/open311/v2/requests.xml?service_request_id={serial}",
+                 "/open311/v2/requests.xml?status=open&service_code=exposed_garbage"):
+        resp = await o311.get(path)
+        assert resp.status == 200, path
+        items = xml_items(await resp.text(), "service_requests", "request")  # parses
+        mine = next(i for i in items if i["service_request_id"] == serial)
+        assert mine["description"] == "垃圾堆在路口\x7f" and mine["address"] == "路口 12号"
+    # JSON carries any character: the words are kept there as they came.
+    [req] = await (await o311.get(f"/open311/v2/requests/{serial}.json")).json()
+    assert req["description"] == text
+    # Errors that echo the caller's input parse too.
+    resp = await o311.get("/open311/v2/no%01such%0Bthing.xml")
+    assert resp.status == 404
+    [err] = xml_items(await resp.text(), "errors", "error")
+    assert "/open311/v2/nosuchthing.xml" in str(err["description"])
