@@ -99,11 +99,9 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
 
 
 async def read_json(request: web.Request) -> dict[str, object]:
-    """The request body as a JSON object, or a 400 that says what is wrong."""
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise errors.InvalidInput("request body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise errors.InvalidInput("request body must be a JSON object")
-    return body
+    """The request body as a JSON object, or a 400 that says what is wrong: api.limits's one
+    reader, within JSON_MAX_DEPTH whatever the Content-Type (a form-typed body skips the
+    middleware's check, and request.json() would recurse into it)."""
+    from api.limits import read_json_object  # api.limits builds on this module
+
+    return await read_json_object(request)

@@ -23,7 +23,7 @@ from stats import assessment as assess
 from stats import board as board_mod
 from stats import geo
 from stats import hotspots as hs
-from stats.charts import bar_chart_png
+from stats.charts import DEFAULT_SIZE, HEIGHTS, WIDTHS, bar_chart_png
 from stats.rollups import View, fold_waiting, folding_in_background, fresh, upgrade
 from stats.units import directory
 
@@ -103,9 +103,18 @@ async def hotspots(request: web.Request) -> web.Response:
                   "measure": request.query.get("measure", "n"), "rows": rows, **view.stamp()})
 
 
+def _size(value: str | None, field: str, default: int, allowed: tuple[int, ...]) -> int:
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) not in allowed:
+        raise InvalidInput(f"{field} must be one of {', '.join(map(str, allowed))}",
+                           field=field, allowed=list(allowed))
+    return int(value)
+
+
 async def hotspots_png(request: web.Request) -> web.Response:
-    width = _int(request.query.get("width"), "width", 800, 200, 2400)
-    height = _int(request.query.get("height"), "height", 500, 150, 2400)
+    width = _size(request.query.get("width"), "width", DEFAULT_SIZE[0], WIDTHS)
+    height = _size(request.query.get("height"), "height", DEFAULT_SIZE[1], HEIGHTS)
     by, rows, start, end, view = await _hotspot_rows(request)
     title = f"投诉热点 · 按{BY_TITLES.get(by, by)} · {start:%Y-%m-%d} 至 {end:%Y-%m-%d}"
     bars = tuple((str(r["name"]), int(r["value"])) for r in rows)

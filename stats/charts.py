@@ -22,6 +22,11 @@ from typing import Any
 FONT_FILE = "NotoSansCJKsc-Regular.otf"
 BAR = "#c0392b"
 DPI = 100
+# The sizes a chart is drawn in: a few, so each picture is drawn once and then cached, and no
+# one makes the server draw a new one per width × height pair.
+WIDTHS = (480, 640, 800, 1200, 1600)
+HEIGHTS = (300, 400, 500, 800, 1200)
+DEFAULT_SIZE = (800, 500)
 
 
 def cjk_font_path() -> Path:
