@@ -59,16 +59,16 @@ async def test_board_drills_down_and_map_draws_blocks(client: TestClient, histor
     await page.goto(str(client.make_url("/board")))
     await page.wait_for_selector("#board tr.unit")
     assert await page.locator("#board h2").count() == 2  # streets and departments
-    await page.wait_for_function("document.getElementById('headline').textContent.includes('现场处置')")
+    await page.wait_for_function("() => document.getElementById('headline').textContent.includes('现场处置')")
     assert await page.locator("#board td.red, #board td.yellow, #board td.blue").count() > 0
     await page.screenshot(path=str(ARTIFACTS / "board-district.png"), full_page=True)
     await page.locator("#board tr.unit").first.click()
-    await page.wait_for_function("document.querySelector('#board h2')?.textContent.includes('工作站')")
+    await page.wait_for_function("() => document.querySelector('#board h2')?.textContent.includes('工作站')")
     street = await page.locator("#board").get_attribute("data-unit")
     assert street and len(street) == 9
     # Down to the busiest workstation, its busiest block and that block's case list.
     await page.locator("#board tr.unit").first.click()
-    await page.wait_for_function("document.querySelector('#board h2')?.textContent.includes('网格')")
+    await page.wait_for_function("() => document.querySelector('#board h2')?.textContent.includes('网格')")
     await page.locator("#board tr.unit").first.click()
     await page.wait_for_selector("#board table.cases")
     assert "›" in await page.locator("#crumbs").inner_text()
@@ -76,7 +76,7 @@ async def test_board_drills_down_and_map_draws_blocks(client: TestClient, histor
 
     # The map of the same district: block shapes, clickable.
     await page.goto(str(client.make_url("/map")))
-    await page.wait_for_function("Number(document.getElementById('map').dataset.blocks) > 0")
+    await page.wait_for_function("() => Number(document.getElementById('map').dataset.blocks) > 0")
     shapes = await page.locator("#map path.block").count()
     assert shapes == int(await page.locator("#map").get_attribute("data-blocks")) > 50
     await page.screenshot(path=str(ARTIFACTS / "map.png"), full_page=True)
@@ -86,7 +86,7 @@ async def test_board_drills_down_and_map_draws_blocks(client: TestClient, histor
 
 async def test_hotspot_bars_and_serial_lookup(client: TestClient, history: list, page: Any) -> None:
     await page.goto(str(client.make_url("/hotspots?by=street&channel=hotline_12345&from=2026-11-10")))
-    await page.wait_for_function("Number(document.getElementById('chart').dataset.bars) > 0")
+    await page.wait_for_function("() => Number(document.getElementById('chart').dataset.bars) > 0")
     bars = int(await page.locator("#chart").get_attribute("data-bars"))
     expected = {d["placement"]["street"] for d in history if d["channel"] == "hotline_12345"
                 and d["created_at"] >= datetime(2026, 11, 9, 16, tzinfo=UTC)}
@@ -148,3 +148,72 @@ def test_artifacts_folder_is_ignored() -> None:
     gitignore = (Path(__file__).resolve().parents[2] / ".gitignore").read_text()
     assert "test-artifacts/" in gitignore
     assert shutil.which("git")
+
+
+EVIL = '<img src=x class=injected onerror="window.pwned=1">'
+
+
+@pytest.fixture
+async def evil_names(db: Database, clock: FakeClock) -> dict[str, str]:
+    """A grid whose district, streets and community blocks are named with markup, and an open
+    public case whose category code is markup. Requested before `client`, so the app's unit
+    directory is read from this grid."""
+    from cases.model import OPEN_STATES
+    from grids import repository as grids_repo
+    from grids.demo import demo_feature_collection
+    from grids.importer import parse_grid
+
+    clock.set(NOW)
+    fc = demo_feature_collection(district="310101")
+    for feat in fc["features"]:
+        props = feat["properties"]
+        if props["level"] in ("district", "street", "community_block"):
+            props["name"] = f"{EVIL}{props['name']}"
+    await grids_repo.install_grid(db, grid=parse_grid(fc, district_code="310101"), source="test",
+                                  now=NOW)
+    docs = list(generate(400, now=NOW, years=0.05, seed=5))
+    case = next(d for d in docs if d["state"] in OPEN_STATES and d.get("public")
+                and d["placement"].get("community_block"))
+    case["category"] = EVIL
+    await db.cases.insert_many(docs)
+    await rebuild(db)
+    return {"block": case["placement"]["community_block"], "street": case["placement"]["street"]}
+
+
+async def _shown_as_text(page: Any, where: str) -> None:
+    """The markup names are on the page as text, and no element was made of them."""
+    await page.wait_for_function("(where) => document.querySelector(where)?.textContent.includes('<img src=x')",
+                                 arg=where)
+    assert await page.locator("img.injected, img[src='x']").count() == 0, where
+    assert await page.evaluate("() => window.pwned === undefined")
+
+
+async def test_unit_and_category_names_are_text_not_markup(evil_names: dict[str, str],
+                                                           client: TestClient, page: Any) -> None:
+    await page.goto(str(client.make_url("/board")))
+    await page.wait_for_selector("#board tr.unit")
+    await _shown_as_text(page, "#crumbs")
+    await _shown_as_text(page, "#board")  # the streets' rows
+    await page.locator(f"#board tr.unit[data-unit='{evil_names['street']}']").click()
+    await page.wait_for_function("() => document.querySelector('#board h2')?.textContent.includes('工作站')")
+    await _shown_as_text(page, "#crumbs")
+    await page.goto(str(client.make_url(f"/board#{evil_names['block']}")))
+    await page.wait_for_selector("#board table.cases")
+    await _shown_as_text(page, "#board table.cases")  # the category
+    await _shown_as_text(page, "#crumbs")
+
+    await page.goto(str(client.make_url("/map")))
+    await page.wait_for_function("() => Number(document.getElementById('map').dataset.blocks) > 0")
+    await _shown_as_text(page, "#controls select[name=street]")
+    await page.locator("#map path.block").first.dispatch_event("click")
+    await page.wait_for_selector("#block h2")
+    await _shown_as_text(page, "#block h2")
+
+    await page.goto(str(client.make_url("/portal")))
+    await page.wait_for_selector("#performance table")
+    await _shown_as_text(page, "#performance")
+
+    await page.goto(str(client.make_url("/assessment")))
+    await page.wait_for_selector("table[data-table=departments]")
+    await _shown_as_text(page, "#tables p")
+    await page.screenshot(path=str(ARTIFACTS / "markup-names.png"), full_page=True)

@@ -22,8 +22,8 @@ async function draw() {
   const data = await res.json();
   if (!res.ok) { document.getElementById("tables").textContent = data.error.message; return; }
   document.getElementById("definitions").textContent = data.definitions;
-  document.getElementById("tables").innerHTML = `<p>${data.name} · ${data.month}</p>` +
-    Object.entries(data.tables).map(([name, rows]) => `<h2>${TITLES[name] || name}</h2><table data-table="${name}">
+  document.getElementById("tables").innerHTML = `<p>${esc(data.name)} · ${esc(data.month)}</p>` +
+    Object.entries(data.tables).map(([name, rows]) => `<h2>${esc(TITLES[name] || name)}</h2><table data-table="${esc(name)}">
       <thead><tr>${COLS.map(c => `<th>${c[1]}</th>`).join("")}</tr></thead><tbody>${rows.map(r =>
       `<tr${DRILL.has(name) ? ` class="unit" data-unit="${esc(r.unit)}"` : ""}>${COLS.map(([k]) =>
         `<td>${esc(fmt(k, r[k]))}</td>`).join("")}</tr>`).join("")}</tbody></table>`).join("");
@@ -31,11 +31,6 @@ async function draw() {
     form.elements.unit.value = tr.dataset.unit;
     draw();
   }));
-}
-
-// Team and coordinator names come from the cases: shown as text, never as markup.
-function esc(v) {
-  return String(v).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
 }
 
 form.addEventListener("submit", e => { e.preventDefault(); draw(); });

@@ -7,20 +7,20 @@ function unitFromHash() { return decodeURIComponent(location.hash.slice(1)) || "
 
 function cell(row, colour) {
   const n = row[colour];
-  return `<td class="${n ? colour : "zero"}">${n}</td>`;
+  return `<td class="${n ? colour : "zero"}">${esc(n)}</td>`;
 }
 
 function table(title, rows) {
-  const body = rows.map(r => `<tr class="unit" data-unit="${r.unit}">
-    <td>${r.name}</td>${COLOURS.map(c => cell(r, c)).join("")}
-    <td>${r.oldest_red ? `${r.oldest_red.serial ?? "—"} (${r.oldest_red.overdue_hours} h)` : ""}</td></tr>`).join("");
-  return `<h2>${title}</h2><table><thead><tr><th>单位</th><th>绿</th><th>蓝</th><th>黄</th><th>红</th>
+  const body = rows.map(r => `<tr class="unit" data-unit="${esc(r.unit)}">
+    <td>${esc(r.name)}</td>${COLOURS.map(c => cell(r, c)).join("")}
+    <td>${r.oldest_red ? `${esc(r.oldest_red.serial ?? "—")} (${esc(r.oldest_red.overdue_hours)} h)` : ""}</td></tr>`).join("");
+  return `<h2>${esc(title)}</h2><table><thead><tr><th>单位</th><th>绿</th><th>蓝</th><th>黄</th><th>红</th>
     <th>最早红色案件</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
 function caseTable(cases) {
-  const body = cases.map(c => `<tr><td><a href="/portal#${c.serial}">${c.serial}</a></td>
-    <td class="${c.colour}">${c.colour}</td><td>${c.category || ""}</td><td>${c.due_at || ""}</td></tr>`).join("");
+  const body = cases.map(c => `<tr><td><a href="/portal#${esc(encodeURIComponent(c.serial))}">${esc(c.serial)}</a></td>
+    <td class="${esc(c.colour)}">${esc(c.colour)}</td><td>${esc(c.category)}</td><td>${esc(c.due_at)}</td></tr>`).join("");
   return `<h2>在办案件 open cases</h2><table class="cases"><thead><tr><th>流水号</th><th>颜色</th>
     <th>类别</th><th>时限</th></tr></thead><tbody>${body}</tbody></table>`;
 }
@@ -36,7 +36,7 @@ async function draw() {
   const at = trail.findIndex(t => t.unit === data.unit);
   trail = at >= 0 ? trail.slice(0, at + 1) : [...trail, {unit: data.unit, name: data.name}];
   document.getElementById("crumbs").innerHTML =
-    trail.map(t => `<a href="#${t.unit}">${t.name}</a>`).join(" › ");
+    trail.map(t => `<a href="#${esc(encodeURIComponent(t.unit))}">${esc(t.name)}</a>`).join(" › ");
   let html = "";
   for (const [key, rows] of Object.entries(data.sections || {})) html += table(TITLES[key] || key, rows);
   if (data.cases) html += caseTable(data.cases);

@@ -51,9 +51,9 @@ function draw() {
 
 async function showBlock(code, name) {
   const body = await (await fetch("/api/v1/stats/board?unit=" + encodeURIComponent(code))).json();
-  const rows = (body.cases || []).map(c => `<tr><td><a href="/portal#${c.serial}">${c.serial}</a></td>
-    <td class="${c.colour}">${c.colour}</td><td>${c.category || ""}</td><td>${c.due_at || ""}</td></tr>`).join("");
-  document.getElementById("block").innerHTML = `<h2>${name}</h2><table class="cases"><thead><tr>
+  const rows = (body.cases || []).map(c => `<tr><td><a href="/portal#${esc(encodeURIComponent(c.serial))}">${esc(c.serial)}</a></td>
+    <td class="${esc(c.colour)}">${esc(c.colour)}</td><td>${esc(c.category)}</td><td>${esc(c.due_at)}</td></tr>`).join("");
+  document.getElementById("block").innerHTML = `<h2>${esc(name)}</h2><table class="cases"><thead><tr>
     <th>流水号</th><th>颜色</th><th>类别</th><th>时限</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
@@ -61,7 +61,7 @@ async function load(street) {
   const res = await fetch("/api/v1/stats/map" + (street ? "?street=" + encodeURIComponent(street) : ""));
   data = await res.json();
   const sel = form.elements.street;
-  if (!sel.options.length) sel.innerHTML = data.streets.map(s => `<option value="${s.code}">${s.name}</option>`).join("");
+  if (!sel.options.length) sel.innerHTML = data.streets.map(s => `<option value="${esc(s.code)}">${esc(s.name)}</option>`).join("");
   sel.value = data.street;
   draw();
 }

@@ -29,10 +29,10 @@ function show(c) {
   document.getElementById("unit").textContent = c.handling_unit ? c.handling_unit.name : "—";
   document.getElementById("rating").textContent = c.rating ? c.rating.label : "—";
   document.getElementById("timeline").innerHTML = c.timeline.map(t =>
-    `<li><time>${new Date(t.at).toLocaleString("zh-CN")}</time> ${ACTIONS[t.action] || t.action}
-     → ${STATUS[t.status] || t.status}</li>`).join("");
+    `<li><time>${esc(new Date(t.at).toLocaleString("zh-CN"))}</time> ${esc(ACTIONS[t.action] || t.action)}
+     → ${esc(STATUS[t.status] || t.status)}</li>`).join("");
   document.getElementById("photos").innerHTML = c.photos.map(p =>
-    `<img src="/api/v1/media/${p}?size=thumb" alt="photo" height="120">`).join("");
+    `<img src="/api/v1/media/${esc(encodeURIComponent(p))}?size=thumb" alt="photo" height="120">`).join("");
   document.getElementById("rate").hidden = !(c.status === "closed" && !c.rated);
 }
 
@@ -56,12 +56,12 @@ document.getElementById("rate").addEventListener("submit", async e => {
 
 async function performance() {
   const data = await (await fetch("/api/v1/portal/performance")).json();
-  const table = (title, rows) => `<h3>${title}</h3><table><thead><tr><th>单位</th><th>受理</th>
+  const table = (title, rows) => `<h3>${esc(title)}</h3><table><thead><tr><th>单位</th><th>受理</th>
     <th>结案</th><th>结案率</th><th>按期结案率</th><th>平均满意度</th></tr></thead><tbody>${rows.map(r =>
-    `<tr><td>${r.name}</td><td>${r.received}</td><td>${r.closed}</td><td>${pct(r.closure_rate)}</td>
-     <td>${pct(r.on_time_rate)}</td><td>${r.avg_rating ?? "—"}</td></tr>`).join("")}</tbody></table>`;
+    `<tr><td>${esc(r.name)}</td><td>${esc(r.received)}</td><td>${esc(r.closed)}</td><td>${esc(pct(r.closure_rate))}</td>
+     <td>${esc(pct(r.on_time_rate))}</td><td>${esc(r.avg_rating ?? "—")}</td></tr>`).join("")}</tbody></table>`;
   document.getElementById("performance").innerHTML =
-    `<p>${data.from} 至 ${data.to}</p>` + table("条线部门", data.departments) + table("街镇", data.streets);
+    `<p>${esc(data.from)} 至 ${esc(data.to)}</p>` + table("条线部门", data.departments) + table("街镇", data.streets);
 }
 
 if (location.hash.length > 1) lookup(decodeURIComponent(location.hash.slice(1)));
