@@ -93,7 +93,7 @@ async def test_entering_2027_with_an_adjusted_workday_recomputes_and_tells_the_a
             "notify_chat_interval_s": 0.05, "notify_leader_ttl_s": 2.0})
         # The assignment's own message goes out first (and says its deadline is provisional).
         stop = asyncio.Event()
-        worker = asyncio.create_task(run_worker(settings, mongo_uri=settings.mongodb_uri,
+        worker = asyncio.create_task(run_worker(settings, mongo_uri=str(settings.mongodb_uri),
                                                 clock=clock, stop=stop))
         try:
             def texts() -> list[str]:
