@@ -451,14 +451,12 @@ async def put_calendar_year(request: web.Request) -> web.Response:
             raise InvalidInput(f"{day.date} is not in {year}")
     holidays = {d.date: d.name for d in body.holidays}
     workdays = {d.date: d.name for d in body.workdays}
-    if both := sorted(set(holidays) & set(workdays)):
-        raise InvalidInput(f"{both[0]} cannot be both a holiday and a workday")
-    if weekdays := [d for d in workdays if d.weekday() < 5]:
-        raise InvalidInput(f"{weekdays[0]} is a weekday already; adjusted workdays are weekend days")
-    await repo.replace_calendar_year(request.app[DB], year=year, holidays=holidays, workdays=workdays,
-                                     now=_now(request), by=who.name or who.token_id)
+    # Validated, stored, and the provisional deadlines recomputed (their assignees are told).
+    changed = await lifecycle.enter_calendar_year(
+        request.app[DB], year=year, holidays=holidays, workdays=workdays, now=_now(request),
+        by=who.name or who.token_id, policy=_policy(request))
     doc = await repo.calendar_year(request.app[DB], year=year)
-    return web.json_response(jsonable(doc))
+    return web.json_response(jsonable({**(doc or {}), "recomputed": [c["serial"] for c in changed]}))
 
 
 async def delete_calendar_year(request: web.Request) -> web.Response:

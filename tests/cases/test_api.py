@@ -312,24 +312,31 @@ async def test_categories_admin(client: Client, tokens: Tokens) -> None:
 
 async def test_calendar_admin_and_uncovered_year(client: Client, tokens: Tokens,
                                                  clock: FakeClock) -> None:
+    """2027 is not entered: a deadline reaching into it is provisional (statutory holidays,
+    no adjusted workdays), not refused; entering the year recomputes it (issue 18)."""
     clock.set(local(2026, 12, 24, 10))
     case = await _intake(client, tokens, category="social_security")  # 13 working days
-    err = await _post(client, f"/api/v1/cases/{case['id']}/dispatch", tokens["center"], status=409)
-    assert err["error"]["code"] == "calendar_not_covered"
-    assert "does not cover 2027" in err["error"]["message"]
-    # The dispatcher can still set a deadline by hand.
-    manual = await _post(client, f"/api/v1/cases/{case['id']}/dispatch", tokens["center"],
-                         {"deadline": "2027-01-15T18:00:00+08:00"})
-    assert manual["case"]["deadline"] == "2027-01-15T10:00:00+00:00"
+    step = await _post(client, f"/api/v1/cases/{case['id']}/dispatch", tokens["center"])
+    # 25,28,29,30,31 Dec; (1 Jan); 4,5,6,7,8; 11,12,13 Jan → Wed 13 Jan, provisional
+    assert step["case"]["deadline"] == "2027-01-13T15:59:59+00:00"
+    assert step["case"]["deadline_provisional"] is True
     year = {"holidays": [{"date": "2027-01-01", "name": "元旦"}],
             "workdays": [{"date": "2027-01-09", "name": "调休"}]}
     resp = await client.put("/api/v1/calendar/2027", json=year, headers=bearer(tokens["center"]))
     assert resp.status == 403
     bad = {"holidays": [{"date": "2026-01-01"}]}
     resp = await client.put("/api/v1/calendar/2027", json=bad, headers=bearer(tokens["admin"]))
-    assert resp.status == 400
+    assert resp.status == 400 and "2026-01-01" in await resp.text()
+    both = {"holidays": [{"date": "2027-01-09"}], "workdays": [{"date": "2027-01-09"}]}
+    resp = await client.put("/api/v1/calendar/2027", json=both, headers=bearer(tokens["admin"]))
+    assert resp.status == 400 and "2027-01-09 is both" in await resp.text()
     resp = await client.put("/api/v1/calendar/2027", json=year, headers=bearer(tokens["admin"]))
     assert resp.status == 200, await resp.text()
+    assert (await resp.json())["recomputed"] == [step["case"]["serial"]]
+    again = await client.get(f"/api/v1/cases/{case['id']}", headers=bearer(tokens["center"]))
+    # ... 8 Jan, Sat 9 Jan (adjusted), 11, 12 Jan → Tue 12 Jan, no longer provisional
+    assert (await again.json())["case"]["deadline"] == "2027-01-12T15:59:59+00:00"
+    assert (await again.json())["case"]["deadline_provisional"] is False
     got = await (await client.get("/api/v1/calendar/2027", headers=bearer(tokens["center"]))).json()
     assert got["workdays"] == [{"date": "2027-01-09", "name": "调休"}]
     other = await _intake(client, tokens, category="social_security")
