@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     photo_max_pixels: int = Field(64_000_000, ge=10_000, le=200_000_000)
     photo_max_frames: int = Field(8, ge=1, le=1000)
     photo_workers: int = Field(2, ge=1, le=64)
+    # A coordinator's photo taken longer ago than this (EXIF) is questioned: "still there?"
+    photo_max_age_h: float = Field(24.0, gt=0, le=24 * 365)
     district_code: str = Field("310101", pattern=r"^\d{6}$")
     serial_prefix: str = Field("A", pattern=r"^[A-Z]{1,3}$")
     colour_yellow_fraction: float = Field(0.25, ge=0, lt=1)
