@@ -51,6 +51,12 @@ class Placer(Protocol):
     def place(self, lon: float, lat: float) -> Any: ...
 
 
+def is_public(channel: str, category: str) -> bool:
+    """Whether the public may see a case of this channel and category (never 110 transfers or
+    public-security matters)."""
+    return channel not in NOT_PUBLIC_CHANNELS and category not in NOT_PUBLIC_CATEGORIES
+
+
 @dataclass
 class IntakeResult:
     case: Document
@@ -219,7 +225,7 @@ async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: st
         "returns": 0, "extensions": 0, "reworks": 0, "supervisions": 0,
         "photo_ids": list(dict.fromkeys([*pics, *after])),
         "duplicate_candidates": duplicates,
-        "public": channel not in NOT_PUBLIC_CHANNELS and category not in NOT_PUBLIC_CATEGORIES,
+        "public": is_public(channel, category),
         "merged_into": None, "merged_cases": [],
         "intake_key": key or f"case:{case_id}", "update_id": update_id,
         "history": [],

@@ -7,23 +7,23 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from bot import repository as bot_repo
+from cases import repository as cases_repo
+from gridlink import auth, ratelimit
 from gridlink.db import Database, make_client
 from gridlink.settings import Settings
+from grids import repository as grids_repo
+from media import repository as media_repo
+from notify import repository as notify_repo
+from open311 import repository as open311_repo
+from staff import repository as staff_repo
+from stats import repository as stats_repo
 
 log = logging.getLogger(__name__)
 
 
 async def ensure_indexes(db: Database) -> None:
     """Create every collection's indexes; idempotent, run at every start."""
-    from bot import repository as bot_repo
-    from cases import repository as cases_repo
-    from gridlink import auth, ratelimit
-    from grids import repository as grids_repo
-    from media import repository as media_repo
-    from notify import repository as notify_repo
-    from open311 import repository as open311_repo
-    from staff import repository as staff_repo
-
     steps: list[Callable[[Database], Awaitable[None]]] = [
         auth.ensure_indexes,
         grids_repo.ensure_indexes,
@@ -33,6 +33,7 @@ async def ensure_indexes(db: Database) -> None:
         bot_repo.ensure_indexes,
         open311_repo.ensure_indexes,
         staff_repo.ensure_indexes,
+        stats_repo.ensure_indexes,
         ratelimit.ensure_indexes,
     ]
     for step in steps:

@@ -19,6 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cases.categories import DEFAULT_CATEGORIES
+from cases.intake import is_public
+from cases.visibility import access_fields
 from grids.demo import demo_feature_collection
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
@@ -106,9 +108,13 @@ def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "
         day = created.astimezone(tz).strftime("%Y%m%d")
         seq[day] = seq.get(day, 0) + 1
         case_id = f"h{i:09d}"
-        yield _case(rng, case_id=case_id, serial=f"{prefix}H{day}-{seq[day]:05d}", created=created,
+        doc = _case(rng, case_id=case_id, serial=f"{prefix}H{day}-{seq[day]:05d}", created=created,
                     now=now, what=what, kind=kind, channel=channel, cat=cat, block=block,
                     district=district)
+        # the fields intake and the lifecycle keep, so lists and scopes find generated cases
+        doc.update(public=is_public(channel, cat.code), photo_ids=[], phashes=[],
+                   deadline_provisional=False, deadline_basis=None, **access_fields(doc))
+        yield doc
 
 
 def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, now: datetime,
@@ -150,7 +156,7 @@ def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, n
         "followers": [], "version": 1, "assignee": None, "deadline": None,
         "dispatched_at": None, "first_dispatched_at": None, "created_at": created,
         "updated_at": created, "closed_at": None, "rating": None, "supervised": False,
-        "returns": 0, "extensions": 0, "reworks": 0, "supervisions": 0, "public": True,
+        "returns": 0, "extensions": 0, "reworks": 0, "supervisions": 0,
         "merged_into": None, "merged_cases": [], "intake_key": f"history:{case_id}",
         "synthetic": True, "due_at": None, "warn_at": None,
     }

@@ -50,8 +50,9 @@ LEASE = "fold-lease"
 # per-day/month collections before them) is rebuilt once at start (`stats.rollups.upgrade`).
 LAYOUT_ID = "layout"
 # 2: board groups (g|) instead of one summary document per list (s|); 3: packed groups;
-# 4: rollups packed as columns; 5: a group's cut in milliseconds after its base.
-LAYOUT = 5
+# 4: rollups packed as columns; 5: a group's cut in milliseconds after its base;
+# 6: open-list entries carry the public and published-place flags.
+LAYOUT = 6
 DERIVED = ("l|", "s|", "t|", "g|")  # prefixes of everything but rollups
 VERSION_ID = "~version"  # in LOG, so one lookup tells the version and whether changes wait
 # Documents read by pages, per database, valid while the version stays (and at most CACHE_S).

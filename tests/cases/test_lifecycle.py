@@ -314,7 +314,10 @@ async def test_reemit_missing_events_after_a_crash(db: Database, clock: FakeCloc
     await db.events.delete_one({"_id": f"{case['_id']}:2"})
     assert await lifecycle.reemit_missing_events(db) == 1
     after = await db.events.find_one({"_id": f"{case['_id']}:2"})
-    assert after == before
+    # what readers derived at write time (the stats change) is not re-derived: a rebuild repairs it
+    skip = ("stats", "sb")
+    assert before is not None and after is not None
+    assert {k: v for k, v in after.items() if k not in skip} == {k: v for k, v in before.items() if k not in skip}
     assert await lifecycle.reemit_missing_events(db) == 0
 
 

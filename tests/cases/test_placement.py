@@ -52,7 +52,12 @@ async def test_block_category_goes_to_the_placed_block(placed: TestClient[Any, A
     street = await placed.post("/api/v1/cases", headers=bearer(tokens["center"]),
                                json={**body, "category": "street_vending"})
     assert (await street.json())["case"]["proposed_assignee"]["unit"] == expected.street
+    # an appeal placed outside the district is taken unplaced (the center re-places it); a
+    # hazard there is refused, since nobody of the district can go and look
     far = await placed.post("/api/v1/cases", headers=bearer(tokens["center"]),
                             json={**body, "location": {"lon": 116.39, "lat": 39.9}})  # Beijing
-    assert far.status == 400
-    assert (await far.json())["error"]["code"] == "outside_district"
+    assert far.status == 201 and (await far.json())["case"]["placement"] is None
+    hazard = await placed.post("/api/v1/cases", headers=bearer(tokens["center"]),
+                               json={**body, "kind": "hazard", "location": {"lon": 116.39, "lat": 39.9}})
+    assert hazard.status == 400
+    assert (await hazard.json())["error"]["code"] == "outside_district"
