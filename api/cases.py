@@ -19,7 +19,7 @@ from api.auth import actor_of, require
 from api.errors import read_json
 from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
 from cases import intake as case_intake
-from cases import lifecycle, visibility
+from cases import lifecycle, visibility, workflow
 from cases import repository as repo
 from cases.categories import parse_category
 from cases.colour import COLOURS, colour_query
@@ -332,8 +332,10 @@ class TransitionRoute:
     async def handle(self, request: web.Request) -> web.Response:
         """Parse, act (the lifecycle checks role, area and state with cases.workflow), answer."""
         who = await require(request)
-        body = await parse(request, self.model)
         actor, now = actor_of(who), _now(request)
+        # a role that can never take the action is refused before the body or the case is read
+        workflow.check_role_may(actor, ROUTE_ACTIONS.get(self.path, self.path))
+        body = await parse(request, self.model)
         done = await self.call(request.app[DB], request.match_info["ref"], actor, now,
                                _policy(request), body)
         if isinstance(done, tuple):  # a merge: the duplicate, and the case it joined
@@ -341,6 +343,9 @@ class TransitionRoute:
             return _answer(actor, dup, request, main=visibility.view(actor, main, now))
         return _answer(actor, done, request)
 
+
+# The workflow's action of each route whose path is not the action's name.
+ROUTE_ACTIONS = {"extension": "extend", "extension/decision": "decide"}
 
 TRANSITION_ROUTES: tuple[TransitionRoute, ...] = (
     TransitionRoute("dispatch", "Dispatch (or re-dispatch) with a deadline", DispatchBody,

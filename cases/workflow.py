@@ -112,6 +112,20 @@ def check_role(actor: Actor, case: Case, action: str) -> None:
         raise NotYourCase(f"only the case's reporter may {action}", role=actor.role)
 
 
+def role_may(actor: Actor, action: str) -> bool:
+    """Whether the principal's role can ever take the action (before any case is read)."""
+    guard = transition(action).guard
+    if actor.role == "admin" or guard == "reporter":
+        return True
+    return actor.role in (CENTER_ROLES if guard == "center" else HANDLER_ROLES)
+
+
+def check_role_may(actor: Actor, action: str) -> None:
+    if not role_may(actor, action):
+        needed = "a center dispatcher" if transition(action).guard == "center" else "a handling unit"
+        raise NotYourCase(f"role {actor.role!r} may not {action}; needs {needed}", role=actor.role)
+
+
 def check_state(case: Case, action: str) -> None:
     """Whether the case's state (and its condition, e.g. a pending extension) allows it now."""
     row = transition(action)

@@ -82,7 +82,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("GET", "/api/v1/portal/performance"): PUBLIC,
     ("GET", "/portal"): PUBLIC,
     ("GET", "/api/v1/ops/outbox"): STAFF,
-    ("GET", "/api/v1/ops/outbox/dead"): STAFF,
+    ("GET", "/api/v1/ops/outbox/dead"): DISPATCH,  # chat ids for admin only (tests/api)
     ("GET", "/desk"): PUBLIC,  # a redirect to /desk/
     ("GET", "/desk/"): DESK,
     ("GET", "/desk/signin"): PUBLIC,
@@ -99,6 +99,11 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("POST", "/desk/cases/{ref}/{action}"): DESK,
     ("GET", "/desk/media/{photo_id}"): DESK,
     ("GET", "/desk/static"): PUBLIC,
+    ("GET", "/desk/admin/calendar"): DESK,  # admin only once signed in (tests/desk)
+    ("GET", "/desk/admin/calendar/{year}"): DESK,
+    ("POST", "/desk/admin/calendar/{year}"): DESK,
+    # limited by network (loopback here) or a bearer token: tests/ops/test_metrics_endpoint.py
+    ("GET", "/metrics"): PUBLIC,
 }
 for _fmt in ("json", "xml"):
     for _path in ("/services", "/services/{service_code}", "/requests", "/requests/{service_request_id}",
