@@ -232,7 +232,7 @@ def state_text(state: str) -> str:
     try:
         from gridlink.i18n import t
     except ImportError:
-        from bot.i18n import t
+        from gridlink.i18n import t
     return t(f"state.{state}", "en")
 
 

@@ -337,7 +337,7 @@ def _not_found_text(serial: str) -> str:
     try:
         from gridlink.i18n import t
     except ImportError:  # before the catalog moved out of bot/
-        from bot.i18n import t
+        from gridlink.i18n import t
     return t("status.not_found", "en", serial=serial)
 
 

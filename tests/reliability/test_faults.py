@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.i18n import t
+from gridlink.i18n import t
 from tests.reliability.cluster import SECRET, Cluster, Proc, cluster, text_update
 from tests.reliability.test_processes import BODY, leader_messages, wait_for
 

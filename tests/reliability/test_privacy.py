@@ -13,12 +13,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot import repository as bot_repo
-from bot.i18n import t
 from cases.intake import intake
 from cases.model import CasePolicy
 from gridlink import auth
 from gridlink.clock import FakeClock
 from gridlink.db import Database
+from gridlink.i18n import t
 from gridlink.settings import SANDBOX_BOT_TOKEN, Settings
 from open311 import repository as open311_repo
 from tests.bot.conftest import BLOCK_ONE, BotWorld

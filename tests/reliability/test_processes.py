@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.i18n import t
+from gridlink.i18n import t
 from gridlink.settings import SANDBOX_BOT_TOKEN
 from tests.reliability.cluster import SECRET, Cluster, cluster, text_update
 

@@ -12,12 +12,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.ratelimit import INTAKE_ROUTES
-from bot.i18n import t
 from gridlink import ratelimit
 from gridlink.app import create_app
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from gridlink.errors import RateLimited
+from gridlink.i18n import t
 from gridlink.settings import Settings
 from tests.bot.conftest import BotWorld
 
