@@ -125,3 +125,30 @@ async def test_entering_2027_with_an_adjusted_workday_recomputes_and_tells_the_a
     page = await (await admin.get(f"/desk/cases/{case['_id']}")).text()
     assert 'id="deadline-provisional"' not in page
     assert "deadline recomputed" in page or "时限重算" in page
+
+
+async def test_reminders_and_escalations_read_in_the_case_history_in_both_languages(
+        desk: Desk) -> None:
+    from cases import lifecycle
+
+    case = await dispatched(desk)
+    now = desk.clock.now()
+    assert await lifecycle.record_notice(desk.db, case_id=case["_id"], kind="remind",
+                                         step="handling", level=0, due=case["deadline"], now=now,
+                                         told=["D07"])
+    assert await lifecycle.record_notice(desk.db, case_id=case["_id"], kind="escalate",
+                                         step="handling", level=1, due=case["deadline"], now=now,
+                                         told=["310101"])
+    # once: the same notice again records nothing, and the state never moved
+    assert not await lifecycle.record_notice(desk.db, case_id=case["_id"], kind="escalate",
+                                             step="handling", level=1, due=case["deadline"],
+                                             now=now)
+    stored = await cases_repo.get_case(desk.db, ref=case["_id"])
+    assert stored["state"] == "dispatched" and len(stored["history"]) == len(case["history"]) + 2
+    center = await desk.signed_in("center")
+    await center.get("/desk/locale?to=zh-CN&next=/desk/")
+    page = await (await center.get(f"/desk/cases/{case['_id']}")).text()
+    assert "到期提醒" in page and "超时上报" in page and "办理，第 1 级，通知：310101" in page
+    await center.get("/desk/locale?to=en&next=/desk/")
+    page = await (await center.get(f"/desk/cases/{case['_id']}")).text()
+    assert "reminder sent" in page and "escalated" in page and "handling, level 1, told: 310101" in page
