@@ -15,7 +15,6 @@ class NotifyConfig:
     default_locale: str
     district: str
     reminder_fraction: float
-    escalation_hours: tuple[float, ...]
     digest_time: time
     batch: int
     lease: timedelta
@@ -28,7 +27,6 @@ class NotifyConfig:
         return cls(tz=settings.tz, default_locale=settings.default_locale,
                    district=settings.district_code,
                    reminder_fraction=settings.notify_reminder_fraction,
-                   escalation_hours=tuple(settings.notify_escalation_hours),
                    digest_time=time(hour, minute), batch=settings.notify_batch,
                    lease=timedelta(seconds=settings.notify_lease_s),
                    poll_s=settings.notify_poll_s,
