@@ -84,3 +84,76 @@ async def wait(coll: AsyncCollection[Document], key: str, *, holder: str, now: d
             return True
         await asyncio.sleep(every_s)
     return False
+
+
+# ---------------------------------------------------------------- fenced claims (generations)
+#
+# Work items that a taker must fence off from a slow former holder carry a generation: the
+# claim `<prefix>:<id>:<generation>` is won by insert, and an expired one is taken over by
+# claiming the next generation, which the taker then writes on the item; the former holder's
+# final write, conditional on its own generation, no longer matches.
+
+
+async def take_generations(coll: AsyncCollection[Document], *, prefix: str, gens: Mapping[str, int],
+                           holder: str, now: datetime, ttl: timedelta) -> dict[str, int]:
+    """Claim each id at its generation, or at the next one where that claim expired. Returns
+    the won ids with their generation. The common path is one insert for all of them."""
+    until = now + ttl
+
+    async def win(wanted: Mapping[str, int]) -> dict[str, int]:
+        keys = [f"{prefix}:{i}:{g}" for i, g in wanted.items()]
+        if not keys:
+            return {}
+        docs = [{"_id": k, "holder": holder, "at": now, "until": until} for k in keys]
+        lost = await insert_new(coll, docs)
+        return {i: g for n, (i, g) in enumerate(wanted.items()) if n not in lost}
+
+    out = await win(gens)
+    retry: dict[str, int] = {}
+    for i, g in gens.items():
+        if i not in out:
+            held = await coll.find_one({"_id": f"{prefix}:{i}:{g}"})
+            if held is not None and _expired(held, now):
+                retry[i] = g + 1
+    out.update(await win(retry))
+    return out
+
+
+# ---------------------------------------------------------------- terms (a leader per name)
+
+
+async def _current_term(coll: AsyncCollection[Document], name: str) -> Document | None:
+    return await coll.find_one({"name": name}, sort=[("term", -1)])
+
+
+async def take_term(coll: AsyncCollection[Document], name: str, *, holder: str, now: datetime,
+                    ttl: timedelta) -> datetime | None:
+    """Take or renew the lead `name`; its expiry while `holder` holds it, else None.
+
+    Leadership comes in terms, each a document `<name>:<term>` won by insert. The holder renews
+    its own term while it is valid; once a term has expired anyone may win the next one, and
+    its old holder never renews it again.
+    """
+    current = await _current_term(coll, name)
+    until = now + ttl
+    if current is not None and current["until"] >= now:
+        if current["holder"] != holder:
+            return None
+        await coll.update_one({"_id": current["_id"]}, {"$set": {"until": until, "renewed_at": now}})
+        latest = await _current_term(coll, name)
+        return until if latest is not None and latest["_id"] == current["_id"] else None
+    term = int(current["term"]) + 1 if current is not None else 1
+    try:
+        await coll.insert_one({"_id": f"{name}:{term}", "name": name, "term": term,
+                               "holder": holder, "until": until, "started_at": now})
+    except DuplicateKeyError:
+        return None
+    return until
+
+
+async def release_term(coll: AsyncCollection[Document], name: str, *, holder: str) -> None:
+    """Give up the lead at once (a clean stop), so another need not wait out the TTL."""
+    current = await _current_term(coll, name)
+    if current is not None and current["holder"] == holder:
+        await coll.update_one({"_id": current["_id"]},
+                              {"$set": {"until": datetime(1970, 1, 1, tzinfo=UTC)}})

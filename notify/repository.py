@@ -23,9 +23,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from gridlink import leases
 from gridlink.db import Database, Document, insert_new
 from grids import repository as grids_repo
 
@@ -71,39 +72,10 @@ async def _mark_legacy_events_new(db: Database) -> None:
 # by claiming the next generation, again with one winner.
 
 
-async def _win(db: Database, *, keys: Sequence[str], worker: str, now: datetime,
-               until: datetime) -> set[str]:
-    """Insert one claim per key; return the keys this call won."""
-    if not keys:
-        return set()
-    docs = [{"_id": k, "by": worker, "at": now, "until": until} for k in keys]
-    lost = await insert_new(db.notify_claims, docs)
-    return {k for i, k in enumerate(keys) if i not in lost}
-
-
 async def _claim(db: Database, *, prefix: str, gens: dict[str, int], worker: str,
                  now: datetime, lease: timedelta) -> dict[str, int]:
-    """Claim each id at its generation; where that claim exists but its lease has expired (its
-    worker died), try the next generation. Returns the won ids with their generation.
-
-    The common path is one insert_many; only lost claims cost a read each.
-    """
-    until = now + lease
-    won = await _win(db, keys=[f"{prefix}:{i}:{g}" for i, g in gens.items()], worker=worker,
-                     now=now, until=until)
-    out = {i: g for i, g in gens.items() if f"{prefix}:{i}:{g}" in won}
-    retry: dict[str, int] = {}
-    for i, g in gens.items():
-        if i in out:
-            continue
-        held = await db.notify_claims.find_one({"_id": f"{prefix}:{i}:{g}"})
-        if held is not None and held.get("until") is not None and held["until"] < now:
-            retry[i] = g + 1
-    if retry:
-        won = await _win(db, keys=[f"{prefix}:{i}:{g}" for i, g in retry.items()],
-                         worker=worker, now=now, until=until)
-        out.update({i: g for i, g in retry.items() if f"{prefix}:{i}:{g}" in won})
-    return out
+    return await leases.take_generations(db.notify_claims, prefix=prefix, gens=gens, holder=worker,
+                                         now=now, ttl=lease)
 
 
 CLAIM_ROUNDS = 3
@@ -204,6 +176,19 @@ async def member_locale(db: Database, *, user_id: int) -> str | None:
     """The language a roster member was bound with, if the user is on the roster."""
     doc = await db.roster.find_one({"user_id": user_id}, {"locale": 1})
     return None if doc is None else doc.get("locale")
+
+
+async def chosen_language(db: Database, *, user_id: int) -> str | None:
+    """The language a chat user picked with the bot's /language (bot.repository writes it)."""
+    doc = await db.chat_languages.find_one({"_id": str(user_id)}, {"locale": 1})
+    return None if doc is None else doc.get("locale")
+
+
+async def low_rated_since(db: Database, *, since: datetime) -> list[Document]:
+    """Cases rated 1–2 (cases.lifecycle flags them `low_rating`) since `since`, with the
+    fields a digest needs to count them per unit."""
+    return await db.cases.find({"low_rating": True, "rating.at": {"$gte": since}},
+                               {"assignee": 1, "placement": 1}).to_list(None)
 
 
 async def roster_members(db: Database, *, roles: Sequence[str], after: Any, limit: int
@@ -545,39 +530,12 @@ async def ensure_digest_job(db: Database, *, job_id: str, due_at: datetime, now:
 # leader lease
 
 
-async def _current_term(db: Database, name: str) -> Document | None:
-    return await db.notify_leases.find_one({"name": name}, sort=[("term", DESCENDING)])
-
-
 async def acquire_lease(db: Database, *, name: str, holder: str, now: datetime,
                         ttl: timedelta) -> datetime | None:
-    """Take or renew the lease `name`; returns its expiry while `holder` holds it, else None.
-
-    Leadership comes in terms, each a document `<name>:<term>` won by insert (atomic even on
-    FerretDB). The holder renews its own term while it is valid; once a term has expired
-    anyone may win the next one, and its old holder never renews it again.
-    """
-    current = await _current_term(db, name)
-    until = now + ttl
-    if current is not None and current["until"] >= now:
-        if current["holder"] != holder:
-            return None
-        await db.notify_leases.update_one({"_id": current["_id"]},
-                                          {"$set": {"until": until, "renewed_at": now}})
-        latest = await _current_term(db, name)
-        return until if latest is not None and latest["_id"] == current["_id"] else None
-    term = int(current["term"]) + 1 if current is not None else 1
-    try:
-        await db.notify_leases.insert_one({"_id": f"{name}:{term}", "name": name, "term": term,
-                                           "holder": holder, "until": until, "started_at": now})
-    except DuplicateKeyError:
-        return None
-    return until
+    """Take or renew the sender's leader lease `name`; its expiry while `holder` holds it."""
+    return await leases.take_term(db.notify_leases, name, holder=holder, now=now, ttl=ttl)
 
 
 async def release_lease(db: Database, *, name: str, holder: str) -> None:
     """Give up the lead at once (a clean stop), so another worker need not wait out the TTL."""
-    current = await _current_term(db, name)
-    if current is not None and current["holder"] == holder:
-        await db.notify_leases.update_one({"_id": current["_id"]},
-                                          {"$set": {"until": datetime(1970, 1, 1, tzinfo=UTC)}})
+    await leases.release_term(db.notify_leases, name, holder=holder)
