@@ -6,9 +6,10 @@ API, this file is the one place that follows.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot import repository as repo
 from cases import lifecycle, visibility, workflow
 from cases import repository as cases_repo
 from cases.colour import colour_of
@@ -111,15 +112,35 @@ async def placement_labels(db: Database, *, placement: dict[str, Any], locale: s
 
 # --- categories ----------------------------------------------------------------------------
 
-async def hazard_categories(db: Database, *, placement: dict[str, Any], locale: str
-                            ) -> list[tuple[str, str]]:
-    """(`cat:<code>`, name) of the active categories whose grid layer the placement has."""
+# Matters a citizen raises (consultations, people's circumstances) rather than a hazard a
+# patrol sees: a coordinator finds them after "more…", never on the first page.
+CITIZEN_TOPICS = frozenset({*APPEAL_CATEGORY.values(), "school_enrolment", "social_security",
+                            "population", "neighbour_dispute"})
+CATEGORY_PAGE = 8  # category buttons per message (two per row), then "more…"
+
+
+async def hazard_categories(db: Database, *, placement: dict[str, Any], locale: str,
+                            recent: list[str] | None = None) -> list[tuple[str, str]]:
+    """(`cat:<code>`, name) of the active categories whose grid layer the placement has: the
+    coordinator's `recent` ones first, then hazards (urgent first), citizen topics and "other"
+    last."""
     layers = {"community"} | ({"street_surface"} if placement.get("street_block") else set())
-    out = []
-    for cat in await cases_repo.list_categories(db, include_inactive=False):
-        if cat.get("layer") in layers:
-            out.append((f"cat:{cat['_id']}", _name(cat, locale) or str(cat["_id"])))
-    return out
+    cats = [c for c in await cases_repo.list_categories(db, include_inactive=False)
+            if c.get("layer") in layers]
+    order = {code: i for i, code in enumerate(recent or [])}
+
+    def rank(cat: dict[str, Any]) -> tuple[int, int, int, str]:
+        code = str(cat["_id"])
+        if code in order:
+            return (0, order[code], 0, code)
+        topic = 2 if code == "other" else 1 if code in CITIZEN_TOPICS else 0
+        return (1, topic, 0 if cat.get("urgency") == "urgent" else 1, code)
+
+    return [(f"cat:{c['_id']}", _name(c, locale) or str(c["_id"])) for c in sorted(cats, key=rank)]
+
+
+async def recent_categories(db: Database, *, user_id: int, limit: int = 4) -> list[str]:
+    return await repo.recent_categories(db, user_id=user_id, limit=limit)
 
 
 async def category_label(db: Database, *, code: str | None, locale: str) -> str:
@@ -135,12 +156,36 @@ async def category_label(db: Database, *, code: str | None, locale: str) -> str:
 
 async def ingest_photo(db: Database, *, data: bytes, filename: str | None,
                        content_type: str | None, uploader: int, settings: Settings,
-                       now: datetime, workers: Any = None) -> tuple[str, tuple[float, float] | None]:
-    """Store a photo through media/; its id and the EXIF GPS (lon, lat) if it had one."""
+                       now: datetime, workers: Any = None
+                       ) -> tuple[str, tuple[float, float] | None, datetime | None]:
+    """Store a photo through media/; its id, the EXIF GPS (lon, lat) and capture time if any."""
     stored = await service.ingest(db, data=data, filename=filename, content_type=content_type,
                                   uploader=str(uploader), settings=settings, now=now, workers=workers)
     gps = stored.gps
-    return stored.id, (gps.lon, gps.lat) if gps is not None else None
+    return stored.id, (gps.lon, gps.lat) if gps is not None else None, stored.taken_at
+
+
+def photo_age(taken_at: datetime | None, settings: Settings, now: datetime) -> timedelta | None:
+    """How old a photo is when older than PHOTO_MAX_AGE_H (None: recent or no capture time)."""
+    if taken_at is None:
+        return None
+    age = now - taken_at
+    return age if age > timedelta(hours=settings.photo_max_age_h) else None
+
+
+async def likely_duplicates(db: Database, *, actor: dict[str, Any], data: dict[str, Any],
+                            now: datetime) -> list[Document]:
+    """What intake would suggest as duplicates of this report, before it is filed."""
+    if not data.get("location") or data.get("on_spot"):
+        return []
+    return await lifecycle.likely_duplicates(db, category=data["category"], location=data["location"],
+                                             photos=data["photos"], actor=actor, now=now)
+
+
+async def add_report(db: Database, *, case_id: str, actor: dict[str, Any], photos: list[str],
+                     now: datetime) -> Document:
+    """"Add my photo to A": the photos join the open case and the reporter follows it."""
+    return await lifecycle.add_report(db, case_ref=case_id, actor=actor, photos=photos, now=now)
 
 
 # --- cases ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 from typing import Any
 
 from telegram import Update
@@ -18,7 +19,7 @@ from cases.lifecycle import MAX_PHOTOS
 from gridlink import ratelimit
 from gridlink.buttons import FIXED_ANSWERS, parse_button
 from gridlink.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unavailable
-from gridlink.i18n import has, t
+from gridlink.i18n import LOCALES, has, t
 
 log = logging.getLogger("gridlink.bot")
 
@@ -73,7 +74,8 @@ async def _download(update: Update) -> tuple[bytes, str | None, str | None]:
     return bytes(await file.download_as_bytearray()), document.file_name, document.mime_type
 
 
-async def _ingest(update: Update, d: BotDeps) -> tuple[str, tuple[float, float] | None] | None:
+async def _ingest(update: Update, d: BotDeps
+                  ) -> tuple[str, tuple[float, float] | None, datetime | None] | None:
     """Store the message's photo; None (after telling the user) when it is refused."""
     data, name, mime = await _download(update)
     user = update.effective_user
@@ -108,7 +110,8 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
         if await _append_photo(update, d, conv, "photos") is not None:
             await say(update, d, "citizen.extra_added", markup=choices([], locale, confirm=True))
         return
-    if flow != "report" or step not in ("photos", "location", "before", "after", "category", "note"):
+    if flow != "report" or step not in ("photos", "location", "before", "after", "category", "note",
+                                        "still"):
         await say(update, d, "fallback.hint")
         return
     field = "after" if step == "after" else "photos"
@@ -117,7 +120,7 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
     stored = await _ingest(update, d)
     if stored is None:
         return
-    media_id, gps = stored
+    media_id, gps, taken_at = stored
     data = await append(update, d, field, media_id, new, seen=conv["data"])
     if data is None:
         return  # cancelled meanwhile
@@ -125,6 +128,27 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
         await save(update, d, "report", "after", data)
         await say(update, d, "report.onspot_after")
         return
+    if step == "still":
+        return  # another photo of the same album: the question already asked covers it
+    age = domain.photo_age(taken_at, d.settings, d.clock.now()) if field == "photos" else None
+    if age is not None and step == "photos" and not data.get("age_checked"):
+        # An old gallery photo with GPS would be filed silently: ask first, then go on.
+        data["pending_gps"] = list(gps) if gps is not None else None
+        await save(update, d, "report", "still", data)
+        locale = locale_of(update, d)
+        days, hours = age.days, int(age.total_seconds() // 3600)
+        await say(update, d, "report.photo_old",
+                  age=t("age.days", locale, n=days) if days >= 1 else t("age.hours", locale, n=hours),
+                  markup=choices([("still:y", t("btn.still_there", locale)),
+                                  ("still:n", t("btn.gone_now", locale))], locale))
+        return
+    await _after_photo(update, d, data, step, gps)
+
+
+async def _after_photo(update: Update, d: BotDeps, data: dict[str, Any], step: str,
+                       gps: tuple[float, float] | None) -> None:
+    """A report photo is kept: place the report by its GPS, or ask for the location."""
+    locale = locale_of(update, d)
     count = len(data["photos"]) + len(data["after"])
     if gps is not None and data["location"] is None:
         await _place(update, d, data, lon=gps[0], lat=gps[1])
@@ -198,8 +222,27 @@ async def _place(update: Update, d: BotDeps, data: dict[str, Any], *, lon: float
     names = await domain.placement_labels(d.db, placement=placement, locale=locale)
     await say(update, d, "report.placed", community=names["community"],
               street=names["street"] or t("report.no_street_block", locale), markup=remove())
-    options = await domain.hazard_categories(d.db, placement=placement, locale=locale)
-    await say(update, d, "report.choose_category", markup=choices(options, locale, per_row=2))
+    await _category_page(update, d, data, 0)
+
+
+async def _category_page(update: Update, d: BotDeps, data: dict[str, Any], page: int) -> None:
+    """One page of categories: the coordinator's recent ones and hazards first, "more…" for
+    the rest (citizen topics come last)."""
+    locale = locale_of(update, d)
+    user = update.effective_user
+    assert user is not None
+    recent = await domain.recent_categories(d.db, user_id=user.id)
+    options = await domain.hazard_categories(d.db, placement=data["placement"], locale=locale,
+                                             recent=recent)
+    size = domain.CATEGORY_PAGE
+    shown = options[page * size:(page + 1) * size]
+    if len(options) > (page + 1) * size:
+        shown.append((f"catp:{page + 1}", t("btn.more", locale)))
+    if page == 0:
+        await say(update, d, "report.choose_category", markup=choices(shown, locale, per_row=2))
+    else:
+        await say(update, d, "report.more_categories", page=page + 1,
+                  markup=choices(shown, locale, per_row=2))
 
 
 # --- text answers --------------------------------------------------------------------------
@@ -275,13 +318,24 @@ async def on_choice(update: Update, d: BotDeps, conv: Conv | None, choice: str) 
         await say(update, d, "cancel.nothing")
         return
     flow, step, data = conv["flow"], conv["step"], conv["data"]
-    if flow == "report" and step == "category" and choice.startswith("cat:"):
+    if flow == "report" and step == "category" and choice.startswith("catp:") \
+            and choice[5:].isdigit():
+        await _category_page(update, d, data, int(choice[5:]))
+    elif flow == "report" and step == "category" and choice.startswith("cat:"):
         data["category"] = choice[4:]
-        await save(update, d, "report", "note", data)
-        await say(update, d, "report.ask_note", markup=choices([], locale_of(update, d), skip=True))
+        if not await _offer_duplicates(update, d, data):
+            await _ask_note(update, d, data)
+    elif flow == "report" and step == "still" and choice in ("still:y", "still:n"):
+        await _still_there(update, d, data, choice == "still:y")
+    elif flow == "report" and step == "duplicate" and choice == "dup:new":
+        await _ask_note(update, d, data)
+    elif flow == "report" and step == "duplicate" and choice.startswith("dup:"):
+        await _add_to(update, d, data, choice[4:])
     elif flow == "report" and step == "note" and choice == "skip":
         await _ask_confirm(update, d, data)
     elif flow == "report" and step == "confirm" and choice == "confirm":
+        if not data.get("dups_offered") and await _offer_duplicates(update, d, data):
+            return  # one reported nearby meanwhile: shown before the report is filed
         actor = await who(update, d)
         case = await domain.report_hazard(d.db, actor=actor, data=data, settings=d.settings,
                                           now=d.clock.now())
@@ -307,6 +361,58 @@ async def on_choice(update: Update, d: BotDeps, conv: Conv | None, choice: str) 
         await say(update, d, "citizen.created", serial=case["serial"])
     else:
         await say(update, d, "fallback.hint")
+
+
+async def _ask_note(update: Update, d: BotDeps, data: dict[str, Any]) -> None:
+    await save(update, d, "report", "note", data)
+    await say(update, d, "report.ask_note", markup=choices([], locale_of(update, d), skip=True))
+
+
+async def _still_there(update: Update, d: BotDeps, data: dict[str, Any], there: bool) -> None:
+    """The answer to "taken N days ago — still there?": yes goes on, gone files nothing."""
+    if not there:
+        await end(update, d)
+        await say(update, d, "report.photo_gone", markup=remove())
+        return
+    data["age_checked"] = True
+    gps = data.pop("pending_gps", None)
+    await save(update, d, "report", "photos", data)
+    await _after_photo(update, d, data, "photos", (gps[0], gps[1]) if gps else None)
+
+
+async def _offer_duplicates(update: Update, d: BotDeps, data: dict[str, Any]) -> bool:
+    """A likely duplicate nearby (intake's own search) is shown before the report is filed,
+    with "add my photo to A" as one tap. Whether one was shown."""
+    data["dups_offered"] = True
+    found = await domain.likely_duplicates(d.db, actor=await who(update, d), data=data,
+                                           now=d.clock.now())
+    if not found:
+        return False
+    locale = locale_of(update, d)
+    lines, options = [], []
+    for dup in found[:3]:
+        case = await domain.get_case(d.db, case_id=dup["case_id"])
+        lines.append(t("report.duplicate_item", locale, serial=case["serial"],
+                       distance=round(dup["distance_m"]), state=t(f"state.{case['state']}", locale)))
+        options.append((f"dup:{case['_id']}", t("btn.add_to", locale, serial=case["serial"])))
+    options.append(("dup:new", t("btn.report_new", locale)))
+    await save(update, d, "report", "duplicate", data)
+    await say(update, d, "report.duplicate_nearby", cases="\n".join(lines),
+              markup=choices(options, locale, per_row=1))
+    return True
+
+
+async def _add_to(update: Update, d: BotDeps, data: dict[str, Any], case_id: str) -> None:
+    actor = await who(update, d)
+    try:
+        case = await domain.add_report(d.db, case_id=case_id, actor=actor, photos=data["photos"],
+                                       now=d.clock.now())
+    except (*domain.STALE_ERRORS, NotFound, InvalidInput):
+        # Closed meanwhile (or gone): the report goes on as a new one.
+        await _ask_note(update, d, data)
+        return
+    await end(update, d)
+    await say(update, d, "report.added_to", serial=case["serial"], markup=remove())
 
 
 async def _index_or_none(d: BotDeps) -> Any:
@@ -521,13 +627,12 @@ async def _send_case_state(update: Update, d: BotDeps, actor: dict[str, Any],
 
 # --- rating --------------------------------------------------------------------------------
 
-# Words a reporter may rate with (DESIGN.md §4), longest first so 较满意 is not read as 满意.
+# Words a reporter may rate with (DESIGN.md §4; the catalog's rating.words.N in every
+# language), longest first so 较满意 is not read as 满意.
 RATING_WORDS: tuple[tuple[str, int], ...] = tuple(sorted(
-    [("满意", 5), ("较满意", 4), ("比较满意", 4), ("一般", 3), ("较差", 2), ("比较差", 2), ("差", 1),
-     ("不满意", 1), ("非常满意", 5), ("very satisfied", 5), ("satisfied", 5),
-     ("fairly satisfied", 4), ("neutral", 3), ("average", 3), ("ok", 3),
-     ("fairly dissatisfied", 2), ("poor", 2), ("dissatisfied", 1), ("very poor", 1)],
-    key=lambda w: -len(w[0])))
+    {(word.lower(), n) for locale in LOCALES for n in (1, 2, 3, 4, 5)
+     for word in [t(f"rating.{n}", locale), *t(f"rating.words.{n}", locale).split("|")]},
+    key=lambda w: (-len(w[0]), w[0])))
 STAR_CHARS = "⭐★"
 
 

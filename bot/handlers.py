@@ -117,8 +117,7 @@ async def choose_language(update: Update, context: Ctx) -> None:
     """/language: pick the language follow-ups about your cases are sent in."""
     d = deps(context)
     await say(update, d, "language.choose", markup=InlineKeyboardMarkup(
-        [[InlineKeyboardButton("中文", callback_data="l:zh-CN"),
-          InlineKeyboardButton("English", callback_data="l:en")]]))
+        [[InlineKeyboardButton(t("language.name", loc), callback_data=f"l:{loc}") for loc in LOCALES]]))
 
 
 async def set_language(update: Update, d: BotDeps, locale: str) -> None:
@@ -169,8 +168,13 @@ async def route_text(update: Update, context: Ctx) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
     conv = await dialogue(update, d)
-    if conv is not None:
+    match = SERIAL_RE.match(message.text)
+    if conv is not None and not (match and conv["flow"] in ("rating", "fixed")):
         await flows.on_text(update, d, conv, message.text)
+        return
+    if match:
+        # A serial while an optional comment is awaited is a lookup (the dialogue stays open).
+        await _send_status(update, d, match.group(1))
         return
     replied = message.reply_to_message
     if replied is not None:
@@ -178,10 +182,6 @@ async def route_text(update: Update, context: Ctx) -> None:
         if case_id is not None:
             await flows.rate_by_reply(update, d, case_id, message.text)
             return
-    match = SERIAL_RE.match(message.text)
-    if match:
-        await _send_status(update, d, match.group(1))
-        return
     await say(update, d, "fallback.hint")
 
 

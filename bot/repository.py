@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from bot.errors import InviteExpired, InviteUnknown, InviteUsed
@@ -289,3 +289,14 @@ async def set_language(db: Database, *, user_id: int, locale: str, now: datetime
 async def chosen_language(db: Database, *, user_id: int) -> str | None:
     doc = await db.chat_languages.find_one({"_id": str(user_id)})
     return None if doc is None else str(doc["locale"])
+
+
+async def recent_categories(db: Database, *, user_id: int, limit: int) -> list[str]:
+    """The categories of this user's latest reports, most recent first (distinct)."""
+    cursor = db.cases.find({"reporter.user_id": user_id}, {"category": 1}).sort(
+        "created_at", DESCENDING).limit(limit * 5)
+    out: list[str] = []
+    async for doc in cursor:
+        if doc.get("category") and doc["category"] not in out:
+            out.append(str(doc["category"]))
+    return out[:limit]

@@ -645,3 +645,60 @@ async def record_notice(db: Database, *, case_id: str, kind: str, step: str, lev
             continue
     log.warning("notice not recorded: the case keeps changing", extra={"case_id": case_id})
     return False
+
+
+# ---------------------------------------------------------------- a coordinator's repeat (issue 17)
+
+EVENT_TYPES["follow"] = "case.followed"
+
+
+async def likely_duplicates(db: Database, *, category: str, location: Mapping[str, float],
+                            photos: list[str], actor: ActorLike, now: datetime) -> list[Document]:
+    """The duplicates intake would suggest for a report not yet filed (the chat shows them
+    before the reporter confirms): open cases of the category within the radius, with a
+    near-identical photo when both have photos, as `{case_id, serial, distance_m, hamming?}`."""
+    from cases.duplicates import WINDOW, bounding_box, rank_duplicates
+
+    who = Actor.of(actor)
+    lon, lat = float(location["lon"]), float(location["lat"])
+    hashes = await case_photos.take(db, photos=photos, actor=who)
+    candidates = await repo.nearby_open_cases(db, category=category, box=bounding_box(lon, lat),
+                                              since=now - WINDOW, until=now,
+                                              exclude_states=FINAL_STATES)
+    return rank_duplicates(lon=lon, lat=lat, phashes=hashes, candidates=candidates)
+
+
+async def add_report(db: Database, *, case_ref: str, actor: ActorLike, photos: list[str],
+                     now: datetime) -> Document:
+    """"Add my photo to A": instead of filing a duplicate, a chat reporter adds their photos to
+    an open case and follows it (hears its changes like its reporter). A patrol's photos are
+    public as at intake; a citizen's stay staff-only."""
+    who = Actor.of(actor)
+    if who.user_id is None or who.chat_id is None:
+        raise BadCaseInput("only a chat reporter can add a report to a case", field="actor")
+    for _ in range(10):
+        case = await repo.get_case(db, ref=case_ref)
+        if case["state"] in FINAL_STATES:
+            raise TransitionNotAllowed(f"case {case['serial']} is {case['state']}",
+                                       state=case["state"], version=case["version"],
+                                       case_id=case["_id"])
+        hashes = await case_photos.take(db, photos=photos, actor=who, case_id=case["_id"])
+        new = [p for p in photos if p not in (case.get("photos") or [])]
+        follower = {k: v for k, v in {"user_id": who.user_id, "chat_id": who.chat_id,
+                                      "name": who.name, "locale": who.locale,
+                                      "role": who.role}.items() if v is not None}
+        known = {p.get("user_id") for p in [case.get("reporter") or {}, *(case.get("followers") or [])]}
+        entry = history_entry(case, actor=who, action="follow", to=case["state"], now=now,
+                              data={"photos": new})
+        set_: dict[str, Any] = {
+            "photos": [*(case.get("photos") or []), *new],
+            "photo_ids": list(dict.fromkeys([*(case.get("photo_ids") or []), *new])),
+            "phashes": list(dict.fromkeys([*(case.get("phashes") or []), *hashes]))}
+        if who.role == "coordinator":
+            set_["public_photos"] = [*(case.get("public_photos") or []), *new]
+        try:
+            return await _commit(db, case, entry, set_=set_,
+                                 push=None if who.user_id in known else {"followers": follower})
+        except StaleCase:
+            continue
+    raise StaleCase("the case keeps changing; try again", case_id=case_ref)

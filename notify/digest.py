@@ -1,9 +1,9 @@
 """The daily digest for leaders and centers at `NOTIFY_DIGEST_TIME` local time.
 
 Each leader, station head, department handler and center dispatcher gets their unit's open
-cases by colour (cases.colour, the same colours as everywhere) and how many turned red in
-the last 24 hours. The digest is a `schedule` job per local date (`digest:YYYY-MM-DD`), so
-exactly one worker sends it; message ids are per (date, unit, chat), so a re-run after a
+cases by colour (cases.colour, the same colours as everywhere), how many turned red in
+the last 24 hours and how many were rated 1–2 since the previous digest. The digest is a
+`schedule` job per local date (`digest:YYYY-MM-DD`), so exactly one worker sends it; message ids are per (date, unit, chat), so a re-run after a
 crash queues nothing twice. Cases and roster are read a page at a time: memory grows with
 the number of units, not of cases.
 
@@ -109,6 +109,10 @@ async def send_digest(db: Database, cfg: NotifyConfig, *, job: Document, now: da
         return 0
     day = job["_id"].split(":", 1)[1]
     counts = await tally(db, now=now)
+    # Low ratings (1–2) given since the previous digest, per unit: the center calls back.
+    for case in await repo.low_rated_since(db, since=job["due_at"] - timedelta(days=1)):
+        for key in _scope_keys(case):
+            counts[key]["low_rated"] += 1
     directory = Directory(db, district=cfg.district)
     missing = await missing_next_year(db, today=date.fromisoformat(day))
     queued, after = 0, None
@@ -135,6 +139,8 @@ async def send_digest(db: Database, cfg: NotifyConfig, *, job: Document, now: da
                     "red": c["red"], "yellow": c["yellow"], "blue": c["blue"],
                     "turned_red": c["turned_red"]},
                 kind="digest", now=now, cfg=cfg, case_id=None, photo=photo))
+            if c["low_rated"]:
+                messages[-1]["text"] += "\n" + t("notify.digest_low_ratings", locale, n=c["low_rated"])
             if missing and key == DISTRICT_KEY:
                 messages[-1]["text"] += "\n" + t("notify.calendar_missing", locale, year=missing)
         queued += await repo.enqueue(db, messages=messages)

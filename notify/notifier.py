@@ -72,7 +72,8 @@ class _Batch:
 
 async def _reporters(case: Document, directory: Directory) -> list[Recipient]:
     """The reporter and the followers (reporters of merged duplicates) that have a chat, each
-    in the language stored with their report (else the roster's, else the default)."""
+    in the language they chose with /language, else the one stored with their report (else
+    the roster's, else the default)."""
     out: list[Recipient] = []
     seen: set[int] = set()
     for person in [case.get("reporter") or {}, *(case.get("followers") or [])]:
@@ -81,6 +82,8 @@ async def _reporters(case: Document, directory: Directory) -> list[Recipient]:
             continue
         seen.add(int(chat))
         locale = person.get("locale")
+        if person.get("user_id") is not None:
+            locale = await repo.chosen_language(directory.db, user_id=int(person["user_id"])) or locale
         if locale is None and person.get("user_id") is not None:
             locale = await directory.member_locale(int(person["user_id"]))
         out.append(Recipient(chat_id=int(chat), locale=locale, unit=None,

@@ -20,6 +20,7 @@ from tests.bot.test_flows import (
     api,
     bind,
     buttons,
+    choose_category,
     jpeg,
     latest_with,
     notify_round,
@@ -35,8 +36,11 @@ STREET = "310101001"
 async def patrol_report(world: BotWorld, coordinator: Phone) -> Json:
     """Photo, location, category, note, confirm: the stored case."""
     categories = await report_to_category(world, coordinator)
-    await coordinator.press(categories, "f:cat:community_sanitation")
-    await coordinator.reply()
+    await choose_category(coordinator, categories, "community_sanitation")
+    asked = await coordinator.reply()
+    if "f:dup:new" in buttons(asked):  # a likely duplicate is offered first: file it anyway
+        await coordinator.press(asked, "f:dup:new")
+        await coordinator.reply()
     await coordinator.send("楼道口堆满装修垃圾")
     await coordinator.press(await coordinator.reply(), "f:confirm")
     serial = SERIAL.search((await coordinator.reply())["text"])
@@ -83,7 +87,7 @@ async def test_on_the_spot_and_result_photos_are_carried_by_the_case(world: BotW
     await coordinator.replies(2)
     await coordinator.location(*INSIDE)
     _, categories = await coordinator.replies(2)
-    await coordinator.press(categories, "f:cat:illegal_ads")
+    await choose_category(coordinator, categories, "illegal_ads")
     await coordinator.press(await coordinator.reply(), "f:skip")
     await coordinator.press(await coordinator.reply(), "f:confirm")
     await coordinator.reply()
