@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
+import secrets
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
@@ -280,7 +281,8 @@ async def claim_version(db: Database, *, case_id: str, version: int, now: dateti
         case = await db.cases.find_one({"_id": case_id}, {"version": 1})
         return case is not None and case["version"] < version
 
-    return await leases.take(db.case_claims, f"{case_id}:{version}", holder=f"{case_id}:{now.isoformat()}",
+    # Unique per attempt: two writers at the same instant must not pass for one holder renewing.
+    return await leases.take(db.case_claims, f"{case_id}:{version}", holder=secrets.token_hex(8),
                              now=now, ttl=CLAIM_LEASE, fields={"case_id": case_id},
                              may_take_over=still_below)
 

@@ -331,3 +331,13 @@ async def test_a_retried_intake_restores_the_event_a_crash_left_out(
     assert again["_id"] == case["_id"]
     event = await db.events.find_one({"_id": f"{case['_id']}:1"})
     assert event is not None and event["type"] == "case.reported"
+
+
+async def test_two_writers_at_the_same_instant_do_not_both_win(db: Database, clock: FakeClock,
+                                                               new_case: NewCase) -> None:
+    """The version claim's holder is unique per attempt: equal clocks are not one holder renewing."""
+    from cases import repository as repo
+
+    case = await new_case()
+    wins = [await repo.claim_version(db, case_id=case["_id"], version=2, now=clock.now()) for _ in range(2)]
+    assert wins == [True, False]
