@@ -39,6 +39,9 @@ CALLBACK_KINDS = ("consultation", "complaint", "help", "suggestion")
 # Channels and layers whose place is published with the case (patrol reports, street matters,
 # Open311); a citizen's own location never is.
 PUBLISHED_CHANNELS = ("patrol_bot", "open311")
+# The system's reminders, escalations and recomputed deadlines: the center's business, not a
+# step of the case the public or the reporter follows.
+NOTICE_ACTIONS = frozenset({"remind", "escalate", "recompute_deadline"})
 _INTERNAL = ("intake_key", "phashes", "units", "assigned_units", "spot")
 _LIST_HIDDEN = ("reporter", "followers", "history", "update_id", "duplicate_candidates")
 
@@ -187,7 +190,8 @@ def public_view(case: Case, now: datetime) -> dict[str, Any]:
         "rated": bool(rating),
         "merged_into_serial": next((e.get("data", {}).get("into_serial") for e in history
                                     if e["action"] == "merge"), None),
-        "timeline": [{"at": e["at"], "action": e["action"], "status": e["to"]} for e in history],
+        "timeline": [{"at": e["at"], "action": e["action"], "status": e["to"]} for e in history
+                     if e["action"] not in NOTICE_ACTIONS],
         "photos": public_photos(case),
         "location": case.get("location") if place_is_published(case) else None,
     }

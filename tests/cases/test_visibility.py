@@ -137,3 +137,9 @@ async def test_assignment_history_keeps_access(db: Database, clock: FakeClock, n
     assert visibility.audience(ROADS, doc) == "assignee"
     found = await db.cases.find_one(visibility.scope(ROADS, district="310101"))
     assert found is not None and found["_id"] == doc["_id"]
+
+
+def test_public_timeline_leaves_out_the_centers_notices() -> None:
+    entries = [{"at": NOW, "action": a, "to": "dispatched"} for a in ("dispatch", "remind", "escalate")]
+    timeline = visibility.view(None, hotline(history=entries), NOW)["timeline"]
+    assert [e["action"] for e in timeline] == ["dispatch"]
