@@ -71,7 +71,6 @@ class Settings(BaseSettings):
     desk_signin_window_s: float = Field(300.0, gt=0, le=86_400)
     # notify: reminders, escalation, digest, sending pace (README "Configuration")
     notify_reminder_fraction: float = Field(0.75, gt=0, lt=1)
-    notify_escalation_hours: list[float] = Field(default_factory=lambda: [0.0, 4.0, 24.0])
     notify_digest_time: str = Field("08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     notify_rate_per_s: float = Field(29.5, gt=0, le=1000)
     notify_chat_interval_s: float = Field(1.05, ge=0, le=60)
