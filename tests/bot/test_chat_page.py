@@ -1,0 +1,107 @@
+"""Journey (1) of issue 17 clicked through the sandbox's chat page in headless Chromium: the
+real gridlink bot (PTB) and notifier behind it, the block leader's part done in the page."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+from PIL import Image
+
+from gridlink.i18n import t
+from tests.bot.conftest import BLOCK_ONE, BotWorld
+from tests.bot.test_chat_journeys import STREET_CENTER, patrol_case
+from tests.bot.test_flows import bind, buttons, latest_with, notify_round
+from tests.sandbox.test_page import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Debian chromium (make browser)"),
+]
+ZH = "zh-CN"
+
+
+def picture(shade: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (shade, 160, 60)).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def test_leader_journey_in_the_chat_page(world: BotWorld) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    coordinator = await world.phone("巡管员老周")
+    leader = await world.phone("块长王")
+    center = await world.phone("受理员李")
+    await bind(world, coordinator, "coordinator", BLOCK_ONE)
+    await bind(world, leader, "leader", BLOCK_ONE)
+    await bind(world, center, "dispatcher", STREET_CENTER)
+    serial, case_id = await patrol_case(world, coordinator)
+    await notify_round(world)
+
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(world.sb.url + "/")
+            await page.locator("#user-list li", has_text="块长王").click()
+            await expect(page.locator("#chat-title")).to_contain_text("块长王")
+
+            # The assignment: the hazard's photo, the pin named after the block, the buttons.
+            assignment = page.locator(".msg.bot", has_text=serial).filter(
+                has=page.locator(".inline-button", has_text=t("btn.accept", ZH))).last
+            await expect(assignment).to_be_visible(timeout=10_000)
+            await expect(page.locator(".msg.bot img").first).to_be_visible()
+            await expect(page.locator(".msg.bot", has_text="🏢 一号责任块").first).to_be_visible()
+            await assignment.locator(".inline-button", has_text=t("btn.accept", ZH)).click()
+            accepted = page.locator(".msg.bot", has_text=t("action.accepted", ZH, serial=serial)).last
+            await expect(accepted).to_be_visible(timeout=10_000)
+
+            # An extension in working days, approved by the center in its own chat.
+            await accepted.locator(".inline-button", has_text=t("btn.extend", ZH)).click()
+            await expect(page.locator(".msg.bot", has_text=serial).last).to_contain_text("延期")
+            await page.fill("#text-input", "2")
+            await page.press("#text-input", "Enter")
+            await expect(page.locator(".msg.bot").last).to_contain_text(
+                t("action.ask_extension_reason", ZH), timeout=10_000)
+            await page.fill("#text-input", "材料要等两天")
+            await page.press("#text-input", "Enter")
+            await expect(page.locator(".msg.bot").last).to_contain_text(
+                t("action.extension_requested", ZH, serial=serial), timeout=10_000)
+            await notify_round(world)
+            request = await latest_with(world, center, "c:approve:")
+            await center.press(request, next(b for b in buttons(request) if b.startswith("c:approve:")))
+            await center.reply()
+            await notify_round(world)
+
+            # Done from the newest message, two result photos, the note, confirm.
+            outcome = page.locator(".msg.bot", has_text="【延期已批准】").last
+            await expect(outcome).to_be_visible(timeout=10_000)
+            await outcome.locator(".inline-button", has_text=t("btn.done", ZH)).click()
+            await expect(page.locator(".msg.bot").last).to_contain_text(
+                t("action.ask_result_photo", ZH, serial=serial), timeout=10_000)
+            for n, shade in enumerate((30, 90), 1):
+                await page.set_input_files("#photo-input", files=[{
+                    "name": f"result{n}.jpg", "mimeType": "image/jpeg", "buffer": picture(shade)}])
+                await page.click("#send-photo")
+                await expect(page.locator(".msg.bot").last).to_contain_text(
+                    t("action.result_photo_added", ZH, count=n), timeout=10_000)
+            await page.fill("#text-input", "已清运完毕")
+            await page.press("#text-input", "Enter")
+            confirm = page.locator(".msg.bot", has_text="已清运完毕").last
+            await expect(confirm).to_be_visible(timeout=10_000)
+            await confirm.locator(".inline-button", has_text=t("btn.confirm", ZH)).click()
+            await expect(page.locator(".msg.bot").last).to_contain_text(
+                t("action.done", ZH, serial=serial), timeout=10_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "sandbox-leader-journey.png"), full_page=True)
+        finally:
+            await browser.close()
+    assert errors == []
+    case = await world.db.cases.find_one({"_id": case_id})
+    assert case is not None and case["state"] == "awaiting_verification"
+    assert case["extension"]["status"] == "approved"
+    assert len(case["result"]["photos"]) == 2 and case["result"]["text"] == "已清运完毕"
