@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,8 @@ from stats import assessment as assess
 from stats import board as board_mod
 from stats import geo
 from stats import hotspots as hs
-from stats.charts import DEFAULT_SIZE, HEIGHTS, WIDTHS, bar_chart_png
+from stats import trends as tr
+from stats.charts import DEFAULT_SIZE, HEIGHTS, WIDTHS, bar_chart_png, line_chart_png
 from stats.rollups import View, fold_waiting, folding_in_background, fresh, upgrade
 from stats.units import directory
 
@@ -132,6 +133,91 @@ async def hotspots_png(request: web.Request) -> web.Response:
                                  "X-Stats-Pending": str(as_of["pending"])})
 
 
+def _lang(request: web.Request) -> str:
+    """`lang=zh|en`, else the browser's first language (zh unless it is English)."""
+    asked = request.query.get("lang")
+    if asked:
+        if asked not in ("zh", "en"):
+            raise InvalidInput("lang must be zh or en", field="lang")
+        return asked
+    first = request.headers.get("Accept-Language", "").split(",")[0].strip().lower()
+    return "en" if first.startswith("en") else "zh"
+
+
+DEFAULT_SPAN = {"day": 29, "week": 7 * 26 - 1, "month": 365}
+
+
+def _codes(request: web.Request, field: str) -> frozenset[str]:
+    # Repeated parameters and comma-separated lists alike (a multi-select sends either).
+    return tr.codes(",".join(request.query.getall(field, [])), field)
+
+
+def _trend_query(request: web.Request) -> tuple[tr.Query, list[str]]:
+    q = request.query
+    today = request.app[CLOCK].now().astimezone(_tz(request)).date()
+    grain = q.get("grain", "day")
+    if grain not in tr.GRAINS:
+        raise InvalidInput(f"grain must be one of {', '.join(tr.GRAINS)}", field="grain")
+    end = _day(q.get("to"), "to", today)
+    start = _day(q.get("from"), "from", end - timedelta(days=DEFAULT_SPAN[grain]))
+    filters = tr.Filters(streets=_codes(request, "street"), stations=_codes(request, "station"),
+                         blocks=_codes(request, "block"), categories=_codes(request, "category"),
+                         channels=_codes(request, "channel"), departments=_codes(request, "department"))
+    compare = [c for c in (q.get("compare", ",".join(tr.COMPARE))).split(",") if c]
+    bad = [c for c in compare if c not in tr.COMPARE]
+    if bad:
+        raise InvalidInput(f"compare must be among {', '.join(tr.COMPARE)}", field="compare")
+    return tr.Query(start, end, grain, q.get("by", "total"), filters), compare
+
+
+async def _trend_body(request: web.Request) -> tuple[dict[str, Any], View]:
+    query, compare = _trend_query(request)
+    db = request.app[DB]
+    view = await fresh(db, now=request.app[CLOCK].now())
+    d = await directory(db, district=request.app[SETTINGS].district_code)
+    body = await tr.trends(db, query, directory=d, view=view, compare=compare, lang=_lang(request))
+    return body, view
+
+
+async def trends(request: web.Request) -> web.Response:
+    body, view = await _trend_body(request)
+    return _json({**body, **view.stamp()})
+
+
+async def trends_png(request: web.Request) -> web.Response:
+    width = _size(request.query.get("width"), "width", DEFAULT_SIZE[0], WIDTHS)
+    height = _size(request.query.get("height"), "height", DEFAULT_SIZE[1], HEIGHTS)
+    body, view = await _trend_body(request)
+    png = await trend_png(body, width=width, height=height)
+    as_of = view.stamp()
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "public, max-age=60",
+                                 "X-Stats-As-Of": str(as_of["as_of"]),
+                                 "X-Stats-Pending": str(as_of["pending"])})
+
+
+async def trend_png(body: dict[str, Any], *, width: int = DEFAULT_SIZE[0],
+                    height: int = DEFAULT_SIZE[1]) -> bytes:
+    """The PNG of a trend answer (`stats.trends.trends`), in its language; cached by content."""
+    title, lines, compare = tr.chart_parts(body)
+    key = ("trend", title, tuple(body["buckets"]), tuple((n, tuple(d)) for n, d in lines),
+           tuple((n, tuple(d)) for n, d in compare), width, height)
+    png = PNG_CACHE.get(key)
+    if png is None:
+        png = await asyncio.to_thread(line_chart_png, list(body["buckets"]), lines, title=title,
+                                      compare=compare, width=width, height=height)
+        PNG_CACHE[key] = png
+    return png
+
+
+async def trend_options(request: web.Request) -> web.Response:
+    street = request.query.get("street") or None
+    if street is not None:
+        tr.codes(street, "street")
+    d = await directory(request.app[DB], district=request.app[SETTINGS].district_code)
+    return _json(tr.options(d, lang=_lang(request), street=street))
+
+
 async def headline(request: web.Request) -> web.Response:
     today = request.app[CLOCK].now().astimezone(_tz(request)).date()
     end = _day(request.query.get("to"), "to", today)
@@ -231,12 +317,16 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/board", board)
     app.router.add_get(f"{PREFIX}/hotspots", hotspots)
     app.router.add_get(f"{PREFIX}/hotspots.png", hotspots_png)
+    app.router.add_get(f"{PREFIX}/trends", trends)
+    app.router.add_get(f"{PREFIX}/trends.png", trends_png)
+    app.router.add_get(f"{PREFIX}/trends/options", trend_options)
     app.router.add_get(f"{PREFIX}/headline", headline)
     app.router.add_get(f"{PREFIX}/assessment", assessment)
     app.router.add_get(f"{PREFIX}/assessment.csv", assessment_csv)
     app.router.add_get(f"{PREFIX}/assessment.xlsx", assessment_xlsx)
     app.router.add_get(f"{PREFIX}/map", street_map)
-    app.add_routes([_page(p) for p in ("board.html", "hotspots.html", "map.html", "assessment.html")])
+    app.add_routes([_page(p) for p in ("board.html", "hotspots.html", "map.html", "assessment.html",
+                                           "trends.html")])
     app.router.add_get("/static/fonts/cjk.otf", cjk_font)
     app.router.add_static("/static/stats", STATIC / "stats")
     app.router.add_static("/static/echarts", STATIC / "echarts")

@@ -112,3 +112,47 @@ def bar_chart_png(rows: list[tuple[str, int]], *, title: str, width: int = 800,
     Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB").save(
         buf, format="png", compress_level=1)
     return buf.getvalue()
+
+
+LINE_COLOURS = ("#c0392b", "#2980b9", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#2c3e50",
+                "#f39c12", "#7f8c8d", "#e84393", "#00a8ff", "#6ab04c", "#95a5a6")
+
+
+def line_chart_png(labels: list[str], lines: list[tuple[str, list[int]]], *, title: str,
+                   compare: list[tuple[str, list[int]]] | None = None, width: int = 800,
+                   height: int = 500, no_data: str = "无数据 no data") -> bytes:
+    """Counts over time: one line per series, comparison periods dashed grey, a legend in the
+    CJK font (the trend chart; an Axes here — a few lines, not dozens of bars)."""
+    from PIL import Image
+
+    font = cjk_font()
+    fig = _figure(width, height)
+    ax = fig.add_axes((0.07, 0.22 if len(lines) + len(compare or []) > 4 else 0.14, 0.9, 0.68))
+    xs = list(range(len(labels)))
+    for i, (name, data) in enumerate(lines):
+        ax.plot(xs, data, color=LINE_COLOURS[i % len(LINE_COLOURS)], linewidth=1.6, label=name)
+    for j, (name, data) in enumerate(compare or []):
+        ax.plot(list(range(len(data))), data, color=("#999999", "#cccccc")[j % 2], linewidth=1.2,
+                linestyle="--", label=name)
+    step = max(1, len(labels) // 8)
+    ax.set_xticks(xs[::step])
+    ax.set_xticklabels(labels[::step], fontsize=8)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", color="#eeeeee")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if lines or compare:
+        small = font.copy()
+        small.set_size(8)
+        fig.legend(loc="lower center", ncol=min(4, len(lines) + len(compare or [])), prop=small,
+                   frameon=False)
+    if not any(any(d) for _, d in lines):
+        ax.text(0.5, 0.5, no_data, ha="center", va="center", transform=ax.transAxes,
+                fontproperties=font, fontsize=12)
+    fig.text(0.5, 1 - 21 / height, title, ha="center", va="center", fontproperties=font, fontsize=13)
+    fig.canvas.draw()
+    buf = io.BytesIO()
+    Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba()).convert("RGB").save(
+        buf, format="png", compress_level=1)
+    return buf.getvalue()

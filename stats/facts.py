@@ -6,6 +6,12 @@ to. A cell is (period, by, filter, value): period a local day `D2026-11-27` or m
 (`*` all, `cat=<category>`, `ch=<channel>`, `st=<street>`, `dp=<department>` for its handlers,
 `ws=<workstation or patrol zone>` for its coordinators); value the unit, category, channel,
 kind, handler or coordinator name. Each cell holds a small vector of measures (see `MEASURES`).
+
+Trend cells (`TREND`) count the same cases by day for any combination of place, category,
+channel and department: per month, `M2026-11|T|*` with values `<street>~<category>~<channel>~
+<department>` and `M2026-11|T|st=<street>` with `<block>~<category>~<channel>~<department>`,
+each holding the count per day of the month (measures `01`..`31`). Merged duplicates are not
+counted there: a trend counts problems, not reports of one problem.
 """
 
 from __future__ import annotations
@@ -173,6 +179,23 @@ def cells(f: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield doc_id(period, "coordinator", "ws=" + d["station"]), d["coordinator"]
 
 
+TREND = "T"
+TREND_SEP = "~"
+
+
+def trend_cells(f: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(document id, value, day of month) of the trend cells a case is counted in."""
+    d = f["dims"]
+    if d["state"] == "merged":
+        return
+    month, dd = "M" + d["day"][:7], d["day"][8:10]
+    tail = TREND_SEP.join((d["category"], d["channel"], d["department"]))
+    yield doc_id(month, TREND, "*"), d["street"] + TREND_SEP + tail, dd
+    if d["street"] != "-":
+        place = d["block"] if d["block"] != "-" else d["sblock"]
+        yield doc_id(month, TREND, "st=" + d["street"]), place + TREND_SEP + tail, dd
+
+
 def vector(f: Mapping[str, Any]) -> dict[str, int]:
     """The measures a case adds to each of its cells: its measures plus one for its state."""
     return {**f["m"], "s_" + f["dims"]["state"]: 1}
@@ -188,6 +211,9 @@ def contributions(f: Mapping[str, Any] | None, sign: int = 1) -> dict[str, dict[
         cell = out.setdefault(doc, {}).setdefault(value, {})
         for measure, n in vec.items():
             cell[measure] = cell.get(measure, 0) + sign * n
+    for doc, value, dd in trend_cells(f):
+        cell = out.setdefault(doc, {}).setdefault(value, {})
+        cell[dd] = cell.get(dd, 0) + sign
     return out
 
 

@@ -51,8 +51,9 @@ LEASE = "fold-lease"
 LAYOUT_ID = "layout"
 # 2: board groups (g|) instead of one summary document per list (s|); 3: packed groups;
 # 4: rollups packed as columns; 5: a group's cut in milliseconds after its base;
-# 6: open-list entries carry the public and published-place flags.
-LAYOUT = 6
+# 6: open-list entries carry the public and published-place flags; 7: trend cells (counts by
+# day of month for place × category × channel × department, `stats.facts.trend_cells`).
+LAYOUT = 7
 DERIVED = ("l|", "s|", "t|", "g|")  # prefixes of everything but rollups
 VERSION_ID = "~version"  # in LOG, so one lookup tells the version and whether changes wait
 # Documents read by pages, per database, valid while the version stays (and at most CACHE_S).
@@ -251,6 +252,12 @@ async def rollup_docs(db: Database, *, ids: Iterable[str], version: str | None =
     """`{key: {value: {measure: n}}}` for the rollup keys that exist (one `$in` lookup), with
     only the given measures if any."""
     return {k: rollup_of(d, measures) for k, d in (await _docs(db, ids, version)).items()}
+
+
+async def raw_docs(db: Database, *, ids: Iterable[str], version: str | None = None) -> dict[str, Document]:
+    """Stored documents by `_id` (one `$in` lookup, cached like `rollup_docs`), left packed for
+    readers that parse them their own way (`stats.trends`)."""
+    return await _docs(db, ids, version)
 
 
 async def open_docs(db: Database, *, ids: Iterable[str], version: str | None = None

@@ -279,11 +279,13 @@ def recompute(cases: Iterable[Mapping[str, Any]], *, tz: ZoneInfo = DEFAULT_TZ
     # Count (cell, measure vector) pairs in C (Counter.update), then expand each distinct pair
     # once: a case's ~36 cells share one of a few dozen measure vectors.
     pairs: Counter[tuple[str, str, tuple[tuple[str, int], ...]]] = Counter()
+    trend: Counter[tuple[str, str, str]] = Counter()
     opens: dict[str, dict[str, list[Any]]] = {}
     for case in cases:
         f = F.facts(case, tz)
         vec = tuple(sorted(F.vector(f).items()))
         pairs.update((doc, value, vec) for doc, value in F.cells(f))
+        trend.update(F.trend_cells(f))
         entry = F.open_entry(case)
         if entry is not None:
             for list_id in F.open_lists(entry):
@@ -293,6 +295,8 @@ def recompute(cases: Iterable[Mapping[str, Any]], *, tz: ZoneInfo = DEFAULT_TZ
         cell = rollups.setdefault(doc, {}).setdefault(value, {})
         for measure, n in vec:
             cell[measure] = cell.get(measure, 0) + n * times
+    for (doc, value, dd), times in trend.items():
+        rollups.setdefault(doc, {}).setdefault(value, {})[dd] = times
     return rollups, opens
 
 

@@ -17,6 +17,7 @@ BLOCK_LEVELS = ("community_block", "street_block")
 @dataclass
 class Directory:
     name: dict[str, str] = field(default_factory=dict)
+    name_en: dict[str, str] = field(default_factory=dict)
     level: dict[str, str] = field(default_factory=dict)
     parent: dict[str, str | None] = field(default_factory=dict)
     children: dict[str, list[str]] = field(default_factory=dict)
@@ -24,8 +25,9 @@ class Directory:
     loaded_at: float = 0.0
     _of_level: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
-    def add(self, code: str, level: str, name: str, parent: str | None) -> None:
+    def add(self, code: str, level: str, name: str, parent: str | None, name_en: str | None = None) -> None:
         self.name[code] = name
+        self.name_en[code] = name_en or name
         self.level[code] = level
         self._of_level.clear()
         self.parent[code] = parent
@@ -57,11 +59,11 @@ def demo_directory(district: str = "310101") -> Directory:
     d = Directory()
     for feat in demo_feature_collection(district=district)["features"]:
         p = feat["properties"]
-        d.add(p["code"], p["level"], p.get("name") or p["code"], p.get("parent"))
+        d.add(p["code"], p["level"], p.get("name") or p["code"], p.get("parent"), p.get("name_en"))
         if p["level"] in BLOCK_LEVELS and feat.get("geometry"):
             d.geometry[p["code"]] = feat["geometry"]
     for u in department_units(district):
-        d.add(u["code"], u["level"], u["name_zh"], u["parent"])
+        d.add(u["code"], u["level"], u["name_zh"], u["parent"], u.get("name_en"))
     return d
 
 
@@ -89,7 +91,7 @@ async def _load(db: Database, district: str) -> Directory:
     if docs:
         d = Directory()
         for u in docs:
-            d.add(u["code"], u["level"], u.get("name_zh") or u["code"], u.get("parent"))
+            d.add(u["code"], u["level"], u.get("name_zh") or u["code"], u.get("parent"), u.get("name_en"))
             if u["level"] in BLOCK_LEVELS and u.get("geometry"):
                 d.geometry[u["code"]] = u["geometry"]
     else:

@@ -1,0 +1,417 @@
+"""Trends (热点趋势): case counts per day, ISO week or month for any combination of places
+(streets, workstations or patrol zones, blocks), categories, channels and departments, with the
+previous period and the same period last year beside them.
+
+Read from the trend cells (`stats.facts.trend_cells`): one document per month — the district's
+(`M…|T|*`, places at street level) or, when workstations or blocks are asked for, one per street
+involved (`M…|T|st=<street>`) — so a year's daily trend reads ~13 documents per period compared,
+in one `$in` lookup, whatever the number of cases. Within a dimension the chosen values are
+alternatives (OR); across dimensions they all apply (AND).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from calendar import monthrange
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from gridlink.db import Database
+from gridlink.errors import InvalidInput
+from stats import repository as repo
+from stats.facts import TREND, TREND_SEP
+from stats.hotspots import CHANNEL_NAMES, KIND_NAMES
+from stats.rollups import View
+from stats.units import Directory
+
+GRAINS = ("day", "week", "month")
+BY = ("total", "street", "workstation", "block", "category", "channel", "department")
+COMPARE = ("previous", "last_year")
+# Points per series at most (two years of days, ten of weeks, twenty of months).
+MAX_POINTS = {"day": 732, "week": 522, "month": 240}
+MAX_SERIES = 12  # lines drawn; the rest are summed into "other"
+MAX_CODES = 200  # values chosen per filter
+_CODE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+CHANNEL_NAMES_EN = {
+    "patrol_bot": "Patrol report", "citizen_bot": "Citizen chat", "hotline_962000": "962000 hotline",
+    "hotline_12345": "12345 hotline", "transfer_110": "110 transfer", "mayor_mailbox": "Mayor's mailbox",
+    "party_mailbox": "Party secretary's mailbox", "web_portal": "Website", "open311": "Open311",
+}
+KIND_NAMES_EN = {"hazard": "Hazard", "consultation": "Consultation", "complaint": "Complaint",
+                 "help": "Help", "suggestion": "Suggestion"}
+TOTAL_NAMES = {"zh": "合计", "en": "Total"}
+OTHER_NAMES = {"zh": "其他", "en": "Other"}
+
+
+def codes(value: str | None, field: str) -> frozenset[str]:
+    """A comma-separated list of codes (repeatable parameters are joined by the caller)."""
+    if not value:
+        return frozenset()
+    found = [v.strip() for v in value.split(",") if v.strip()]
+    if len(found) > MAX_CODES:
+        raise InvalidInput(f"{field}: at most {MAX_CODES} values", field=field)
+    bad = next((v for v in found if not _CODE.match(v)), None)
+    if bad is not None:
+        raise InvalidInput(f"{field}: {bad[:70]!r} is not a code", field=field)
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Filters:
+    streets: frozenset[str] = frozenset()
+    stations: frozenset[str] = frozenset()  # workstations or patrol zones
+    blocks: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()
+    departments: frozenset[str] = frozenset()
+
+    @property
+    def below_street(self) -> bool:
+        return bool(self.stations or self.blocks)
+
+
+@dataclass(frozen=True)
+class Query:
+    start: date
+    end: date
+    grain: str = "day"
+    by: str = "total"
+    filters: Filters = field(default_factory=Filters)
+
+
+def snap(start: date, end: date, grain: str) -> tuple[date, date]:
+    """The range widened to whole weeks (Monday..Sunday) or months."""
+    if grain == "week":
+        return start - timedelta(days=start.weekday()), end + timedelta(days=6 - end.weekday())
+    if grain == "month":
+        return start.replace(day=1), end.replace(day=monthrange(end.year, end.month)[1])
+    return start, end
+
+
+def label_of(day: date, grain: str) -> str:
+    if grain == "week":
+        y, w, _ = day.isocalendar()
+        return f"{y}-W{w:02d}"
+    if grain == "month":
+        return day.strftime("%Y-%m")
+    return day.isoformat()
+
+
+def buckets(start: date, end: date, grain: str) -> list[str]:
+    out: list[str] = []
+    day = start
+    while day <= end:
+        label = label_of(day, grain)
+        if not out or out[-1] != label:
+            out.append(label)
+        day += timedelta(days=1)
+    return out
+
+
+def _add_months(day: date, n: int) -> date:
+    y, m = divmod(day.year * 12 + day.month - 1 + n, 12)
+    return date(y, m + 1, min(day.day, monthrange(y, m + 1)[1]))
+
+
+def comparison(start: date, end: date, grain: str, which: str) -> tuple[date, date]:
+    """The previous period of the same length, or the same period a year before: the same
+    months for months, 52 weeks earlier for days and weeks (so weekdays line up)."""
+    if which == "previous":
+        if grain == "month":
+            n = len(buckets(start, end, grain))
+            return _add_months(start, -n), _add_months(start, 0) - timedelta(days=1)
+        span = (end - start).days + 1
+        return start - timedelta(days=span), start - timedelta(days=1)
+    if grain == "month":
+        return _add_months(start, -12), _add_months(end.replace(day=1), -12).replace(
+            day=monthrange(end.year - 1, end.month)[1])
+    return start - timedelta(days=364), end - timedelta(days=364)
+
+
+def months(start: date, end: date) -> list[str]:
+    out, day = [], start.replace(day=1)
+    while day <= end:
+        out.append("M" + day.strftime("%Y-%m"))
+        day = _add_months(day, 1)
+    return out
+
+
+def validate(q: Query) -> Query:
+    if q.grain not in GRAINS:
+        raise InvalidInput(f"grain must be one of {', '.join(GRAINS)}", field="grain")
+    if q.by not in BY:
+        raise InvalidInput(f"by must be one of {', '.join(BY)}", field="by")
+    if q.end < q.start:
+        raise InvalidInput("`to` is before `from`", field="to")
+    start, end = snap(q.start, q.end, q.grain)
+    if len(buckets(start, end, q.grain)) > MAX_POINTS[q.grain]:
+        raise InvalidInput(f"at most {MAX_POINTS[q.grain]} points per {q.grain}: choose a shorter "
+                           "range or a coarser grain", field="grain")
+    return Query(start, end, q.grain, q.by, q.filters)
+
+
+def _streets(q: Query, d: Directory) -> list[str] | None:
+    """The streets whose block-level documents the query needs (None: the district's suffices)."""
+    f = q.filters
+    if not f.below_street and q.by not in ("workstation", "block"):
+        return None
+    if not (f.streets or f.below_street):
+        return d.of_level("street")
+    found = set(f.streets)
+    for code in (*f.stations, *f.blocks):
+        street = d.street_of(code)
+        if street:
+            found.add(street)
+    return sorted(found)
+
+
+def doc_ids(start: date, end: date, streets: list[str] | None) -> list[str]:
+    filters = ["*"] if streets is None else ["st=" + s for s in streets]
+    return [f"{m}|{TREND}|{flt}" for m in months(start, end) for flt in filters]
+
+
+def _bucket_matrix(period: str, start: date, end: date, grain: str, labels: dict[str, int]) -> Any:
+    """A (32 × buckets) 0/1 matrix taking a month's counts by day of month to the range's
+    buckets (days outside the range go nowhere)."""
+    import numpy as np
+
+    y, mo = int(period[1:5]), int(period[6:8])
+    out = np.zeros((32, len(labels)), dtype=np.int64)
+    for dd in range(1, monthrange(y, mo)[1] + 1):
+        day = date(y, mo, dd)
+        if start <= day <= end:
+            out[dd, labels[label_of(day, grain)]] = 1
+    return out
+
+
+@dataclass
+class Parsed:
+    """A trend document as arrays: its values' parts and their counts by day of month."""
+
+    place: Any
+    category: Any
+    channel: Any
+    department: Any
+    counts: Any  # int64 (values × 32), column = day of month
+    derived: dict[str, Any] = field(default_factory=dict)
+
+
+# Parsed documents by (id, stored string): a month's trend cells change only while its cases
+# are dispatched or merged, so past months are parsed once per process, not per request.
+_parsed: OrderedDict[tuple[str, str], Parsed] = OrderedDict()
+PARSED_MAX = 2000
+
+
+def parse(doc_id: str, doc: Mapping[str, Any]) -> Parsed:
+    import numpy as np
+
+    key = (doc_id, doc["v"])
+    found = _parsed.get(key)
+    if found is not None:
+        _parsed.move_to_end(key)
+        return found
+    stored = json.loads(doc["v"])
+    cols = [int(k) for k in stored["k"]]
+    values = list(stored["c"])
+    counts = np.zeros((len(values), 32), dtype=np.int64)
+    if values:
+        counts[:, cols] = np.asarray(list(stored["c"].values()), dtype=np.int64).reshape(len(values), len(cols))
+    parts = [v.split(TREND_SEP) for v in values]
+    cols4 = list(zip(*parts, strict=True)) if parts else [(), (), (), ()]
+    place, category, channel, department = (np.asarray(c, dtype=object) for c in cols4)
+    found = Parsed(place, category, channel, department, counts)
+    _parsed[key] = found
+    if len(_parsed) > PARSED_MAX:
+        _parsed.popitem(last=False)
+    return found
+
+
+def _isin(values: Any, chosen: frozenset[str]) -> Any:
+    import numpy as np
+
+    return np.fromiter((v in chosen for v in values), dtype=bool, count=len(values))
+
+
+def series(docs: Mapping[str, Mapping[str, Any]], *, start: date, end: date,
+           grain: str, by: str, filters: Filters, directory: Directory) -> dict[str, list[int]]:
+    """`{key: counts per bucket}` of the (raw) trend documents read for this range."""
+    import numpy as np
+
+    labels = {label: i for i, label in enumerate(buckets(start, end, grain))}
+    sums: dict[str, Any] = {}
+    f = filters
+    parent = directory.parent
+    for doc_id, doc in docs.items():
+        period, _, flt = doc_id.split("|", 2)
+        p = parse(doc_id, doc)
+        n = len(p.counts)
+        if not n:
+            continue
+        street_doc = flt[3:] if flt.startswith("st=") else None
+        mask = np.ones(n, dtype=bool)
+        for chosen, col in ((f.categories, p.category), (f.channels, p.channel),
+                            (f.departments, p.department)):
+            if chosen:
+                mask &= _isin(col, chosen)
+        if street_doc is None:
+            if f.streets:
+                mask &= _isin(p.place, f.streets)
+        elif (f.streets or f.below_street) and street_doc not in f.streets:
+            if "station" not in p.derived:
+                p.derived["station"] = np.asarray([parent.get(b) or "-" for b in p.place], dtype=object)
+            mask &= _isin(p.place, f.blocks) | _isin(p.derived["station"], f.stations)
+        if not mask.any():
+            continue
+        if by == "total":
+            keys = np.full(n, "total", dtype=object)
+        elif by == "street":
+            keys = np.full(n, street_doc, dtype=object) if street_doc else p.place
+        elif by == "workstation":
+            if "station" not in p.derived:
+                p.derived["station"] = np.asarray([parent.get(b) or "-" for b in p.place], dtype=object)
+            keys = p.derived["station"]
+        else:
+            keys = {"block": p.place, "category": p.category, "channel": p.channel,
+                    "department": p.department}[by]
+        chosen_keys = keys[mask]
+        uniq, inverse = np.unique(chosen_keys.astype(str), return_inverse=True)
+        grouped = np.zeros((len(uniq), 32), dtype=np.int64)
+        np.add.at(grouped, inverse, p.counts[mask])
+        spread = grouped @ _bucket_matrix(period, start, end, grain, labels)
+        for k, row in zip(uniq.tolist(), spread, strict=True):
+            acc = sums.get(k)
+            sums[k] = row if acc is None else acc + row
+    return {k: [int(x) for x in v] for k, v in sums.items()}
+
+
+def labeller(directory: Directory, lang: str) -> Any:
+    """Name of a key of a dimension in `lang` (zh or en)."""
+    from cases.categories import DEFAULT_CATEGORIES
+
+    cats = {c.code: (c.name_en if lang == "en" else c.name_zh) for c in DEFAULT_CATEGORIES}
+    channels = CHANNEL_NAMES_EN if lang == "en" else CHANNEL_NAMES
+    kinds = KIND_NAMES_EN if lang == "en" else KIND_NAMES
+    units = directory.name_en if lang == "en" else directory.name
+
+    def label(by: str, key: str) -> str:
+        if by == "total":
+            return TOTAL_NAMES.get(lang, TOTAL_NAMES["zh"])
+        if key == "~other":
+            return OTHER_NAMES.get(lang, OTHER_NAMES["zh"])
+        if by == "category":
+            return cats.get(key, key)
+        if by == "channel":
+            return channels.get(key, key)
+        if by == "kind":
+            return kinds.get(key, key)
+        if key == "-":
+            return "—"
+        return units.get(key, key)
+
+    return label
+
+
+def _top(found: dict[str, list[int]], width: int) -> list[tuple[str, list[int]]]:
+    ranked = sorted(found.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+    head, rest = ranked[:MAX_SERIES], ranked[MAX_SERIES:]
+    if rest:
+        other = [0] * width
+        for _, data in rest:
+            for i, n in enumerate(data):
+                other[i] += n
+        head.append(("~other", other))
+    return head
+
+
+async def trends(db: Database, q: Query, *, directory: Directory, view: View | None = None,
+                 compare: Iterable[str] = COMPARE, lang: str = "zh") -> dict[str, Any]:
+    """The series of the query and its comparison periods (one `$in` lookup for all)."""
+    q = validate(q)
+    compare = [c for c in compare if c in COMPARE]
+    ranges = {"current": (q.start, q.end), **{c: comparison(q.start, q.end, q.grain, c) for c in compare}}
+    streets = _streets(q, directory)
+    ids = {name: doc_ids(s, e, streets) for name, (s, e) in ranges.items()}
+    docs = await repo.raw_docs(db, ids=[i for group in ids.values() for i in group],
+                               version=view.version if view else None)
+    label = labeller(directory, lang)
+    width = len(buckets(q.start, q.end, q.grain))
+    found = {name: series({i: docs[i] for i in ids[name] if i in docs}, start=s, end=e,
+                          grain=q.grain, by=q.by, filters=q.filters, directory=directory)
+             for name, (s, e) in ranges.items()}
+    top = _top(found["current"], width)
+    keys = [k for k, _ in top]
+
+    def total(rows: dict[str, list[int]], n: int) -> list[int]:
+        out = [0] * n
+        for data in rows.values():
+            for i, v in enumerate(data):
+                out[i] += v
+        return out
+
+    body: dict[str, Any] = {
+        "from": q.start.isoformat(), "to": q.end.isoformat(), "grain": q.grain, "by": q.by,
+        "lang": lang, "buckets": buckets(q.start, q.end, q.grain),
+        "series": [{"key": k, "name": label(q.by, k), "data": data, "sum": sum(data)} for k, data in top],
+        "total": total(found["current"], width),
+        "documents": len(set(ids["current"]) & set(docs)),
+    }
+    body["compare"] = {}
+    for name in compare:
+        s, e = ranges[name]
+        n = len(buckets(s, e, q.grain))
+        rows = found[name]
+        tot = total(rows, n)
+        body["compare"][name] = {
+            "from": s.isoformat(), "to": e.isoformat(), "buckets": buckets(s, e, q.grain),
+            "total": tot, "sum": sum(tot),
+            "series": {k: sum(rows.get(k, [])) for k in keys if k != "~other"},
+        }
+    body["sum"] = sum(body["total"])
+    return body
+
+
+def options(directory: Directory, *, lang: str, street: str | None = None) -> dict[str, Any]:
+    """The choices of the trend page's filters, by name: streets and departments always;
+    a street's workstations (or patrol zones) and blocks when one is given."""
+    from cases.categories import DEFAULT_CATEGORIES
+
+    names = directory.name_en if lang == "en" else directory.name
+    channels = CHANNEL_NAMES_EN if lang == "en" else CHANNEL_NAMES
+
+    def units(level: str, within: str | None = None) -> list[dict[str, str]]:
+        found = directory.of_level(level)
+        if within is not None:
+            found = [c for c in found if directory.street_of(c) == within]
+        return [{"code": c, "name": names.get(c, c)} for c in found]
+
+    out: dict[str, Any] = {
+        "streets": units("street"), "departments": units("department"),
+        "categories": [{"code": c.code, "name": c.name_en if lang == "en" else c.name_zh}
+                       for c in DEFAULT_CATEGORIES],
+        "channels": [{"code": c, "name": n} for c, n in channels.items()],
+    }
+    if street:
+        out["stations"] = units("workstation", street) + units("patrol_zone", street)
+        out["blocks"] = units("community_block", street) + units("street_block", street)
+    return out
+
+
+TITLES: dict[str, dict[str, Any]] = {
+    "zh": {"title": "趋势", "previous": "上一期", "last_year": "去年同期", "no_data": "无数据",
+           "grain": {"day": "按日", "week": "按周", "month": "按月"}},
+    "en": {"title": "Trend", "previous": "Previous period", "last_year": "Same period last year",
+           "no_data": "no data", "grain": {"day": "daily", "week": "weekly", "month": "monthly"}},
+}
+
+
+def chart_parts(body: Mapping[str, Any]) -> tuple[str, list[tuple[str, list[int]]], list[tuple[str, list[int]]]]:
+    """(title, lines, dashed comparison lines) of a trend answer, in its language."""
+    words: dict[str, Any] = TITLES.get(str(body.get("lang")), TITLES["zh"])
+    title = f"{words['title']} · {words['grain'][body['grain']]} · {body['from']} – {body['to']}"
+    lines = [(str(s["name"]), list(s["data"])) for s in body["series"]]
+    compare = [(str(words[name]), list(c["total"])) for name, c in body.get("compare", {}).items()]
+    return title, lines, compare
