@@ -16,11 +16,15 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from cachetools import LRUCache
 
+from api.auth import actor_of, require
 from api.keys import CLOCK, DB, SETTINGS
+from cases import visibility
+from cases.model import Actor
 from gridlink import background
 from gridlink.errors import InvalidInput
 from stats import assessment as assess
 from stats import board as board_mod
+from stats import early_warning as ew
 from stats import geo
 from stats import hotspots as hs
 from stats import trends as tr
@@ -218,6 +222,44 @@ async def trend_options(request: web.Request) -> web.Response:
     return _json(tr.options(d, lang=_lang(request), street=street))
 
 
+def _alert_visible(actor: Actor, alert: dict[str, Any], d: Any, district: str) -> bool:
+    """Staff see the alerts of their area (cases.visibility's roles): the district center all,
+    a street center its street's, a station head its blocks', a block leader its block's, a
+    department the alerts of the categories it handles."""
+    if visibility.is_district_center(actor, district):
+        return True
+    unit = actor.unit or ""
+    if actor.role == "department":
+        from cases.categories import DEFAULT_CATEGORIES
+
+        return any(c.code == alert["category"] and c.department == unit for c in DEFAULT_CATEGORIES)
+    return unit in (alert["street"], alert["place"]) or d.parent.get(alert["place"]) == unit
+
+
+async def alerts(request: web.Request) -> web.Response:
+    """Early-warning episodes (staff, scoped to the caller's area): the newest first."""
+    principal = await require(request)
+    actor = actor_of(principal)
+    settings = request.app[SETTINGS]
+    today = request.app[CLOCK].now().astimezone(_tz(request)).date()
+    since = _day(request.query.get("since"), "since", today - timedelta(days=30))
+    d = await directory(request.app[DB], district=settings.district_code)
+    found = await ew.alerts(request.app[DB], since=since, open_only=request.query.get("open") == "1",
+                            limit=_int(request.query.get("limit"), "limit", 200, 1, 1000))
+    lang = _lang(request)
+    label = tr.labeller(d, lang)
+    names = d.name_en if lang == "en" else d.name
+    rows = [{"id": a["_id"], "level": a["level"], "street": a["street"], "place": a["place"],
+             "place_name": names.get(a["place"], a["place"]), "category": a["category"],
+             "category_name": label("category", a["category"]), "window_days": a["window"],
+             "opened": a["opened_day"], "last": a["last_day"], "open": a["open"],
+             "observed": a["observed"], "expected": a["expected"], "upper": a["upper"],
+             "peak": a.get("peak", a["observed"]),
+             "board": f"/board?unit={a['place']}"}
+            for a in found if _alert_visible(actor, a, d, settings.district_code)]
+    return _json({"since": since.isoformat(), "alerts": rows})
+
+
 async def headline(request: web.Request) -> web.Response:
     today = request.app[CLOCK].now().astimezone(_tz(request)).date()
     end = _day(request.query.get("to"), "to", today)
@@ -320,6 +362,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/trends", trends)
     app.router.add_get(f"{PREFIX}/trends.png", trends_png)
     app.router.add_get(f"{PREFIX}/trends/options", trend_options)
+    app.router.add_get(f"{PREFIX}/alerts", alerts)
     app.router.add_get(f"{PREFIX}/headline", headline)
     app.router.add_get(f"{PREFIX}/assessment", assessment)
     app.router.add_get(f"{PREFIX}/assessment.csv", assessment_csv)
