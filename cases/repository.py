@@ -12,13 +12,14 @@ import re
 import secrets
 import weakref
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cachetools import TTLCache
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from cases import lists, migrations
 from cases.calendar import (
     WorkCalendar,
     package_days,
@@ -30,6 +31,7 @@ from cases.changelog import GONE, spot_fields
 from cases.duplicates import MAX_CANDIDATES, WINDOW, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import FINAL_STATES, OPEN_STATES
+from cases.schema import LIST_OMIT, complete, hour_of, read_case
 from cases.visibility import access_fields, case_photos
 from gridlink import leases
 from gridlink.db import Database, Document, insert_grouped, insert_new, insert_one_grouped
@@ -59,7 +61,10 @@ async def ensure_indexes(db: Database) -> None:
     await db.cases.create_index([("assigned_units", ASCENDING)])
     await db.cases.create_index([("photo_ids", ASCENDING)])
     await db.cases.create_index([("deadline_provisional", ASCENDING)])
+    await db.cases.create_index([("low_rating", ASCENDING)])  # the desk's low-ratings queue
     await _backfill_access(db)
+    await lists.ensure_indexes(db)
+    await migrations.migrate(db)
     await db.events.create_index([("case_id", ASCENDING)])
     await db.calendar_days.create_index([("year", ASCENDING)])
     await seed_categories(db)
@@ -231,6 +236,7 @@ async def insert_case(db: Database, *, case: Document) -> Document | None:
     Raises `SerialTaken` when the serial is in use. (FerretDB's duplicate-key message does not
     name the index, so the intake key is checked by looking.)
     """
+    case.update(complete(case))  # the schema's shape, or BadCaseInput before anything is stored
     try:
         # With concurrent intakes' cases in one command (gridlink.db, group commit).
         await insert_one_grouped(db.cases, case)
@@ -238,7 +244,27 @@ async def insert_case(db: Database, *, case: Document) -> Document | None:
         if await db.cases.find_one({"intake_key": case["intake_key"]}, {"_id": 1}):
             return None
         raise SerialTaken(case["serial"]) from None
+    await lists.add_keys(db, [case], case["created_at"])
+    await _note_hour(db, case.get("created_hour"))
     return case
+
+
+_OLDEST: dict[str, int] = {}
+
+
+async def _note_hour(db: Database, hour: int | None) -> None:
+    """Remember the oldest creation hour (where the lists' walk back stops)."""
+    if hour is None or _OLDEST.get(db.name, hour + 1) <= hour:
+        return
+    doc = await db.counters.find_one({"_id": OLDEST_HOUR})
+    if doc is None or int(doc["hour"]) > hour:
+        await lists.set_counter(db, OLDEST_HOUR, {"hour": hour})
+        _OLDEST[db.name] = hour
+    else:
+        _OLDEST[db.name] = int(doc["hour"])
+
+
+OLDEST_HOUR = "cases:oldest_hour"
 
 
 async def case_by_intake_key(db: Database, *, intake_key: str) -> Document | None:
@@ -252,14 +278,14 @@ async def get_case(db: Database, *, ref: str) -> Document:
     doc = await db.cases.find_one(flt)
     if doc is None:
         raise CaseNotFound(f"no case {ref!r}", ref=ref)
-    return doc
+    return read_case(doc)
 
 
 async def get_case_by_serial(db: Database, *, serial: str) -> Document:
     doc = await db.cases.find_one({"serial": serial.strip().upper()})
     if doc is None:
         raise CaseNotFound(f"no case with serial {serial!r}", serial=serial)
-    return doc
+    return read_case(doc)
 
 
 # FerretDB v1 (SQLite) runs findAndModify/update as read-then-write without isolation: two
@@ -296,13 +322,99 @@ async def apply_update(db: Database, *, case_id: str, version: int, update: Mapp
 
 
 async def find_cases(db: Database, *, query: Mapping[str, Any], limit: int,
-                     before_id: str | None = None) -> list[Document]:
-    """Newest first by id (ids sort by creation); `before_id` is the cursor of the next page."""
+                     before_id: str | None = None, now: datetime | None = None) -> list[Document]:
+    """Newest first (by creation); `before_id` is the cursor of the next page."""
+    docs, _ = await find_cases_page(db, query=query, limit=limit, before_id=before_id, now=now)
+    return docs
+
+
+# The fields a list may be looked up by directly: each holds few cases per value.
+DIRECT_KEYS = ("_id", "serial", "intake_key", "open_unit", "queue", "merged_into")
+_LIST_READ = dict.fromkeys(LIST_OMIT, 0)
+WALK_FIRST_HOURS = 1
+WALK_MAX_HOURS = 400  # the server pushes `$in` lists of up to 500 values down
+WALK_BUDGET_S = 0.15  # past this, a page returns what it found and a cursor to go on from
+
+
+def _direct(flt: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The filter as one indexed lookup, when it names a selective key (the bot's open
+    assignments `{assignee.unit, state: open}` become `open_unit`)."""
+    unit, states = flt.get("assignee.unit"), flt.get("state")
+    open_only = isinstance(states, Mapping) and set(states.get("$in") or ["x"]) <= set(OPEN_STATES)
+    if isinstance(unit, str) and (open_only or states in OPEN_STATES):
+        return {"open_unit": unit, "$and": [dict(flt)]}
+    for key in DIRECT_KEYS:
+        value = flt.get(key)
+        if isinstance(value, str) or (isinstance(value, Mapping) and set(value) == {"$in"}):
+            rest = {k: v for k, v in flt.items() if k != key}
+            return {key: value, "$and": [rest]} if rest else {key: value}
+    return None
+
+
+def _order(doc: Mapping[str, Any]) -> tuple[datetime, str]:
+    return doc["created_at"], str(doc["_id"])
+
+
+def _created_bounds(flt: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """The hours a `created_at` range in the filter (top level or in `$and`) allows."""
+    parts = [flt, *(flt.get("$and") or [])]
+    lo = hi = None
+    for part in parts:
+        rng = part.get("created_at") if isinstance(part, Mapping) else None
+        if isinstance(rng, Mapping):
+            if isinstance(rng.get("$gte"), datetime):
+                lo = hour_of(rng["$gte"])
+            if isinstance(rng.get("$lt"), datetime):
+                hi = hour_of(rng["$lt"])
+    return lo, hi
+
+
+async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
+                          before_id: str | None = None, now: datetime | None = None,
+                          resume_hour: int | None = None) -> tuple[list[Document], int | None]:
+    """A page of cases newest first, read by index only, and the hour to resume from when
+    the page stopped at its time budget before it was full (None: the page is complete).
+
+    A selective key is looked up directly; any other filter walks back over the creation
+    hours (`created_hour $in [...]`, more hours each round), so a page reads about the cases
+    of the hours it covers, never the collection."""
+    import time
+
     flt = dict(query)
+    after: tuple[datetime, str] | None = None
     if before_id is not None:
-        flt = {"$and": [flt, {"_id": {"$lt": before_id}}]} if flt else {"_id": {"$lt": before_id}}
-    cursor = db.cases.find(flt, {"history": 0}).sort("_id", DESCENDING).limit(limit)
-    return [doc async for doc in cursor]
+        mark = await db.cases.find_one({"_id": before_id}, {"created_at": 1})
+        if mark is None:
+            return [], None
+        after = (mark["created_at"], str(before_id))
+    direct = _direct(flt)
+    if direct is not None:
+        found = [d async for d in db.cases.find(direct, _LIST_READ)]
+        found = [d for d in found if after is None or _order(d) < after]
+        found.sort(key=_order, reverse=True)
+        return [read_case(d, omit=LIST_OMIT) for d in found[:limit]], None
+    lo, hi = _created_bounds(flt)
+    top = int(hour_of(now or datetime.now(UTC)) or 0) + 1 if resume_hour is None else resume_hour
+    if after is not None:
+        top = min(top, int(hour_of(after[0]) or top))
+    if hi is not None:
+        top = min(top, hi)
+    oldest = await db.counters.find_one({"_id": OLDEST_HOUR})
+    bottom = max(int(oldest["hour"]) if oldest else top, lo or 0)
+    started = time.perf_counter()
+    out: list[Document] = []
+    span, hour = WALK_FIRST_HOURS, top
+    while hour >= bottom and len(out) < limit:
+        if hour != top and time.perf_counter() - started > WALK_BUDGET_S:
+            return [read_case(d, omit=LIST_OMIT) for d in sorted(out, key=_order, reverse=True)], hour
+        hours = list(range(hour, max(hour - span, bottom - 1), -1))
+        found = [d async for d in db.cases.find({"created_hour": {"$in": hours}, "$and": [flt]},
+                                                _LIST_READ)]
+        out += [d for d in found if after is None or _order(d) < after]
+        hour -= len(hours)
+        span = min(span * 4 if len(found) < limit // 4 else span * 2, WALK_MAX_HOURS)
+    out.sort(key=_order, reverse=True)
+    return [read_case(d, omit=LIST_OMIT) for d in out[:limit]], None
 
 
 # ---------------------------------------------------------------- duplicate search

@@ -16,7 +16,9 @@ from cases.errors import NotYourCase, TransitionNotAllowed
 from cases.model import CENTER_ROLES, HANDLER_ROLES, OPEN_STATES, Actor
 from cases.visibility import in_area, is_reporter
 
-Guard = Literal["center", "assignee", "reporter"]
+# reporter: the reporter alone (their own answer in chat); reporter_or_center: the reporter, or
+# the center recording what the reporter said on the phone.
+Guard = Literal["center", "assignee", "reporter", "reporter_or_center"]
 Case = Mapping[str, Any]
 
 
@@ -69,7 +71,8 @@ TRANSITIONS: tuple[Transition, ...] = (
                records=("close", "reopen")),
     Transition("supervise", OPEN_STATES, None, "center", records=("supervise",)),
     Transition("merge", OPEN_STATES, "merged", "center", ("into",), records=("merge",)),
-    Transition("rate", ("closed",), None, "reporter", ("score",), _unrated, records=("rate",)),
+    Transition("rate", ("closed",), None, "reporter_or_center", ("score",), _unrated,
+               records=("rate",)),
     # The reporter's "is it fixed?" answer (回访 in chat): yes records the callback, "not yet"
     # reopens under supervision (recorded as reopen, like a failed verification).
     Transition("answer", ("awaiting_verification",), None, "reporter", ("fixed",),
@@ -97,9 +100,13 @@ def is_assignee(actor: Actor, case: Case) -> bool:
 def check_role(actor: Actor, case: Case, action: str) -> None:
     """Who may take the action on this case (NotYourCase otherwise), whatever its state."""
     row = transition(action)
+    if row.guard == "reporter":
+        if not is_reporter(actor, case):
+            raise NotYourCase(f"only the case's reporter may {action}", role=actor.role)
+        return
     if actor.role == "admin":
         return
-    if row.guard == "center" or (row.guard == "reporter" and actor.role in CENTER_ROLES):
+    if row.guard == "center" or (row.guard == "reporter_or_center" and actor.role in CENTER_ROLES):
         if actor.role not in CENTER_ROLES:
             raise NotYourCase(f"only a center dispatcher may {action}", role=actor.role)
         if not in_area(actor, case):
@@ -115,7 +122,7 @@ def check_role(actor: Actor, case: Case, action: str) -> None:
 def role_may(actor: Actor, action: str) -> bool:
     """Whether the principal's role can ever take the action (before any case is read)."""
     guard = transition(action).guard
-    if actor.role == "admin" or guard == "reporter":
+    if actor.role == "admin" or guard in ("reporter", "reporter_or_center"):
         return True
     return actor.role in (CENTER_ROLES if guard == "center" else HANDLER_ROLES)
 

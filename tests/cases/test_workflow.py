@@ -32,7 +32,7 @@ def test_every_row_names_known_states_and_a_guard() -> None:
     for row in workflow.TRANSITIONS:
         assert set(row.sources) <= set(STATES), row.action
         assert row.target is None or row.target in STATES, row.action
-        assert row.guard in ("center", "assignee", "reporter"), row.action
+        assert row.guard in ("center", "assignee", "reporter", "reporter_or_center"), row.action
     assert workflow.HANDLER_ACTIONS == ("accept", "return", "extend", "feedback")
 
 
@@ -87,3 +87,14 @@ async def test_lifecycle_obeys_the_table(db: Database, clock: FakeClock, new_cas
     assert doc["state"] == "in_progress"
     with pytest.raises(NotYourCase):
         await lifecycle.supervise(db, case_ref=doc["_id"], actor=OTHER_STREET, now=clock.now())
+
+
+def test_only_the_reporter_answers_is_it_fixed() -> None:
+    """The reporter's own answer in chat: neither the center nor an admin may give it for them."""
+    waiting = case("awaiting_verification", reporter={"user_id": 4242, "chat_id": 4242},
+                   result={"text": "fixed", "at": None})
+    assert "answer" not in workflow.allowed_actions(CENTER, waiting)
+    assert "answer" not in workflow.allowed_actions(ADMIN, waiting)
+    with pytest.raises(NotYourCase):
+        workflow.check_role(CENTER, waiting, "answer")
+    assert workflow.may(CITIZEN, waiting, "answer")
