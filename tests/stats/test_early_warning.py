@@ -1,0 +1,156 @@
+"""Early warning: the method on synthetic series (alarms on a rise, not on noise, not on small
+counts), and through the database: an injected rise opens one episode, alerts the street
+center, the district center and the station head once, across rounds and a restart."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from aiohttp.test_utils import TestClient
+
+from gridlink import auth
+from gridlink.clock import FakeClock
+from gridlink.db import Database
+from stats import chat
+from stats import early_warning as ew
+from stats.history import generate
+from stats.rollups import rebuild
+from stats.units import _cache as directory_cache
+from stats.units import demo_directory
+
+NOW = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+TZ = ZoneInfo("Asia/Shanghai")
+CFG = ew.Config()
+
+
+def test_a_tripled_rate_alarms_within_a_week_and_noise_does_not() -> None:
+    rng = np.random.default_rng(7)
+    quiet = rng.poisson(1.5, (300, 900))
+    alarms = {w.days: ew.detect(quiet, CFG, w, start=400)["alarm"] for w in CFG.windows()}
+    # Noise: at most a handful of alarms in 300 series × 500 days.
+    assert sum(int(a.sum()) for a in alarms.values()) <= 300 * 500 * 0.002
+    rising = quiet[:50].copy()
+    rising[:, 800:814] = rng.poisson(4.5, (50, 14))
+    found = np.zeros(50, dtype=bool)
+    for w in CFG.windows():
+        found |= ew.detect(rising, CFG, w, start=800)["alarm"][:, :7].any(axis=1)
+    assert found.mean() >= 0.9
+
+
+def test_small_counts_never_alarm() -> None:
+    y = np.zeros((3, 500))
+    y[0, 499] = 1  # 0 → 1
+    y[1, 497:500] = 1  # three single cases in a row after nothing
+    y[2, ::50] = 1
+    y[2, 499] = 2
+    for w in CFG.windows():
+        assert not ew.detect(y, CFG, w, start=480)["alarm"].any()
+    # The same rise on a series that had cases every week is still no alarm below min_count...
+    z = np.zeros((1, 500))
+    z[0, 499] = CFG.daily_min_count  # ...but min_count cases in a day after an empty year is one
+    assert ew.detect(z, CFG, CFG.windows()[0], start=499)["alarm"].all()
+
+
+def test_thresholds_come_from_the_environment() -> None:
+    cfg = ew.Config.from_env({"EARLY_WARNING_WEEKLY_ALPHA": "0.01", "EARLY_WARNING_DAILY_MIN_COUNT": "9"})
+    assert (cfg.weekly_alpha, cfg.daily_min_count) == (0.01, 9)
+
+
+BLOCK = "310101004001001"
+STREET = "310101004"
+
+
+async def _history_with_rise(db: Database) -> tuple[str, str]:
+    docs = list(generate(3000, now=NOW, years=1.2, seed=11))
+    template = next(d for d in docs if d["placement"].get("community_block") == BLOCK)
+    category = template["category"]
+    for k in range(12):  # twelve cases of one category in one block over the last two days
+        c = copy.deepcopy(template)
+        at = NOW - timedelta(hours=2 + 3 * k)
+        c.update(_id=f"rise{k}", serial=f"RISE{k}", intake_key=f"rise:{k}", created_at=at, updated_at=at)
+        c["history"][0]["at"] = at
+        docs.append(c)
+    await db.cases.insert_many(docs)
+    await rebuild(db, now=NOW)
+    return BLOCK, category
+
+
+async def _roster(db: Database) -> None:
+    d = demo_directory()
+    station = d.parent[BLOCK]
+    await db.roster.insert_many([
+        {"_id": "r1", "unit": STREET, "role": "dispatcher", "chat_id": 501, "user_id": 501, "name": "街道受理"},
+        {"_id": "r2", "unit": "310101", "role": "dispatcher", "chat_id": 502, "user_id": 502, "name": "区中心",
+         "locale": "en"},
+        {"_id": "r3", "unit": station, "role": "station_head", "chat_id": 503, "user_id": 503, "name": "站长"},
+        {"_id": "r4", "unit": "310101001", "role": "dispatcher", "chat_id": 504, "user_id": 504, "name": "别的街道"},
+    ])
+
+
+async def _outbox(db: Database) -> list[dict]:
+    from notify import repository as notify_repo
+
+    return await notify_repo.find_messages(db, query={"kind": "early_warning"})
+
+
+async def test_an_injected_rise_alerts_the_right_chats_once(client: TestClient, db: Database,
+                                                           clock: FakeClock) -> None:
+    clock.set(NOW)
+    block, category = await _history_with_rise(db)
+    await _roster(db)
+    first = await chat.early_warning_round(db, now=NOW, tz=TZ, district="310101", base_url="https://g.example")
+    episodes = await db[ew.ALERTS].find({}).to_list(None)
+    mine = [e for e in episodes if e["place"] == block and e["category"] == category]
+    assert len(mine) == 1 and mine[0]["observed"] > mine[0]["upper"] >= mine[0]["expected"]
+    msgs = await _outbox(db)
+    to_block = [m for m in msgs if f"block|{block}|{category}" in m["_id"]]
+    assert sorted(m["chat_id"] for m in to_block) == [501, 502, 503]  # never 504, another street
+    zh = next(m for m in to_block if m["chat_id"] == 501)["text"]
+    en = next(m for m in to_block if m["chat_id"] == 502)["text"]
+    assert "预警" in zh and "https://g.example/board?unit=" + block in zh and "Early warning" in en
+    assert first["opened"] == len(episodes)
+    # Later rounds the same day, the next day (still high), and after a restart (module state
+    # cleared): no new episode, no new message.
+    for later in (NOW + timedelta(hours=1), NOW + timedelta(days=1)):
+        directory_cache.clear()
+        ew._indexed.clear()
+        again = await chat.early_warning_round(db, now=later, tz=TZ, district="310101",
+                                               base_url="https://g.example")
+        assert again["queued"] == 0
+        assert len([m for m in await _outbox(db) if f"block|{block}|{category}" in m["_id"]]) == 3
+    # A crash after the episode was opened but before its messages were queued: the next round
+    # queues them, under the same ids.
+    await db[ew.ALERTS].update_one({"_id": mine[0]["_id"]}, {"$set": {"delivered": False}})
+    assert await chat.deliver_pending(db, now=NOW, district="310101", base_url="https://g.example") == 0
+    # The alerts API: the street's dispatcher sees it, another street's does not; no token: 401.
+    tok = {name: await auth.create_token(db, role="dispatcher", unit=unit, district="310101",
+                                         name=name, now=NOW)
+           for name, unit in (("here", STREET), ("there", "310101001"))}
+    seen = {}
+    for name, token in tok.items():
+        res = await client.get("/api/v1/stats/alerts?lang=en",
+                               headers={"Authorization": f"Bearer {token}"})
+        assert res.status == 200
+        seen[name] = [a for a in (await res.json())["alerts"] if a["place"] == block]
+    assert len(seen["here"]) == 1 and seen["there"] == []
+    assert seen["here"][0]["category_name"].isascii()
+    assert (await client.get("/api/v1/stats/alerts")).status == 401
+
+
+async def test_the_digest_and_the_bot_get_a_units_week_chart(db: Database) -> None:
+    import io
+
+    from PIL import Image
+
+    await db.cases.insert_many(list(generate(400, now=NOW, years=0.1, seed=4)))
+    await rebuild(db, now=NOW)
+    png = await chat.unit_trend_png(db, unit=STREET, now=NOW, tz=TZ, district="310101", locale="en")
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    hook = chat.digest_chart_hook(district="310101", tz=TZ, base_url="https://g.example")
+    url = await hook(db, BLOCK, NOW)
+    assert url and url.startswith("https://g.example/api/v1/stats/trends.png?") and f"block={BLOCK}" in url
+    body = await chat.unit_trend(db, unit=STREET, now=NOW, tz=TZ, district="310101", locale="zh")
+    assert len(body["buckets"]) == 7 and body["to"] == date(2026, 11, 27).isoformat()
