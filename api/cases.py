@@ -297,15 +297,28 @@ async def list_cases(request: web.Request) -> web.Response:
         raise InvalidInput("limit must be between 1 and 200")
     cursor = request.query.get("cursor")
     before = _decode_cursor(cursor) if cursor else None
+    # A page that stopped at its read budget goes on from the hour it reached (`hour:<n>`).
+    resume = None
+    if before is not None and before.startswith(RESUME):
+        try:
+            resume, before = int(before[len(RESUME):]), None
+        except ValueError:
+            raise InvalidInput("cursor is not valid; use next_cursor from the previous page") from None
     parts = [p for p in parts if p]
     query: dict[str, Any] = {"$and": parts} if len(parts) > 1 else (parts[0] if parts else {})
-    docs = await repo.find_cases(request.app[DB], query=query, limit=limit + 1, before_id=before)
+    docs, stopped = await repo.find_cases_page(request.app[DB], query=query, limit=limit + 1,
+                                               before_id=before, now=now, resume_hour=resume)
     page, more = docs[:limit], len(docs) > limit
+    next_cursor = (_encode_cursor(page[-1]["_id"]) if more else
+                   _encode_cursor(f"{RESUME}{stopped}") if stopped is not None else None)
     return web.json_response({
         "cases": [visibility.list_item(d, now, seen_as=visibility.audience(actor, d) or "public")
                   for d in page],
-        "next_cursor": _encode_cursor(page[-1]["_id"]) if more else None,
+        "next_cursor": next_cursor,
     })
+
+
+RESUME = "hour:"
 
 
 async def get_case(request: web.Request) -> web.Response:

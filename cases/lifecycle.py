@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from cases import lists
 from cases import photos as case_photos
 from cases import repository as repo
 from cases.calendar import check_year, deadline_for, warn_time, years_needed
@@ -30,6 +31,8 @@ from cases.changelog import derived, spot_fields
 from cases.errors import BadCaseInput, StaleCase, TransitionNotAllowed
 from cases.model import FINAL_STATES, RATINGS, SYSTEM, Actor, CasePolicy
 from cases.routing import kind_of_unit
+from cases.schema import check_set
+from cases.schema import derived as list_fields
 from cases.visibility import access_fields
 from cases.workflow import check, check_role, check_state
 from gridlink.db import Database, Document
@@ -189,6 +192,9 @@ async def _commit(db: Database, case: Document, entry: Document, *,
     changes = dict(set_ or {})
     if "assignee" in changes or "placement" in changes:
         changes.update(access_fields({**case, **changes, "history": [*(case.get("history") or []), entry]}))
+    check_set(changes)
+    # the list fields (cases.schema.derived) follow the fields they come from
+    changes.update(list_fields({**case, **changes, "state": entry["to"]}))
     update: dict[str, Any] = {
         "$set": {**changes, "state": entry["to"], "updated_at": entry["at"],
                  "version": case["version"] + 1},
@@ -209,6 +215,7 @@ async def _commit(db: Database, case: Document, entry: Document, *,
         raise StaleCase(f"case {case['serial']} was changed by someone else first; "
                         f"it is now {current['state']}",
                         state=current["state"], version=current["version"], case_id=case["_id"])
+    await lists.sync_keys(db, new, entry["at"], before=case)
     # The change log is the one write besides the case: statistics and the duplicate
     # search's spots are derived from it (cases.changelog).
     await emit(db, new, [entry], before=case)

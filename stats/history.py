@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from cases.categories import DEFAULT_CATEGORIES
 from cases.intake import is_public
+from cases.schema import complete
 from cases.visibility import access_fields
 from grids.demo import demo_feature_collection
 
@@ -112,9 +113,8 @@ def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "
                     now=now, what=what, kind=kind, channel=channel, cat=cat, block=block,
                     district=district)
         # the fields intake and the lifecycle keep, so lists and scopes find generated cases
-        doc.update(public=is_public(channel, cat.code), photo_ids=[], phashes=[],
-                   deadline_provisional=False, deadline_basis=None, **access_fields(doc))
-        yield doc
+        doc.update(public=is_public(channel, cat.code), **access_fields(doc))
+        yield complete(doc)  # the schema's shape: every field, the list fields, the version
 
 
 def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, now: datetime,
@@ -227,15 +227,21 @@ async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefi
     """Insert `n` synthetic cases with `insert_many` in batches, then rebuild the rollups."""
     import time
 
+    from cases import lists
+    from cases.repository import OLDEST_HOUR
     from stats.rollups import rebuild
 
     started = time.perf_counter()
     docs: list[dict[str, Any]] = []
     done = 0
     for doc in generate(n, now=now, district=district, prefix=prefix, tz=tz):
+        if not docs and not done:  # the oldest: where the lists' walk back stops
+            await db.counters.update_one({"_id": OLDEST_HOUR}, {"$min": {"hour": doc["created_hour"]}},
+                                         upsert=True)
         docs.append(doc)
         if len(docs) >= batch:
             await db.cases.insert_many(docs, ordered=False)
+            await lists.add_keys(db, docs, now)
             done += len(docs)
             docs = []
             if progress:
@@ -243,6 +249,7 @@ async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefi
                 progress(f"inserted {done:,}/{n:,} cases ({rate:,.0f}/s)")
     if docs:
         await db.cases.insert_many(docs, ordered=False)
+        await lists.add_keys(db, docs, now)
         done += len(docs)
     inserted_s = time.perf_counter() - started
     if progress:

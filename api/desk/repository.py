@@ -9,9 +9,9 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 
-from cases import workflow
+from cases import lists, workflow
 from cases.colour import colour_of, colour_query
-from cases.model import OPEN_STATES
+from cases.schema import read_case
 from gridlink.db import Database, Document
 
 # List pages skip the heavy fields.
@@ -72,13 +72,56 @@ def _and(*parts: dict[str, Any]) -> dict[str, Any]:
     return parts[0] if len(parts) == 1 else {"$and": list(parts)}
 
 
-async def open_cases_brief(db: Database, *, scope: dict[str, Any], limit: int = 20_000) -> list[Document]:
-    """The open cases in scope with only the fields the queue counts need: one scan for all
-    the navigation's counts (FerretDB answers each count with a scan of its own)."""
-    cursor = db.cases.find(_and({"state": {"$in": list(OPEN_STATES)}}, scope),
-                           {"state": 1, "due_at": 1, "warn_at": 1, "extension.status": 1,
-                            "assignee.unit": 1}).limit(limit)
-    return [doc async for doc in cursor]
+def scope_unit(scope: dict[str, Any], district: str) -> str:
+    """The unit whose lists a center's scope is: its area's unit, or the district's."""
+    return str(scope.get("units") or scope.get("assigned_units") or district)
+
+
+async def nav_counts(db: Database, *, unit: str, now: datetime, center: bool,
+                     own_unit: str | None) -> dict[str, int]:
+    """The navigation's counts from the lists' keys (`cases.lists`): a few small reads each
+    capped at COUNT_CAP, whatever the number of cases."""
+    counts: dict[str, int] = {}
+    if center:
+        await lists.sweep_red(db, now=now)
+        for name in QUEUES:
+            if name == "red":
+                due = [c for c in await lists.due_now(db, now=now) if unit in (c.get("units") or [])]
+                counts[name] = min(lists.COUNT_CAP, await lists.count(db, key=f"r:{unit}") + len(due))
+            else:
+                counts[name] = await lists.count(db, key=f"q:{name}:{unit}")
+    if own_unit:
+        counts["unit"] = await lists.count(db, key=f"a:{own_unit}")
+    return counts
+
+
+async def queue_cases(db: Database, *, queue: str, unit: str, now: datetime,
+                      limit: int = 50) -> list[Document]:
+    """A queue's page: a page of its keys, then those cases by `_id` (re-checked: a key may
+    lag a change by a moment); the red queue oldest deadline first."""
+    if queue == "red":
+        await lists.sweep_red(db, now=now)
+        ids = await lists.page(db, key=f"r:{unit}", limit=limit)
+    else:
+        ids = await lists.page(db, key=f"q:{queue}:{unit}", limit=limit)
+    found = await db.cases.find({"_id": {"$in": ids}}).to_list(None) if ids else []
+    if queue == "red" and len(found) < limit:
+        found += [c for c in await lists.due_now(db, now=now) if unit in (c.get("units") or [])]
+    docs = [read_case(d) for d in found]
+    docs = [d for d in docs if in_queue(queue, d, now)]
+    if queue == "red":
+        docs.sort(key=lambda d: d["due_at"])
+    else:
+        docs.sort(key=lambda d: (d["created_at"], str(d["_id"])), reverse=True)
+    return docs[:limit]
+
+
+async def unit_cases(db: Database, *, unit: str, scope: dict[str, Any], limit: int = 200) -> list[Document]:
+    """The open cases assigned to the unit (`open_unit`, one indexed equality)."""
+    flt: dict[str, Any] = {"open_unit": unit}
+    if scope:
+        flt["$and"] = [scope]  # checked on the unit's rows, not looked up by
+    return [read_case(d, omit=("history",)) for d in await db.cases.find(flt, _LIST).limit(limit).to_list(None)]
 
 
 async def cases(db: Database, *, query: dict[str, Any], scope: dict[str, Any], limit: int = 100,

@@ -51,7 +51,6 @@ from cases.model import (
     FINAL_STATES,
     HANDLER_ROLES,
     KINDS,
-    OPEN_STATES,
     Actor,
     CasePolicy,
 )
@@ -125,15 +124,9 @@ async def _nav(request: web.Request, session: Session | None) -> dict[str, int]:
     if session is None:
         return {}
     a = session.account
-    now, db = _now(request), request.app[DB]
-    brief = await desk_repo.open_cases_brief(db, scope=_scope(request, session))
-    counts: dict[str, int] = {}
-    if _is_center(session):
-        for name in QUEUES:
-            counts[name] = sum(1 for c in brief if desk_repo.in_queue(name, c, now))
-    if a.role != "admin":
-        counts["unit"] = sum(1 for c in brief if (c.get("assignee") or {}).get("unit") == a.unit)
-    return counts
+    return await desk_repo.nav_counts(
+        request.app[DB], unit=desk_repo.scope_unit(_scope(request, session), _district(request)),
+        now=_now(request), center=_is_center(session), own_unit=a.unit if a.role != "admin" else None)
 
 
 # From this day of the year on, a next year nobody entered is announced on the admin pages.
@@ -666,9 +659,9 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
     if name not in desk_repo.QUEUES:
         raise NotFound(f"no queue {name!r}")
     db, now, who = request.app[DB], _now(request), actor(session)
-    docs = await desk_repo.cases(db, query=desk_repo.queue_filter(name, now),
-                                 scope=_scope(request, session), limit=50,
-                                 oldest_due_first=name == "red", with_history=name == "returned")
+    docs = await desk_repo.queue_cases(
+        db, queue=name, unit=desk_repo.scope_unit(_scope(request, session), _district(request)),
+        now=now, limit=50)
     rows = []
     for doc in docs:
         row = await _row(request, who, doc)
@@ -686,9 +679,8 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
 async def unit_page(request: web.Request) -> web.StreamResponse:
     session = await need(request, *HANDLER_ROLES)
     db, now, who = request.app[DB], _now(request), actor(session)
-    docs = await desk_repo.cases(db, query={"assignee.unit": session.account.unit,
-                                            "state": {"$in": list(OPEN_STATES)}},
-                                 scope=_scope(request, session), limit=200)
+    docs = await desk_repo.unit_cases(db, unit=str(session.account.unit),
+                                      scope=_scope(request, session), limit=200)
     groups: dict[str, list[dict[str, Any]]] = {"red": [], "yellow": [], "blue": []}
     for doc in sorted(docs, key=lambda d: d.get("due_at") or now):
         row = await _row(request, who, doc)
