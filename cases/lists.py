@@ -30,7 +30,8 @@ from gridlink.db import Database, Document, insert_new
 
 COUNT_CAP = 1000  # a count past this shows as "999+": reading more would grow with the cases
 SWEEP = "desk:red_swept_hour"
-IN_CHUNK = 400  # the server pushes `$in` lists of up to 500 values down to the index
+IN_CHUNK = 400
+FIRST_SWEEP_HOURS = 48  # the server pushes `$in` lists of up to 500 values down to the index
 
 
 async def set_counter(db: Database, key: str, fields: Mapping[str, Any]) -> None:
@@ -108,8 +109,7 @@ async def sweep_red(db: Database, *, now: datetime) -> int:
     mark = await db.counters.find_one({"_id": SWEEP})
     last = int(mark["hour"]) if mark else None
     if last is None:
-        await set_counter(db, SWEEP, {"hour": current - 1})
-        return 0  # a database migrated or generated at `now` has its red keys already
+        last = current - FIRST_SWEEP_HOURS  # keys written by a migration or generator lately
     if last >= current - 1:
         return 0
     hours = list(range(last + 1, current))[-24 * 366:]  # a server stopped for over a year
