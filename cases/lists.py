@@ -75,14 +75,17 @@ async def add_keys(db: Database, cases: Iterable[Mapping[str, Any]], now: dateti
 
 
 async def sync_keys(db: Database, case: Mapping[str, Any], now: datetime,
-                    before: Mapping[str, Any] | None = None) -> None:
-    """Make the case's keys those of the case as it is now (after a change)."""
-    docs = key_docs(case, now)
-    if before is not None and not docs and not key_docs(before, now):
-        return  # e.g. a closed case rated: no list holds it before or after
-    await db.case_keys.delete_many({"c": case["_id"], "$and": [{"_id": {"$nin": [d["_id"] for d in docs]}}]})
-    if docs:
-        await insert_new(db.case_keys, docs)
+                    before: Mapping[str, Any]) -> None:
+    """Move the case's keys from those of `before` to those of `case` (after a change): only
+    the keys that differ are written, so a change that moves no list writes nothing here."""
+    old = {d["_id"] for d in key_docs(before, now)}
+    new = key_docs(case, now)
+    gone = sorted(old - {d["_id"] for d in new})
+    if gone:
+        await db.case_keys.delete_many({"_id": {"$in": gone}})
+    added = [d for d in new if d["_id"] not in old]
+    if added:
+        await insert_new(db.case_keys, added)
 
 
 async def count(db: Database, *, key: str) -> int:

@@ -245,25 +245,11 @@ async def insert_case(db: Database, *, case: Document) -> Document | None:
             return None
         raise SerialTaken(case["serial"]) from None
     await lists.add_keys(db, [case], case["created_at"])
-    await _note_hour(db, case.get("created_hour"))
     return case
 
 
-_OLDEST: dict[str, int] = {}
-
-
-async def _note_hour(db: Database, hour: int | None) -> None:
-    """Remember the oldest creation hour (where the lists' walk back stops)."""
-    if hour is None or _OLDEST.get(db.name, hour + 1) <= hour:
-        return
-    doc = await db.counters.find_one({"_id": OLDEST_HOUR})
-    if doc is None or int(doc["hour"]) > hour:
-        await lists.set_counter(db, OLDEST_HOUR, {"hour": hour})
-        _OLDEST[db.name] = hour
-    else:
-        _OLDEST[db.name] = int(doc["hour"])
-
-
+# Where the lists' walk back stops: set by history imports (older than any intake); without
+# it, the first case stored (the collection's natural order) is the oldest.
 OLDEST_HOUR = "cases:oldest_hour"
 
 
@@ -324,7 +310,9 @@ async def apply_update(db: Database, *, case_id: str, version: int, update: Mapp
 async def find_cases(db: Database, *, query: Mapping[str, Any], limit: int,
                      before_id: str | None = None, now: datetime | None = None) -> list[Document]:
     """Newest first (by creation); `before_id` is the cursor of the next page."""
-    docs, _ = await find_cases_page(db, query=query, limit=limit, before_id=before_id, now=now)
+    # No cursor to go on from: a longer budget (a page stops early only past it).
+    docs, _ = await find_cases_page(db, query=query, limit=limit, before_id=before_id, now=now,
+                                    budget_s=WALK_BUDGET_S * 8)
     return docs
 
 
@@ -364,14 +352,16 @@ def _created_bounds(flt: Mapping[str, Any]) -> tuple[int | None, int | None]:
         if isinstance(rng, Mapping):
             if isinstance(rng.get("$gte"), datetime):
                 lo = hour_of(rng["$gte"])
-            if isinstance(rng.get("$lt"), datetime):
-                hi = hour_of(rng["$lt"])
+            for op in ("$lt", "$lte"):
+                if isinstance(rng.get(op), datetime):
+                    hi = hour_of(rng[op])
     return lo, hi
 
 
 async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
                           before_id: str | None = None, now: datetime | None = None,
-                          resume_hour: int | None = None) -> tuple[list[Document], int | None]:
+                          resume_hour: int | None = None,
+                          budget_s: float = WALK_BUDGET_S) -> tuple[list[Document], int | None]:
     """A page of cases newest first, read by index only, and the hour to resume from when
     the page stopped at its time budget before it was full (None: the page is complete).
 
@@ -400,12 +390,14 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
     if hi is not None:
         top = min(top, hi)
     oldest = await db.counters.find_one({"_id": OLDEST_HOUR})
-    bottom = max(int(oldest["hour"]) if oldest else top, lo or 0)
+    if oldest is None:
+        oldest = {"hour": (await db.cases.find_one({}, {"created_hour": 1}) or {}).get("created_hour")}
+    bottom = max(int(oldest["hour"]) if oldest.get("hour") is not None else top, lo or 0)
     started = time.perf_counter()
     out: list[Document] = []
     span, hour = WALK_FIRST_HOURS, top
     while hour >= bottom and len(out) < limit:
-        if hour != top and time.perf_counter() - started > WALK_BUDGET_S:
+        if hour != top and time.perf_counter() - started > budget_s:
             return [read_case(d, omit=LIST_OMIT) for d in sorted(out, key=_order, reverse=True)], hour
         hours = list(range(hour, max(hour - span, bottom - 1), -1))
         found = [d async for d in db.cases.find({"created_hour": {"$in": hours}, "$and": [flt]},

@@ -153,7 +153,7 @@ def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, n
         "location": {"lon": round(block.lon + rng.uniform(-2e-4, 2e-4), 6),
                      "lat": round(block.lat + rng.uniform(-2e-4, 2e-4), 6)},
         "placement": placement, "photos": [], "result_photos": [], "reporter": {},
-        "followers": [], "version": 1, "assignee": None, "deadline": None,
+        "followers": [], "version": 1, "assignee": None, "proposed_assignee": dict(assignee), "deadline": None,
         "dispatched_at": None, "first_dispatched_at": None, "created_at": created,
         "updated_at": created, "closed_at": None, "rating": None, "supervised": False,
         "returns": 0, "extensions": 0, "reworks": 0, "supervisions": 0,

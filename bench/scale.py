@@ -1,0 +1,202 @@
+"""Every screen and list at a district's full year: 10,000 vs 1,000,000 historical cases.
+
+Run: .venv/bin/python bench/scale.py --sizes 10000,1000000 [--rounds 40]
+
+One embedded server; each size in its own database, loaded with `stats.history.generate`
+(the seed's mix, over one year) in `insert_many` batches of 5,000 with the lists' keys
+(`cases.lists`), as `gridlink demo --history N` loads them. Then every endpoint is timed
+round-robin across the sizes in one run, through the real app over loopback HTTP: the desk
+signed in (queues, navigation counts included in every page, a case page, a unit's page), the
+staff API list with each filter and its second page, Open311 `GET requests`, the public
+lookup, and the bot's `/mine` and serial lookup (the bot's domain functions: the webhook adds
+PTB's own cost, not the database's). p50/p95 in ms and p95(largest)/p95(smallest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiohttp import ClientSession, CookieJar
+from aiohttp.test_utils import TestServer
+from argon2 import PasswordHasher
+
+from bot import domain as bot_domain
+from cases import lists
+from cases.repository import OLDEST_HOUR
+from gridlink import auth
+from gridlink.app import create_app
+from gridlink.clock import FakeClock
+from gridlink.db import make_client
+from gridlink.embedded import EmbeddedServer
+from gridlink.schema import ensure_indexes
+from gridlink.settings import load_settings
+from grids import repository as grids_repo
+from grids.demo import demo_feature_collection
+from grids.importer import parse_grid
+from staff import passwords, service
+from stats.history import generate
+
+PASSWORD = "bench password 123"
+BATCH = 5000
+
+
+async def load(db: Any, n: int, now: Any) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    docs: list[dict[str, Any]] = []
+    sample: dict[str, Any] = {}
+    first = True
+    for doc in generate(n, now=now, years=1.0):
+        if first:
+            await db.counters.insert_one({"_id": OLDEST_HOUR, "hour": doc["created_hour"]})
+            first = False
+        docs.append(doc)
+        if doc["state"] == "in_progress" and doc.get("assignee"):
+            sample["red"] = doc  # the last one: a recent open case
+        if doc["public"] and doc["state"] == "closed":
+            sample["public"] = doc
+        if len(docs) >= BATCH:
+            await db.cases.insert_many(docs, ordered=False)
+            await lists.add_keys(db, docs, now)
+            docs = []
+    if docs:
+        await db.cases.insert_many(docs, ordered=False)
+        await lists.add_keys(db, docs, now)
+    sample["load_s"] = time.perf_counter() - t0
+    return sample
+
+
+async def main(sizes: list[int], rounds: int) -> None:
+    clock = FakeClock()
+    now = clock.now()
+    passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedServer(Path(tmp))
+        server.start()
+        apps: dict[int, tuple[TestServer, ClientSession, dict[str, str], dict[str, Any], Any]] = {}
+        try:
+            for n in sizes:
+                settings = load_settings(mongodb_uri=server.uri, mongodb_db=f"scale_{n}",
+                                         data_dir=Path(tmp), telegram_bot_token=None,
+                                         rate_limit_read_requests=1_000_000)
+                client = make_client(server.uri, settings)
+                db = client[settings.mongodb_db]
+                await ensure_indexes(db)
+                await grids_repo.install_grid(db, grid=parse_grid(demo_feature_collection(),
+                                                                  district_code="310101"),
+                                              source="bench", now=now)
+                sample = await load(db, n, now)
+                print(f"loaded {n:,} cases in {sample['load_s']:.0f} s", flush=True)
+                unit = sample["red"]["assignee"]["unit"]
+                await service.create_account(db, username="center", password=PASSWORD,
+                                             role="dispatcher", unit="310101", name="bench",
+                                             district="310101", now=now)
+                await service.create_account(db, username="handler", password=PASSWORD,
+                                             role="department" if unit.startswith("D") else "leader",
+                                             unit=unit, name="bench", district="310101", now=now)
+                token = await auth.create_token(db, role="dispatcher", unit="310101",
+                                                district="310101", name="bench", now=now)
+                web = TestServer(create_app(settings, mongo_uri=server.uri, clock=clock))
+                await web.start_server()
+                http = ClientSession(base_url=str(web.make_url("")).rstrip("/"),
+                                     cookie_jar=CookieJar(unsafe=True))
+                handler = ClientSession(base_url=str(web.make_url("")).rstrip("/"),
+                                        cookie_jar=CookieJar(unsafe=True))
+                for c, who in ((http, "center"), (handler, "handler")):
+                    page = await (await c.get("/desk/signin")).text()
+                    csrf = re.search(r'name="csrf" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
+                    await c.post("/desk/signin", data={"csrf": csrf, "username": who, "password": PASSWORD})
+                sample["handler"], sample["settings"] = handler, settings
+                apps[n] = (web, http, {"Authorization": f"Bearer {token}"}, sample, db)
+            clock.advance(hours=2)  # deadlines pass: the sweep's work is in the figures
+            day = (now - timedelta(days=3)).isoformat()
+            results: dict[str, dict[int, list[float]]] = {}
+
+            def endpoints(n: int) -> dict[str, Callable[[], Awaitable[Any]]]:
+                _, http, bearer, sample, db = apps[n]
+                red, public = sample["red"], sample["public"]
+
+                async def get(path: str, c: ClientSession = http, **kw: Any) -> Any:
+                    resp = await c.get(path, **kw)
+                    body = await resp.read()
+                    assert resp.status == 200, (path, resp.status, body[:300])
+                    return body
+
+                async def api(q: str) -> Any:
+                    return await get(f"/api/v1/cases?{q}", headers=bearer)
+
+                async def second_page(q: str) -> None:
+                    import json
+                    first = json.loads(await api(q))
+                    if first["next_cursor"]:
+                        await api(f"{q}&cursor={first['next_cursor']}")
+
+                out: dict[str, Callable[[], Awaitable[Any]]] = {
+                    f"desk queue {q}": (lambda q=q: get(f"/desk/queues/{q}"))  # type: ignore[misc]
+                    for q in ("new", "returned", "extensions", "verification", "red", "low_ratings")}
+                out.update({
+                    "desk case page": lambda: get(f"/desk/cases/{red['_id']}"),
+                    "desk unit page (handler)": lambda: get("/desk/unit", sample["handler"]),
+                    "api list": lambda: api("limit=50"),
+                    "api list page 1+2": lambda: second_page("limit=50"),
+                    "api status=in_progress": lambda: api("status=in_progress&limit=50"),
+                    "api colour=red": lambda: api("colour=red&limit=50"),
+                    "api category": lambda: api(f"category={red['category']}&limit=50"),
+                    "api channel=open311": lambda: api("channel=open311&limit=50"),
+                    "api kind=help": lambda: api("kind=help&limit=50"),
+                    "api unit": lambda: api(f"unit={red['assignee']['unit']}&limit=50"),
+                    "api from (3 days)": lambda: api(f"from={day.replace('+', '%2B')}&limit=50"),
+                    "api q=serial": lambda: api(f"q={red['serial']}&limit=50"),
+                    "api case view": lambda: get(f"/api/v1/cases/{red['_id']}", headers=bearer),
+                    "open311 requests": lambda: get("/open311/v2/requests.json"),
+                    "open311 status=open": lambda: get("/open311/v2/requests.json?status=open"),
+                    "portal lookup": lambda: get(f"/api/v1/public/cases/{public['serial']}"),
+                    "bot /mine": lambda: bot_domain.open_cases_for(db, unit=red["assignee"]["unit"],
+                                                                   now=clock.now()),
+                    "bot serial lookup": lambda: bot_domain.status_view(
+                        db, serial=red["serial"], actor={"role": "dispatcher", "unit": "310101"},
+                        locale="zh-CN", settings=sample["settings"]),
+                })
+                return out
+
+            calls = {n: endpoints(n) for n in sizes}
+            for _ in range(rounds):
+                for name in calls[sizes[0]]:
+                    for n in sizes:
+                        t0 = time.perf_counter()
+                        await calls[n][name]()
+                        results.setdefault(name, {}).setdefault(n, []).append((time.perf_counter() - t0) * 1000)
+            lo, hi = sizes[0], sizes[-1]
+            print(f"\n| endpoint | {lo:,} p50 / p95 | {hi:,} p50 / p95 | p95 ratio |\n|---|---|---|---|")
+            for name, by in results.items():
+                a, b = sorted(by[lo]), sorted(by[hi])
+
+                def p95(v: list[float]) -> float:
+                    return v[min(len(v) - 1, int(0.95 * len(v)))]
+                print(f"| {name} | {statistics.median(a):.1f} / {p95(a):.1f} | "
+                      f"{statistics.median(b):.1f} / {p95(b):.1f} | {p95(b) / p95(a):.2f} |")
+            for web, http, _, sample, _ in apps.values():
+                await http.close()
+                await sample["handler"].close()
+                await web.close()
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--rounds", type=int, default=40)
+    args = parser.parse_args()
+    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.rounds))
