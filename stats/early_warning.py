@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo
 
 from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput
-from stats import repository as repo
 from stats import trends as tr
 from stats.units import Directory
 
@@ -83,8 +82,8 @@ def history_days(cfg: Config) -> int:
 
 def detect(counts: Any, cfg: Config, window: Window, *, start: int = 0) -> dict[str, Any]:
     """Evaluate every series (rows of `counts`, daily, oldest first) on every day from `start`:
-    arrays (series × days) `observed`, `expected`, `upper` and `alarm` (False where the
-    baseline is too short). Vectorised over series and days (numpy; quantiles from scipy)."""
+    arrays (series × days) `observed`, `expected`, `upper` (inf where no alarm is possible:
+    fewer than min_count cases, or too short a baseline) and `alarm`. Vectorised over series and days (numpy; quantiles from scipy)."""
     import numpy as np
     from scipy import stats as st
 
@@ -129,14 +128,20 @@ def detect(counts: Any, cfg: Config, window: Window, *, start: int = 0) -> dict[
         var = np.where(have > 1, (s2 - have * mu * mu) / np.maximum(have - 1, 1), mu)
     mu = np.maximum(mu, cfg.min_expected * w / 7)
     phi = np.maximum(1.0, var / mu)
-    # NB with mean mu, variance phi*mu: n = mu / (phi - 1), p = 1 / phi.
-    upper = st.poisson.ppf(1 - window.alpha, mu)
-    dispersed = phi > 1.0 + 1e-9
-    if dispersed.any():
-        upper[dispersed] = st.nbinom.ppf(1 - window.alpha, mu[dispersed] / (phi[dispersed] - 1.0),
-                                         1.0 / phi[dispersed])
     enough = np.broadcast_to(have >= max(4, k_recent // 2), observed.shape)
-    alarm = enough & (observed > upper) & (observed >= window.min_count)
+    # Only where an alarm is possible (enough history, at least min_count): the quantiles are
+    # most of the cost, and nearly every block × category window holds fewer cases.
+    candidate = enough & (observed >= window.min_count)
+    upper = np.full(observed.shape, np.inf)
+    mu_c, phi_c = mu[candidate], phi[candidate]
+    bound = st.poisson.ppf(1 - window.alpha, mu_c)
+    dispersed = phi_c > 1.0 + 1e-9
+    if dispersed.any():
+        # NB with mean mu, variance phi*mu: n = mu / (phi - 1), p = 1 / phi.
+        bound[dispersed] = st.nbinom.ppf(1 - window.alpha, mu_c[dispersed] / (phi_c[dispersed] - 1.0),
+                                         1.0 / phi_c[dispersed])
+    upper[candidate] = bound
+    alarm = candidate & (observed > upper)
     return {"observed": observed, "expected": mu, "upper": upper, "alarm": alarm, "days": days}
 
 
@@ -154,7 +159,7 @@ async def series_of(db: Database, *, level: str, end: date, days: int, directory
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", field="level")
     street_docs = (streets or directory.of_level("street")) if level == "block" else None
     ids = tr.doc_ids(start, end, street_docs)
-    docs = await repo.raw_docs(db, ids=ids, version=version)
+    docs = await tr.current_docs(db, ids)
     rows: dict[tuple[str, str, str], Any] = {}
     for doc_id in ids:
         doc = docs.get(doc_id)

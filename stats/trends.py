@@ -196,20 +196,21 @@ class Parsed:
     category: Any
     channel: Any
     department: Any
-    counts: Any  # int64 (values × 32), column = day of month
+    counts: Any  # int32 (values × 32), column = day of month
     derived: dict[str, Any] = field(default_factory=dict)
 
 
-# Parsed documents by (id, stored string): a month's trend cells change only while its cases
-# are dispatched or merged, so past months are parsed once per process, not per request.
+# Parsed documents by (id, contents digest `r`): a month's trend cells change only while its
+# cases are dispatched or merged, so past months are read and parsed once per process; a
+# request reads the digests only (`repository.revisions`) and the documents that changed.
 _parsed: OrderedDict[tuple[str, str], Parsed] = OrderedDict()
-PARSED_MAX = 2000
+PARSED_MAX = 1500  # ~100 MB at a million cases (int32 counts)
 
 
 def parse(doc_id: str, doc: Mapping[str, Any]) -> Parsed:
     import numpy as np
 
-    key = (doc_id, doc["v"])
+    key = (doc_id, str(doc.get("r") or doc["v"]))
     found = _parsed.get(key)
     if found is not None:
         _parsed.move_to_end(key)
@@ -217,9 +218,9 @@ def parse(doc_id: str, doc: Mapping[str, Any]) -> Parsed:
     stored = json.loads(doc["v"])
     cols = [int(k) for k in stored["k"]]
     values = list(stored["c"])
-    counts = np.zeros((len(values), 32), dtype=np.int64)
+    counts = np.zeros((len(values), 32), dtype=np.int32)
     if values:
-        counts[:, cols] = np.asarray(list(stored["c"].values()), dtype=np.int64).reshape(len(values), len(cols))
+        counts[:, cols] = np.asarray(list(stored["c"].values()), dtype=np.int32).reshape(len(values), len(cols))
     parts = [v.split(TREND_SEP) for v in values]
     cols4 = list(zip(*parts, strict=True)) if parts else [(), (), (), ()]
     place, category, channel, department = (np.asarray(c, dtype=object) for c in cols4)
@@ -327,6 +328,22 @@ def _top(found: dict[str, list[int]], width: int) -> list[tuple[str, list[int]]]
     return head
 
 
+async def current_docs(db: Database, ids: list[str]) -> dict[str, Mapping[str, Any]]:
+    """The trend documents as they are now: their digests, then only the contents this process
+    has not parsed yet (`{id: {"r"}}` for the others — `parse` finds them by digest)."""
+    revs = await repo.revisions(db, ids=ids)
+    out: dict[str, Mapping[str, Any]] = {i: {"r": r} for i, r in revs.items()}
+    missing = []
+    for i, r in revs.items():
+        if r and (i, r) in _parsed:
+            _parsed.move_to_end((i, r))  # in use: not the next to go
+        else:
+            missing.append(i)
+    if missing:
+        out.update(await repo.raw_docs(db, ids=missing))
+    return out
+
+
 async def trends(db: Database, q: Query, *, directory: Directory, view: View | None = None,
                  compare: Iterable[str] = COMPARE, lang: str = "zh") -> dict[str, Any]:
     """The series of the query and its comparison periods (one `$in` lookup for all)."""
@@ -335,8 +352,7 @@ async def trends(db: Database, q: Query, *, directory: Directory, view: View | N
     ranges = {"current": (q.start, q.end), **{c: comparison(q.start, q.end, q.grain, c) for c in compare}}
     streets = _streets(q, directory)
     ids = {name: doc_ids(s, e, streets) for name, (s, e) in ranges.items()}
-    docs = await repo.raw_docs(db, ids=[i for group in ids.values() for i in group],
-                               version=view.version if view else None)
+    docs = await current_docs(db, [i for group in ids.values() for i in group])
     label = labeller(directory, lang)
     width = len(buckets(q.start, q.end, q.grain))
     found = {name: series({i: docs[i] for i in ids[name] if i in docs}, start=s, end=e,
