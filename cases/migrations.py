@@ -38,6 +38,9 @@ def _to_2(db: Database, case: Document, now: datetime) -> Document:
     doc = dict(case)
     if doc.get("units") is None:
         doc.update(access_fields(doc), photo_ids=case_photos(doc))
+    if doc.get("result") is None and doc.get("state") in ("awaiting_verification", "closed") \
+            and not doc.get("merged_into"):  # feedback stored before results were kept
+        doc["result"] = {"text": "", "photos": [], "at": doc.get("closed_at")}
     if not doc.get("proposed_assignee"):  # the desk's dispatch form starts from it
         doc["proposed_assignee"] = doc.get("assignee") or {
             "unit": doc["district"], "kind": "district", "name": doc["district"]}

@@ -198,6 +198,7 @@ def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, n
             step(dispatched + timedelta(hours=1), "accept", "in_progress")
         if state == "awaiting_verification":
             step(dispatched + timedelta(hours=2), "feedback", "awaiting_verification")
+            doc["result"] = _result(handler, dispatched + timedelta(hours=2), None)
         doc.update(state=state, due_at=deadline,
                    warn_at=deadline - (deadline - dispatched) * 0.25,
                    history=history, version=len(history))
@@ -211,6 +212,7 @@ def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, n
         step(dispatched + took * 0.6, "feedback", "awaiting_verification")
         step(dispatched + took * 0.7, "reopen", "in_progress")
     step(closed - took * 0.05, "feedback", "awaiting_verification", on_time=on_time)
+    doc["result"] = _result(handler, closed - took * 0.05, on_time)
     step(closed, "close", "closed", on_time=on_time)
     doc.update(state="closed", closed_at=closed, closed_on_time=on_time)
     if kind != "hazard" and rng.random() < 0.6:
@@ -219,6 +221,11 @@ def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, n
         step(closed + timedelta(hours=5), "rate", "closed", score=score)
     doc.update(updated_at=history[-1]["at"], history=history, version=len(history))
     return doc
+
+
+def _result(handler: dict[str, Any], at: datetime, on_time: bool | None) -> dict[str, Any]:
+    """The handler's feedback, as the lifecycle stores it (the desk's verification reads it)."""
+    return {"text": "已处理（历史数据）", "photos": [], "at": at, "by": handler, "on_time": on_time}
 
 
 async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefix: str,

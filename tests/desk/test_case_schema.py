@@ -98,6 +98,10 @@ async def test_every_state_from_intake_and_from_the_generator_renders(make_desk:
     for case in [*mine.values(), *generated.values()]:
         assert case["schema_version"] == SCHEMA_VERSION
         await pages_answer(desk, case)
+    center = desk.clients[0]
+    for queue in ("new", "returned", "extensions", "verification", "red", "low_ratings"):
+        page = await center.get(f"/desk/queues/{queue}")
+        assert page.status == 200, (queue, (await page.text())[:300])
 
 
 async def test_a_case_stored_by_the_previous_version_is_migrated_and_renders(
