@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from gridlink.db import Database
@@ -174,13 +175,23 @@ def doc_ids(start: date, end: date, streets: list[str] | None) -> list[str]:
     return [f"{m}|{TREND}|{flt}" for m in months(start, end) for flt in filters]
 
 
+@lru_cache(maxsize=512)
+def _bucket_matrix_of(period: str, start: date, end: date, grain: str) -> Any:
+    labels = {label: i for i, label in enumerate(buckets(start, end, grain))}
+    return _bucket_matrix_new(period, start, end, grain, labels)
+
+
 def _bucket_matrix(period: str, start: date, end: date, grain: str, labels: dict[str, int]) -> Any:
+    return _bucket_matrix_of(period, start, end, grain)
+
+
+def _bucket_matrix_new(period: str, start: date, end: date, grain: str, labels: dict[str, int]) -> Any:
     """A (32 × buckets) 0/1 matrix taking a month's counts by day of month to the range's
     buckets (days outside the range go nowhere)."""
     import numpy as np
 
     y, mo = int(period[1:5]), int(period[6:8])
-    out = np.zeros((32, len(labels)), dtype=np.int64)
+    out = np.zeros((32, len(labels)), dtype=np.float64)
     for dd in range(1, monthrange(y, mo)[1] + 1):
         day = date(y, mo, dd)
         if start <= day <= end:
@@ -197,7 +208,7 @@ class Parsed:
     channel: Any
     department: Any
     counts: Any  # int32 (values × 32), column = day of month
-    derived: dict[str, Any] = field(default_factory=dict)
+    derived: dict[Any, Any] = field(default_factory=dict)
 
 
 # Parsed documents by (id, contents digest `r`): a month's trend cells change only while its
@@ -237,6 +248,41 @@ def _isin(values: Any, chosen: frozenset[str]) -> Any:
     return np.fromiter((v in chosen for v in values), dtype=bool, count=len(values))
 
 
+def _station(p: Parsed, parent: Mapping[str, str | None]) -> Any:
+    import numpy as np
+
+    if "station" not in p.derived:
+        p.derived["station"] = np.asarray([parent.get(b) or "-" for b in p.place], dtype=object)
+    return p.derived["station"]
+
+
+def _grouping(p: Parsed, by: str, street_doc: str | None, parent: Mapping[str, str | None]
+              ) -> tuple[list[str], Any]:
+    """The keys of a document's rows grouped `by`, and the (keys × rows) 0/1 matrix summing
+    rows into them — kept with the parsed document, so a read is two matrix products."""
+    import numpy as np
+
+    found = p.derived.get(("g", by))
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    n = len(p.counts)
+    if by == "total":
+        keys = np.full(n, "total", dtype=object)
+    elif by == "street":
+        keys = np.full(n, street_doc, dtype=object) if street_doc else p.place
+    elif by == "workstation":
+        keys = _station(p, parent)
+    else:
+        keys = {"block": p.place, "category": p.category, "channel": p.channel,
+                "department": p.department}[by]
+    uniq, inverse = np.unique(keys.astype(str), return_inverse=True)
+    onehot = np.zeros((len(uniq), n), dtype=np.float64)
+    onehot[inverse, np.arange(n)] = 1.0
+    found = (uniq.tolist(), onehot)
+    p.derived[("g", by)] = found
+    return found
+
+
 def series(docs: Mapping[str, Mapping[str, Any]], *, start: date, end: date,
            grain: str, by: str, filters: Filters, directory: Directory) -> dict[str, list[int]]:
     """`{key: counts per bucket}` of the (raw) trend documents read for this range."""
@@ -262,31 +308,18 @@ def series(docs: Mapping[str, Mapping[str, Any]], *, start: date, end: date,
             if f.streets:
                 mask &= _isin(p.place, f.streets)
         elif (f.streets or f.below_street) and street_doc not in f.streets:
-            if "station" not in p.derived:
-                p.derived["station"] = np.asarray([parent.get(b) or "-" for b in p.place], dtype=object)
-            mask &= _isin(p.place, f.blocks) | _isin(p.derived["station"], f.stations)
+            mask &= _isin(p.place, f.blocks) | _isin(_station(p, parent), f.stations)
         if not mask.any():
             continue
-        if by == "total":
-            keys = np.full(n, "total", dtype=object)
-        elif by == "street":
-            keys = np.full(n, street_doc, dtype=object) if street_doc else p.place
-        elif by == "workstation":
-            if "station" not in p.derived:
-                p.derived["station"] = np.asarray([parent.get(b) or "-" for b in p.place], dtype=object)
-            keys = p.derived["station"]
-        else:
-            keys = {"block": p.place, "category": p.category, "channel": p.channel,
-                    "department": p.department}[by]
-        chosen_keys = keys[mask]
-        uniq, inverse = np.unique(chosen_keys.astype(str), return_inverse=True)
-        grouped = np.zeros((len(uniq), 32), dtype=np.int64)
-        np.add.at(grouped, inverse, p.counts[mask])
-        spread = grouped @ _bucket_matrix(period, start, end, grain, labels)
-        for k, row in zip(uniq.tolist(), spread, strict=True):
+        keys, onehot = _grouping(p, by, street_doc, parent)
+        chosen = p.counts if mask.all() else p.counts * mask[:, None]
+        spread = (onehot @ chosen) @ _bucket_matrix(period, start, end, grain, labels)
+        for k, row in zip(keys, spread, strict=True):
+            if not row.any():
+                continue
             acc = sums.get(k)
             sums[k] = row if acc is None else acc + row
-    return {k: [int(x) for x in v] for k, v in sums.items()}
+    return {k: [round(float(x)) for x in v] for k, v in sums.items()}
 
 
 def labeller(directory: Directory, lang: str) -> Any:

@@ -5,6 +5,8 @@ const FONT = '"Noto Sans CJK SC", "Microsoft YaHei", GridlinkCJK, sans-serif';
 const chart = echarts.init(document.getElementById("chart"));
 const form = document.getElementById("filters");
 const MULTI = ["street", "station", "block", "category", "channel", "department"];
+const LISTS = {street: "streets", station: "stations", block: "blocks", category: "categories",
+               channel: "channels", department: "departments"};
 const WORDS = {
   zh: {grain: "粒度", by: "分线", from: "从", to: "至", day: "按日", week: "按周", month: "按月",
        total: "合计", street: "街镇", workstation: "工作站", station: "工作站", block: "网格",
@@ -42,8 +44,7 @@ async function loadOptions(keep) {
   const res = await fetch("/api/v1/stats/trends/options?" + q);
   const data = await res.json();
   for (const name of MULTI) {
-    const list = name === "station" ? data.stations : name === "block" ? data.blocks : data[name + "s"];
-    fill(name, list || [], new Set(keep[name] || chosen(name)));
+    fill(name, data[LISTS[name]] || [], new Set(keep[name] || chosen(name)));
   }
 }
 
