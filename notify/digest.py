@@ -7,9 +7,10 @@ the last 24 hours and how many were rated 1–2 since the previous digest. The d
 crash queues nothing twice. Cases and roster are read a page at a time: memory grows with
 the number of units, not of cases.
 
-Hotspot chart hook: set `CHART_HOOK` to an async `(db, unit_code, now) -> str | None`
-returning a photo (URL or Telegram file_id) — the dashboard's hotspot chart for that unit —
-and the digest goes out as that photo with the text as its caption.
+Chart hook: `CHART_HOOK`, an async `(db, unit_code, now) -> str | None` returning a photo (URL
+or Telegram file_id): the worker sets it to the unit's week trend chart
+(`stats.chat.digest_chart_hook`), and the digest goes out as that photo with the text as its
+caption. Early warnings opened since yesterday in the unit's area are listed under the counts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from notify import repository as repo
 from notify.config import NotifyConfig
 from notify.recipients import Directory, Recipient
 from notify.texts import unit_name
+from stats import chat
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,10 @@ async def send_digest(db: Database, cfg: NotifyConfig, *, job: Document, now: da
                 kind="digest", now=now, cfg=cfg, case_id=None, photo=photo))
             if c["low_rated"]:
                 messages[-1]["text"] += "\n" + t("notify.digest_low_ratings", locale, n=c["low_rated"])
+            # Early warnings opened since yesterday in the unit's area (the district: all).
+            for line in await chat.digest_lines(db, unit=code, day=date.fromisoformat(day),
+                                                district=cfg.district, locale=locale, base_url=""):
+                messages[-1]["text"] += "\n" + line
             if missing and key == DISTRICT_KEY:
                 messages[-1]["text"] += "\n" + t("notify.calendar_missing", locale, year=missing)
         queued += await repo.enqueue(db, messages=messages)

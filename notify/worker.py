@@ -17,10 +17,11 @@ from gridlink.db import Database, make_client
 from gridlink.metrics import serve_worker_metrics
 from gridlink.schema import ensure_indexes
 from gridlink.settings import Settings
-from notify import notifier, schedule
+from notify import alerts, digest, notifier, schedule
 from notify.config import NotifyConfig
 from notify.repository import outbox_stats
 from notify.sender import Sender
+from stats import chat
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,11 @@ async def run_worker(settings: Settings, *, mongo_uri: str, clock: Clock | None 
                 log.warning("database unavailable; retrying", extra={"error": type(exc).__name__})
                 await _wait(stop, 2)
         cfg = NotifyConfig.from_settings(settings)
+        # The digest carries its unit's week as a chart (stats; Telegram fetches the public URL).
+        digest.CHART_HOOK = chat.digest_chart_hook(district=cfg.district, tz=cfg.tz,
+                                                   base_url=settings.public_base_url)
         loops = [
+            alerts.run(db, cfg, clock=clock, base_url=settings.public_base_url, stop=stop),
             notifier.run(db, cfg, clock=clock, worker=worker_id, stop=stop),
             schedule.run(db, cfg, clock=clock, worker=worker_id, stop=stop),
             Sender(db, settings, clock=clock, worker=worker_id).run(stop),

@@ -2,9 +2,10 @@
 trend chart of a unit (the bot's `/trends`, the digest's chart hook).
 
 Alerts go to the street center's dispatchers and the district center's, block-level ones also
-to the block's station head; each episode once (`stats.early_warning.record` opens it once,
-messages have ids per episode and chat, and `delivered` is set only after they are queued, so
-a worker restarted in between queues them again under the same ids — never twice).
+to the block's station head; each episode once (`stats.early_warning.record` opens it once;
+notify's job queues its messages under ids per episode and chat and only then marks it
+delivered, so a worker restarted in between queues the same ids again — never twice). notify
+imports stats, so the roster and the outbox are notify's side (`notify.alerts`).
 """
 
 from __future__ import annotations
@@ -62,43 +63,26 @@ def recipient_units(alert: Document, d: Directory, district: str) -> list[tuple[
     return out
 
 
-async def deliver_pending(db: Database, *, now: datetime, district: str, base_url: str,
-                          default_locale: str = "zh-CN") -> int:
-    """Queue the messages of every episode not yet delivered (through notify's outbox);
-    returns how many messages were newly queued."""
-    from notify import repository as notify_repo
-
-    d = await directory(db, district=district)
-    queued = 0
-    async for alert in db[ew.ALERTS].find({"delivered": {"$ne": True}}):
-        messages: list[Document] = []
-        seen: set[int] = set()
-        for unit, roles in recipient_units(alert, d, district):
-            for member in await notify_repo.reachable_members(db, unit=unit, roles=roles):
-                chat = int(member["chat_id"])
-                if chat in seen:
-                    continue
-                seen.add(chat)
-                locale = member.get("locale") or default_locale
-                messages.append(notify_repo.new_message(
-                    msg_id=f"ew:{alert['_id']}:{chat}", chat_id=chat, kind="early_warning", now=now,
-                    text=alert_text(alert, d, locale=locale, base_url=base_url), locale=locale,
-                    recipient={"chat_id": chat, "unit": member.get("unit"), "role": member.get("role"),
-                               "name": member.get("name") or ""}))
-        if messages:
-            queued += await notify_repo.enqueue(db, messages=messages)
-        await db[ew.ALERTS].update_one({"_id": alert["_id"]}, {"$set": {"delivered": True}})
-    return queued
+async def undelivered(db: Database) -> list[Document]:
+    """Episodes whose alerts are not queued yet (notify's early-warning job sends them)."""
+    return await db[ew.ALERTS].find({"delivered": {"$ne": True}}).sort("_id", 1).to_list(None)
 
 
-async def early_warning_round(db: Database, *, now: datetime, tz: ZoneInfo, district: str,
-                              base_url: str, cfg: ew.Config | None = None) -> dict[str, int]:
-    """The worker's early-warning job: scan, open episodes, queue their alerts."""
+async def mark_delivered(db: Database, *, alert_id: str) -> None:
+    """After the alert's messages are queued (ids per episode and chat: a re-run queues none twice)."""
+    await db[ew.ALERTS].update_one({"_id": alert_id}, {"$set": {"delivered": True}})
+
+
+def message_id(alert: Document, chat_id: int) -> str:
+    return f"ew:{alert['_id']}:{chat_id}"
+
+
+async def scan_round(db: Database, *, now: datetime, tz: ZoneInfo, district: str,
+                     cfg: ew.Config | None = None) -> list[Document]:
+    """The early-warning scan over the folded statistics: the episodes opened now."""
     d = await directory(db, district=district)
     view = await fresh(db, now=now)
-    opened = await ew.scan(db, now=now, tz=tz, directory=d, cfg=cfg, version=view.version)
-    queued = await deliver_pending(db, now=now, district=district, base_url=base_url)
-    return {"opened": len(opened), "queued": queued}
+    return await ew.scan(db, now=now, tz=tz, directory=d, cfg=cfg, version=view.version)
 
 
 async def digest_lines(db: Database, *, unit: str, day: date, district: str, locale: str | None,
@@ -165,9 +149,12 @@ def chart_url(unit: str | None, d: Directory, *, today: date, district: str, bas
 
 
 def digest_chart_hook(*, district: str, tz: ZoneInfo, base_url: str) -> Any:
-    """An async `(db, unit, now) -> photo URL` for `notify.digest.CHART_HOOK`."""
+    """An async `(db, unit, now) -> photo URL` for `notify.digest.CHART_HOOK`; None (a text
+    digest) unless the site is public over HTTPS, where Telegram can fetch the picture."""
 
     async def hook(db: Database, unit: str, now: datetime) -> str | None:
+        if not base_url.startswith("https://"):
+            return None
         d = await directory(db, district=district)
         return chart_url(unit if unit != district else None, d, today=now.astimezone(tz).date(),
                          district=district, base_url=base_url, locale=None)

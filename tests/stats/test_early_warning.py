@@ -14,6 +14,8 @@ from aiohttp.test_utils import TestClient
 from gridlink import auth
 from gridlink.clock import FakeClock
 from gridlink.db import Database
+from gridlink.settings import Settings
+from notify.config import NotifyConfig
 from stats import chat
 from stats import early_warning as ew
 from stats.history import generate
@@ -96,12 +98,19 @@ async def _outbox(db: Database) -> list[dict]:
     return await notify_repo.find_messages(db, query={"kind": "early_warning"})
 
 
+def _cfg(settings: Settings) -> NotifyConfig:
+    return NotifyConfig.from_settings(settings)
+
+
 async def test_an_injected_rise_alerts_the_right_chats_once(client: TestClient, db: Database,
-                                                           clock: FakeClock) -> None:
+                                                           clock: FakeClock, settings: Settings) -> None:
+    from notify import alerts as notify_alerts
+
     clock.set(NOW)
     block, category = await _history_with_rise(db)
     await _roster(db)
-    first = await chat.early_warning_round(db, now=NOW, tz=TZ, district="310101", base_url="https://g.example")
+    cfg = _cfg(settings)
+    first = await notify_alerts.round_(db, cfg, now=NOW, base_url="https://g.example")
     episodes = await db[ew.ALERTS].find({}).to_list(None)
     mine = [e for e in episodes if e["place"] == block and e["category"] == category]
     assert len(mine) == 1 and mine[0]["observed"] > mine[0]["upper"] >= mine[0]["expected"]
@@ -117,14 +126,14 @@ async def test_an_injected_rise_alerts_the_right_chats_once(client: TestClient, 
     for later in (NOW + timedelta(hours=1), NOW + timedelta(days=1)):
         directory_cache.clear()
         ew._indexed.clear()
-        again = await chat.early_warning_round(db, now=later, tz=TZ, district="310101",
-                                               base_url="https://g.example")
+        again = await notify_alerts.round_(db, cfg, now=later, base_url="https://g.example")
         assert again["queued"] == 0
         assert len([m for m in await _outbox(db) if f"block|{block}|{category}" in m["_id"]]) == 3
     # A crash after the episode was opened but before its messages were queued: the next round
     # queues them, under the same ids.
     await db[ew.ALERTS].update_one({"_id": mine[0]["_id"]}, {"$set": {"delivered": False}})
-    assert await chat.deliver_pending(db, now=NOW, district="310101", base_url="https://g.example") == 0
+    assert await notify_alerts.deliver(db, cfg, now=NOW, base_url="https://g.example") == 0
+    assert (await db[ew.ALERTS].find_one({"_id": mine[0]["_id"]}))["delivered"] is True
     # The alerts API: the street's dispatcher sees it, another street's does not; no token: 401.
     tok = {name: await auth.create_token(db, role="dispatcher", unit=unit, district="310101",
                                          name=name, now=NOW)
@@ -140,7 +149,36 @@ async def test_an_injected_rise_alerts_the_right_chats_once(client: TestClient, 
     assert (await client.get("/api/v1/stats/alerts")).status == 401
 
 
-async def test_the_digest_and_the_bot_get_a_units_week_chart(db: Database) -> None:
+async def test_the_digest_carries_the_week_chart_and_the_early_warnings(
+        db: Database, settings: Settings) -> None:
+    from notify import alerts as notify_alerts
+    from notify import digest
+
+    await _history_with_rise(db)
+    await _roster(db)
+    cfg = _cfg(settings)
+    await notify_alerts.round_(db, cfg, now=NOW, base_url="https://g.example")
+    hook = chat.digest_chart_hook(district="310101", tz=TZ, base_url="https://g.example")
+    job = {"_id": "digest:2026-11-27", "due_at": NOW - timedelta(minutes=5)}
+    saved, digest.CHART_HOOK = digest.CHART_HOOK, hook
+    try:
+        assert await digest.send_digest(db, cfg, job=job, now=NOW) > 0
+    finally:
+        digest.CHART_HOOK = saved
+    from notify import repository as notify_repo
+
+    sent = {m["chat_id"]: m for m in await notify_repo.find_messages(db, query={"kind": "digest"})}
+    street = sent[501]
+    assert street["photo"].startswith("https://g.example/api/v1/stats/trends.png?")
+    assert f"street={STREET}" in street["photo"]
+    assert "预警" in street["text"] and "Early warning" in sent[502]["text"]
+    assert "预警" not in sent[504]["text"]  # another street's center hears nothing of it
+    # Without a public HTTPS site Telegram could not fetch the picture: a text digest.
+    local = chat.digest_chart_hook(district="310101", tz=TZ, base_url="http://127.0.0.1:8080")
+    assert await local(db, STREET, NOW) is None
+
+
+async def test_the_bot_gets_a_units_week_chart(db: Database) -> None:
     import io
 
     from PIL import Image
