@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pymongo.errors import PyMongoError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -28,6 +29,7 @@ from bot.keyboards import assignment_keyboard, remove
 from bot.webhook import note_database_error
 from gridlink.errors import DomainError
 from gridlink.i18n import LOCALES, t
+from stats import chat as stats_chat
 
 log = logging.getLogger("gridlink.bot")
 
@@ -111,6 +113,25 @@ async def list_mine(update: Update, context: Ctx) -> None:
         actions = domain.button_actions(actor, case)
         await chat.send_message(text, reply_markup=assignment_keyboard(
             case["_id"], case["version"], locale, actions) if actions else None)
+
+
+TREND_ROLES = ("leader", "station_head", "dispatcher", "department", "admin")
+
+
+async def send_trends(update: Update, context: Ctx) -> None:
+    """/trends: the PNG of the user's unit's week by category, the week before dashed."""
+    d = deps(context)
+    actor = await who(update, d)
+    if actor["role"] not in TREND_ROLES:
+        await say(update, d, "trends.staff_only")
+        return
+    png = await stats_chat.unit_trend_png(d.db, unit=actor.get("unit"), now=d.clock.now(),
+                                          tz=ZoneInfo(d.settings.timezone),
+                                          district=d.settings.district_code, locale=actor["locale"])
+    chat = update.effective_chat
+    assert chat is not None
+    url = f"{d.settings.public_base_url}/trends"
+    await chat.send_photo(png, caption=t("trends.caption", actor["locale"], url=url))
 
 
 async def choose_language(update: Update, context: Ctx) -> None:
@@ -265,6 +286,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CommandHandler("help", show_help, filters=private))
     application.add_handler(CommandHandler("cancel", cancel_dialogue, filters=private))
     application.add_handler(CommandHandler("mine", list_mine, filters=private))
+    application.add_handler(CommandHandler("trends", send_trends, filters=private))
     application.add_handler(CommandHandler("status", show_status, filters=private))
     application.add_handler(CommandHandler("language", choose_language, filters=private))
     application.add_handler(CommandHandler("report", start_report, filters=private))
