@@ -55,7 +55,10 @@ LAYOUT_ID = "layout"
 # 6: open-list entries carry the public and published-place flags; 7: trend cells (counts by
 # day of month for place × category × channel × department, `stats.facts.trend_cells`).
 LAYOUT = 7
-DERIVED = ("l|", "s|", "t|", "g|")  # prefixes of everything but rollups
+DERIVED = ("l|", "s|", "t|", "g|", "h|")  # prefixes of everything but rollups
+# Trend rollups' digests (`h|<id>`: {r}) apart from their contents: FerretDB reads a whole
+# document whatever the projection, so asking a 170 kB month for its digest cost its read.
+DIGESTS = "h|"
 VERSION_ID = "~version"  # in LOG, so one lookup tells the version and whether changes wait
 # Documents read by pages, per database, valid while the version stays (and at most CACHE_S).
 CACHE_S = 30.0
@@ -261,14 +264,16 @@ async def raw_docs(db: Database, *, ids: Iterable[str], version: str | None = No
     return await _docs(db, ids, version)
 
 
+def has_digest(key: str) -> bool:
+    """Rollups whose digest is kept apart (`DIGESTS`): the trend cells."""
+    return "|T|" in key
+
+
 async def revisions(db: Database, *, ids: Iterable[str]) -> dict[str, str]:
-    """`{id: r}` of the rollups that exist: their contents' digests, without the contents."""
-    wanted = list(dict.fromkeys(ids))
-    out: dict[str, str] = {}
-    for i in range(0, len(wanted), IN_CHUNK):
-        async for d in db[STATS].find({"_id": {"$in": wanted[i:i + IN_CHUNK]}}, {"r": 1}):
-            out[d["_id"]] = str(d.get("r") or "")
-    return out
+    """`{id: r}` of the trend rollups that exist: their contents' digests, from the small
+    `h|` documents beside them."""
+    found = await _fetch(db, [DIGESTS + i for i in dict.fromkeys(ids)])
+    return {k[len(DIGESTS):]: str(d.get("r") or "") for k, d in found.items()}
 
 
 async def open_docs(db: Database, *, ids: Iterable[str], version: str | None = None
@@ -441,6 +446,7 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
         if name in (STATS, LOG) or name.startswith(PREVIOUS_LAYOUT):
             await db.drop_collection(name)
     docs: list[Document] = [{"_id": k, **rollup_doc(v)} for k, v in rollups.items()]
+    docs += [{"_id": DIGESTS + d["_id"], "r": d["r"]} for d in list(docs) if has_digest(d["_id"])]
     groups: dict[str, dict[str, Any]] = {}
     for k, cases in open_lists.items():
         if cases:

@@ -103,8 +103,12 @@ def _plan(rollups: dict[str, dict[str, dict[str, int]]],
         merged = F.prune({key: current}).get(key)
         if merged:
             put[key] = repo.rollup_doc(merged)
+            if repo.has_digest(key):
+                put[repo.DIGESTS + key] = {"r": put[key]["r"]}
         elif key in stored:
             drop.append(key)
+            if repo.has_digest(key):
+                drop.append(repo.DIGESTS + key)
     regroup: dict[str, dict[str, dict[str, Any] | None]] = {}
     for list_id, ops in moves.items():
         doc = stored.get("l|" + list_id)
@@ -329,6 +333,10 @@ async def rebuild(db: Database, *, tz: ZoneInfo = DEFAULT_TZ, progress: Any = No
 async def _rebuild(db: Database, *, tz: ZoneInfo, progress: Any, now: datetime | None
                    ) -> dict[str, int]:
     started = time.time()  # changes logged from this second on are folded after the rebuild
+    # ...except those already logged in it, which the cases read below include: without them
+    # in `seen`, a rebuild right after a burst of changes counted that second's changes twice.
+    already = {i: b for i, b, _ in await repo.changes_in(db, first=repo.bucket(started),
+                                                          last=repo.bucket(started))}
     cases: list[Document] = []
     cursor = repo.iter_cases(db)
     async for case in cursor:
@@ -338,5 +346,5 @@ async def _rebuild(db: Database, *, tz: ZoneInfo, progress: Any, now: datetime |
     rollups, opens = recompute(cases, tz=tz)
     await repo.replace_all(db, rollups=F.prune(rollups), open_lists=opens,
                            cut=now.timestamp() if now else None)
-    await repo.set_cursor(db, last=repo.bucket(started) - 1, seen={})
+    await repo.set_cursor(db, last=repo.bucket(started) - 1, seen=already)
     return {"cases": len(cases), "rollup_docs": len(rollups), "open_lists": len(opens)}
