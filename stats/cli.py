@@ -17,19 +17,21 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def _history(settings: Settings, uri: str, n: int) -> dict[str, object]:
+async def _history(settings: Settings, uri: str, n: int, outbreaks: list[str] | None = None
+                   ) -> dict[str, object]:
     from gridlink.clock import SystemClock
     from gridlink.schema import open_database
-    from stats.history import insert_history
+    from stats.history import Outbreak, insert_history
 
     async with open_database(uri, settings) as db:
         return await insert_history(db, n, now=SystemClock().now(), district=settings.district_code,
                                     prefix=settings.serial_prefix, tz=ZoneInfo(settings.timezone),
+                                    outbreaks=[Outbreak.parse(o) for o in outbreaks or []],
                                     progress=_say)
 
 
-def run_history(settings: Settings, uri: str, n: int) -> None:
-    summary = asyncio.run(_history(settings, uri, n))
+def run_history(settings: Settings, uri: str, n: int, outbreaks: list[str] | None = None) -> None:
+    summary = asyncio.run(_history(settings, uri, n, outbreaks))
     _say(f"history: {summary}")
 
 
@@ -38,13 +40,16 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from gridlink.runtime import database_uri
 
     with database_uri(settings) as uri:
-        run_history(settings, uri, args.n)
+        run_history(settings, uri, args.n, getattr(args, "outbreak", None))
     return 0
 
 
 def history_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("n", type=int, nargs="?", default=DEFAULT_HISTORY,
                         help=f"how many cases (default {DEFAULT_HISTORY:,}, the seed's 2009–2013 total)")
+    parser.add_argument("--outbreak", action="append", metavar="BLOCK:CATEGORY:YYYY-MM-DD:DAYS:FACTOR",
+                        help="multiply a block × category's rate over a period (repeatable), to measure "
+                             "early warning (docs/EARLY_WARNING.md)")
 
 
 def demo_args(parser: argparse.ArgumentParser) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,10 +76,34 @@ def _mix(n: int) -> dict[str, int]:
     return {"hazard": hazards, "appeal": appeals, "spot": n - hazards - appeals}
 
 
+@dataclass(frozen=True)
+class Outbreak:
+    """A place × category × period whose rate is multiplied by `factor` (for measuring early
+    warning): `gridlink history N --outbreak BLOCK:CATEGORY:YYYY-MM-DD:DAYS:FACTOR`."""
+
+    block: str
+    category: str
+    start: date
+    days: int
+    factor: float
+
+    @classmethod
+    def parse(cls, text: str) -> Outbreak:
+        try:
+            block, category, start, days, factor = text.split(":")
+            found = cls(block, category, date.fromisoformat(start), int(days), float(factor))
+        except ValueError:
+            raise ValueError(f"outbreak {text!r}: BLOCK:CATEGORY:YYYY-MM-DD:DAYS:FACTOR") from None
+        if found.days < 1 or found.factor <= 1:
+            raise ValueError(f"outbreak {text!r}: DAYS ≥ 1 and FACTOR > 1")
+        return found
+
+
 def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "A",
              years: float = 5.0, seed: int = 8, tz: ZoneInfo = DEFAULT_TZ,
-             blocks: list[Block] | None = None) -> Iterator[dict[str, Any]]:
-    """Yield `n` case documents in the shape `cases/` stores, oldest first."""
+             blocks: list[Block] | None = None, outbreaks: Sequence[Outbreak] = ()) -> Iterator[dict[str, Any]]:
+    """Yield `n` case documents in the shape `cases/` stores, oldest first; then each
+    outbreak's extra cases ((factor − 1) × the block × category's own rate over its days)."""
     rng = random.Random(seed)
     blocks = blocks or demo_blocks(district)
     community = [b for b in blocks if b.level == "community_block"]
@@ -115,6 +139,29 @@ def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "
         # the fields intake and the lifecycle keep, so lists and scopes find generated cases
         doc.update(public=is_public(channel, cat.code), **access_fields(doc))
         yield complete(doc)  # the schema's shape: every field, the list fields, the version
+    by_code = {b.code: b for b in blocks}
+    cat_total, block_total = cat_w[-1], {"community": cw[-1] if cw else 0.0, "surface": sw[-1] if sw else 0.0}
+    cat_share = {c.code: (w - (cat_w[i - 1] if i else 0.0)) / cat_total for i, (c, w) in enumerate(zip(cats, cat_w, strict=True))}
+    for k, ob in enumerate(outbreaks):
+        ob_block, ob_cat = by_code.get(ob.block), next((c for c in cats if c.code == ob.category), None)
+        if ob_block is None or ob_cat is None:
+            raise ValueError(f"outbreak: unknown block {ob.block!r} or category {ob.category!r}")
+        layer = "community" if ob_block.level == "community_block" else "surface"
+        per_day = n / (365 * years) * cat_share[ob_cat.code] * weights[ob_block.code] / block_total[layer]
+        expected = (ob.factor - 1) * per_day * ob.days
+        extra = int(expected) + (rng.random() < expected - int(expected))
+        first = datetime.combine(ob.start, datetime.min.time(), tzinfo=tz)
+        for j in range(extra):
+            created = min(first + timedelta(seconds=rng.random() * ob.days * 86400), now)
+            what = rng.choices(("hazard", "appeal", "spot"), weights=list(SEED_MIX.values()))[0]
+            kind, channel = ((_pick(rng, APPEAL_KINDS), _pick(rng, APPEAL_CHANNELS)) if what == "appeal"
+                             else ("hazard", "patrol_bot"))
+            case_id = f"o{k:03d}{j:06d}"
+            doc = _case(rng, case_id=case_id, serial=f"{prefix}O{k:03d}-{j:05d}", created=created,
+                        now=now, what=what, kind=kind, channel=channel, cat=ob_cat, block=ob_block,
+                        district=district)
+            doc.update(public=is_public(channel, ob_cat.code), **access_fields(doc))
+            yield complete(doc)
 
 
 def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, now: datetime,
@@ -229,7 +276,7 @@ def _result(handler: dict[str, Any], at: datetime, on_time: bool | None) -> dict
 
 
 async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefix: str,
-                         tz: ZoneInfo, batch: int = 5000,
+                         tz: ZoneInfo, batch: int = 5000, outbreaks: Sequence[Outbreak] = (),
                          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Insert `n` synthetic cases with `insert_many` in batches, then rebuild the rollups."""
     import time
@@ -241,7 +288,7 @@ async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefi
     started = time.perf_counter()
     docs: list[dict[str, Any]] = []
     done = 0
-    for doc in generate(n, now=now, district=district, prefix=prefix, tz=tz):
+    for doc in generate(n, now=now, district=district, prefix=prefix, tz=tz, outbreaks=outbreaks):
         if not docs and not done:  # the oldest: where the lists' walk back stops
             await db.counters.update_one({"_id": OLDEST_HOUR}, {"$min": {"hour": doc["created_hour"]}},
                                          upsert=True)

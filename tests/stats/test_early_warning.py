@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 from aiohttp.test_utils import TestClient
 
 from gridlink import auth
@@ -192,3 +193,22 @@ async def test_the_bot_gets_a_units_week_chart(db: Database) -> None:
     assert url and url.startswith("https://g.example/api/v1/stats/trends.png?") and f"block={BLOCK}" in url
     body = await chat.unit_trend(db, unit=STREET, now=NOW, tz=TZ, district="310101", locale="zh")
     assert len(body["buckets"]) == 7 and body["to"] == date(2026, 11, 27).isoformat()
+
+
+def test_the_generator_injects_an_outbreak_at_its_place_category_and_period() -> None:
+    from collections import Counter
+
+    from stats.history import Outbreak
+
+    base = list(generate(4000, now=NOW, years=1, seed=3))
+    (block, category), n = Counter((d["placement"]["community_block"], d["category"]) for d in base
+                                   if d["placement"]["community_block"]).most_common(1)[0]
+    ob = Outbreak.parse(f"{block}:{category}:2026-10-01:28:6")
+    extra = list(generate(4000, now=NOW, years=1, seed=3, outbreaks=[ob]))[4000:]
+    # (6 − 1) × the pair's own rate (≈ n a year) over 28 days
+    assert abs(len(extra) - 5 * n * 28 / 365) <= 1.5
+    assert {(d["placement"]["community_block"], d["category"]) for d in extra} <= {(block, category)}
+    assert all(date(2026, 10, 1) <= d["created_at"].astimezone(TZ).date() <= date(2026, 10, 29) for d in extra)
+    for bad in ("x", f"{block}:{category}:2026-10-01:0:3", f"{block}:{category}:2026-10-01:7:1"):
+        with pytest.raises(ValueError):
+            Outbreak.parse(bad)
