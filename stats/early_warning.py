@@ -213,8 +213,10 @@ async def signals(db: Database, *, today: date, cfg: Config, directory: Director
     """Today's alarms (the window ending today), block and street level, daily and weekly."""
     out: list[Signal] = []
     days = history_days(cfg)
-    for level in LEVELS:
-        keys, matrix, _ = await series_of(db, level=level, end=today, days=days,
+    # Block series a street at a time (~3,500 series × 400 days), street series together.
+    rounds = [("block", [street]) for street in directory.of_level("street")] + [("street", None)]
+    for level, streets in rounds:
+        keys, matrix, _ = await series_of(db, level=level, end=today, days=days, streets=streets,
                                           directory=directory, version=version)
         if not keys:
             continue
