@@ -416,6 +416,32 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
        ok_content={"image/png": {"schema": STR}},
        params=[*hotspot_params, q("width", {"type": "integer", "minimum": 200, "maximum": 2400}),
                q("height", {"type": "integer", "minimum": 150, "maximum": 2400})])
+    codes = {"type": "string", "pattern": r"^[A-Za-z0-9_\-]{1,64}(,[A-Za-z0-9_\-]{1,64})*$"}
+    trend_params = [*period, q("grain", {"enum": ["day", "week", "month"]}),
+                    q("by", {"enum": ["total", "street", "workstation", "block", "category", "channel",
+                                      "department"]}),
+                    *(q(name, codes) for name in ("street", "station", "block", "category", "channel",
+                                                   "department")),
+                    q("compare", STR), q("lang", {"enum": ["zh", "en"]})]
+    op(paths, "get", f"{v1}/stats/trends",
+       summary="Trend: counts per day, ISO week or month, any filters, with comparison periods",
+       tags=stats, ok=obj({"from": STR, "to": STR, "grain": STR, "buckets": {"type": "array"},
+                           "series": {"type": "array"}, "total": {"type": "array"}}),
+       params=trend_params)
+    op(paths, "get", f"{v1}/stats/trends.png", summary="Trend line chart (zh or en labels)", tags=stats,
+       ok_content={"image/png": {"schema": STR}},
+       params=[*trend_params, q("width", {"type": "integer", "minimum": 200, "maximum": 2400}),
+               q("height", {"type": "integer", "minimum": 150, "maximum": 2400})])
+    op(paths, "get", f"{v1}/stats/trends/options",
+       summary="The trend filters' choices by name (a street's workstations and blocks)", tags=stats,
+       ok=obj({"streets": {"type": "array"}, "categories": {"type": "array"}}),
+       params=[q("street", STR), q("lang", {"enum": ["zh", "en"]})])
+    op(paths, "get", f"{v1}/stats/alerts",
+       summary="Early-warning episodes in the caller's area (docs/EARLY_WARNING.md)", tags=stats,
+       ok=obj({"since": STR, "alerts": {"type": "array"}}), security=BEARER,
+       params=[q("since", {"type": "string", "format": "date"}), q("open", {"enum": ["0", "1"]}),
+               q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+               q("lang", {"enum": ["zh", "en"]})])
     op(paths, "get", f"{v1}/stats/headline", summary="Headline figures for a period", tags=stats,
        ok=obj({"from": STR, "to": STR}), params=period)
     month_unit = [q("month", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}), q("unit", STR)]
