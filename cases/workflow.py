@@ -155,6 +155,15 @@ def check(actor: Actor, case: Case, action: str) -> None:
     check_state(case, action)
 
 
+def state_allows(case: Case, action: str) -> bool:
+    """Whether the case's state (and condition) allows the action now, whoever takes it."""
+    try:
+        check_state(case, action)
+    except TransitionNotAllowed:
+        return False
+    return True
+
+
 def may(actor: Actor, case: Case, action: str) -> bool:
     try:
         check(actor, case, action)

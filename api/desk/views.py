@@ -507,6 +507,8 @@ async def _row(request: web.Request, who: Actor, case: dict[str, Any]) -> dict[s
     if seen not in STAFF_AUDIENCES:
         return None
     acts = workflow.allowed_actions(who, case)
+    if workflow.state_allows(case, "answer"):
+        acts.append("answer")  # shown as "the reporter was asked", never a form
     row: dict[str, Any] = {"case": visibility.staff_view(case, _now(request), seen_as=seen),
                            "actions": acts}
     if "dispatch" in acts:
