@@ -87,7 +87,10 @@ async def test_a_complaint_from_intake_to_rating_request(
                                   policy=POLICY, ok=True, callback="满意")
     assert case["state"] == "closed"
     await process()
-    assert await kinds_for(db, CITIZEN_CHAT) == ["case.feedback", "case.closed"]
+    # the citizen hears every step that matters to them (issue 17): dispatched, extended, the
+    # result, closed
+    assert await kinds_for(db, CITIZEN_CHAT) == ["case.assigned", "case.extension_decided",
+                                                 "case.feedback", "case.closed"]
     rate = (await repo.find_messages(db, query={"chat_id": CITIZEN_CHAT, "kind": "case.closed"}))[0]
     assert rate["locale"] == "en" and rate["on_sent"] == {"rating_prompt": case["_id"]}
     assert await db.schedule.count_documents({"case_id": case["_id"], "state": "pending"}) == 0
