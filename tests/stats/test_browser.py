@@ -104,7 +104,8 @@ async def test_hotspot_bars_and_serial_lookup(client: TestClient, history: list,
 
 
     # The portal: a serial lookup shows the case's timeline.
-    done = next(d for d in reversed(history) if d["state"] == "closed" and not d.get("handled_on_the_spot"))
+    done = next(d for d in reversed(history) if d["state"] == "closed" and d["public"]
+                and not d.get("handled_on_the_spot"))
     await page.goto(str(client.make_url("/portal")))
     await page.fill("input[name=serial]", done["serial"])
     await page.click("#lookup button")
