@@ -6,9 +6,9 @@ from datetime import UTC, timedelta
 
 import pytest
 
+from cases import lifecycle
 from cases import repository as repo
 from cases.calendar import WorkCalendar, deadline_for
-from cases import lifecycle
 from cases.errors import BadCaseInput
 from cases.lifecycle import compute_deadline
 from gridlink.clock import FakeClock
