@@ -15,6 +15,7 @@ from api.stats import STATIC, _day
 from cases import lifecycle, visibility
 from cases import repository as cases_repo
 from cases.model import RATINGS
+from gridlink import appsecrets
 from gridlink.errors import InvalidInput, PermissionDenied, WrongState
 from stats import portal as portal_mod
 
@@ -53,7 +54,8 @@ async def rate(request: web.Request) -> web.Response:
     case = await _public_case(request)
     body = await read_json(request)
     code, score = body.get("code"), body.get("score")
-    if not isinstance(code, str) or not portal_mod.check_code(case["_id"], request.app[SETTINGS].webhook_secret, code):
+    key = await appsecrets.rating_code_key(request.app[DB], request.app[SETTINGS])
+    if not isinstance(code, str) or not portal_mod.check_code(case["_id"], key, code):
         raise PermissionDenied("the rating code does not match this case; use the code the bot sent you")
     reporter = case.get("reporter") or {}
     if reporter.get("user_id") is None:

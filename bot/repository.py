@@ -19,9 +19,10 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from bot.errors import InviteExpired, InviteUnknown, InviteUsed
 from gridlink.db import Database, Document, insert_one_grouped
 from gridlink.errors import InvalidInput
+from grids.repository import ROLES as MEMBER_ROLES
 
 Claim = Literal["claimed", "done", "busy"]
-ROLES = ("coordinator", "leader", "station_head", "dispatcher", "department")
+ROLES = tuple(MEMBER_ROLES)  # the roster's roles, defined once in grids
 # A claimed update whose processing neither finished nor failed cleanly (crash) may be
 # taken again after this long.
 UPDATE_LEASE = timedelta(seconds=60)

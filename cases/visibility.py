@@ -31,7 +31,7 @@ AREA_FIELDS = ("street", "workstation", "community_block", "street_block", "patr
 # Roles whose area is a unit of the grid: they see every case placed or assigned there.
 AREA_ROLES = ("dispatcher", "station_head")
 # Roles that see the cases assigned to their unit.
-ASSIGNEE_ROLES = ("leader", "department", "station_head", "dispatcher")
+ASSIGNEE_ROLES = ("leader", "department", "department_head", "station_head", "dispatcher")
 # Keys that identify a chat account: admin-only, wherever they appear in a case.
 CHAT_KEYS = frozenset({"chat_id", "user_id"})
 # Kinds a citizen raised and the center calls back (回访): their assignee sees name and phone.

@@ -22,6 +22,7 @@ ZH: dict[str, str] = {
     "role.station_head": "工作站站长",
     "role.dispatcher": "联动中心受理员",
     "role.department": "条线部门",
+    "role.department_head": "条线部门负责人",
     "role.citizen": "市民",
     # general
     "help.citizen": (
@@ -226,6 +227,7 @@ EN: dict[str, str] = {
     "role.station_head": "workstation head",
     "role.dispatcher": "center dispatcher",
     "role.department": "line department",
+    "role.department_head": "line department head",
     "role.citizen": "citizen",
     # general
     "help.citizen": (

@@ -43,6 +43,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     "station_head": (WORKSTATION, PATROL_ZONE),
     "dispatcher": (STREET, DISTRICT),
     "department": (DEPARTMENT,),
+    # a department's head: its cases' first escalation level (notify.recipients)
+    "department_head": (DEPARTMENT,),
 }
 _BATCH = 500
 _NO_GEOMETRY = {"geojson": 0}

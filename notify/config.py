@@ -20,6 +20,7 @@ class NotifyConfig:
     lease: timedelta
     poll_s: float
     outbox_keep: timedelta = timedelta(days=30)
+    rating_code_key: str | None = None  # RATING_CODE_KEY; else the key stored on first start
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotifyConfig:
@@ -30,4 +31,5 @@ class NotifyConfig:
                    digest_time=time(hour, minute), batch=settings.notify_batch,
                    lease=timedelta(seconds=settings.notify_lease_s),
                    poll_s=settings.notify_poll_s,
-                   outbox_keep=timedelta(days=settings.notify_outbox_keep_days))
+                   outbox_keep=timedelta(days=settings.notify_outbox_keep_days),
+                   rating_code_key=settings.rating_code_key or None)

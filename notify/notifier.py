@@ -116,8 +116,7 @@ def _result_photos(case: Document) -> list[str]:
 
 
 async def _rating_code(db: Database, cfg: NotifyConfig, case_id: str) -> str:
-    key = getattr(cfg, "rating_code_key", None) or await appsecrets.stored_secret(
-        db, appsecrets.RATING_CODE_KEY)
+    key = cfg.rating_code_key or await appsecrets.stored_secret(db, appsecrets.RATING_CODE_KEY)
     return rating_code(case_id, key)
 
 

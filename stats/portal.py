@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from datetime import date, datetime
@@ -13,15 +14,18 @@ from stats.hotspots import periods
 from stats.rollups import fresh
 from stats.units import directory
 
+# 10 base32 characters: 50 bits, hopeless to guess within the portal's rate limit.
+CODE_LENGTH = 10
+
 
 def rating_code(case_id: str, secret: str) -> str:
-    """The 6-character code the bot gives a reporter to rate their case on the portal.
+    """The code the bot gives a reporter to rate their case on the portal.
 
-    Derived (HMAC-SHA256 of the case id with the server secret), so nothing is stored and only
-    whoever received it from the bot can rate.
+    Derived (HMAC-SHA256 of the case id with the rating-code key, gridlink.appsecrets), so
+    nothing is stored and only whoever received it from the bot can rate.
     """
-    digest = hmac.new(secret.encode(), f"rating:{case_id}".encode(), hashlib.sha256).hexdigest()
-    return digest[:6].upper()
+    digest = hmac.new(secret.encode(), f"rating:{case_id}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode()[:CODE_LENGTH]
 
 
 def check_code(case_id: str, secret: str, code: str) -> bool:

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 from cases import lifecycle
 from cases.intake import intake
 from cases.model import CasePolicy
+from gridlink import appsecrets
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from gridlink.settings import Settings
@@ -68,7 +69,11 @@ async def test_rating_needs_the_code_and_counts_in_the_performance_table(
     url = f"/api/v1/portal/cases/{case['serial']}/rating"
     wrong = await client.post(url, json={"code": "ZZZZZZ", "score": 5})
     assert wrong.status == 403
-    code = rating_code(case["_id"], settings.webhook_secret)
+    # the codes have their own key (not the webhook secret) and 50 bits
+    forged = rating_code(case["_id"], settings.webhook_secret)
+    assert (await client.post(url, json={"code": forged, "score": 5})).status == 403
+    code = rating_code(case["_id"], await appsecrets.rating_code_key(db, settings))
+    assert len(code) == 10 and code != forged
     bad = await client.post(url, json={"code": code, "score": 9})
     assert bad.status == 400
     ok = await client.post(url, json={"code": code.lower(), "score": 4, "comment": "还行"})
