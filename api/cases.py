@@ -10,13 +10,13 @@ import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import actor_of, require
-from api.errors import read_json
+from api.errors import parse, read_json
 from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
 from cases import intake as case_intake
 from cases import lifecycle, visibility, workflow
@@ -31,7 +31,6 @@ from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput, NotFound
 
 PREFIX = "/api/v1"
-M = TypeVar("M", bound=BaseModel)
 
 
 # ---------------------------------------------------------------- request bodies
@@ -156,17 +155,6 @@ class CalendarYearBody(_Body):
                              "workdays": [{"date": "2027-01-09", "name": "调休"}]})
     holidays: list[CalendarDay] = Field(max_length=120)
     workdays: list[CalendarDay] = Field(default_factory=list, max_length=30)
-
-
-async def parse(request: web.Request, model: type[M]) -> M:
-    # body_exists, not can_read_body: the limits middleware has read (and cached) it already.
-    data = await read_json(request) if request.body_exists else {}
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errs = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        first = errs[0]
-        raise InvalidInput(f"{first['field'] or 'body'}: {first['message']}", errors=errs) from None
 
 
 # ---------------------------------------------------------------- helpers

@@ -6,8 +6,10 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
 
 from gridlink import errors
@@ -105,3 +107,18 @@ async def read_json(request: web.Request) -> dict[str, object]:
     from api.limits import read_json_object  # api.limits builds on this module
 
     return await read_json_object(request)
+
+
+BodyModel = TypeVar("BodyModel", bound=BaseModel)
+
+
+async def parse(request: web.Request, model: type[BodyModel]) -> BodyModel:
+    """The JSON body validated by its model (the same model the OpenAPI document shows)."""
+    # body_exists, not can_read_body: the limits middleware has read (and cached) it already.
+    data = await read_json(request) if request.body_exists else {}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errs = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        first = errs[0]
+        raise errors.InvalidInput(f"{first['field'] or 'body'}: {first['message']}", errors=errs) from None

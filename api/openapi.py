@@ -28,6 +28,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api import cases as case_api
+from api import portal as portal_api
+from api import telegram as telegram_api
 from cases.categories import Category
 from cases.colour import COLOURS
 from cases.model import STATES
@@ -300,7 +302,7 @@ CATEGORY_EXAMPLE = {"name_zh": "人行道破损", "name_en": "Broken pavement", 
 def request_models() -> list[type[BaseModel]]:
     """Every model a handler validates a JSON body with, as this document shows it."""
     return [case_api.IntakeBody, *(r.model for r in case_api.TRANSITION_ROUTES),
-            case_api.CalendarYearBody, Category]
+            case_api.CalendarYearBody, Category, portal_api.RatingBody, telegram_api.InviteBody]
 
 
 @functools.cache
@@ -461,8 +463,7 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
     op(paths, "post", f"{v1}/portal/cases/{{serial}}/rating",
        summary="Rate a closed case with the code the bot sent its reporter", tags=portal,
        ok=ref("PublicCase"), params=[p("serial")],
-       body=body(obj({"code": STR, "score": {"type": "integer", "minimum": 1, "maximum": 5}},
-                     {"comment": STR})))
+       body=model_body(portal_api.RatingBody))
     op(paths, "get", f"{v1}/portal/performance", summary="Performance table of departments and streets",
        tags=portal, ok=obj({"from": STR, "to": STR}), params=period)
     # operations
@@ -476,7 +477,7 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
     # admin (bot roster)
     op(paths, "post", f"{v1}/admin/invites", summary="A single-use invite link binding a chat account to a role",
        tags=["admin"], ok_status=201, ok=ref("Invite"), security=BEARER,
-       body=body(obj({"role": STR, "unit": STR}, {"name": STR, "hours": NUM})))
+       body=model_body(telegram_api.InviteBody))
     op(paths, "delete", f"{v1}/admin/roster/{{user_id}}", summary="Unbind a chat account from the roster",
        tags=["admin"], ok=obj({"user_id": INT, "role": STR, "unit": STR, "unit_open_cases": INT}),
        security=BEARER, params=[p("user_id", INT)])

@@ -8,8 +8,9 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.errors import read_json
+from api.errors import parse
 from api.keys import CLOCK, DB, SETTINGS
 from api.stats import STATIC, _day
 from cases import lifecycle, visibility
@@ -50,24 +51,31 @@ async def lookup(request: web.Request) -> web.Response:
     return _json(_view(await _public_case(request), request))
 
 
+class RatingBody(BaseModel):
+    """A rating on the portal, with the code the bot sent the reporter (no example: a code is
+    made for one case)."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=4, max_length=32)
+    score: int = Field(ge=1, le=5, description="1 差 … 5 满意")
+    comment: str | None = Field(None, max_length=1000)
+
+
 async def rate(request: web.Request) -> web.Response:
     case = await _public_case(request)
-    body = await read_json(request)
-    code, score = body.get("code"), body.get("score")
+    body = await parse(request, RatingBody)
+    code, score, comment = body.code, body.score, body.comment
     key = await appsecrets.rating_code_key(request.app[DB], request.app[SETTINGS])
-    if not isinstance(code, str) or not portal_mod.check_code(case["_id"], key, code):
+    if not portal_mod.check_code(case["_id"], key, code):
         raise PermissionDenied("the rating code does not match this case; use the code the bot sent you")
     reporter = case.get("reporter") or {}
     if reporter.get("user_id") is None:
         raise WrongState("this case is rated on the callback phone call, not on the portal")
-    if isinstance(score, bool) or not isinstance(score, int):
-        raise InvalidInput("score must be an integer 1 (差) to 5 (满意)", field="score")
-    comment = body.get("comment")
     actor = {"role": "citizen", "user_id": reporter["user_id"], "chat_id": reporter.get("chat_id"),
              "name": "portal"}
     new = await lifecycle.rate(request.app[DB], case_ref=case["_id"], actor=actor,
                                now=request.app[CLOCK].now(), score=score,
-                               comment=comment if isinstance(comment, str) else None)
+                               comment=comment)
     return _json(_view(new, request))
 
 

@@ -7,22 +7,24 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import PyMongoError
 from telegram import Update
 from telegram.error import TelegramError
 
 from api import keys
 from api.auth import require
-from api.errors import error_response, read_json
+from api.errors import error_response, parse, read_json
 from bot import domain
 from bot import repository as bot_repo
 from bot.application import BotDeps, build_application
 from bot.webhook import process_once
 from gridlink import background, metrics
 from gridlink.errors import InvalidInput
+from grids.repository import ROLES as MEMBER_ROLES
 
 log = logging.getLogger("gridlink.bot")
 
@@ -104,16 +106,20 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "outcome": outcome})
 
 
+class InviteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"role": "leader", "unit": "310101001001001", "name": "张伟", "hours": 72}]})
+    role: Literal[tuple(MEMBER_ROLES)]  # type: ignore[valid-type]
+    unit: str = Field(min_length=1, max_length=40)
+    name: str = Field("", max_length=100)
+    hours: float = Field(72, gt=0, le=24 * 30)
+
+
 async def create_invite(request: web.Request) -> web.Response:
     """POST /api/v1/admin/invites {role, unit, hours?, name?}: a single-use deep link."""
     await require(request, "admin")
-    body = await read_json(request)
-    role, unit, name = body.get("role"), body.get("unit"), body.get("name", "")
-    hours = body.get("hours", 72)
-    if not isinstance(role, str) or not isinstance(unit, str) or not isinstance(name, str):
-        raise InvalidInput("role and unit are required strings")
-    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not 0 < hours <= 24 * 30:
-        raise InvalidInput("hours must be a number between 0 and 720")
+    body = await parse(request, InviteBody)
+    role, unit, name, hours = body.role, body.unit, body.name, body.hours
     now = request.app[keys.CLOCK].now()
     await domain.check_unit(request.app[keys.DB], code=unit, role=role)
     token = await bot_repo.create_invite(request.app[keys.DB], role=role, unit=unit, name=name,
