@@ -15,7 +15,7 @@ whenever the fields they come from are written.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
@@ -95,14 +95,18 @@ def _reporter(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+# A case stored without its creation time (never by intake) sorts and colours as the oldest.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class Case(_Part):
     id: Any = Field(alias="_id")
     schema_version: int = SCHEMA_VERSION
-    serial: str
-    district: str
-    channel: str
-    kind: str
-    category: str
+    serial: str = ""
+    district: str = ""
+    channel: str = ""
+    kind: str = ""
+    category: str = ""
     category_name: dict[str, str | None] = Field(default_factory=dict)
     layer: str | None = None
     level: str | None = None
@@ -126,7 +130,7 @@ class Case(_Part):
     followers: list[dict[str, Any]] = Field(default_factory=list)
     public: bool = False
     # workflow
-    state: str
+    state: str = "reported"
     version: int = 1
     proposed_assignee: Assignee | None = None
     assignee: Assignee | None = None
@@ -141,7 +145,7 @@ class Case(_Part):
     first_dispatched_at: datetime | None = None
     accepted_at: datetime | None = None
     reopened_at: datetime | None = None
-    created_at: datetime
+    created_at: datetime = EPOCH
     updated_at: datetime | None = None
     closed_at: datetime | None = None
     closed_on_time: bool | None = None
