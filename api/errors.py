@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
 
-from gridlink import errors
+from gridlink import errors, metrics
 
 log = logging.getLogger("gridlink.http")
 
@@ -92,11 +92,13 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         status = exc.status
         raise
     finally:
+        elapsed = time.perf_counter() - started
+        metrics.observe_request(request, status, elapsed)
         log.info("request", extra={
             "method": request.method,
             "path": request.path,
             "status": status,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "ms": round(elapsed * 1000, 2),
         })
 
 

@@ -587,10 +587,8 @@ async def on_fixed_button(update: Update, d: BotDeps, payload: str) -> None:
     if answer not in FIXED_ANSWERS:
         return
     actor = await who(update, d)
-    try:
-        case = await domain.get_case(d.db, case_id=case_id)
-    except NotFound:
-        await say(update, d, "error.case_not_found")
+    case = await _case_or_say(update, d, case_id)
+    if case is None:
         return
     if not domain.may(actor, case, "answer"):
         await _send_case_state(update, d, actor, case)
@@ -678,14 +676,21 @@ async def on_star_button(update: Update, d: BotDeps, payload: str) -> None:
     await _rate(update, d, case_id, int(n))
 
 
+async def _case_or_say(update: Update, d: BotDeps, case_id: str) -> dict[str, Any] | None:
+    """The case a button names, or None after telling the user it is gone."""
+    try:
+        return await domain.get_case(d.db, case_id=case_id)
+    except NotFound:
+        await say(update, d, "error.case_not_found")
+        return None
+
+
 async def _rate(update: Update, d: BotDeps, case_id: str, rating: int, *,
                 comment: str | None = None) -> None:
     """Rating is the workflow's `rate` row: the reporter, once, on a closed case."""
     actor = await who(update, d)
-    try:
-        case = await domain.get_case(d.db, case_id=case_id)
-    except NotFound:
-        await say(update, d, "error.case_not_found")
+    case = await _case_or_say(update, d, case_id)
+    if case is None:
         return
     refused = domain.refusal(actor, case, "rate")
     if refused == "not_yours":

@@ -101,11 +101,7 @@ class Directory:
             "dispatcher" if code == self.district else None)
         if role is None:
             return []
-        key = (code, role)
-        if key not in self._members:
-            found = await repo.reachable_members(self.db, unit=code, roles=[role])
-            self._members[key] = [_recipient(m) for m in found]
-        return self._members[key]
+        return await self.in_role(code, role)
 
     async def first_with_members(self, codes: list[str]) -> list[Recipient]:
         """The members of the first unit in `codes` that has any (so a message reaches someone)."""
