@@ -16,6 +16,7 @@ from sandbox.state import Sandbox
 # Same value as gridlink.settings.SANDBOX_BOT_TOKEN: what the bot uses when no real token is set.
 DEFAULT_TOKEN = "123456789:sandbox-gridlink-bot-token"
 STATIC = Path(__file__).parent / "static"
+CJK_FONT = "NotoSansCJKsc-Regular.otf"
 
 
 def create_sandbox_app(*, rate_limits: bool = False, bot_token: str = DEFAULT_TOKEN,
@@ -35,7 +36,16 @@ def create_sandbox_app(*, rate_limits: bool = False, bot_token: str = DEFAULT_TO
     async def index(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")
 
+    async def cjk_font(request: web.Request) -> web.FileResponse:
+        # the charts' CJK font (mplfonts), so the chat page shows Chinese without system fonts
+        import mplfonts
+
+        path = Path(mplfonts.__file__).parent / "fonts" / CJK_FONT
+        return web.FileResponse(path, headers={"Cache-Control": "public, max-age=604800",
+                                               "Content-Type": "font/otf"})
+
     app.router.add_get("/", index)
+    app.router.add_get("/fonts/cjk.otf", cjk_font)
     app.router.add_static("/static/", STATIC)
 
     async def deliver_webhooks(app: web.Application) -> AsyncIterator[None]:
