@@ -5,7 +5,8 @@ On the embedded server a list is fast only as an equality or `$in` on a top-leve
 document it counts. So each open case (and each low-rated closed one) keeps small documents in
 `case_keys`, `{_id: "<key>#<case id>", k: key, c: case id}`, one per list it belongs to:
 
-- `q:<queue>:<unit>` for each unit of its `units` (the scopes' units, the district included);
+- `q:<queue>:<unit>` for each unit of its `units` (the scopes' units, the district included),
+  except for UNKEYED_QUEUES, read by the case's own `queue` field;
 - `r:<unit>` for each unit once its step is overdue (red);
 - `a:<unit>` for the unit it is assigned to while open.
 
@@ -28,6 +29,10 @@ from cases.model import OPEN_STATES
 from cases.schema import derived, hour_of
 from gridlink.db import Database, Document, insert_new
 
+# Queues read by their case field (`queue`, a scalar, indexed) instead of keys: a case waits
+# in "new" only until it is dispatched (minutes), so the queue stays small at any number of
+# cases, and an intake writes no key (the case, its change-log entry and the serial only).
+UNKEYED_QUEUES = ("new",)
 COUNT_CAP = 1000  # a count past this shows as "999+": reading more would grow with the cases
 SWEEP = "desk:red_swept_hour"
 IN_CHUNK = 400
@@ -53,7 +58,7 @@ def keys_of(case: Mapping[str, Any], now: datetime) -> list[str]:
     fields = {**case, **derived(case)}
     units = [u for u in fields.get("units") or [] if u]
     out: list[str] = []
-    if fields.get("queue"):
+    if fields.get("queue") and fields["queue"] not in UNKEYED_QUEUES:
         out += [f"q:{fields['queue']}:{u}" for u in units]
     if fields.get("state") in OPEN_STATES:
         due = fields.get("due_at")
@@ -86,6 +91,12 @@ async def sync_keys(db: Database, case: Mapping[str, Any], now: datetime,
     added = [d for d in new if d["_id"] not in old]
     if added:
         await insert_new(db.case_keys, added)
+
+
+async def waiting(db: Database, *, queue: str, unit: str) -> list[Document]:
+    """The cases of an unkeyed queue within a unit's area (at most COUNT_CAP of the queue)."""
+    found = await db.cases.find({"queue": queue}, {"history": 0}).limit(COUNT_CAP).to_list(None)
+    return [c for c in found if unit in (c.get("units") or [])]
 
 
 async def count(db: Database, *, key: str) -> int:

@@ -88,6 +88,8 @@ async def nav_counts(db: Database, *, unit: str, now: datetime, center: bool,
             if name == "red":
                 due = [c for c in await lists.due_now(db, now=now) if unit in (c.get("units") or [])]
                 counts[name] = min(lists.COUNT_CAP, await lists.count(db, key=f"r:{unit}") + len(due))
+            elif name in lists.UNKEYED_QUEUES:
+                counts[name] = len(await lists.waiting(db, queue=name, unit=unit))
             else:
                 counts[name] = await lists.count(db, key=f"q:{name}:{unit}")
     if own_unit:
@@ -102,9 +104,12 @@ async def queue_cases(db: Database, *, queue: str, unit: str, now: datetime,
     if queue == "red":
         await lists.sweep_red(db, now=now)
         ids = await lists.page(db, key=f"r:{unit}", limit=limit)
-    else:
+    elif queue not in lists.UNKEYED_QUEUES:
         ids = await lists.page(db, key=f"q:{queue}:{unit}", limit=limit)
-    found = await db.cases.find({"_id": {"$in": ids}}).to_list(None) if ids else []
+    if queue in lists.UNKEYED_QUEUES:
+        found = await lists.waiting(db, queue=queue, unit=unit)
+    else:
+        found = await db.cases.find({"_id": {"$in": ids}}).to_list(None) if ids else []
     if queue == "red" and len(found) < limit:
         found += [c for c in await lists.due_now(db, now=now) if unit in (c.get("units") or [])]
     docs = [read_case(d) for d in found]

@@ -117,8 +117,7 @@ async def test_concurrent_intakes_share_inserts_and_keep_every_guarantee(
     # was inserted (the serial counter is one increment, spots and statistics are in the events).
     for coll in ("cases", "events"):
         assert inserts.commands[coll] < inserts.docs[coll] == 16, coll
-    # besides the desk lists' index entries (cases.lists: one per unit the case is listed under)
-    assert set(inserts.docs) - {"case_keys"} == {"cases", "events"}, inserts.docs
+    assert set(inserts.docs) == {"cases", "events"}, inserts.docs
 
 
 async def test_insert_new_reports_duplicates_by_index_and_stores_the_rest(db: Database) -> None:
