@@ -53,6 +53,14 @@ async def take(coll: AsyncCollection[Document], key: str, *, holder: str, now: d
             return res.matched_count == 1
         if may_take_over is not None and not await may_take_over(held):
             return False
+        # One taker per expired claim wins a ticket (a unique insert) before deleting it:
+        # FerretDB v1 deletes by `_id` after reading the filter's match, unisolated, so two
+        # filtered deletes could remove a claim a third taker had just inserted.
+        ticket = f"{key}~takeover~{held.get('holder')}~{held.get('until')}"
+        try:
+            await coll.insert_one({"_id": ticket, "holder": holder, "at": now, "until": now + ttl})
+        except DuplicateKeyError:
+            return False
         await coll.delete_one({"_id": key, "holder": held.get("holder"), "until": held.get("until")})
     return False
 
