@@ -124,6 +124,7 @@ class Sender:
         self.refilling: asyncio.Task[int] | None = None
         self.sent = 0
         self.throttled = 0
+        self.took_lead_at: datetime | None = None
 
     # ------------------------------------------------------------------ leadership
 
@@ -142,6 +143,7 @@ class Sender:
             self.renewed_at = mono
             if until is not None and not was_leader:
                 log.info("sender leading", extra={"worker": self.worker})
+                self.took_lead_at = self.clock.now()
                 # Let the previous leader's last per-chat sends age out.
                 await asyncio.sleep(self.settings.notify_chat_interval_s)
             elif until is None and was_leader:
@@ -178,11 +180,14 @@ class Sender:
             docs = await repo.due_messages(self.db, now=self.clock.now(), limit=WINDOW)
         finally:
             self.last_refill = time.monotonic()
+        held = await self._held_by_predecessor()
         added = 0
         for doc in docs:
             if doc["_id"] in self.planned or len(self.planned) >= WINDOW:
                 continue
             chat = int(doc["chat_id"])
+            if chat in held:
+                continue  # its in-flight message goes first, once its send lease runs out
             if chat not in self.queues:
                 self.queues[chat] = deque()
                 self.order.append(chat)
@@ -190,6 +195,16 @@ class Sender:
             self.planned.add(doc["_id"])
             added += 1
         return added
+
+    async def _held_by_predecessor(self) -> set[int]:
+        """Chats with a message a previous leader was sending whose send lease has not run out:
+        only possible within one send lease of taking the lead (otherwise none is read)."""
+        now = self.clock.now()
+        if self.took_lead_at is None or now > self.took_lead_at + self.send_lease:
+            return set()
+        sending = await repo.find_messages(self.db, query={"state": "sending"}, limit=WINDOW)
+        return {int(d["chat_id"]) for d in sending if d["_id"] not in self.planned
+                and d.get("lease_until") is not None and d["lease_until"] >= now}
 
     def _refill_soon(self) -> None:
         """Refill in the background, so sending goes on while the query runs."""
