@@ -23,12 +23,12 @@ from multidict import MultiDict, MultiDictProxy
 
 from api.errors import DB_DOWN, ERROR_RENDERERS, status_for
 from api.keys import CLOCK, DB, GRID_INDEX, PHOTO_WORKERS, SETTINGS
+from api.ratelimit import per_client
 from cases import repository as cases_repo
 from cases import visibility
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import CasePolicy
-from gridlink import errors, ratelimit
-from gridlink.proxy import client_ip
+from gridlink import errors
 from grids import repository as grids_repo
 from grids.live import LiveGridIndex
 from media import service as media_service
@@ -161,12 +161,10 @@ async def read_limits(request: web.Request,
             request[_READER] = await keys_repo.authenticate(db, key=key)
         except (ApiKeyMissing, ApiKeyInvalid):
             settings = request.config_dict[SETTINGS]
-            await ratelimit.hit(
-                db, key=f"read:{client_ip(request, settings)}",
-                limit=settings.rate_limit_read_requests, window_s=settings.rate_limit_read_window_s,
-                now=request.config_dict[CLOCK].now(),
-                message="too many reads from this address; try again after Retry-After seconds "
-                        "(or read with an api_key)")
+            await per_client(request, kind="read", limit=settings.rate_limit_read_requests,
+                             window_s=settings.rate_limit_read_window_s,
+                             message="too many reads from this address; try again after "
+                                     "Retry-After seconds (or read with an api_key)")
     return await handler(request)
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from api.errors import Handler
 from api.keys import CLOCK, DB, SETTINGS
 from gridlink import ratelimit
+from gridlink.metrics import route_of
 from gridlink.proxy import client_ip
 
 # (method, canonical route) of every route that creates something on a citizen's or client's
@@ -26,32 +27,32 @@ INTAKE_ROUTES: frozenset[tuple[str, str]] = frozenset({
 })
 
 
-def _route_of(request: web.Request) -> str | None:
-    route = request.match_info.route
-    resource = route.resource
-    return None if resource is None else resource.canonical
+async def per_client(request: web.Request, *, kind: str, limit: int, window_s: float,
+                     message: str) -> None:
+    """Count this request against its client address's budget of `kind` (shared by every
+    process); RateLimited (429 with Retry-After) past it."""
+    settings = request.config_dict[SETTINGS]
+    await ratelimit.hit(request.config_dict[DB], key=f"{kind}:{client_ip(request, settings)}",
+                        limit=limit, window_s=window_s, now=request.config_dict[CLOCK].now(),
+                        message=message)
 
 
 async def signin_throttle(request: web.Request) -> None:
     """Count one desk sign-in attempt from this client; RateLimited (429) past the budget.
     The desk's sign-in handler calls it (and answers with its page), not the middleware."""
     settings = request.app[SETTINGS]
-    await ratelimit.hit(
-        request.app[DB], key=f"signin:{client_ip(request, settings)}",
-        limit=settings.desk_signin_per_ip, window_s=settings.desk_signin_window_s,
-        now=request.app[CLOCK].now(),
-        message="too many sign-in attempts from this address; try again after Retry-After seconds")
+    await per_client(request, kind="signin", limit=settings.desk_signin_per_ip,
+                     window_s=settings.desk_signin_window_s,
+                     message="too many sign-in attempts from this address; try again after "
+                             "Retry-After seconds")
 
 
 @web.middleware
 async def intake_rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method == "POST":
-        route = (request.method, _route_of(request) or "")
-        if route in INTAKE_ROUTES:
-            settings = request.app[SETTINGS]
-            await ratelimit.hit(
-                request.app[DB], key=f"ip:{client_ip(request, settings)}",
-                limit=settings.rate_limit_ip_requests, window_s=settings.rate_limit_ip_window_s,
-                now=request.app[CLOCK].now(),
-                message="too many reports from this address; try again after Retry-After seconds")
+    if request.method == "POST" and (request.method, route_of(request)) in INTAKE_ROUTES:
+        settings = request.app[SETTINGS]
+        await per_client(request, kind="ip", limit=settings.rate_limit_ip_requests,
+                         window_s=settings.rate_limit_ip_window_s,
+                         message="too many reports from this address; try again after "
+                                 "Retry-After seconds")
     return await handler(request)
