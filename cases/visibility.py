@@ -43,7 +43,8 @@ PUBLISHED_CHANNELS = ("patrol_bot", "open311")
 # step of the case the public or the reporter follows.
 NOTICE_ACTIONS = frozenset({"remind", "escalate", "recompute_deadline"})
 _INTERNAL = ("intake_key", "phashes", "units", "assigned_units", "spot")
-_LIST_HIDDEN = ("reporter", "followers", "history", "update_id", "duplicate_candidates")
+_LIST_HIDDEN = ("reporter", "followers", "history", "update_id", "duplicate_candidates",
+                "reporter_callback")
 
 
 # ---------------------------------------------------------------- stored access fields

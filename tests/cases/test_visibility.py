@@ -143,3 +143,9 @@ def test_public_timeline_leaves_out_the_centers_notices() -> None:
     entries = [{"at": NOW, "action": a, "to": "dispatched"} for a in ("dispatch", "remind", "escalate")]
     timeline = visibility.view(None, hotline(history=entries), NOW)["timeline"]
     assert [e["action"] for e in timeline] == ["dispatch"]
+
+
+def test_lists_leave_out_the_reporters_private_answer() -> None:
+    doc = hotline(reporter_callback={"fixed": False, "comment": "still broken, call me"})
+    assert "reporter_callback" not in visibility.list_item(doc, NOW)
+    assert visibility.view(STREET, doc, NOW)["reporter_callback"]["comment"] == "still broken, call me"
