@@ -24,8 +24,9 @@ what the first request after a fold costs; as in production, the rendering threa
 matplotlib's text-metrics cache live on between renders).
 
 Then the write side at each size (`--transitions`, after the reads): that many new cases
-(intake) and as many dispatches of them go through `stats.rollups.apply_transition` — the
-hook `cases/` calls on the request path, one timed insert each — and `stats.rollups.fold`
+(intake) and as many dispatches of them write their change-log event with the statistics'
+fields (`stats.rollups.event_fields`, what `cases/` stores on the request path: one timed insert
+each) — and `stats.rollups.fold`
 moves the log into the statistics (timed, in the background of the web processes).
 """
 
@@ -58,7 +59,7 @@ from gridlink.schema import ensure_indexes
 from gridlink.settings import load_settings
 from stats import repository as repo
 from stats.history import generate
-from stats.rollups import apply_transition, fold, recompute
+from stats.rollups import event_fields, fold, recompute
 
 LEAN = ("_id", "serial", "district", "channel", "kind", "category", "state", "created_at",
         "closed_at", "due_at", "warn_at", "placement", "assignee", "intake_key")
@@ -156,7 +157,7 @@ async def measure(bases: dict[int, str], paths: dict[str, str], requests: int) -
 
 
 async def transitions(uri: str, name: str, n: int, now: datetime) -> dict[str, float]:
-    """`n` intakes and `n` dispatches through the hook, then one fold; times in ms."""
+    """`n` intakes and `n` dispatches as change-log events, then one fold; times in ms."""
     settings = load_settings(mongodb_uri=uri, mongodb_db=name, mongodb_timeout_ms=60_000)
     client = make_client(uri, settings)
     db = client[name]
@@ -165,13 +166,13 @@ async def transitions(uri: str, name: str, n: int, now: datetime) -> dict[str, f
     for i, case in enumerate(fresh_cases):
         case = {**case, "_id": f"w{i:07d}", "version": 1}
         t = time.perf_counter()
-        await apply_transition(db, before=None, after=case)
+        await db.events.insert_one({"_id": f"{case['_id']}:1", **event_fields(None, case)})
         hook.append((time.perf_counter() - t) * 1000)
         later = {**case, "version": 2, "state": "in_progress",
                  "due_at": now + timedelta(days=2), "warn_at": now + timedelta(days=1, hours=12),
                  "assignee": case["assignee"] or {"unit": "D03", "kind": "department"}}
         t = time.perf_counter()
-        await apply_transition(db, before=case, after=later)
+        await db.events.insert_one({"_id": f"{case['_id']}:2", **event_fields(case, later)})
         hook.append((time.perf_counter() - t) * 1000)
     t = time.perf_counter()
     folded = await fold(db, now=now)
