@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from bot import repository as bot_repo
+from bot import roster
+from cases import moderation
 from cases import repository as cases_repo
 from gridlink import auth, ratelimit
 from gridlink.db import Database, make_client
@@ -16,6 +18,7 @@ from grids import repository as grids_repo
 from media import repository as media_repo
 from notify import repository as notify_repo
 from open311 import repository as open311_repo
+from staff import audit
 from staff import repository as staff_repo
 from stats import repository as stats_repo
 
@@ -35,6 +38,9 @@ async def ensure_indexes(db: Database) -> None:
         staff_repo.ensure_indexes,
         stats_repo.ensure_indexes,
         ratelimit.ensure_indexes,
+        moderation.ensure_indexes,
+        roster.ensure_indexes,
+        audit.ensure_indexes,
     ]
     for step in steps:
         await step(db)
