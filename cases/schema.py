@@ -167,6 +167,12 @@ class Case(_Part):
     intake_key: str | None = None
     update_id: int | None = None
     synthetic: bool = False
+    # moderation (cases.moderation): a hidden case is out of every public view (`public` is kept
+    # False meanwhile, `hidden_public` holds it for unhide); `redactions` pair a photo with its
+    # redacted copy, which replaces it in `public_photos`.
+    hidden: bool = False
+    hidden_public: bool | None = None
+    redactions: list[dict[str, Any]] = Field(default_factory=list)
     # derived for the indexed lists (see `derived`)
     queue: str | None = None
     due_hour: int | None = None

@@ -110,7 +110,7 @@ def audience(actor: Actor | None, case: Case) -> Audience | None:
         return "assignee"
     if is_reporter(actor, case):
         return "reporter"
-    if case.get("public"):
+    if case.get("public") and not case.get("hidden"):
         return "public"
     return None
 
@@ -165,6 +165,12 @@ def public_photos(case: Case) -> list[str]:
     return list(dict.fromkeys(case.get("public_photos") or []))
 
 
+def redacted_copies(case: Case) -> dict[str, str]:
+    """Photo id → its redacted copy (cases.moderation): the copy stands in for it publicly."""
+    return {r["photo"]: r["redacted"] for r in case.get("redactions") or []
+            if r.get("photo") and r.get("redacted")}
+
+
 def place_is_published(case: Case) -> bool:
     return case.get("channel") in PUBLISHED_CHANNELS or case.get("layer") == "street_surface"
 
@@ -197,9 +203,10 @@ def public_view(case: Case, now: datetime) -> dict[str, Any]:
         "location": case.get("location") if place_is_published(case) else None,
     }
     if case["state"] == "closed" and case.get("result"):
+        copies = redacted_copies(case)
         out["result"] = {"text": (case.get("result") or {}).get("text"),
-                         "photos": [p for p in (case.get("result") or {}).get("photos") or []
-                                    if p in out["photos"]]}
+                         "photos": [copies.get(p, p) for p in (case.get("result") or {}).get("photos") or []
+                                    if copies.get(p, p) in out["photos"]]}
     return jsonable(out)
 
 
@@ -261,11 +268,13 @@ def photo_visible(actor: Actor | None, cases: Iterable[Case], photo_id: str) -> 
     """Whether this principal may see the photo, given the cases that carry it."""
     for case in cases:
         seen = audience(actor, case)
-        if seen in ("admin", "center", "assignee") and photo_id in case_photos(case):
+        if seen in ("admin", "center", "assignee") and (
+                photo_id in case_photos(case) or photo_id in redacted_copies(case).values()):
             return True
         if seen == "reporter" and photo_id in case_photos(case):
             return True
-        if seen is not None and case.get("public") and photo_id in public_photos(case):
+        if seen is not None and case.get("public") and not case.get("hidden") \
+                and photo_id in public_photos(case):
             return True
     return False
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cases.errors import NotYourCase, TransitionNotAllowed
-from cases.model import CENTER_ROLES, HANDLER_ROLES, OPEN_STATES, Actor
+from cases.model import CENTER_ROLES, HANDLER_ROLES, OPEN_STATES, STATES, Actor
 from cases.visibility import in_area, is_reporter
 
 # reporter: the reporter alone (their own answer in chat); reporter_or_center: the reporter, or
@@ -28,6 +28,18 @@ def _pending(case: Case) -> bool:
 
 def _not_pending(case: Case) -> bool:
     return not _pending(case)
+
+
+def _shown(case: Case) -> bool:
+    return not case.get("hidden")
+
+
+def _hidden(case: Case) -> bool:
+    return bool(case.get("hidden"))
+
+
+def _has_photos(case: Case) -> bool:
+    return bool(case.get("photos") or case.get("after_photos") or case.get("result_photos"))
 
 
 def _unrated(case: Case) -> bool:
@@ -77,6 +89,14 @@ TRANSITIONS: tuple[Transition, ...] = (
     # reopens under supervision (recorded as reopen, like a failed verification).
     Transition("answer", ("awaiting_verification",), None, "reporter", ("fixed",),
                _reporter_question_open, records=("callback",)),
+)
+# ---- moderation (cases.moderation), in any state: hide the case from every public view and
+# show it again; redact a photo (the blurred copy replaces it publicly).
+TRANSITIONS += (
+    Transition("hide", STATES, None, "center", ("reason",), _shown, records=("hide",)),
+    Transition("unhide", STATES, None, "center", (), _hidden, records=("unhide",)),
+    Transition("redact", STATES, None, "center", ("photo", "boxes"), _has_photos,
+               records=("redact",)),
 )
 BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
 ACTIONS: tuple[str, ...] = tuple(BY_ACTION)
