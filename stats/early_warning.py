@@ -167,25 +167,30 @@ async def series_of(db: Database, *, level: str, end: date, days: int, directory
             continue
         period, _, flt = doc_id.split("|", 2)
         p = tr.parse(doc_id, doc)
+        if not len(p.counts):
+            continue
         first = date(int(period[1:5]), int(period[6:8]), 1)
         offset = (first - start).days
         street_doc = flt[3:] if flt.startswith("st=") else None
-        acc: dict[tuple[str, str, str], Any] = {}
-        for i in range(len(p.counts)):
-            place = str(p.place[i])
+        # Rows summed per (place, category) (channels and departments folded together).
+        n_cat = max(1, len(p.dims[tr.CATEGORY]))
+        pair = p.codes[tr.PLACE].astype(np.int64) * n_cat + p.codes[tr.CATEGORY]
+        uniq, inverse = np.unique(pair, return_inverse=True)
+        summed = np.zeros((len(uniq), p.counts.shape[1]), dtype=np.int64)
+        np.add.at(summed, inverse, p.counts)
+        # Day of month dd lands at offset + dd - 1 of the series, when within it.
+        lo, hi = max(1, 1 - offset), min(p.counts.shape[1] - 1, days - offset)
+        if lo > hi:
+            continue
+        for code, by_day in zip(uniq.tolist(), summed, strict=True):
+            place = p.place[code // n_cat]
             if place == "-":
                 continue
-            key = (street_doc or place, place, str(p.category[i]))
-            row = acc.get(key)
-            acc[key] = p.counts[i] if row is None else row + p.counts[i]
-        for key, by_day in acc.items():
+            key = (street_doc or place, place, p.dims[tr.CATEGORY][code % n_cat])
             series = rows.get(key)
             if series is None:
                 series = rows[key] = np.zeros(days, dtype=np.int64)
-            for dd in np.nonzero(by_day)[0]:
-                pos = offset + int(dd) - 1
-                if 0 <= pos < days:
-                    series[pos] += by_day[dd]
+            series[offset + lo - 1: offset + hi] += by_day[lo:hi + 1]
     keys = sorted(rows)
     matrix = np.stack([rows[k] for k in keys]) if keys else np.zeros((0, days), dtype=np.int64)
     return keys, matrix, start

@@ -53,8 +53,10 @@ LAYOUT_ID = "layout"
 # 2: board groups (g|) instead of one summary document per list (s|); 3: packed groups;
 # 4: rollups packed as columns; 5: a group's cut in milliseconds after its base;
 # 6: open-list entries carry the public and published-place flags; 7: trend cells (counts by
-# day of month for place × category × channel × department, `stats.facts.trend_cells`).
-LAYOUT = 7
+# day of month for place × category × channel × department, `stats.facts.trend_cells`);
+# 8: the measures handled, handled_on_time and satisfied (assessment's 处置率, 群众满意率);
+# 9: trend documents packed as arrays (`stats.trend_codec`).
+LAYOUT = 9
 DERIVED = ("l|", "s|", "t|", "g|", "h|")  # prefixes of everything but rollups
 # Trend rollups' digests (`h|<id>`: {r}) apart from their contents: FerretDB reads a whole
 # document whatever the projection, so asking a 170 kB month for its digest cost its read.
@@ -329,9 +331,20 @@ def rollup_doc(v: Mapping[str, Mapping[str, int]]) -> Document:
     return {"v": packed, "r": hashlib.blake2b(packed.encode(), digest_size=8).hexdigest()}
 
 
+def packed(key: str, v: Mapping[str, Mapping[str, int]]) -> Document:
+    """The stored fields of the rollup `key`: trend cells as arrays (`stats.trend_codec`)."""
+    from stats import trend_codec
+
+    return trend_codec.pack(v) if has_digest(key) else rollup_doc(v)
+
+
 def rollup_of(doc: Mapping[str, Any], measures: Collection[str] | None = None) -> dict[str, dict[str, int]]:
     """`{value: {measure: n}}` of a stored rollup (zero counts left out, as stored cells have
     none), only the given measures if any."""
+    if "z" in doc:
+        from stats import trend_codec
+
+        return trend_codec.cells_of(doc)
     stored = json.loads(doc["v"])
     cols = [(i, m) for i, m in enumerate(stored["k"]) if measures is None or m in measures]
     return {val: {m: row[i] for i, m in cols if row[i]} for val, row in stored["c"].items()}
@@ -445,7 +458,7 @@ async def replace_all(db: Database, *, rollups: Mapping[str, Mapping[str, Any]],
         # This layout's collections, and the per-day/month ones of the layout before it.
         if name in (STATS, LOG) or name.startswith(PREVIOUS_LAYOUT):
             await db.drop_collection(name)
-    docs: list[Document] = [{"_id": k, **rollup_doc(v)} for k, v in rollups.items()]
+    docs: list[Document] = [{"_id": k, **packed(k, v)} for k, v in rollups.items()]
     docs += [{"_id": DIGESTS + d["_id"], "r": d["r"]} for d in list(docs) if has_digest(d["_id"])]
     groups: dict[str, dict[str, Any]] = {}
     for k, cases in open_lists.items():

@@ -102,7 +102,7 @@ def _plan(rollups: dict[str, dict[str, dict[str, int]]],
         F.add_into(current, add)
         merged = F.prune({key: current}).get(key)
         if merged:
-            put[key] = repo.rollup_doc(merged)
+            put[key] = repo.packed(key, merged)
             if repo.has_digest(key):
                 put[repo.DIGESTS + key] = {"r": put[key]["r"]}
         elif key in stored:

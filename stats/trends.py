@@ -11,7 +11,6 @@ alternatives (OR); across dimensions they all apply (AND).
 
 from __future__ import annotations
 
-import json
 import re
 from calendar import monthrange
 from collections import OrderedDict
@@ -24,7 +23,8 @@ from typing import Any
 from gridlink.db import Database
 from gridlink.errors import InvalidInput
 from stats import repository as repo
-from stats.facts import TREND, TREND_SEP
+from stats import trend_codec
+from stats.facts import TREND
 from stats.hotspots import CHANNEL_NAMES, KIND_NAMES
 from stats.rollups import View
 from stats.units import Directory
@@ -103,6 +103,11 @@ def label_of(day: date, grain: str) -> str:
 
 
 def buckets(start: date, end: date, grain: str) -> list[str]:
+    return list(_buckets(start, end, grain))
+
+
+@lru_cache(maxsize=256)
+def _buckets(start: date, end: date, grain: str) -> tuple[str, ...]:
     out: list[str] = []
     day = start
     while day <= end:
@@ -110,7 +115,7 @@ def buckets(start: date, end: date, grain: str) -> list[str]:
         if not out or out[-1] != label:
             out.append(label)
         day += timedelta(days=1)
-    return out
+    return tuple(out)
 
 
 def _add_months(day: date, n: int) -> date:
@@ -177,19 +182,11 @@ def doc_ids(start: date, end: date, streets: list[str] | None) -> list[str]:
 
 @lru_cache(maxsize=512)
 def _bucket_matrix_of(period: str, start: date, end: date, grain: str) -> Any:
-    labels = {label: i for i, label in enumerate(buckets(start, end, grain))}
-    return _bucket_matrix_new(period, start, end, grain, labels)
-
-
-def _bucket_matrix(period: str, start: date, end: date, grain: str, labels: dict[str, int]) -> Any:
-    return _bucket_matrix_of(period, start, end, grain)
-
-
-def _bucket_matrix_new(period: str, start: date, end: date, grain: str, labels: dict[str, int]) -> Any:
     """A (32 × buckets) 0/1 matrix taking a month's counts by day of month to the range's
     buckets (days outside the range go nowhere)."""
     import numpy as np
 
+    labels = {label: i for i, label in enumerate(_buckets(start, end, grain))}
     y, mo = int(period[1:5]), int(period[6:8])
     out = np.zeros((32, len(labels)), dtype=np.float64)
     for dd in range(1, monthrange(y, mo)[1] + 1):
@@ -201,59 +198,68 @@ def _bucket_matrix_new(period: str, start: date, end: date, grain: str, labels: 
 
 @dataclass
 class Parsed:
-    """A trend document as arrays: its values' parts and their counts by day of month."""
+    """A trend document as arrays (`stats.trend_codec.Table`): each dimension's distinct values
+    (place, category, channel, department), the rows' codes into them, and the rows' counts by
+    day of month; `derived` keeps what reads computed from it (station codes, groupings)."""
 
-    place: Any
-    category: Any
-    channel: Any
-    department: Any
-    counts: Any  # int32 (values × 32), column = day of month
+    dims: list[list[str]]
+    codes: Any  # int32 (4 × rows)
+    counts: Any  # int32 (rows × 32), column = day of month
     derived: dict[Any, Any] = field(default_factory=dict)
 
+    @property
+    def place(self) -> list[str]:
+        return self.dims[PLACE]
+
+    def values(self, dim: int) -> Any:
+        """The rows' values of one dimension, as strings (for callers that want them)."""
+        import numpy as np
+
+        return np.asarray(self.dims[dim], dtype=object)[self.codes[dim]]
+
+
+PLACE, CATEGORY, CHANNEL, DEPARTMENT = range(4)
 
 # Parsed documents by (id, contents digest `r`): a month's trend cells change only while its
 # cases are dispatched or merged, so past months are read and parsed once per process; a
 # request reads the digests only (`repository.revisions`) and the documents that changed.
 _parsed: OrderedDict[tuple[str, str], Parsed] = OrderedDict()
-PARSED_MAX = 1500  # ~100 MB at a million cases (int32 counts)
+PARSED_MAX = 1500  # a few MB at a million cases (packed int32 counts of the rows that exist)
 
 
 def parse(doc_id: str, doc: Mapping[str, Any]) -> Parsed:
-    import numpy as np
-
-    key = (doc_id, str(doc.get("r") or doc["v"]))
+    key = (doc_id, str(doc.get("r") or ""))
     found = _parsed.get(key)
     if found is not None:
         _parsed.move_to_end(key)
         return found
-    stored = json.loads(doc["v"])
-    cols = [int(k) for k in stored["k"]]
-    values = list(stored["c"])
-    counts = np.zeros((len(values), 32), dtype=np.int32)
-    if values:
-        counts[:, cols] = np.asarray(list(stored["c"].values()), dtype=np.int32).reshape(len(values), len(cols))
-    parts = [v.split(TREND_SEP) for v in values]
-    cols4 = list(zip(*parts, strict=True)) if parts else [(), (), (), ()]
-    place, category, channel, department = (np.asarray(c, dtype=object) for c in cols4)
-    found = Parsed(place, category, channel, department, counts)
+    t = trend_codec.table(doc)
+    found = Parsed(t.dims, t.codes, t.counts)
     _parsed[key] = found
     if len(_parsed) > PARSED_MAX:
         _parsed.popitem(last=False)
     return found
 
 
-def _isin(values: Any, chosen: frozenset[str]) -> Any:
+def _pick(values: list[str], codes: Any, chosen: frozenset[str]) -> Any:
+    """Rows whose value (by code) is among `chosen`: a lookup table over the distinct values."""
     import numpy as np
 
-    return np.fromiter((v in chosen for v in values), dtype=bool, count=len(values))
+    lut = np.fromiter((v in chosen for v in values), dtype=bool, count=len(values))
+    return lut[codes]
 
 
-def _station(p: Parsed, parent: Mapping[str, str | None]) -> Any:
+def _station(p: Parsed, parent: Mapping[str, str | None]) -> tuple[list[str], Any]:
+    """The stations (workstation or patrol zone) of the rows' places: distinct values, codes."""
     import numpy as np
 
     if "station" not in p.derived:
-        p.derived["station"] = np.asarray([parent.get(b) or "-" for b in p.place], dtype=object)
-    return p.derived["station"]
+        names = [parent.get(b) or "-" for b in p.place]
+        uniq = sorted(set(names))
+        at = {v: i for i, v in enumerate(uniq)}
+        lut = np.asarray([at[v] for v in names], dtype=np.int32)
+        p.derived["station"] = (uniq, lut[p.codes[PLACE]] if len(lut) else p.codes[PLACE])
+    return p.derived["station"]  # type: ignore[no-any-return]
 
 
 def _grouping(p: Parsed, by: str, street_doc: str | None, parent: Mapping[str, str | None]
@@ -266,19 +272,17 @@ def _grouping(p: Parsed, by: str, street_doc: str | None, parent: Mapping[str, s
     if found is not None:
         return found  # type: ignore[no-any-return]
     n = len(p.counts)
-    if by == "total":
-        keys = np.full(n, "total", dtype=object)
-    elif by == "street":
-        keys = np.full(n, street_doc, dtype=object) if street_doc else p.place
+    if by == "total" or (by == "street" and street_doc):
+        keys, inverse = ["total" if by == "total" else str(street_doc)], np.zeros(n, dtype=np.int32)
     elif by == "workstation":
-        keys = _station(p, parent)
+        keys, inverse = _station(p, parent)
     else:
-        keys = {"block": p.place, "category": p.category, "channel": p.channel,
-                "department": p.department}[by]
-    uniq, inverse = np.unique(keys.astype(str), return_inverse=True)
-    onehot = np.zeros((len(uniq), n), dtype=np.float64)
+        dim = {"street": PLACE, "block": PLACE, "category": CATEGORY, "channel": CHANNEL,
+               "department": DEPARTMENT}[by]
+        keys, inverse = p.dims[dim], p.codes[dim]
+    onehot = np.zeros((len(keys), n), dtype=np.float64)
     onehot[inverse, np.arange(n)] = 1.0
-    found = (uniq.tolist(), onehot)
+    found = (list(keys), onehot)
     p.derived[("g", by)] = found
     return found
 
@@ -288,7 +292,6 @@ def series(docs: Mapping[str, Mapping[str, Any]], *, start: date, end: date,
     """`{key: counts per bucket}` of the (raw) trend documents read for this range."""
     import numpy as np
 
-    labels = {label: i for i, label in enumerate(buckets(start, end, grain))}
     sums: dict[str, Any] = {}
     f = filters
     parent = directory.parent
@@ -300,20 +303,21 @@ def series(docs: Mapping[str, Mapping[str, Any]], *, start: date, end: date,
             continue
         street_doc = flt[3:] if flt.startswith("st=") else None
         mask = np.ones(n, dtype=bool)
-        for chosen, col in ((f.categories, p.category), (f.channels, p.channel),
-                            (f.departments, p.department)):
+        for chosen, dim in ((f.categories, CATEGORY), (f.channels, CHANNEL), (f.departments, DEPARTMENT)):
             if chosen:
-                mask &= _isin(col, chosen)
+                mask &= _pick(p.dims[dim], p.codes[dim], chosen)
         if street_doc is None:
             if f.streets:
-                mask &= _isin(p.place, f.streets)
+                mask &= _pick(p.place, p.codes[PLACE], f.streets)
         elif (f.streets or f.below_street) and street_doc not in f.streets:
-            mask &= _isin(p.place, f.blocks) | _isin(_station(p, parent), f.stations)
+            stations, station_codes = _station(p, parent)
+            mask &= (_pick(p.place, p.codes[PLACE], f.blocks)
+                     | _pick(stations, station_codes, f.stations))
         if not mask.any():
             continue
         keys, onehot = _grouping(p, by, street_doc, parent)
         chosen = p.counts if mask.all() else p.counts * mask[:, None]
-        spread = (onehot @ chosen) @ _bucket_matrix(period, start, end, grain, labels)
+        spread = (onehot @ chosen) @ _bucket_matrix_of(period, start, end, grain)
         for k, row in zip(keys, spread, strict=True):
             if not row.any():
                 continue

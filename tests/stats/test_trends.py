@@ -136,3 +136,22 @@ async def test_trend_reads_a_few_documents_whatever_the_cases() -> None:
     assert len([k for k in small if "|T|" in k]) <= bound
     assert len([k for k in big if "|T|" in k]) <= bound
     assert repo.LAYOUT >= 7
+
+
+def test_trend_documents_are_packed_arrays_that_round_trip() -> None:
+    """The stored trend month (stats.trend_codec) gives back exactly the cells it was built
+    from, and its size follows the combinations that exist, not the cases counted in them."""
+    from stats import trend_codec
+
+    rollups, _ = recompute(list(generate(2000, now=NOW, years=0.3, seed=8)))
+    trend = {k: v for k, v in rollups.items() if "|T|" in k}
+    assert trend
+    for key, cells in trend.items():
+        doc = repo.packed(key, cells)
+        assert set(doc) == {"z", "r"} and repo.rollup_of(doc) == cells
+    # The same combinations with a thousand times the cases: a few bytes more (wider integers).
+    key = max(trend, key=lambda k: len(trend[k]))
+    big = {v: {dd: n * 1000 for dd, n in by_day.items()} for v, by_day in trend[key].items()}
+    assert len(repo.packed(key, big)["z"]) < 2 * len(repo.packed(key, trend[key])["z"]) + 200
+    assert trend_codec.cells_of(repo.packed(key, big)) == big
+    assert repo.packed(key, {})["z"] and trend_codec.cells_of(repo.packed(key, {})) == {}
