@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import actor_of, require
 from api.errors import parse, read_json
 from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
+from cases import autodispatch, lifecycle, visibility, workflow
 from cases import intake as case_intake
-from cases import lifecycle, visibility, workflow
 from cases import repository as repo
 from cases.categories import parse_category
 from cases.colour import COLOURS, colour_query
@@ -390,6 +390,15 @@ TRANSITION_ROUTES: tuple[TransitionRoute, ...] = (
     TransitionRoute("supervise", "Supervise (督办) an open case", NoteBody,
                     lambda db, ref, a, now, pol, b: lifecycle.supervise(
                         db, case_ref=ref, actor=a, now=now, note=b.note,
+                        expected_version=b.version)),
+)
+
+# automatic dispatch (cases.autodispatch): the center takes an automatic assignment back
+ROUTE_ACTIONS["take-back"] = "take_back"
+TRANSITION_ROUTES += (
+    TransitionRoute("take-back", "Take an automatically dispatched case back to the dispatch queue",
+                    NoteBody, lambda db, ref, a, now, pol, b: autodispatch.take_back(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, reason=b.note,
                         expected_version=b.version)),
 )
 

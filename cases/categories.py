@@ -77,6 +77,20 @@ DEFAULT_NOTICES: dict[str, StepNotices] = {
 DEFAULT_EXTENSION_HOURS = {"urgent": 1.0, "normal": 8.0}
 
 
+# Where an automatic dispatch sends a case: the routing's proposal (only when it is a block
+# or a department), or the leader of the community block / street block it was placed in.
+AUTO_TARGETS = ("proposed", "community_block", "street_block")
+
+
+class AutoDispatch(BaseModel):
+    """An opt-in rule: dispatch at intake, with no dispatcher, when the case's placement is
+    certain and the target unit has an active member on the roster (cases.autodispatch)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    to: Literal["proposed", "community_block", "street_block"] = "proposed"
+
+
 class Category(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
@@ -94,6 +108,8 @@ class Category(BaseModel):
     # Per step (STEPS) reminder and escalation offsets; a step left out follows its urgency's
     # defaults, so categories stored before these fields keep working.
     notices: dict[str, StepNotices] = Field(default_factory=dict)
+    # Off unless an admin turns it on; categories stored before it read as off.
+    auto_dispatch: AutoDispatch = Field(default_factory=AutoDispatch)
     active: bool = True
 
     @model_validator(mode="after")

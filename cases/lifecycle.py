@@ -57,6 +57,7 @@ EVENT_TYPES: dict[str, str] = {
     "absorb": "case.merged",
     "supervise": "case.supervised",
     "recompute_deadline": "case.deadline_changed",
+    "take_back": "case.taken_back",  # an automatic assignment back to the center (autodispatch)
 }
 
 
@@ -263,11 +264,13 @@ def _aware(value: datetime, field: str) -> datetime:
 async def dispatch(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
                    policy: CasePolicy, unit: str | None = None, unit_kind: str | None = None,
                    deadline: datetime | None = None, note: str | None = None,
-                   expected_version: int | None = None) -> Document:
+                   expected_version: int | None = None,
+                   auto: Mapping[str, Any] | None = None) -> Document:
     """Assign the case (first dispatch or re-dispatch after a return) with a deadline.
 
     Without `unit` the proposed assignee is used; without `deadline` it is computed from the
-    time limit the case was given at intake.
+    time limit the case was given at intake. `auto` is the category's rule when no dispatcher
+    chose (cases.autodispatch): the history records it, the case waits in the center's list.
     """
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
@@ -294,9 +297,10 @@ async def dispatch(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
     entry = history_entry(case, actor=who, action=action, to="dispatched", now=now, reason=note,
                           data={"assignee": assignee, "deadline": due,
                                 "provisional": fields["deadline_provisional"],
-                                "overridden": bool(unit) and unit != (case.get("proposed_assignee") or {}).get("unit")})
+                                "overridden": bool(unit) and unit != (case.get("proposed_assignee") or {}).get("unit"),
+                                **({"auto": dict(auto)} if auto else {})})
     set_ = {"assignee": assignee, **fields, "dispatched_at": now, "extension": None,
-            **_due_fields(now, due, policy)}
+            "auto_dispatched": auto is not None, **_due_fields(now, due, policy)}
     if case.get("first_dispatched_at") is None:
         set_["first_dispatched_at"] = now
     return await _commit(db, case, entry, set_=set_)

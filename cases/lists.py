@@ -8,7 +8,8 @@ document it counts. So each open case (and each low-rated closed one) keeps smal
 - `q:<queue>:<unit>` for each unit of its `units` (the scopes' units, the district included),
   except for UNKEYED_QUEUES, read by the case's own `queue` field;
 - `r:<unit>` for each unit once its step is overdue (red);
-- `a:<unit>` for the unit it is assigned to while open.
+- `a:<unit>` for the unit it is assigned to while open;
+- `q:auto:<unit>` for each unit of its `units` while an automatic assignment runs.
 
 Counts read at most `COUNT_CAP` small documents; pages read one page of keys, then the cases
 by `_id`. The keys follow every write of the case (intake, `lifecycle._commit`, migrations);
@@ -35,6 +36,7 @@ from gridlink.db import Database, Document, insert_new
 UNKEYED_QUEUES = ("new",)
 COUNT_CAP = 1000  # a count past this shows as "999+": reading more would grow with the cases
 SWEEP = "desk:red_swept_hour"
+AUTO_STATES = ("dispatched", "in_progress")  # an automatic assignment the center may take back
 IN_CHUNK = 400
 FIRST_SWEEP_HOURS = 48  # the server pushes `$in` lists of up to 500 values down to the index
 
@@ -66,6 +68,9 @@ def keys_of(case: Mapping[str, Any], now: datetime) -> list[str]:
             out += [f"r:{u}" for u in units]
         if fields.get("open_unit"):
             out.append(f"a:{fields['open_unit']}")
+    # the center's "auto-dispatched" list (cases.autodispatch), beside whatever queue it is in
+    if fields.get("auto_dispatched") and fields.get("state") in AUTO_STATES:
+        out += [f"q:auto:{u}" for u in units]
     return out
 
 

@@ -161,6 +161,9 @@ class Case(_Part):
     reworks: int = 0
     supervisions: int = 0
     merged_into: str | None = None
+    # dispatched by a category's rule, not by a dispatcher (cases.autodispatch): the center's
+    # "auto-dispatched" list holds it until taken back or handled by hand
+    auto_dispatched: bool = False
     merged_cases: list[str] = Field(default_factory=list)
     duplicate_candidates: list[dict[str, Any]] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)

@@ -98,6 +98,12 @@ TRANSITIONS += (
     Transition("redact", STATES, None, "center", ("photo", "boxes"), _has_photos,
                records=("redact",)),
 )
+# ---- automatic dispatch (cases.autodispatch): the center takes an automatic assignment back
+# into its own dispatch queue (before or after the unit accepted it).
+TRANSITIONS += (
+    Transition("take_back", ("dispatched", "in_progress"), "reported", "center",
+               when=lambda case: bool(case.get("auto_dispatched")), records=("take_back",)),
+)
 BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
 ACTIONS: tuple[str, ...] = tuple(BY_ACTION)
 # Actions the assigned unit takes (the bot's assignment buttons, the handler's desk forms).
@@ -124,7 +130,8 @@ def check_role(actor: Actor, case: Case, action: str) -> None:
         if not is_reporter(actor, case):
             raise NotYourCase(f"only the case's reporter may {action}", role=actor.role)
         return
-    if actor.role == "admin":
+    # the system acts for the center only by rules an admin set (cases.autodispatch)
+    if actor.role == "admin" or (actor.role == "system" and row.guard == "center"):
         return
     if row.guard == "center" or (row.guard == "reporter_or_center" and actor.role in CENTER_ROLES):
         if actor.role not in CENTER_ROLES:

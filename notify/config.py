@@ -21,6 +21,7 @@ class NotifyConfig:
     poll_s: float
     outbox_keep: timedelta = timedelta(days=30)
     rating_code_key: str | None = None  # RATING_CODE_KEY; else the key stored on first start
+    yellow_fraction: float = 0.25  # COLOUR_YELLOW_FRACTION, for a dispatch the worker makes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotifyConfig:
@@ -32,4 +33,5 @@ class NotifyConfig:
                    lease=timedelta(seconds=settings.notify_lease_s),
                    poll_s=settings.notify_poll_s,
                    outbox_keep=timedelta(days=settings.notify_outbox_keep_days),
-                   rating_code_key=settings.rating_code_key or None)
+                   rating_code_key=settings.rating_code_key or None,
+                   yellow_fraction=settings.colour_yellow_fraction)

@@ -198,6 +198,10 @@ async def _handle(batch: _Batch, event: Document, case: Document) -> None:
         main_serial = (main or {}).get("serial") or str(case.get("merged_into") or "")
         await batch.send(event, case, await _reporters(case, d), "notify.merged",
                          extra=lambda loc: _const({"main_serial": main_serial}))
+    elif kind == "case.taken_back":  # an automatic assignment the center took back
+        was = data.get("assignee") or {}
+        await batch.send(event, case, await d.members(was.get("unit"), kind=was.get("kind")),
+                         "notify.taken_back")
     elif kind in EVENT_AUDIENCE:  # e.g. case.deadline_changed → the assignee (issue 18)
         who, key = EVENT_AUDIENCE[kind]
         previous = data.get("previous")

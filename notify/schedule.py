@@ -36,10 +36,11 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from cases import lifecycle
+from cases import autodispatch, lifecycle
 from cases import repository as cases_repo
 from cases.calendar import WorkCalendar
 from cases.categories import Offset, extension_limit, step_notices
+from cases.model import CasePolicy
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
 from gridlink.errors import DomainError
@@ -199,6 +200,11 @@ async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case:
     (events of one case may be processed out of order).
     """
     planner = planner or Planner(db, cfg)
+    if case.get("state") == "reported":
+        # The dispatch step's first move: a category's rule may dispatch a new case at once
+        # (the assignment's event then goes out like any other); else the center's step runs.
+        case = await autodispatch.dispatch_new(db, case=case, now=now, policy=case_policy(cfg)) \
+            or case
     specs = await planner.plan(case, directory, now=now)
     version = int(case.get("version") or 0)
     existing = {j["_id"]: j for j in jobs}
@@ -227,6 +233,12 @@ async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case:
              and j.get("state") == "pending" and j.get("case_version", 0) < version]
     await repo.cancel_jobs(db, ids=stale, case_version=version, now=now)
     return specs
+
+
+def case_policy(cfg: NotifyConfig) -> CasePolicy:
+    """What a transition the worker makes needs of the settings (deadlines and colours)."""
+    return CasePolicy(district=cfg.district, timezone=str(cfg.tz.key),
+                      yellow_fraction=cfg.yellow_fraction)
 
 
 @dataclass

@@ -239,6 +239,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "cal.bad_line": ("第 {n} 行无法识别：“{line}”（应为 YYYY-MM-DD 名称）", "Line {n} is not a date: “{line}” (expected YYYY-MM-DD name)"),
     "cal.bad_year": ("年份须在 2000–2100 之间", "The year must be within 2000–2100"),
     "col.new_deadline": ("新时限", "New deadline"),
+    # automatic dispatch (cases.autodispatch)
+    "nav.auto": ("自动派遣", "Auto-dispatched"),
+    "a.take_back": ("收回重新派遣", "Take back to dispatch"),
+    "action.take_back": ("收回自动派单", "taken back"),
+    "history.auto": ("按类别规则自动派遣", "dispatched automatically by the category's rule"),
 }
 
 

@@ -39,7 +39,7 @@ from api.desk.session import (
 from api.errors import status_for
 from api.keys import CLOCK, DB, DESK_JINJA, GRID_INDEX, PHOTO_WORKERS, SETTINGS
 from api.ratelimit import signin_throttle
-from cases import lifecycle, visibility, workflow
+from cases import autodispatch, lifecycle, visibility, workflow
 from cases import repository as cases_repo
 from cases.colour import colour_of
 from cases.duplicates import WINDOW, bounding_box, rank_duplicates
@@ -612,6 +612,10 @@ async def _perform(request: web.Request, session: Session, action: str, case: di
         await lifecycle.merge(db, duplicate_ref=ref, into_ref=forms.text(form, "into", limit=60) or "",
                               actor=who, now=now, reason=forms.text(form, "reason", limit=1000),
                               expected_version=version)
+    elif action == "take_back":
+        await autodispatch.take_back(db, case_ref=ref, actor=who, now=now, policy=policy,
+                                     reason=forms.text(form, "note", limit=1000),
+                                     expected_version=version)
     elif action == "rate":
         await lifecycle.rate(db, case_ref=ref, actor=who, now=now,
                              score=forms.integer(form, "score") or 0,
