@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import cases, desk, grids, health, media, open311, openapi, ops, portal, stats, telegram
+from api import (
+    cases,
+    desk,
+    grids,
+    health,
+    media,
+    moderation,
+    open311,
+    openapi,
+    ops,
+    portal,
+    stats,
+    telegram,
+)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,6 +26,7 @@ def setup_routes(app: web.Application) -> None:
     media.setup_routes(app)
     telegram.setup_routes(app)
     cases.setup_routes(app)
+    moderation.setup_routes(app)
     open311.setup_routes(app)
     openapi.setup_routes(app)
     stats.setup_routes(app)

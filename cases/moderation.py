@@ -24,12 +24,13 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 
 from cases import repository as repo
-from cases.errors import BadCaseInput, CaseNotFound, NotYourCase
+from cases.errors import BadCaseInput, NotYourCase
 from cases.lifecycle import EVENT_TYPES, _commit, _load, clean_text, history_entry
 from cases.model import CENTER_ROLES, Actor
 from cases.visibility import case_photos, in_area, redacted_copies
 from cases.workflow import check
 from gridlink.db import Database, Document
+from gridlink.errors import NotFound
 from media import redaction
 from media.service import Workers
 
@@ -230,7 +231,7 @@ async def _block(db: Database, *, who: Actor, now: datetime, reason: str | None,
 async def get_block(db: Database, *, block_id: str) -> Document:
     doc = await db[BLOCKS].find_one({"_id": block_id})
     if doc is None:
-        raise CaseNotFound(f"no block {block_id!r}")
+        raise NotFound(f"no block {block_id!r}", block_id=block_id)
     return doc
 
 
