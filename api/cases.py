@@ -23,7 +23,7 @@ from cases import intake as case_intake
 from cases import repository as repo
 from cases.categories import parse_category
 from cases.colour import COLOURS, colour_query
-from cases.model import CHANNELS, KINDS, STATES, Actor, CasePolicy
+from cases.model import CHANNELS, KINDS, REFUSAL_REASONS, STATES, Actor, CasePolicy
 from cases.visibility import jsonable
 from cases.workflow import allowed_actions
 from gridlink.auth import Principal
@@ -143,6 +143,46 @@ class MergeBody(VersionedBody):
 class NoteBody(VersionedBody):
     model_config = _example({"note": "the caller rang again"})
     note: str | None = Field(None, max_length=1000)
+
+
+# ---- the center's toolset (issue 22)
+
+
+class RefusalBody(VersionedBody):
+    model_config = _example({"reason_code": "not_in_jurisdiction",
+                             "note": "a Pudong address: told the caller to ring Pudong's 12345"})
+    reason_code: Literal[tuple(REFUSAL_REASONS)] = Field(  # type: ignore[valid-type]
+        description="why: " + ", ".join(REFUSAL_REASONS))
+    note: str | None = Field(None, max_length=1000, description="staff-only")
+
+
+class VoidBody(RefusalBody):
+    model_config = _example({"reason_code": "prank", "note": "the caller admitted a joke"})
+
+
+class SuspendBody(VersionedBody):
+    model_config = _example({"reason": "awaiting next year's repair budget",
+                             "review_at": "2027-03-01T09:00:00+08:00"})
+    reason: str = Field(min_length=1, max_length=1000)
+    review_at: datetime = Field(description="when it comes back (with an offset)")
+
+
+class DirectAnswerBody(VersionedBody):
+    model_config = _example({"text": "School enrolment opens on 1 April at the district's portal"})
+    text: str = Field(min_length=1, max_length=2000, description="the answer the reporter receives")
+
+
+class RefileBody(VersionedBody):
+    model_config = _example({"category": "road_damage", "reason": "a pothole, not 'other'"})
+    category: str = Field(min_length=1, max_length=60)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReplaceBody(VersionedBody):
+    model_config = _example({"location": {"lon": 121.4737, "lat": 31.2304},
+                             "reason": "the caller's address, found on the map"})
+    location: Location
+    reason: str | None = Field(None, max_length=1000)
 
 
 class CalendarDay(_Body):
@@ -329,6 +369,8 @@ class TransitionRoute:
     summary: str
     model: type[BaseModel]
     call: Call
+    # the call places a location: it gets (body, the process's grid index) for its body
+    with_grid: bool = False
 
     async def handle(self, request: web.Request) -> web.Response:
         """Parse, act (the lifecycle checks role, area and state with cases.workflow), answer."""
@@ -336,7 +378,9 @@ class TransitionRoute:
         actor, now = actor_of(who), _now(request)
         # a role that can never take the action is refused before the body or the case is read
         workflow.check_role_may(actor, ROUTE_ACTIONS.get(self.path, self.path))
-        body = await parse(request, self.model)
+        body: Any = await parse(request, self.model)
+        if self.with_grid:
+            body = (body, request.app[GRID_INDEX])
         done = await self.call(request.app[DB], request.match_info["ref"], actor, now,
                                _policy(request), body)
         if isinstance(done, tuple):  # a merge: the duplicate, and the case it joined
@@ -346,7 +390,8 @@ class TransitionRoute:
 
 
 # The workflow's action of each route whose path is not the action's name.
-ROUTE_ACTIONS = {"extension": "extend", "extension/decision": "decide"}
+ROUTE_ACTIONS = {"extension": "extend", "extension/decision": "decide",
+                 "direct-answer": "direct_answer"}
 
 TRANSITION_ROUTES: tuple[TransitionRoute, ...] = (
     TransitionRoute("dispatch", "Dispatch (or re-dispatch) with a deadline", DispatchBody,
@@ -391,6 +436,36 @@ TRANSITION_ROUTES: tuple[TransitionRoute, ...] = (
                     lambda db, ref, a, now, pol, b: lifecycle.supervise(
                         db, case_ref=ref, actor=a, now=now, note=b.note,
                         expected_version=b.version)),
+    # ---- the center's toolset (issue 22)
+    TransitionRoute("refuse", "Not accepted (不予立案): a reason from the list", RefusalBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.refuse(
+                        db, case_ref=ref, actor=a, now=now, action="refuse",
+                        reason_code=b.reason_code, note=b.note, expected_version=b.version)),
+    TransitionRoute("void", "Void (作废) a dispatched or suspended case", VoidBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.refuse(
+                        db, case_ref=ref, actor=a, now=now, action="void",
+                        reason_code=b.reason_code, note=b.note, expected_version=b.version)),
+    TransitionRoute("suspend", "Suspend (挂账) until a review date", SuspendBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.suspend(
+                        db, case_ref=ref, actor=a, now=now, reason=b.reason,
+                        review_at=b.review_at, expected_version=b.version)),
+    TransitionRoute("resume", "Resume a suspended case now (before its review date)", NoteBody,
+                    lambda db, ref, a, now, pol, b: lifecycle.resume(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, note=b.note,
+                        expected_version=b.version)),
+    TransitionRoute("direct-answer", "Answer a consultation directly (直接答复) and close it",
+                    DirectAnswerBody, lambda db, ref, a, now, pol, b: lifecycle.direct_answer(
+                        db, case_ref=ref, actor=a, now=now, text=b.text,
+                        expected_version=b.version)),
+    TransitionRoute("refile", "Re-file under another category (routing and limits follow)",
+                    RefileBody, lambda db, ref, a, now, pol, b: lifecycle.refile(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, category=b.category,
+                        reason=b.reason, expected_version=b.version)),
+    TransitionRoute("replace", "Re-place: set or correct the location; placement and routing follow",
+                    ReplaceBody, lambda db, ref, a, now, pol, bg: lifecycle.replace(
+                        db, case_ref=ref, actor=a, now=now, policy=pol,
+                        location=bg[0].location.model_dump(), grid=bg[1], reason=bg[0].reason,
+                        expected_version=bg[0].version), with_grid=True),
 )
 
 # automatic dispatch (cases.autodispatch): the center takes an automatic assignment back

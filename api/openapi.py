@@ -96,7 +96,10 @@ SCHEMAS: dict[str, Schema] = {
                  "deadline": nullable(STR), "location": nullable({"type": "object"}),
                  "placement": nullable({"type": "object"}), "history": {"type": "array"},
                  "reporter": {"type": "object"},
-                 "photos": {"type": "array", "items": STR}}),
+                 "photos": {"type": "array", "items": STR},
+                 # issue 22: why it was refused or voided, its suspension (挂账) and review date
+                 "refusal": nullable({"type": "object"}),
+                 "suspension": nullable({"type": "object"}), "review_at": nullable(STR)}),
     "CaseView": {"anyOf": [ref("Case"), ref("PublicCase")]},
     # What intake answers a caller who may not see the case it opened (another area's).
     "CaseReceipt": obj({"id": STR, "serial": STR, "state": {"enum": list(STATES)}}, extra=False),

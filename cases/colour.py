@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 Colour = Literal["green", "blue", "yellow", "red"]
 COLOURS: tuple[Colour, ...] = ("green", "blue", "yellow", "red")
-_DONE = ("closed", "merged")
+_DONE = ("closed", "merged", "refused", "voided")  # refused/voided: ended unhandled (issue 22)
 
 
 def colour_of(case: dict[str, Any], now: datetime) -> Colour:

@@ -29,7 +29,7 @@ from cases import repository as repo
 from cases.calendar import check_year, deadline_for, warn_time, years_needed
 from cases.changelog import derived, spot_fields
 from cases.errors import BadCaseInput, StaleCase, TransitionNotAllowed
-from cases.model import FINAL_STATES, RATINGS, SYSTEM, Actor, CasePolicy
+from cases.model import FINAL_STATES, RATINGS, REFUSAL_REASONS, SYSTEM, Actor, CasePolicy
 from cases.routing import kind_of_unit
 from cases.schema import check_set
 from cases.schema import derived as list_fields
@@ -713,3 +713,167 @@ async def add_report(db: Database, *, case_ref: str, actor: ActorLike, photos: l
         except StaleCase:
             continue
     raise StaleCase("the case keeps changing; try again", case_id=case_ref)
+
+
+# ---------------------------------------------------------------- the center's toolset (issue 22)
+
+EVENT_TYPES.update({"refuse": "case.refused", "void": "case.voided", "suspend": "case.suspended",
+                    "resume": "case.resumed", "direct_answer": "case.closed",
+                    "refile": "case.refiled", "replace": "case.placed"})
+# The longest a case may stay suspended before its review (挂账 is for budgets and courts,
+# not for forgetting a case).
+MAX_SUSPENSION = timedelta(days=366)
+
+
+async def refuse(db: Database, *, case_ref: str, actor: ActorLike, now: datetime, action: str,
+                 reason_code: str, note: str | None = None,
+                 expected_version: int | None = None) -> Document:
+    """不予立案 (`refuse`, before dispatch) or 作废 (`void`, later): the case ends unhandled with
+    a reason from `REFUSAL_REASONS`; the reporter is told its words, the note stays staff-only."""
+    if action not in ("refuse", "void"):
+        raise BadCaseInput("action must be refuse or void", field="action")
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    check(who, case, action)
+    if reason_code not in REFUSAL_REASONS:
+        raise BadCaseInput(f"reason_code must be one of {', '.join(REFUSAL_REASONS)}",
+                           field="reason_code")
+    words = clean_text(note, "note", required=False, limit=1000)
+    zh, en = REFUSAL_REASONS[reason_code]
+    refusal = {"code": reason_code, "label_zh": zh, "label_en": en, "note": words, "at": now,
+               "by": who.to_dict(), "from": case["state"]}
+    to = "refused" if action == "refuse" else "voided"
+    entry = history_entry(case, actor=who, action=action, to=to, now=now, reason=words,
+                          data={"reason_code": reason_code, "assignee": case.get("assignee")})
+    return await _commit(db, case, entry, set_={"refusal": refusal, "due_at": None,
+                                                 "warn_at": None, "review_at": None})
+
+
+async def suspend(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                  reason: str | None, review_at: datetime | None,
+                  expected_version: int | None = None) -> Document:
+    """挂账: a case that cannot be solved now (awaiting budget, policy, a court) waits until its
+    review date off every running clock (no step, never red); it then comes back by itself."""
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    check(who, case, "suspend")
+    why = clean_text(reason, "reason", required=True, limit=1000)
+    if review_at is None:
+        raise BadCaseInput("review_at is required", field="review_at")
+    review = _aware(review_at, "review_at")
+    if review <= now:
+        raise BadCaseInput("the review date must be in the future", field="review_at")
+    if review - now > MAX_SUSPENSION:
+        raise BadCaseInput("the review date must be within a year", field="review_at")
+    suspension = {"from": case["state"], "at": now, "by": who.to_dict(), "reason": why,
+                  "review_at": review, "deadline": case.get("deadline")}
+    entry = history_entry(case, actor=who, action="suspend", to="suspended", now=now, reason=why,
+                          data={"review_at": review, "assignee": case.get("assignee")})
+    return await _commit(db, case, entry, set_={"suspension": suspension, "review_at": review,
+                                                 "due_at": None, "warn_at": None})
+
+
+async def resume(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                 policy: CasePolicy, note: str | None = None,
+                 expected_version: int | None = None) -> Document:
+    """The suspended case goes back to the state it left, with its step's clock started again:
+    the dispatch limit before dispatch, a fresh handling deadline from its time limit after.
+    The center resumes by hand; at the review date the schedule resumes as the system."""
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    if who.role == "system":
+        check_state(case, "resume")  # the review date came: nobody's role to check
+    else:
+        check(who, case, "resume")
+    why = clean_text(note, "note", required=False, limit=1000)
+    back = str((case.get("suspension") or {}).get("from") or "reported")
+    data: dict[str, Any] = {"review_at": case.get("review_at"), "at_review": who.role == "system"}
+    set_: dict[str, Any] = {"review_at": None,
+                            "suspension": {**(case.get("suspension") or {}), "resumed_at": now}}
+    if back in ("dispatched", "in_progress") and case.get("assignee"):
+        fields = await _deadline(db, limit=case["limit"], start=now, policy=policy)
+        due = fields["deadline"]
+        set_.update(fields, reopened_at=now, **_due_fields(now, due, policy))
+        data.update(deadline=due, assignee=case.get("assignee"))
+    else:
+        back = back if back in ("reported", "returned") else "reported"
+        due = now + timedelta(minutes=int(case["dispatch_minutes"]))
+        set_.update(_due_fields(now, due, policy))
+    entry = history_entry(case, actor=who, action="resume", to=back, now=now, reason=why, data=data)
+    return await _commit(db, case, entry, set_=set_)
+
+
+async def direct_answer(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                        text: str | None, expected_version: int | None = None) -> Document:
+    """直接答复: the center answers a consultation at intake (on the phone, from the knowledge
+    base) and closes it; the answer is the result the reporter receives and rates."""
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    check(who, case, "direct_answer")
+    body = clean_text(text, "text", required=True)
+    result = {"text": body, "photos": [], "at": now, "by": who.to_dict(), "on_time": True,
+              "direct": True}
+    entry = history_entry(case, actor=who, action="direct_answer", to="closed", now=now,
+                          data={"text": body, "on_time": True})
+    return await _commit(db, case, entry, set_={"result": result, "closed_at": now,
+                                                 "closed_on_time": True, "due_at": None,
+                                                 "warn_at": None})
+
+
+async def refile(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                 policy: CasePolicy, category: str, reason: str | None,
+                 expected_version: int | None = None) -> Document:
+    """Re-file under another category: its routing (proposed assignee), time limits and public
+    flag follow the new category; the old and new codes are recorded with the reason."""
+    from cases.intake import is_public
+    from cases.routing import propose_assignee
+
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    check(who, case, "refile")
+    why = clean_text(reason, "reason", required=True, limit=1000)
+    code = clean_text(category, "category", required=True, limit=60)
+    assert code is not None
+    if code == case.get("category"):
+        raise BadCaseInput(f"the case is already filed as {code}", field="category")
+    cat = await repo.get_category(db, code=code)
+    if not cat.get("active", True):
+        raise BadCaseInput(f"category {code!r} is no longer in use", field="category")
+    proposed = propose_assignee(cat, case.get("placement"), district=case["district"] or policy.district)
+    proposed["name"] = await repo.unit_name(db, unit=proposed["unit"]) or proposed["unit"]
+    entry = history_entry(case, actor=who, action="refile", to=case["state"], now=now, reason=why,
+                          data={"from": case.get("category"), "to": code,
+                                "proposed_assignee": proposed})
+    return await _commit(db, case, entry, set_={
+        "category": code, "category_name": {"zh": cat["name_zh"], "en": cat["name_en"]},
+        "layer": cat["layer"], "level": cat["level"], "urgency": cat.get("urgency", "normal"),
+        "limit": cat["limit"], "dispatch_minutes": cat["dispatch_minutes"],
+        "verify_hours": cat["verify_hours"], "proposed_assignee": proposed,
+        "public": is_public(case["channel"], code)})
+
+
+async def replace(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                  policy: CasePolicy, location: Mapping[str, Any], grid: Any,
+                  reason: str | None = None, expected_version: int | None = None) -> Document:
+    """Re-place: set or correct the location (a map click, coordinates), place it in its blocks
+    again and route it again. An address-only case (hotline, Open311) becomes placeable so."""
+    from cases.intake import _location
+    from cases.routing import propose_assignee
+
+    who = Actor.of(actor)
+    case = await _load(db, case_ref, expected_version)
+    check(who, case, "replace")
+    why = clean_text(reason, "reason", required=False, limit=1000)
+    loc = _location(location)
+    assert loc is not None
+    # outside the district the center cannot route it: the grid's OutsideDistrict (400) says so
+    placement = dict(grid.place(loc["lon"], loc["lat"]).to_dict())
+    cat = await repo.get_category(db, code=case["category"])
+    proposed = propose_assignee(cat, placement, district=case["district"] or policy.district)
+    proposed["name"] = await repo.unit_name(db, unit=proposed["unit"]) or proposed["unit"]
+    entry = history_entry(case, actor=who, action="replace", to=case["state"], now=now, reason=why,
+                          data={"from": case.get("location"), "to": loc,
+                                "block": placement.get("community_block") or placement.get("street_block"),
+                                "proposed_assignee": proposed})
+    return await _commit(db, case, entry, set_={"location": loc, "placement": placement,
+                                                 "proposed_assignee": proposed})

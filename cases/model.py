@@ -16,12 +16,25 @@ CHANNELS: tuple[str, ...] = (
 KINDS: tuple[str, ...] = ("hazard", "consultation", "complaint", "help", "suggestion")
 
 State = Literal["reported", "dispatched", "in_progress", "awaiting_verification", "returned",
-                "closed", "merged"]
+                "closed", "merged", "suspended", "refused", "voided"]
 STATES: tuple[str, ...] = ("reported", "dispatched", "in_progress", "awaiting_verification",
-                           "returned", "closed", "merged")
+                           "returned", "closed", "merged", "suspended", "refused", "voided")
 OPEN_STATES: tuple[str, ...] = ("reported", "dispatched", "in_progress",
                                 "awaiting_verification", "returned")
-FINAL_STATES: tuple[str, ...] = ("closed", "merged")
+# 挂账: neither open (no step runs, never red) nor final (it comes back at its review date).
+SUSPENDED_STATES: tuple[str, ...] = ("suspended",)
+# 不予立案 (refused at intake) and 作废 (voided later): ended without being handled.
+REFUSED_STATES: tuple[str, ...] = ("refused", "voided")
+FINAL_STATES: tuple[str, ...] = ("closed", "merged", *REFUSED_STATES)
+
+# Why a report is not accepted or voided: code → (zh, en). The center picks one; the reporter
+# is told its words. Extend here (codes are stored on the case, so never rename one).
+REFUSAL_REASONS: dict[str, tuple[str, str]] = {
+    "not_in_jurisdiction": ("不属于本区受理范围", "it is outside our jurisdiction"),
+    "duplicate_of_closed": ("与已办结的案件重复", "it repeats a case already closed"),
+    "insufficient_information": ("信息不足，无法核实", "there is not enough information to act on"),
+    "prank": ("经核实为无效报告", "it was found not to be a genuine report"),
+}
 
 # 满意 5, 较满意 4, 一般 3, 较差 2, 差 1 (DESIGN.md §4)
 RATINGS: dict[int, tuple[str, str]] = {

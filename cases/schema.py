@@ -161,6 +161,11 @@ class Case(_Part):
     reworks: int = 0
     supervisions: int = 0
     merged_into: str | None = None
+    # the center's toolset (issue 22): why it was refused or voided; the suspension (挂账)
+    # with its review date (`review_at`, top level: the schedule's step reads it)
+    refusal: dict[str, Any] | None = None
+    suspension: dict[str, Any] | None = None
+    review_at: datetime | None = None
     # dispatched by a category's rule, not by a dispatcher (cases.autodispatch): the center's
     # "auto-dispatched" list holds it until taken back or handled by hand
     auto_dispatched: bool = False
@@ -193,6 +198,8 @@ def _queue(case: Mapping[str, Any]) -> str | None:
         return "new"
     if state == "returned":
         return "returned"
+    if state == "suspended":
+        return "suspended"
     if state == "awaiting_verification":
         return "verification"
     if state in ("dispatched", "in_progress") and (case.get("extension") or {}).get("status") == "pending":

@@ -42,6 +42,10 @@ def _has_photos(case: Case) -> bool:
     return bool(case.get("photos") or case.get("after_photos") or case.get("result_photos"))
 
 
+def _consultation(case: Case) -> bool:
+    return case.get("kind") == "consultation"
+
+
 def _unrated(case: Case) -> bool:
     return case.get("rating") is None
 
@@ -89,6 +93,25 @@ TRANSITIONS: tuple[Transition, ...] = (
     # reopens under supervision (recorded as reopen, like a failed verification).
     Transition("answer", ("awaiting_verification",), None, "reporter", ("fixed",),
                _reporter_question_open, records=("callback",)),
+    # ---- the center's toolset (issue 22)
+    # 不予立案: a report that is not a case (reason from model.REFUSAL_REASONS); 作废 later on.
+    Transition("refuse", ("reported", "returned"), "refused", "center", ("reason_code",),
+               records=("refuse",)),
+    Transition("void", ("dispatched", "in_progress", "awaiting_verification", "suspended"),
+               "voided", "center", ("reason_code",), records=("void",)),
+    # 挂账 until a review date; `resume` (by hand or at the date) goes back to the state the
+    # case was suspended from (`target` None: the table cannot name it).
+    Transition("suspend", ("reported", "returned", "dispatched", "in_progress"), "suspended",
+               "center", ("reason", "review_at"), records=("suspend",)),
+    Transition("resume", ("suspended",), None, "center", records=("resume",)),
+    # 直接答复: a consultation answered at intake is closed with the answer (then rated).
+    Transition("direct_answer", ("reported",), "closed", "center", ("text",), _consultation,
+               records=("direct_answer",)),
+    # Re-file (another category) and re-place (another location) before dispatch or on return.
+    Transition("refile", ("reported", "returned"), None, "center", ("category", "reason"),
+               records=("refile",)),
+    Transition("replace", ("reported", "returned"), None, "center", ("location",),
+               records=("replace",)),
 )
 # ---- moderation (cases.moderation), in any state: hide the case from every public view and
 # show it again; redact a photo (the blurred copy replaces it publicly).
@@ -171,7 +194,8 @@ def check_state(case: Case, action: str) -> None:
     if row.when is not None and not row.when(case):
         reason = {"extend": "an extension request is already waiting for a decision",
                   "decide": "there is no pending extension request",
-                  "rate": "this case has already been rated"}.get(action, f"cannot {action} now")
+                  "rate": "this case has already been rated",
+                  "direct_answer": "only a consultation can be answered directly"}.get(action, f"cannot {action} now")
         raise TransitionNotAllowed(reason, state=state, version=case.get("version"),
                                    case_id=case.get("_id"), action=action)
 

@@ -482,3 +482,38 @@ ZH.update({
 EN.update({
     "notify.taken_back": "[Assignment withdrawn] {serial} ({category}) was assigned to you automatically; the center has taken it back to dispatch it again. No further work is needed.",
 })
+
+# ---- issue 22: the center's toolset (not accepted / void, suspend, direct answer)
+ZH.update({
+    "state.suspended": "挂账",
+    "state.refused": "不予立案",
+    "state.voided": "已作废",
+    "notify.reporter_refused": "您反映的问题 {serial}（{category}）经联动中心审核不予立案，原因：{reason}。感谢您的关心与支持，如有新的情况欢迎再次反映。",
+    "notify.reporter_voided": "您反映的问题 {serial}（{category}）已作废，原因：{reason}。感谢您的关心与支持，如有新的情况欢迎再次反映。",
+    "notify.voided": "【案件作废】{serial}（{category}）已由联动中心作废（{reason}），无需继续办理。",
+    "notify.reporter_suspended": "您反映的问题 {serial} 暂时无法解决，已挂账，将于 {review} 重新研究办理。感谢您的耐心。",
+    "notify.suspended": "【案件挂账】{serial}（{category}）已挂账至 {review}：{reason}。期间暂停计时。",
+    "notify.resumed": "【挂账到期】{serial}（{category}）已恢复办理，时限 {deadline}。",
+    "notify.answered": "您咨询的问题 {serial} 答复如下：\n{result}\n请评价：直接回复本消息 1–5 或 满意／较满意／一般／较差／差（可附几句话），或点下方星星。也可在网站 /portal 用评价码 {code} 评价。",
+})
+EN.update({
+    "state.suspended": "suspended",
+    "state.refused": "not accepted",
+    "state.voided": "voided",
+    "notify.reporter_refused": "Thank you for your report {serial} ({category}). After review the center cannot take it up as a case: {reason}. If anything changes, please report again.",
+    "notify.reporter_voided": "Your report {serial} ({category}) was closed without action: {reason}. Thank you; if anything changes, please report again.",
+    "notify.voided": "[Voided] {serial} ({category}) was voided by the center ({reason}); no further work is needed.",
+    "notify.reporter_suspended": "Your report {serial} cannot be solved right now; it is on hold and will be taken up again on {review}. Thank you for your patience.",
+    "notify.suspended": "[On hold] {serial} ({category}) is suspended until {review}: {reason}. Its clock is stopped meanwhile.",
+    "notify.resumed": "[Back from hold] {serial} ({category}) is active again, due {deadline}.",
+    "notify.answered": "The answer to your question {serial}:\n{result}\nPlease rate it: reply to this message with 1–5 or satisfied / fairly satisfied / neutral / fairly dissatisfied / dissatisfied (a comment may follow), or tap a star. You can also rate at /portal with the code {code}.",
+})
+
+# ---- issue 22: automatic dispatch (cases.autodispatch) — the center took an automatic
+# assignment back
+ZH.update({
+    "notify.taken_back": "【派单收回】{serial}（{category}）原由系统自动派给贵单位，现已被联动中心收回重新派遣，无需继续办理。",
+})
+EN.update({
+    "notify.taken_back": "[Assignment withdrawn] {serial} ({category}) was assigned to you automatically; the center has taken it back to dispatch it again. No further work is needed.",
+})

@@ -23,7 +23,7 @@ from gridlink.buttons import fixed_markup, rating_markup
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
 from gridlink.i18n import locale_for, t
-from notify import render, schedule
+from notify import render, schedule, toolset
 from notify import repository as repo
 from notify.config import NotifyConfig
 from notify.recipients import EVENT_AUDIENCE, Directory, Recipient
@@ -139,7 +139,10 @@ async def _handle(batch: _Batch, event: Document, case: Document) -> None:
 
     buttons = _assignment_buttons(case)
     result_text = str((case.get("result") or {}).get("text") or data.get("text") or "—")
-    if kind == "case.assigned":
+    if toolset.handles(event):  # refuse, void, suspend, resume, direct answer (issue 22)
+        await toolset.handle(batch, event, case, reporters=lambda: _reporters(case, d),
+                             rating_code=lambda: _rating_code(batch.db, batch.cfg, case["_id"]))
+    elif kind == "case.assigned":
         dot = colour_of(case, batch.now)
         await batch.send(event, case, await d.assignee(case), "notify.assignment",
                          extra=lambda loc: _const({"dot": t(f"colour.{dot}", loc)}),

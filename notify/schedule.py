@@ -40,6 +40,7 @@ from cases import autodispatch, lifecycle
 from cases import repository as cases_repo
 from cases.calendar import WorkCalendar
 from cases.categories import Offset, extension_limit, step_notices
+from cases.model import SYSTEM, CasePolicy
 from cases.model import CasePolicy
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
@@ -52,10 +53,13 @@ from notify.recipients import Directory, Recipient
 
 log = logging.getLogger(__name__)
 
-KINDS = ("remind", "red", "escalate")
+KINDS = ("remind", "red", "escalate", "resume")
 # What the outbox calls each kind (kept from the single ladder, so dashboards read on).
 MESSAGE_KIND = {"remind": "schedule.reminder", "red": "schedule.red",
                 "escalate": "schedule.escalation"}
+# A suspended case (挂账) has one step, `review`, whose one job resumes it at the review date
+# (cases.lifecycle.resume as the system; its event tells whom it concerns).
+REVIEW = "review"
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,10 @@ def steps_of(case: Document, *, category: Document | None) -> list[Step]:
     state = case.get("state")
     due = case.get("due_at")
     out: list[Step] = []
-    if state == "reported" and due is not None:
+    if state == "suspended" and case.get("review_at") is not None:
+        review = case["review_at"]
+        out.append(Step(REVIEW, (case.get("suspension") or {}).get("at") or review, review, "center"))
+    elif state == "reported" and due is not None:
         out.append(Step("dispatch", case.get("created_at") or due, due, "center"))
     elif state == "returned" and due is not None:
         out.append(Step("redispatch", _last_return(case) or case.get("updated_at") or due, due,
@@ -158,6 +165,9 @@ class Planner:
         category = await self.category(case.get("category"))
         jobs: list[JobSpec] = []
         for step in steps_of(case, category=category):
+            if step.name == REVIEW:
+                jobs.append(JobSpec(step.name, "resume", 0, step.due, step.due))
+                continue
             notices = step_notices(category, step.name)
             remind = await self.shift(step.due, notices.remind_before, -1)
             if remind <= step.start:
@@ -239,6 +249,18 @@ def case_policy(cfg: NotifyConfig) -> CasePolicy:
     """What a transition the worker makes needs of the settings (deadlines and colours)."""
     return CasePolicy(district=cfg.district, timezone=str(cfg.tz.key),
                       yellow_fraction=cfg.yellow_fraction)
+
+
+async def _resume(db: Database, cfg: NotifyConfig, case: Document, now: datetime) -> None:
+    """The review date of a suspended case came: it goes back to where it was (once: a
+    re-fired job finds it no longer suspended)."""
+    policy = CasePolicy(district=cfg.district, timezone=str(cfg.tz.key))
+    try:
+        await lifecycle.resume(db, case_ref=case["_id"], actor=SYSTEM, now=now, policy=policy,
+                               expected_version=case.get("version"))
+    except DomainError:  # resumed by hand meanwhile, or changed: its own event re-plans it
+        log.info("suspended case not resumed at its review date", extra={"case_id": case["_id"]})
+
 
 
 @dataclass
@@ -333,6 +355,10 @@ async def fire_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worker: 
             if case is not None and _step_of(job) is None:
                 legacy.add(case["_id"])  # a single-ladder job: plan the case's steps instead
             cancelled.append(job)
+            continue
+        if job["kind"] == "resume":
+            await _resume(db, cfg, case, now)
+            done.append(job)
             continue
         told = await _recipients(job, case, step, directory)
         messages.extend(await _messages_for(job, case, step, cfg, directory, now, told))

@@ -57,6 +57,7 @@ MEASURES = (
     "citizen",      # reported by citizens (any other channel)
     "spot",         # handled on the spot by a patrol (closed at intake)
     "merged",       # merged into another case
+    "refused",      # not accepted (不予立案) or voided (作废): received, never a case (issue 22)
 )
 
 
@@ -148,6 +149,7 @@ def facts(case: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "citizen": int(channel not in PATROL_CHANNELS),
         "spot": int(spot),
         "merged": int(state == "merged"),
+        "refused": int(state in ("refused", "voided")),
     }
     return {"dims": dims, "m": {k: v for k, v in m.items() if v}}
 

@@ -79,7 +79,7 @@ async def hotspots(db: Database, *, by: str, start: date, end: date, today: date
     if view is None and now is not None:
         view = await fresh(db, now=now)
     # Only the measures a row shows are read and summed (a month's cell holds up to ~20).
-    need = tuple(dict.fromkeys((measure, "n", "closed", "merged")))
+    need = tuple(dict.fromkeys((measure, "n", "closed", "merged", "refused")))
     docs = await repo.rollup_docs(db, ids=ids, version=view.version if view else None, measures=need)
     totals: dict[str, dict[str, int]] = {}
     for values in docs.values():
@@ -91,7 +91,8 @@ async def hotspots(db: Database, *, by: str, start: date, end: date, today: date
                 acc[m] += cell.get(m, 0)
     rows: list[dict[str, Any]] = [{"key": k, "value": acc.get(measure, 0), "n": acc.get("n", 0),
              "closed": acc.get("closed", 0),
-             "open": acc.get("n", 0) - acc.get("closed", 0) - acc.get("merged", 0)}
+             "open": acc.get("n", 0) - acc.get("closed", 0) - acc.get("merged", 0)
+             - acc.get("refused", 0)}
             for k, acc in totals.items() if k != "-" and acc.get(measure, 0)]
     rows.sort(key=lambda r: (-r["value"], r["key"]))
     return rows[:limit]

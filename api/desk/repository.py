@@ -40,6 +40,8 @@ QUEUES: dict[str, Queue] = {q.name: q for q in (
     Queue("red", ("supervise",), overdue=True),
     # rated 1–2 by the reporter (cases.lifecycle.rate sets the flag): the center calls back
     Queue("low_ratings", (), states=("closed",), flag="low_rating"),
+    # 挂账 (issue 22): off the clocks until their review date; the center may resume one early
+    Queue("suspended", ("resume",), states=("suspended",)),
     # dispatched by a category's rule (cases.autodispatch): the center may take any back
     Queue("auto", ("take_back",), states=lists.AUTO_STATES, flag="auto_dispatched"),
 )}

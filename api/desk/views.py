@@ -51,6 +51,7 @@ from cases.model import (
     FINAL_STATES,
     HANDLER_ROLES,
     KINDS,
+    REFUSAL_REASONS,
     Actor,
     CasePolicy,
 )
@@ -188,6 +189,7 @@ async def render(request: web.Request, template: str, context: dict[str, Any], *
         "left": left, "overdue": overdue, "colour": colour,
         "name_of": name_of, "local_field": lambda v: forms.to_local_field(_dt(v), tz),
         "path": request.path_qs, "is_center": bool(session and _is_center(session)),
+        "refusal_reasons": tuple(REFUSAL_REASONS),
         "calendar_missing": await missing_next_year(request.app[DB], today=now.astimezone(tz).date())
         if session and session.account.role == "admin" else None,
     }
@@ -528,13 +530,18 @@ async def case_context(request: web.Request, session: Session, case: dict[str, A
         map_svg = dmap.svg(block=placement.get("community_block"),
                            point=(loc["lon"], loc["lat"]) if loc else None,
                            svg_id="case-map", label=t("case.map", locale(request)))
-    return {**row, "map_svg": map_svg, "place_names": _names(request, placement, locale(request))}
+    ctx = {**row, "map_svg": map_svg, "place_names": _names(request, placement, locale(request))}
+    if "refile" in row["actions"]:  # the re-file form's category list
+        ctx["categories"] = await cases_repo.list_categories(request.app[DB], include_inactive=False)
+    return ctx
 
 
 def _notice(request: web.Request, ctx: dict[str, Any]) -> dict[str, Any]:
     done = request.query.get("done")
     if done in workflow.ACTIONS:
-        ctx["notice"] = t("done", locale(request), action=t(f"a.{done}", locale(request)))
+        # "a.refuse" is the extension decision's button; the case's refusal has its own words
+        label = "a.refuse_case" if done == "refuse" else f"a.{done}"
+        ctx["notice"] = t("done", locale(request), action=t(label, locale(request)))
     return ctx
 
 
@@ -620,6 +627,34 @@ async def _perform(request: web.Request, session: Session, action: str, case: di
         await lifecycle.rate(db, case_ref=ref, actor=who, now=now,
                              score=forms.integer(form, "score") or 0,
                              comment=forms.text(form, "comment", limit=1000), expected_version=version)
+    elif action in ("refuse", "void"):
+        await lifecycle.refuse(db, case_ref=ref, actor=who, now=now, action=action,
+                               reason_code=forms.text(form, "reason_code", limit=60) or "",
+                               note=forms.text(form, "note", limit=1000), expected_version=version)
+    elif action == "suspend":
+        await lifecycle.suspend(db, case_ref=ref, actor=who, now=now,
+                                reason=forms.text(form, "reason", limit=1000),
+                                review_at=forms.local_time(form, "review_at", tz),
+                                expected_version=version)
+    elif action == "resume":
+        await lifecycle.resume(db, case_ref=ref, actor=who, now=now, policy=policy,
+                               note=forms.text(form, "note", limit=1000), expected_version=version)
+    elif action == "direct_answer":
+        await lifecycle.direct_answer(db, case_ref=ref, actor=who, now=now,
+                                      text=forms.text(form, "text", limit=2000),
+                                      expected_version=version)
+    elif action == "refile":
+        await lifecycle.refile(db, case_ref=ref, actor=who, now=now, policy=policy,
+                               category=forms.category_code(forms.text(form, "category", limit=200)) or "",
+                               reason=forms.text(form, "reason", limit=1000), expected_version=version)
+    elif action == "replace":
+        lon, lat = forms.number(form, "lon"), forms.number(form, "lat")
+        if lon is None or lat is None:
+            raise InvalidInput("click the map or give lon and lat", field="lon")
+        await lifecycle.replace(db, case_ref=ref, actor=who, now=now, policy=policy,
+                                location={"lon": lon, "lat": lat}, grid=request.app[GRID_INDEX],
+                                reason=forms.text(form, "reason", limit=1000),
+                                expected_version=version)
     else:
         raise NotFound(f"the desk has no form for {action!r}")
 
@@ -640,7 +675,7 @@ async def case_action(request: web.Request) -> web.StreamResponse:
         await _perform(request, session, action, case, form)
     except PermissionDenied:
         raise
-    except (StaleCase, WrongState, Conflict, InvalidInput) as exc:
+    except (StaleCase, WrongState, Conflict, InvalidInput, OutsideDistrict) as exc:
         current_case = await cases_repo.get_case(request.app[DB], ref=case["_id"])
         ctx = await case_context(request, session, current_case)
         loc = locale(request)

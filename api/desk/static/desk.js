@@ -150,10 +150,37 @@
       pending = false;
       var to = { i: "/desk/intake", n: "/desk/queues/new", r: "/desk/queues/returned",
                  e: "/desk/queues/extensions", v: "/desk/queues/verification",
-                 d: "/desk/queues/red", u: "/desk/unit" }[evt.key];
+                 d: "/desk/queues/red", o: "/desk/queues/suspended", u: "/desk/unit" }[evt.key];
       if (to) window.location.href = to;
     }
   });
 
+  // The case page's re-place form (issue 22): a click on the case's map fills its lon/lat
+  // and shows where that is; the center then saves it with the form's button.
+  function replaceForm() {
+    var form = document.querySelector("form.act-replace");
+    var svg = $("#case-map");
+    if (!form || !svg) return;
+    var lon = form.querySelector("[name=lon]"), lat = form.querySelector("[name=lat]");
+    var out = document.createElement("p");
+    out.id = "replace-placement"; out.setAttribute("role", "status");
+    form.appendChild(out);
+    svg.addEventListener("click", function (evt) {
+      var p = lonLatAt(svg, evt);
+      lon.value = p.lon.toFixed(6);
+      lat.value = p.lat.toFixed(6);
+      setPin(svg, p.lon, p.lat);
+      fetch("/desk/place.json?lon=" + encodeURIComponent(lon.value) + "&lat=" + encodeURIComponent(lat.value),
+            { credentials: "same-origin" })
+        .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
+        .then(function (res) {
+          out.textContent = res.ok ? res.body.label : (res.body.error ? res.body.error.message : "?");
+          out.className = res.ok ? "ok" : "error";
+          if (res.ok) highlight(svg, res.body.placement.community_block);
+        });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", intake);
+  document.addEventListener("DOMContentLoaded", replaceForm);
 })();
