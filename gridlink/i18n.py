@@ -450,6 +450,16 @@ EN.update({
     "notify.calendar_missing": "⚠ The {year} holidays and adjusted workdays are not entered: deadlines reaching into {year} are provisional. An admin enters them on the desk's Calendar page.",
 })
 
+# ---- issue 22: moderation — a chat user blocked from reporting (told once, then refused briefly)
+ZH.update({
+    "block.told": "您好。因“{reason}”，您暂时不能通过本服务号提交新的诉求，至 {until} 止。查询已有案件的进度请直接发送流水号；如遇紧急情况请拨打 110 或 12345。",
+    "block.refused": "抱歉，您暂时不能提交新的诉求（至 {until} 止）。查询进度请直接发送流水号。",
+})
+EN.update({
+    "block.told": "Hello. Because of \"{reason}\", you cannot send new reports through this service until {until}. To follow an existing case, just send its serial number; in an emergency call 110 or 12345.",
+    "block.refused": "Sorry, you cannot send new reports until {until}. To follow a case, just send its serial number.",
+})
+
 
 def locale_for(language_code: str | None, default: str = FALLBACK) -> str:
     """Telegram's `language_code` (`zh-hans`, `en-US`, …) → a catalog locale."""
