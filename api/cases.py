@@ -173,7 +173,8 @@ class DirectAnswerBody(VersionedBody):
 
 
 class RefileBody(VersionedBody):
-    model_config = _example({"category": "road_damage", "reason": "a pothole, not 'other'"})
+    model_config = _example({"category": "municipal_facilities",
+                             "reason": "a broken railing, not the road itself"})
     category: str = Field(min_length=1, max_length=60)
     reason: str = Field(min_length=1, max_length=1000)
 

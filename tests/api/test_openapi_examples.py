@@ -115,6 +115,21 @@ async def test_every_documented_example_body_is_accepted(
     c = (await send("post", intake, "center"))["case"]
     await send("post", f"{case}/dispatch", "center", ref=c["id"])
     await send("post", f"{case}/return", "roads", ref=c["id"])
+    # D, E: the center's toolset (issue 22): re-file, re-place, suspend, resume, void on one
+    # case; not accepted on another; a consultation answered directly.
+    d = (await send("post", intake, "center"))["case"]
+    await send("post", f"{case}/refile", "center", ref=d["id"])
+    await send("post", f"{case}/replace", "center", ref=d["id"])
+    await send("post", f"{case}/suspend", "center", ref=d["id"])
+    await send("post", f"{case}/resume", "center", ref=d["id"])
+    await send("post", f"{case}/dispatch", "center", ref=d["id"])
+    await send("post", f"{case}/void", "center", ref=d["id"])
+    e = (await send("post", intake, "center"))["case"]
+    await send("post", f"{case}/refuse", "center", ref=e["id"])
+    f = (await o311.post(intake, json={"channel": "hotline_12345", "kind": "consultation",
+                                       "category": "school_enrolment", "description": "When?"},
+                         headers=bearer(tokens["center"]))).json()
+    await send("post", f"{case}/direct-answer", "center", ref=(await f)["case"]["id"])
     await send("put", f"{V1}/calendar/{{year}}", "admin", year="2027")
     await send("put", f"{V1}/categories/{{code}}", "admin", code="broken_pavement")
     # an invite binds to a unit of the stored grid (the app here places with a preloaded index)
