@@ -129,22 +129,25 @@ def _columns(header: Sequence[str]) -> dict[str, int]:
     missing = [c for c in COLUMNS if c not in found]
     if missing:
         raise InvalidInput(f"the first row must name the columns {', '.join(COLUMNS)}; "
-                           f"missing: {', '.join(missing)}", field="file")
+                           f"missing: {', '.join(missing)}", field="file",
+                           reason="columns_missing", missing=", ".join(missing))
     return found
 
 
 def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
     """(sheet row number, {column: text}) for every non-empty row after the header."""
     if len(data) > MAX_BYTES:
-        raise InvalidInput(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB", field="file")
+        raise InvalidInput(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB", field="file",
+                           reason="too_large", max=MAX_BYTES // (1024 * 1024))
     if not data.strip():
-        raise InvalidInput("the file is empty", field="file")
+        raise InvalidInput("the file is empty", field="file", reason="empty")
     raw_rows: Iterable[Sequence[Any]]
     if filename.lower().endswith(".xlsx") or data[:2] == b"PK":
         try:
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a damaged file
-            raise InvalidInput(f"not a readable XLSX file ({type(exc).__name__})", field="file") from None
+            raise InvalidInput(f"not a readable XLSX file ({type(exc).__name__})", field="file",
+                               reason="xlsx_unreadable") from None
         raw_rows = list(book.worksheets[0].iter_rows(values_only=True))
         book.close()
     else:
@@ -155,7 +158,8 @@ def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
             except UnicodeDecodeError:
                 continue
         else:
-            raise InvalidInput("the CSV file is neither UTF-8 nor GB18030", field="file")
+            raise InvalidInput("the CSV file is neither UTF-8 nor GB18030", field="file",
+                               reason="encoding")
         raw_rows = list(csv.reader(io.StringIO(text)))
     out: list[tuple[int, dict[str, str]]] = []
     columns: dict[str, int] | None = None
@@ -168,9 +172,11 @@ def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
             continue
         out.append((n, {c: cells[i] if i < len(cells) else "" for c, i in columns.items()}))
         if len(out) > MAX_ROWS:
-            raise InvalidInput(f"more than {MAX_ROWS} rows; split the file", field="file")
+            raise InvalidInput(f"more than {MAX_ROWS} rows; split the file", field="file",
+                               reason="too_many_rows", max=MAX_ROWS)
     if columns is None:
-        raise InvalidInput("the file has no header row", field="file")
+        raise InvalidInput("the file has no header row", field="file", reason="columns_missing",
+                           missing=", ".join(COLUMNS))
     return out
 
 
@@ -430,11 +436,6 @@ async def reissue(db: Database, *, unit: str, now: datetime, by: str,
         await db.invites.delete_one({"_id": entry.invite_id, "used_at": None})
         count += 1
     return count
-
-
-def member_role_units() -> dict[str, tuple[str, ...]]:
-    """The levels each role may be bound to (for the page's help text)."""
-    return dict(ROLES)
 
 
 # ---------------------------------------------------------------- the error report
