@@ -32,11 +32,30 @@ STATUS: dict[type[errors.DomainError], int] = {
 DB_DOWN = (ConnectionFailure, ServerSelectionTimeoutError, ExecutionTimeout)
 
 
-def error_response(status: int, code: str, message: str, **details: object) -> web.Response:
+def error_response(status: int, code: str, message: str, *, locale: str | None = None,
+                   **details: object) -> web.Response:
     body: dict[str, object] = {"error": {"code": code, "message": message}}
+    if locale:
+        # A short title in the request's language (api.language); the message stays technical.
+        from api.desk.i18n import CATALOG, t
+
+        key = f"api_error.{code}" if f"api_error.{code}" in CATALOG else "api_error.other"
+        body["error"]["title"] = t(key, locale)  # type: ignore[index]
     if details:
         body["error"]["details"] = details  # type: ignore[index]
-    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+    resp = web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+    if locale:
+        resp.headers["Content-Language"] = locale
+    return resp
+
+
+def _locale(request: web.Request) -> str | None:
+    from api.language import request_locale
+
+    try:
+        return request_locale(request)
+    except Exception:  # an error answer must not fail on the language (an app without settings)
+        return None
 
 
 def status_for(exc: errors.DomainError) -> int:
@@ -56,7 +75,7 @@ def _domain_error_response(request: web.Request, exc: errors.DomainError) -> web
     for prefix, render in ERROR_RENDERERS.items():
         if request.path.startswith(prefix):
             return render(request, status_for(exc), exc.message)
-    return error_response(status_for(exc), exc.code, exc.message, **exc.details)
+    return error_response(status_for(exc), exc.code, exc.message, locale=_locale(request), **exc.details)
 
 
 @web.middleware
@@ -70,13 +89,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return resp
     except DB_DOWN as exc:
         log.warning("database unavailable", extra={"path": request.path, "error": type(exc).__name__})
-        return error_response(503, "database_unavailable", "the database cannot be reached; try again shortly")
+        return error_response(503, "database_unavailable", "the database cannot be reached; try again shortly",
+                              locale=_locale(request))
     except web.HTTPException as exc:
         if exc.status >= 400 and (request.path.startswith("/api/") or exc.content_type != "text/html"):
             if exc.text and exc.content_type == "application/json":
                 raise
             return error_response(exc.status, exc.reason.lower().replace(" ", "_"),
-                                  exc.text or exc.reason)
+                                  exc.text or exc.reason, locale=_locale(request))
         raise
 
 

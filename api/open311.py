@@ -23,6 +23,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from api.errors import DB_DOWN, ERROR_RENDERERS, status_for
 from api.keys import CLOCK, DB, GRID_INDEX, PHOTO_WORKERS, SETTINGS
+from api.language import request_locale
 from api.ratelimit import per_client
 from cases import repository as cases_repo
 from cases import visibility
@@ -172,9 +173,7 @@ async def read_limits(request: web.Request,
 
 
 def _locale(request: web.Request, params: Mapping[str, str] | None = None) -> str:
-    source = params if params is not None else request.query
-    return spec.pick_locale(source.get("locale"), request.headers.get("Accept-Language"),
-                            request.config_dict[SETTINGS].default_locale)
+    return request_locale(request, params=params)
 
 
 async def _categories(request: web.Request, *, active_only: bool) -> dict[str, dict[str, Any]]:

@@ -84,7 +84,8 @@ OPEN311_DATETIME: Schema = {
 }
 
 SCHEMAS: dict[str, Schema] = {
-    "Error": obj({"error": obj({"code": STR, "message": STR}, {"details": {"type": "object"}})}),
+    "Error": obj({"error": obj({"code": STR, "message": STR}, {"details": {"type": "object"},
+                                                             "title": STR})}),
     "Health": obj({"status": {"const": "ok"}, "db": obj({"rtt_ms": NUM, "name": STR})}),
     # ---- staff API (/api/v1)
     # A case as the caller may see it (cases.visibility.view): the staff view, or the public
@@ -449,9 +450,27 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
                q("lang", {"enum": ["zh", "en"]})])
     op(paths, "get", f"{v1}/stats/headline", summary="Headline figures for a period", tags=stats,
        ok=obj({"from": STR, "to": STR}), params=period)
-    month_unit = [q("month", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}), q("unit", STR)]
-    op(paths, "get", f"{v1}/stats/assessment", summary="Monthly assessment (CJ/T 292 indicators, grades)",
-       tags=stats, ok=obj({"month": STR, "unit": STR}), params=month_unit)
+    month_unit = [q("period", {"type": "string", "pattern": r"^\d{4}(-\d{2}|-Q[1-4])?$"},
+                    "month 2026-11, quarter 2026-Q4 or year 2026 (or one of month, quarter, year)"),
+                  q("month", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}),
+                  q("quarter", {"type": "string", "pattern": r"^\d{4}-Q[1-4]$"}),
+                  q("year", {"type": "string", "pattern": r"^\d{4}$"}), q("unit", STR),
+                  q("lang", {"enum": ["zh", "en"]})]
+    op(paths, "get", f"{v1}/stats/assessment",
+       summary="Assessment of a month, quarter or year (CJ/T 292 indicators with formulas, scores by "
+               "configurable weights, grades; units without cases: no data)",
+       tags=stats, ok=obj({"period": STR, "unit": STR, "tables": {"type": "object"},
+                           "definitions": {"type": "array"}}), params=month_unit)
+    weights = obj({"weights": {"type": "object"}, "defaults": {"type": "object"}})
+    op(paths, "get", f"{v1}/stats/assessment/weights",
+       summary="The assessment's weights per level (departments, streets, workstations, teams, "
+               "coordinators) and their defaults", tags=stats, ok=weights)
+    op(paths, "put", f"{v1}/stats/assessment/weights",
+       summary="Set the weights of some levels (admin); each level's weights are ≥ 0 and sum to 1, "
+               "null restores a level's defaults", tags=stats, ok=weights, security=BEARER,
+       body=body({"type": "object", "additionalProperties": {"type": ["object", "null"]},
+                  "example": {"streets": {"on_time_handling_rate": 0.4, "handling_rate": 0.2,
+                                          "closure_rate": 0.2, "satisfaction_rate": 0.2}}}))
     op(paths, "get", f"{v1}/stats/assessment.csv", summary="The assessment as CSV", tags=stats,
        ok_content={"text/csv": {"schema": STR}}, params=month_unit)
     op(paths, "get", f"{v1}/stats/assessment.xlsx", summary="The assessment as a spreadsheet",

@@ -17,7 +17,9 @@ from aiohttp import web
 from cachetools import LRUCache
 
 from api.auth import actor_of, require
+from api.errors import read_json
 from api.keys import CLOCK, DB, SETTINGS
+from api.language import lang_of, request_locale
 from cases import visibility
 from cases.model import Actor
 from gridlink import background
@@ -138,14 +140,11 @@ async def hotspots_png(request: web.Request) -> web.Response:
 
 
 def _lang(request: web.Request) -> str:
-    """`lang=zh|en`, else the browser's first language (zh unless it is English)."""
+    """`lang=zh|en` (checked), else the one negotiator's choice (api.language)."""
     asked = request.query.get("lang")
-    if asked:
-        if asked not in ("zh", "en"):
-            raise InvalidInput("lang must be zh or en", field="lang")
-        return asked
-    first = request.headers.get("Accept-Language", "").split(",")[0].strip().lower()
-    return "en" if first.startswith("en") else "zh"
+    if asked and asked not in ("zh", "en"):
+        raise InvalidInput("lang must be zh or en", field="lang")
+    return lang_of(request_locale(request))
 
 
 DEFAULT_SPAN = {"day": 29, "week": 7 * 26 - 1, "month": 365}
@@ -270,30 +269,56 @@ async def headline(request: web.Request) -> web.Response:
 
 
 async def assessment(request: web.Request) -> web.Response:
-    result = await _assessment(request)
-    return _json({**result, "definitions": assess.__doc__})
+    return _json(await _assessment(request))
+
+
+def _export_name(result: dict[str, Any], ext: str) -> str:
+    return f'attachment; filename="assessment-{result["period"]}-{result["unit"]}-{result["lang"]}.{ext}"'
 
 
 async def assessment_csv(request: web.Request) -> web.Response:
     result = await _assessment(request)
-    body = "\ufeff" + assess.to_csv(result)  # a BOM so spreadsheet programs read UTF-8 Chinese
+    body = "\ufeff" + assess.to_csv(result, result["lang"])  # a BOM: spreadsheets read UTF-8
     return web.Response(text=body, content_type="text/csv", charset="utf-8", headers={
-        "Content-Disposition": f'attachment; filename="assessment-{result["month"]}-{result["unit"]}.csv"'})
+        "Content-Disposition": _export_name(result, "csv"), "Content-Language": _content_language(result)})
 
 
 async def assessment_xlsx(request: web.Request) -> web.Response:
     result = await _assessment(request)
-    body = await asyncio.to_thread(assess.to_xlsx, result)
+    body = await asyncio.to_thread(assess.to_xlsx, result, result["lang"])
     return web.Response(body=body, content_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="assessment-{result["month"]}-{result["unit"]}.xlsx"'})
+        "Content-Disposition": _export_name(result, "xlsx"), "Content-Language": _content_language(result)})
 
 
-async def _assessment(request: web.Request) -> dict[str, object]:
+def _content_language(result: dict[str, Any]) -> str:
+    return "en" if result["lang"] == "en" else "zh-CN"
+
+
+async def _assessment(request: web.Request) -> dict[str, Any]:
     settings = request.app[SETTINGS]
     now = request.app[CLOCK].now()
-    month = request.query.get("month") or now.astimezone(_tz(request)).strftime("%Y-%m")
-    return await assess.assessment(request.app[DB], month=month, unit=request.query.get("unit") or None,
-                                   now=now, tz=_tz(request), district=settings.district_code)
+    q = request.query
+    period = assess.period_for(period=q.get("period"), month=q.get("month"), quarter=q.get("quarter"),
+                               year=q.get("year"), now=now, tz=_tz(request))
+    return await assess.assessment(request.app[DB], period=period, unit=q.get("unit") or None,
+                                   now=now, tz=_tz(request), district=settings.district_code,
+                                   lang=_lang(request))
+
+
+async def assessment_weights(request: web.Request) -> web.Response:
+    """The weights per level in force, their defaults and who changed them last (public: the
+    assessment page shows them beside the scores)."""
+    return _json(await assess.weights_doc(request.app[DB]))
+
+
+async def put_assessment_weights(request: web.Request) -> web.Response:
+    """Admin: set the weights of some levels (`{"streets": {"handling_rate": 0.5, …}}`, each
+    level's weights ≥ 0 and summing to 1; `null` restores a level's defaults)."""
+    principal = await require(request, "admin")
+    body = await read_json(request)
+    await assess.save_weights(request.app[DB], body.get("weights", body), by=principal.name or principal.role,
+                              now=request.app[CLOCK].now())
+    return _json(await assess.weights_doc(request.app[DB]))
 
 
 async def street_map(request: web.Request) -> web.Response:
@@ -312,8 +337,14 @@ async def cjk_font(request: web.Request) -> web.FileResponse:
 
 
 def _page(name: str) -> web.RouteDef:
-    async def handler(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC / "stats" / name, headers={"Cache-Control": "no-cache"})
+    async def handler(request: web.Request) -> web.Response:
+        # The page states the negotiated language (`<html lang>`, Content-Language), which its
+        # script reads: the same choice as the desk's, Open311's and the bot's for this header.
+        text = (STATIC / "stats" / name).read_text(encoding="utf-8")  # ~1 kB: read fresh
+        locale = request_locale(request)
+        html = text.replace('<html lang="zh-CN">', f'<html lang="{locale}">', 1)
+        return web.Response(text=html, content_type="text/html", charset="utf-8", headers={
+            "Cache-Control": "no-cache", "Content-Language": locale, "Vary": "Accept-Language, Cookie"})
 
     return web.get("/" + name.removesuffix(".html"), handler)
 
@@ -367,6 +398,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/assessment", assessment)
     app.router.add_get(f"{PREFIX}/assessment.csv", assessment_csv)
     app.router.add_get(f"{PREFIX}/assessment.xlsx", assessment_xlsx)
+    app.router.add_get(f"{PREFIX}/assessment/weights", assessment_weights)
+    app.router.add_put(f"{PREFIX}/assessment/weights", put_assessment_weights)
     app.router.add_get(f"{PREFIX}/map", street_map)
     app.add_routes([_page(p) for p in ("board.html", "hotspots.html", "map.html", "assessment.html",
                                            "trends.html")])

@@ -12,18 +12,17 @@ from bot import repository as repo
 from bot.application import BotDeps
 from bot.keyboards import remove
 from gridlink.errors import DomainError
-from gridlink.i18n import has, locale_for, t
+from gridlink.i18n import has, negotiate, t
 
 # The language the user chose with /language, loaded once per update (bot.handlers.load_language).
 CHOSEN_LOCALE: ContextVar[str | None] = ContextVar("chosen_locale", default=None)
 
 
 def locale_of(update: Update, d: BotDeps) -> str:
-    chosen = CHOSEN_LOCALE.get()
-    if chosen:
-        return chosen
+    # The one negotiator: the /language choice first, then Telegram's language_code (a tag).
     user = update.effective_user
-    return locale_for(user.language_code if user else None, d.settings.default_locale)
+    return negotiate(chosen=CHOSEN_LOCALE.get(), accept=user.language_code if user else None,
+                     default=d.settings.default_locale)
 
 
 async def say(update: Update, d: BotDeps, key: str, *, markup: Any = None, **kw: Any) -> Message:

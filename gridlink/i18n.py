@@ -1,5 +1,5 @@
 """The chat catalog: every text the bot and notify send, in zh-CN and en, and the one
-language negotiator (`locale_for`) both use.
+language negotiator (`negotiate`) every surface uses (chat, desk, pages, Open311).
 
 Shared by `bot/` and `notify/` (notify does not import the bot), so it imports no telegram.
 A structured catalog rather than gettext: two languages, keys checked for parity by a test.
@@ -461,14 +461,61 @@ EN.update({
 })
 
 
+def _locale_of_tag(tag: str) -> str | None:
+    """The catalog locale a language tag names (`zh`, `zh-hans`, `zh_TW`, `en-US`, …), else None."""
+    primary = tag.strip().lower().replace("_", "-").split("-")[0]
+    return {"zh": "zh-CN", "en": "en"}.get(primary)
+
+
+def negotiate(*, chosen: str | None = None, accept: str | None = None, default: str = FALLBACK) -> str:
+    """THE language negotiator of every surface (desk, pages, Open311, API errors, bot, notify).
+
+    `chosen`: an explicit choice (the `locale`/`lang` parameter, the locale cookie, the desk
+    account's or chat user's /language setting) wins when it names a language we speak.
+    `accept`: an `Accept-Language` header (RFC 9110 §12.5.4) — or Telegram's single
+    `language_code`, which is one such tag. Each locale gets the highest q of the ranges naming
+    its language (`zh-TW` counts for zh-CN: the nearest we have); `*` gives its q to the
+    locales no range names; q=0 excludes; ties go to the range listed first, then `default`.
+    Nothing usable: `default` (itself normalised; unknown → zh-CN)."""
+    fallback = _locale_of_tag(default or "") or FALLBACK
+    if chosen and (picked := _locale_of_tag(chosen)):
+        return picked
+    named: dict[str, tuple[float, int]] = {}
+    star: tuple[float, int] | None = None
+    for i, part in enumerate((accept or "").split(",")):
+        tag, _, params = part.partition(";")
+        tag = tag.strip()
+        if not tag:
+            continue
+        q = 1.0
+        for p in params.split(";"):
+            k, _, v = p.strip().partition("=")
+            if k.strip().lower() == "q":
+                try:
+                    q = float(v.strip())
+                except ValueError:
+                    q = 0.0
+                if not 0 <= q <= 1:  # not a qvalue: ignore the range
+                    q = 0.0
+        if tag == "*":
+            star = star or (q, i)
+            continue
+        locale = _locale_of_tag(tag)
+        if locale is not None:
+            prev = named.get(locale)
+            named[locale] = (max(q, prev[0]), prev[1]) if prev else (q, i)
+    ranked: dict[str, tuple[float, int]] = dict(named)
+    if star is not None:
+        for locale in LOCALES:
+            ranked.setdefault(locale, star)
+    best = [(q, -i, locale == fallback, locale) for locale, (q, i) in ranked.items() if q > 0]
+    return max(best)[3] if best else fallback
+
+
 def locale_for(language_code: str | None, default: str = FALLBACK) -> str:
-    """Telegram's `language_code` (`zh-hans`, `en-US`, …) → a catalog locale."""
-    code = (language_code or "").lower()
-    if code.startswith("zh"):
-        return "zh-CN"
-    if code.startswith("en"):
-        return "en"
-    return default if default in CATALOG else FALLBACK
+    """Telegram's `language_code` (`zh-hans`, `en-US`, …) or a stored locale → a catalog
+    locale, through the one negotiator."""
+    return negotiate(accept=language_code, default=default)
 
 
 def has(key: str) -> bool:

@@ -29,30 +29,6 @@ ANONYMOUS_MAX_RESULTS = 100
 Locale = str  # "zh-CN" | "en"
 
 
-def pick_locale(param: str | None, accept_language: str | None, default: str) -> Locale:
-    """`locale` parameter first, then the best Accept-Language entry we speak, then `default`."""
-    if param:
-        return "en" if param.strip().lower().startswith("en") else "zh-CN"
-    if accept_language:
-        ranked: list[tuple[float, int, str]] = []
-        for i, part in enumerate(accept_language.split(",")):
-            tag, _, params = part.strip().partition(";")
-            q = 1.0
-            for p in params.split(";"):
-                k, _, v = p.strip().partition("=")
-                if k == "q":
-                    try:
-                        q = float(v)
-                    except ValueError:
-                        q = 0.0
-            tag = tag.strip().lower()
-            if q > 0 and (tag.startswith("zh") or tag.startswith("en")):
-                ranked.append((-q, i, "en" if tag.startswith("en") else "zh-CN"))
-        if ranked:
-            return min(ranked)[2]
-    return "en" if default.lower().startswith("en") else "zh-CN"
-
-
 def _name(doc: Mapping[str, Any], locale: Locale) -> str:
     return str(doc.get("name_en") if locale == "en" else doc.get("name_zh") or doc.get("name_en") or "")
 

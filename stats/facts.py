@@ -45,6 +45,8 @@ HANDLING_ACTIONS = ("accept", "feedback", "request_extension")
 MEASURES = (
     "n",            # cases received (reported in the period)
     "closed",       # closed (green); merged duplicates are not counted as closed
+    "handled",      # handled (处置): the handler's feedback is in (awaiting verification) or closed
+    "handled_on_time",  # handled within the deadline (按期处置)
     "on_time",      # closed within the deadline (按期结案)
     "late",         # closed after the deadline
     "dispatched",   # dispatched at least once (due for handling)
@@ -53,6 +55,7 @@ MEASURES = (
     "extended",     # given an extension at least once (延期)
     "rated",        # rated by the reporter
     "rating_sum",   # sum of ratings (average = rating_sum / rated)
+    "satisfied",    # rated 满意 (5) or 较满意 (4): 群众满意率 = satisfied / rated
     "patrol",       # found by patrols
     "citizen",      # reported by citizens (any other channel)
     "spot",         # handled on the spot by a patrol (closed at intake)
@@ -117,6 +120,9 @@ def facts(case: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     rating = (case.get("rating") or {}).get("score")
     channel = case.get("channel")
     on_time = bool(case.get("closed_on_time", True)) if closed and not spot else closed
+    handled = closed or state == "awaiting_verification"
+    # Before verification the feedback's own flag says whether it came within the deadline.
+    handled_on_time = on_time if closed else handled and (case.get("result") or {}).get("on_time") is not False
     dims = {
         "day": local_day(case["created_at"], tz),
         "category": _key(case.get("category")),
@@ -139,12 +145,15 @@ def facts(case: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "closed": int(closed),
         "on_time": int(closed and on_time),
         "late": int(closed and not on_time),
+        "handled": int(handled),
+        "handled_on_time": int(handled_on_time),
         "dispatched": int(case.get("first_dispatched_at") is not None or bool(case.get("dispatched_at"))),
         "returned": int((case.get("returns") or 0) > 0),
         "reworked": int((case.get("reworks") or 0) > 0),
         "extended": int((case.get("extensions") or 0) > 0),
         "rated": int(rating is not None),
         "rating_sum": int(rating or 0),
+        "satisfied": int(rating is not None and rating >= 4),
         "patrol": int(channel in PATROL_CHANNELS),
         "citizen": int(channel not in PATROL_CHANNELS),
         "spot": int(spot),

@@ -239,6 +239,18 @@ CATALOG: dict[str, tuple[str, str]] = {
     "cal.bad_line": ("第 {n} 行无法识别：“{line}”（应为 YYYY-MM-DD 名称）", "Line {n} is not a date: “{line}” (expected YYYY-MM-DD name)"),
     "cal.bad_year": ("年份须在 2000–2100 之间", "The year must be within 2000–2100"),
     "col.new_deadline": ("新时限", "New deadline"),
+    # API errors' `title` (api.errors), in the request's negotiated language
+    "api_error.invalid_input": ("请求有误", "Invalid request"),
+    "api_error.not_found": ("找不到", "Not found"),
+    "api_error.wrong_state": ("当前状态不允许此操作", "Not possible in the current state"),
+    "api_error.conflict": ("与现有数据冲突", "Conflicts with existing data"),
+    "api_error.forbidden": ("无权执行此操作", "Not allowed"),
+    "api_error.unauthenticated": ("需要登录或令牌", "Sign-in or a token is needed"),
+    "api_error.rate_limited": ("请求过于频繁，请稍后再试", "Too many requests; try again later"),
+    "api_error.unavailable": ("暂时不可用，请稍后再试", "Temporarily unavailable; try again shortly"),
+    "api_error.database_unavailable": ("数据库暂时不可用，请稍后再试",
+                                       "The database is unavailable; try again shortly"),
+    "api_error.other": ("请求未能完成", "The request could not be completed"),
     # issue 22: the center's toolset
     "nav.suspended": ("挂账", "On hold"),
     "state.suspended": ("挂账", "suspended"),
@@ -444,16 +456,3 @@ def t(key: str, locale: str, **kw: Any) -> str:
     zh, en = CATALOG[key]
     text = (en or zh) if locale == "en" else (zh or en)
     return text.format(**kw) if kw else text
-
-
-def pick_locale(*, cookie: str | None, accept_language: str | None, default: str) -> str:
-    """The cookie's choice, else the first supported language of Accept-Language, else default."""
-    if cookie in LOCALES:
-        return cookie
-    for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return "zh-CN"
-        if tag.startswith("en"):
-            return "en"
-    return default

@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from api.desk.i18n import LOCALE_COOKIE, pick_locale
 from api.keys import CLOCK, DB, SETTINGS
+from api.language import request_locale
 from cases.model import Actor
 from gridlink import proxy
 from gridlink.errors import PermissionDenied
@@ -62,12 +62,9 @@ def locale(request: web.Request) -> str:
     if _LOCALE not in request:
         seen = request.get(_SESSION)
         session = seen.session if seen else None
-        chosen = request.cookies.get(LOCALE_COOKIE)
-        if chosen is None and session is not None and session.account.locale:
-            chosen = session.account.locale
-        request[_LOCALE] = pick_locale(cookie=chosen,
-                                       accept_language=request.headers.get("Accept-Language"),
-                                       default=request.app[SETTINGS].default_locale)
+        # The one negotiator (api.language): cookie, then the account's setting, then the header.
+        account = session.account.locale if session is not None else None
+        request[_LOCALE] = request_locale(request, account=account or None)
     return request[_LOCALE]
 
 

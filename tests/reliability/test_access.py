@@ -73,6 +73,8 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("GET", "/api/v1/stats/assessment"): PUBLIC,
     ("GET", "/api/v1/stats/assessment.csv"): PUBLIC,
     ("GET", "/api/v1/stats/assessment.xlsx"): PUBLIC,
+    ("GET", "/api/v1/stats/assessment/weights"): PUBLIC,
+    ("PUT", "/api/v1/stats/assessment/weights"): ADMIN,
     ("GET", "/api/v1/stats/map"): PUBLIC,
     ("GET", "/board"): PUBLIC,
     ("GET", "/hotspots"): PUBLIC,

@@ -1,4 +1,7 @@
-"""Assessment indicators on a hand-made month equal hand-computed values; CSV and XLSX agree."""
+"""Assessment tables on a hand-made month equal hand-computed values at every level (the
+district's departments and streets, a department's teams, a workstation's coordinators); a
+unit without cases is "no data", not first; CSV and XLSX agree. Each indicator on its own
+fixture, periods, weights and languages: test_assessment_indicators.py."""
 
 from __future__ import annotations
 
@@ -69,48 +72,61 @@ DATASET = [
          created=datetime(2026, 10, 10, tzinfo=UTC)),
 ]
 
+# c1 closed on time (5), c2 closed late (3, reworked, returned, extended), c3 open and overdue.
 EXPECTED_D03_AND_S1 = {
-    "received": 3, "closed": 2, "overdue_open": 1, "due_for_closing": 3,
+    "received": 3, "handled": 2, "closed": 2, "overdue_open": 1, "due_for_handling": 3,
+    "due_for_closing": 3, "handling_rate": 0.6667, "on_time_handling_rate": 0.3333,
     "closure_rate": 0.6667, "on_time_rate": 0.3333, "overdue": 2, "returns": 1,
-    "rework_rate": 0.5, "extension_rate": 0.3333, "avg_rating": 4.0, "patrol_share": 0.3333,
-    "citizen_share": 0.6667, "score": 52.8, "grade": "D",
+    "rework_rate": 0.5, "extension_rate": 0.3333, "satisfaction_rate": 0.5, "avg_rating": 4.0,
+    "patrol_share": 0.3333, "citizen_share": 0.6667, "no_data": False,
 }
+# Line-department weights: 100 × (0.3·⅓ + 0.2·⅔ + 0.15·⅔ + 0.15·(1 − 0.5) + 0.2·0.5) = 50.8;
+# street weights: 100 × (0.25·⅓ + 0.15·⅔ + 0.15·⅓ + 0.15·⅔ + 0.1·0.5 + 0.2·0.5) = 48.3.
+SCORE_D03, SCORE_S1 = 50.8, 48.3
 EXPECTED_S2 = {
-    "received": 2, "closed": 1, "overdue_open": 0, "due_for_closing": 1, "closure_rate": 1.0,
+    "received": 2, "handled": 1, "closed": 1, "overdue_open": 0, "due_for_closing": 1,
+    "handling_rate": 1.0, "on_time_handling_rate": 1.0, "closure_rate": 1.0,
     "on_time_rate": 1.0, "overdue": 0, "returns": 0, "rework_rate": 0.0, "extension_rate": 0.0,
-    "avg_rating": None, "patrol_share": 1.0, "citizen_share": 0.0, "score": 100.0, "grade": "A",
+    "satisfaction_rate": None, "avg_rating": None, "patrol_share": 1.0, "citizen_share": 0.0,
+    # Nobody rated: the score is over the other weights (all 1.0).
+    "score": 100.0, "grade": "A", "rank": 1,
 }
 
 
 # Hand-computed from the cases above (November, now = NOW).
 EXPECTED_TEAMS = {
-    # c1 closed on time (rated 5), c3 open and overdue (found by a patrol): 2 received, 1 closed,
-    # 2 due → 50 %; score 100 × (0.4·0.5 + 0.3·0.5 + 0.15·1 + 0.15·5/5) = 65.0.
-    "一中队": {"received": 2, "closed": 1, "overdue_open": 1, "due_for_closing": 2,
-            "closure_rate": 0.5, "on_time_rate": 0.5, "overdue": 1, "returns": 0,
-            "rework_rate": 0.0, "extension_rate": 0.0, "avg_rating": 5.0, "patrol_share": 0.5,
-            "citizen_share": 0.5, "score": 65.0, "grade": "C", "rank": 1},
-    # c2 closed late, returned, reworked, extended, rated 3:
-    # 100 × (0.4·0 + 0.3·1 + 0.15·0 + 0.15·3/5) = 39.0.
-    "二中队": {"received": 1, "closed": 1, "overdue_open": 0, "due_for_closing": 1,
-            "closure_rate": 1.0, "on_time_rate": 0.0, "overdue": 1, "returns": 1,
-            "rework_rate": 1.0, "extension_rate": 1.0, "avg_rating": 3.0, "patrol_share": 0.0,
-            "citizen_share": 1.0, "score": 39.0, "grade": "E", "rank": 2},
+    # c1 closed on time (rated 5), c3 open and overdue (found by a patrol): 2 received, 1 handled
+    # and closed, 2 due → 50 %; 100 × (0.3·0.5 + 0.2·0.5 + 0.15·0.5 + 0.15·1 + 0.2·1) = 67.5.
+    "一中队": {"received": 2, "handled": 1, "closed": 1, "overdue_open": 1, "due_for_closing": 2,
+            "handling_rate": 0.5, "on_time_handling_rate": 0.5, "closure_rate": 0.5,
+            "on_time_rate": 0.5, "overdue": 1, "returns": 0, "rework_rate": 0.0,
+            "extension_rate": 0.0, "satisfaction_rate": 1.0, "avg_rating": 5.0,
+            "patrol_share": 0.5, "citizen_share": 0.5, "score": 67.5, "grade": "C", "rank": 1},
+    # c2 closed late, returned, reworked, extended, rated 3 (not satisfied):
+    # 100 × (0.3·0 + 0.2·1 + 0.15·1 + 0.15·0 + 0.2·0) = 35.0.
+    "二中队": {"received": 1, "handled": 1, "closed": 1, "overdue_open": 0, "due_for_closing": 1,
+            "handling_rate": 1.0, "on_time_handling_rate": 0.0, "closure_rate": 1.0,
+            "on_time_rate": 0.0, "overdue": 1, "returns": 1, "rework_rate": 1.0,
+            "extension_rate": 1.0, "satisfaction_rate": 0.0, "avg_rating": 3.0,
+            "patrol_share": 0.0, "citizen_share": 1.0, "score": 35.0, "grade": "E", "rank": 2},
 }
 EXPECTED_COORDINATORS = {
     S1 + "001": {
-        # c3 only: open and overdue → 0 of 1 due closed; 100 × (0 + 0 + 0.15·1 + 0.15·1) = 30.0.
+        # c3 only: open and overdue → 0 of 1 due closed; rework and satisfaction have no value,
+        # so the score is over closure and on-time closure alone: 0.0.
         "张伟": {"unit": "", "received": 1, "closed": 0, "overdue_open": 1, "due_for_closing": 1,
                "closure_rate": 0.0, "on_time_rate": 0.0, "overdue": 1, "rework_rate": None,
-               "extension_rate": 0.0, "avg_rating": None, "patrol_share": 1.0, "score": 30.0,
-               "grade": "E", "rank": 2},
-        # On the roster of the workstation's block, nothing found this month.
+               "extension_rate": 0.0, "avg_rating": None, "patrol_share": 1.0, "score": 0.0,
+               "grade": "E", "rank": 1},
+        # On the roster of the workstation's block, nothing found this month: no data — no
+        # score, no grade, no rank, listed after 张伟 (it used to be 100, grade A, first).
         "王芳": {"unit": S1 + "001001", "received": 0, "closed": 0, "overdue_open": 0,
-               "due_for_closing": 0, "closure_rate": None, "patrol_share": None, "score": 100.0,
-               "rank": 1},
+               "due_for_closing": 0, "closure_rate": None, "patrol_share": None, "score": None,
+               "grade": None, "rank": None, "no_data": True},
     },
     S2 + "001": {
-        # c4 open, not yet due; c5 closed on the spot: 1 of 1 due closed, on time.
+        # c4 open, not yet due; c5 closed on the spot: 1 of 1 due closed, on time (no rating:
+        # the score is over closure, on-time closure and rework).
         "李娜": {"unit": "", "received": 2, "closed": 1, "overdue_open": 0, "due_for_closing": 1,
                "closure_rate": 1.0, "on_time_rate": 1.0, "overdue": 0, "rework_rate": 0.0,
                "extension_rate": 0.0, "avg_rating": None, "patrol_share": 1.0, "score": 100.0,
@@ -134,12 +150,18 @@ async def test_indicators_equal_hand_computed_values(client: TestClient, db: Dat
     depts = {r["unit"]: r for r in body["tables"]["departments"]}
     streets = {r["unit"]: r for r in body["tables"]["streets"]}
     assert {k: depts["D03"][k] for k in EXPECTED_D03_AND_S1} == EXPECTED_D03_AND_S1
+    assert (depts["D03"]["score"], depts["D03"]["grade"]) == (SCORE_D03, "D")
     assert {k: streets[S1][k] for k in EXPECTED_D03_AND_S1} == EXPECTED_D03_AND_S1
+    assert (streets[S1]["score"], streets[S1]["grade"], streets[S1]["rank"]) == (SCORE_S1, "D", 2)
     assert {k: streets[S2][k] for k in EXPECTED_S2} == EXPECTED_S2
-    # Ranked: S2 (100) above S1 (52.8); units without cases score as having nothing overdue.
+    # Ranked: S2 (100) above S1 (48.3); the streets without cases after both, unranked.
     ranks = [r["unit"] for r in body["tables"]["streets"]]
-    assert ranks.index(S2) < ranks.index(S1) == len(ranks) - 1
-    assert "按期结案率" in body["definitions"]
+    assert ranks[:2] == [S2, S1]
+    others = body["tables"]["streets"][2:]
+    assert others and all(r["no_data"] and r["score"] is None and r["rank"] is None for r in others)
+    assert body["tables"]["departments"][0]["unit"] == "D03"
+    formulas = {d["name"]: d["formula"] for d in body["definitions"]}
+    assert formulas["按期结案率"] == "按期结案数 ÷ 应结案数"
     ws = await (await client.get(f"/api/v1/stats/assessment?month=2026-11&unit={S1}")).json()
     row = next(r for r in ws["tables"]["workstations"] if r["unit"] == S1 + "001")
     assert (row["received"], row["closed"], row["overdue_open"]) == (3, 2, 1)
@@ -171,8 +193,8 @@ async def test_teams_and_coordinators_equal_hand_computed_values(
         for secret in ("9601", "9602", "9603", "13800000601"):
             assert secret not in text, secret
     # The October case of D03 is not November's; exports carry the new levels too.
-    xres = await client.get("/api/v1/stats/assessment.xlsx?month=2026-11&unit=D03")
-    sheet = load_workbook(io.BytesIO(await xres.read()))["teams"]
+    xres = await client.get("/api/v1/stats/assessment.xlsx?month=2026-11&unit=D03&lang=en")
+    sheet = load_workbook(io.BytesIO(await xres.read()))["Teams"]
     rows = {r[2]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert rows["一中队"][3:5] == (2, 1) and rows["二中队"][3:5] == (1, 1)
     csv_text = (await (await client.get(f"/api/v1/stats/assessment.csv?month=2026-11&unit={S1}001")).read()
@@ -190,20 +212,21 @@ async def test_csv_and_xlsx_hold_the_same_numbers(client: TestClient, db: Databa
     text = (await res.read()).decode("utf-8-sig")
     lines = list(csv.reader(io.StringIO(text)))
     header = lines[1]
-    assert header[:4] == ["排名", "单位代码", "单位", "受理数"]
-    csv_rows = {r[1]: r for r in lines if len(r) == len(header) and r[0].isdigit()}
+    assert header[:5] == ["排名", "单位代码", "单位", "受理数", "处置数"]
+    csv_rows = {r[1]: r for r in lines if len(r) == len(header) and r != header}
     xres = await client.get("/api/v1/stats/assessment.xlsx?month=2026-11")
     assert xres.status == 200
     wb = load_workbook(io.BytesIO(await xres.read()))
-    assert wb.sheetnames == ["departments", "streets"]
+    assert wb.sheetnames == ["条线部门", "街镇", "指标定义"]
     for sheet, rows in body["tables"].items():
-        xrows = list(wb[sheet].iter_rows(values_only=True))
+        xrows = list(wb[{"departments": "条线部门", "streets": "街镇"}[sheet]].iter_rows(values_only=True))
         assert list(xrows[0]) == header
         by_unit = {r[1]: r for r in xrows[1:]}
         for r in rows:
             x, c = by_unit[r["unit"]], csv_rows[r["unit"]]
-            for i, name in enumerate(("rank", "unit", "name", "received", "closed", "overdue_open",
-                                      "due_for_closing", "closure_rate", "on_time_rate")):
+            for i, name in enumerate(("rank", "unit", "name", "received", "handled", "overdue_open",
+                                      "due_for_handling", "handling_rate", "on_time_handling_rate",
+                                      "closed", "due_for_closing", "closure_rate", "on_time_rate")):
                 assert x[i] == r[name]
                 assert c[i] == ("" if r[name] is None else str(r[name]))
     assert by_unit["310101002"][header.index("综合得分")] == 100.0
