@@ -329,7 +329,7 @@ async def import_rows(db: Database, rows: Sequence[tuple[int, dict[str, str]]], 
         "_id": batch, "state": "writing", "filename": filename[:200], "by": by, "at": now,
         "lease_until": now + WRITE_LEASE, "rows": len(rows), "imported": 0,
         "rejected": len(problems)})
-    people = [{"_id": p.phone, "phone": p.phone, "name": p.name, "role": p.role,
+    people: list[Document] = [{"_id": p.phone, "phone": p.phone, "name": p.name, "role": p.role,
                "unit": p.unit, "row": p.row, "batch": batch, "generation": 0,
                "created_at": now, "created_by": by} for p in good]
     key = await _invite_key(db)

@@ -159,7 +159,8 @@ async def import_report(request: web.Request) -> web.StreamResponse:
     db = request.app[DB]
     batch = await roster.get_batch(db, batch=request.match_info["batch"])
     fmt = request.match_info["fmt"]
-    loc = request.query.get("lang") if request.query.get("lang") in ("en", "zh-CN") else locale(request)
+    asked = request.query.get("lang", "")
+    loc = asked if asked in ("en", "zh-CN") else locale(request)
     header = [t(f"import.col.{c}", loc) for c in ("row", "column", "value", "reason")]
     body = [[p.row, t(f"roster.col.{p.column}", loc), p.value, _reason(p, loc)]
             for p in await roster.batch_problems(db, batch=batch["_id"])]
