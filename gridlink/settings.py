@@ -92,6 +92,22 @@ class Settings(BaseSettings):
     # anonymous Open311 reads (no valid api_key) per client address and window; 0 = off
     rate_limit_read_requests: int = Field(300, ge=0, le=1_000_000)
     rate_limit_read_window_s: float = Field(60.0, gt=0, le=86_400)
+    # early warning (stats/early_warning.py Config, docs/EARLY_WARNING.md): per-test false-alarm
+    # probability and least cases of the daily and 7-day windows (≥ 2: 0 → 1 never alarms),
+    # baseline weeks, guard band, seasonal windows, least expected cases a week, days without an
+    # alarm that close an episode; localising a street alarm to its blocks
+    early_warning_daily_alpha: float = Field(0.0005, gt=0, lt=0.5)
+    early_warning_daily_min_count: int = Field(4, ge=2, le=100_000)
+    early_warning_weekly_alpha: float = Field(0.001, gt=0, lt=0.5)
+    early_warning_weekly_min_count: int = Field(6, ge=2, le=100_000)
+    early_warning_recent_days: int = Field(84, ge=28, le=364)
+    early_warning_guard_days: int = Field(7, ge=0, le=91)
+    early_warning_season_windows: int = Field(3, ge=0, le=12)
+    early_warning_min_expected: float = Field(0.2, gt=0, le=1000)
+    early_warning_quiet_days: int = Field(7, ge=1, le=91)
+    early_warning_localise_alpha: float = Field(0.01, gt=0, lt=0.5)
+    early_warning_localise_min_count: int = Field(2, ge=2, le=100_000)
+    early_warning_localise_prior: float = Field(2.0, ge=0, le=1000)
     # tests and drills only: shift this process's clock (a stepped server clock)
     clock_offset_s: float = Field(0.0, ge=-10 * 365 * 86_400, le=10 * 365 * 86_400)
     # /metrics (gridlink/metrics.py): the worker's own port (0 = none; web serves it on

@@ -17,15 +17,14 @@ after `quiet_days` without one. Only an episode's opening is an alert.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput
+from gridlink.settings import Settings, load_settings
 from stats import trends as tr
 from stats.units import Directory
 
@@ -44,7 +43,8 @@ class Window:
 
 @dataclass(frozen=True)
 class Config:
-    """Thresholds; `from_env` reads `EARLY_WARNING_<FIELD>` (e.g. EARLY_WARNING_WEEKLY_ALPHA)."""
+    """Thresholds; `from_settings` takes them from `EARLY_WARNING_<FIELD>` (e.g.
+    EARLY_WARNING_WEEKLY_ALPHA); these defaults are the settings' (a test keeps them equal)."""
 
     daily_alpha: float = 0.0005
     daily_min_count: int = 4
@@ -55,24 +55,20 @@ class Config:
     season_windows: int = 3
     min_expected: float = 0.2   # per 7 days: an empty baseline is not "expect nothing"
     quiet_days: int = 7
+    # Localising a street × category alarm to its blocks (`localise`)
+    localise_alpha: float = 0.01
+    localise_min_count: int = 2
+    localise_prior: float = 2.0
 
     def windows(self) -> tuple[Window, Window]:
         return (Window(1, self.daily_alpha, self.daily_min_count, self.recent_days, self.guard_days),
                 Window(7, self.weekly_alpha, self.weekly_min_count, self.recent_days, self.guard_days))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
-        env = os.environ if env is None else env
-        found: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get("EARLY_WARNING_" + f.name.upper())
-            if raw:
-                kind = float if f.type in ("float", float) else int
-                try:
-                    found[f.name] = kind(raw)
-                except ValueError:
-                    raise InvalidInput(f"EARLY_WARNING_{f.name.upper()} must be a number") from None
-        return replace(cls(), **found)
+    def from_settings(cls, settings: Settings) -> Config:
+        """The thresholds set by `EARLY_WARNING_<FIELD>` (validated with every other setting
+        in `gridlink.settings.Settings`, so a bad value stops the process at start)."""
+        return cls(**{f.name: getattr(settings, "early_warning_" + f.name) for f in fields(cls)})
 
 
 def history_days(cfg: Config) -> int:
@@ -143,6 +139,49 @@ def detect(counts: Any, cfg: Config, window: Window, *, start: int = 0) -> dict[
     upper[candidate] = bound
     alarm = candidate & (observed > upper)
     return {"observed": observed, "expected": mu, "upper": upper, "alarm": alarm, "days": days}
+
+
+def localise(blocks: Any, *, day: int, cfg: Config, window: int = 7, prior: Any = None
+             ) -> list[tuple[int, int, float, float]]:
+    """Which blocks drive a street × category rise: `blocks` holds the street's block ×
+    category series of that category (rows, daily, oldest first); returns (row, observed,
+    expected, p) of the blocks whose count in the `window` days ending on `day` is improbably
+    high given the street's count in that window — strongest first.
+
+    Kulldorff's conditional Poisson model (as in the space-time scan statistic): given the
+    street's N cases in the window, a block's count is binomial(N, share), its share of the
+    street's baseline (the same reference windows as `detect`: recent weeks before the guard
+    band, and a year earlier ± `season_windows` weeks), shrunk towards `prior` (e.g. the block's
+    share of all categories; uniform without one) by `localise_prior` pseudo-cases so a block
+    without history is not "expected to have nothing". A block is named when its p-value,
+    Bonferroni-corrected over the street's blocks, is below `localise_alpha` and it holds at
+    least `localise_min_count` of the window's cases. Ranked by the likelihood ratio."""
+    import numpy as np
+    from scipy import stats as st
+
+    y = np.asarray(blocks, dtype=np.float64)
+    n_blocks = y.shape[0]
+    if n_blocks == 0 or day < window - 1:
+        return []
+    x = y[:, day - window + 1: day + 1].sum(axis=1)
+    total = float(x.sum())
+    gap = max(cfg.guard_days, window)
+    lo = max(0, day - gap - cfg.recent_days + 1)
+    base = y[:, lo: max(lo, day - gap + 1)].sum(axis=1)
+    season = day - 364
+    if season - cfg.season_windows * 7 >= 0:
+        base = base + y[:, season - cfg.season_windows * 7: season + (cfg.season_windows + 1) * 7].sum(axis=1)
+    prior_share = (np.full(n_blocks, 1.0 / n_blocks) if prior is None
+                   else np.asarray(prior, dtype=np.float64) / max(float(np.sum(prior)), 1e-12))
+    share = (base + cfg.localise_prior * prior_share) / (base.sum() + cfg.localise_prior)
+    expected = total * share
+    p = st.binom.sf(x - 1, int(total), np.clip(share, 1e-12, 1.0))
+    named = np.nonzero((p * n_blocks < cfg.localise_alpha) & (x >= cfg.localise_min_count) & (x > expected))[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rest, rest_mu = total - x, total - expected
+        llr = x * np.log(x / expected) + np.where(rest > 0, rest * np.log(rest / rest_mu), 0.0)
+    order = sorted(named.tolist(), key=lambda i: -float(llr[i]))
+    return [(int(i), int(x[i]), round(float(expected[i]), 2), float(p[i])) for i in order]
 
 
 # ------------------------------------------------------------------ series from the rollups
@@ -280,7 +319,7 @@ async def record(db: Database, found: list[Signal], *, today: date, cfg: Config,
 async def scan(db: Database, *, now: datetime, tz: ZoneInfo, directory: Directory,
                cfg: Config | None = None, version: str | None = None) -> list[Document]:
     """One early-warning round (the worker's job, or on demand): the episodes opened now."""
-    cfg = cfg or Config.from_env()
+    cfg = cfg or Config.from_settings(load_settings())
     if db.name not in _indexed:
         await ensure_indexes(db)
         _indexed.add(db.name)

@@ -57,9 +57,20 @@ def test_small_counts_never_alarm() -> None:
     assert ew.detect(z, CFG, CFG.windows()[0], start=499)["alarm"].all()
 
 
-def test_thresholds_come_from_the_environment() -> None:
-    cfg = ew.Config.from_env({"EARLY_WARNING_WEEKLY_ALPHA": "0.01", "EARLY_WARNING_DAILY_MIN_COUNT": "9"})
+def test_thresholds_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridlink.settings import SettingsError, load_settings
+
+    assert ew.Config.from_settings(load_settings()) == ew.Config()  # one set of defaults
+    monkeypatch.setenv("EARLY_WARNING_WEEKLY_ALPHA", "0.01")
+    monkeypatch.setenv("EARLY_WARNING_DAILY_MIN_COUNT", "9")
+    cfg = ew.Config.from_settings(load_settings())
     assert (cfg.weekly_alpha, cfg.daily_min_count) == (0.01, 9)
+    # A bad value stops the process at start, naming the variable; 0 → 1 can never be allowed.
+    for name, bad in (("EARLY_WARNING_WEEKLY_ALPHA", "often"), ("EARLY_WARNING_DAILY_MIN_COUNT", "1")):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(SettingsError, match=name):
+            load_settings()
+        monkeypatch.delenv(name)
 
 
 BLOCK = "310101004001001"
