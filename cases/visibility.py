@@ -42,6 +42,8 @@ PUBLISHED_CHANNELS = ("patrol_bot", "open311")
 # The system's reminders, escalations and recomputed deadlines: the center's business, not a
 # step of the case the public or the reporter follows.
 NOTICE_ACTIONS = frozenset({"remind", "escalate", "recompute_deadline"})
+# Moderation (cases.moderation) is the center's business too: not a step the public follows.
+MODERATION_ACTIONS = frozenset({"hide", "unhide", "redact"})
 _INTERNAL = ("intake_key", "phashes", "units", "assigned_units", "spot")
 _LIST_HIDDEN = ("reporter", "followers", "history", "update_id", "duplicate_candidates",
                 "reporter_callback")
@@ -198,7 +200,7 @@ def public_view(case: Case, now: datetime) -> dict[str, Any]:
         "merged_into_serial": next((e.get("data", {}).get("into_serial") for e in history
                                     if e["action"] == "merge"), None),
         "timeline": [{"at": e["at"], "action": e["action"], "status": e["to"]} for e in history
-                     if e["action"] not in NOTICE_ACTIONS],
+                     if e["action"] not in NOTICE_ACTIONS and e["action"] not in MODERATION_ACTIONS],
         "photos": public_photos(case),
         "location": case.get("location") if place_is_published(case) else None,
     }

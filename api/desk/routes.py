@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from api.desk import admin, calendar, views
+from api.desk import admin, calendar, moderation, views
 from api.keys import DESK_JINJA
 
 HERE = Path(__file__).resolve().parent
@@ -19,6 +19,7 @@ def setup_routes(app: web.Application) -> None:
                          loader=jinja2.FileSystemLoader(HERE / "templates"),
                          undefined=jinja2.StrictUndefined)
     r = app.router
+    moderation.setup_routes(app)  # before the generic /desk/cases/{ref}/{action}
     r.add_get("/desk", _to_home)
     r.add_get("/desk/", views.home)
     r.add_get("/desk/signin", views.signin_get)
