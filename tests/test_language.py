@@ -1,0 +1,113 @@
+"""One language negotiator (gridlink.i18n.negotiate): the same Accept-Language gives the same
+language on every surface — the desk's page, a statistics page, the statistics JSON and its
+export, Open311's services, an API error and the bot's reply (Telegram's language_code is a
+tag of the same grammar, sent through the same function) — for a table of headers with q-values,
+`*`, languages we do not speak and none at all. An explicit choice beats the header everywhere."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aiohttp
+import pytest
+
+from api.desk.i18n import t as desk_t
+from gridlink.i18n import negotiate
+from gridlink.i18n import t as chat_t
+from open311.service import GROUPS
+from tests.bot.conftest import BotWorld, world  # noqa: F401  (fixture)
+from tests.sandbox.conftest import sandbox  # noqa: F401  (fixture)
+
+ZH, EN = "zh-CN", "en"
+# (Accept-Language, the language every surface answers in); the district's default is zh-CN.
+TABLE: list[tuple[str | None, str]] = [
+    (None, ZH),
+    ("", ZH),
+    ("en", EN),
+    ("EN-gb", EN),
+    ("en-US,en;q=0.9", EN),
+    ("en;q=0.1, zh-CN;q=0.9", ZH),  # the issue's header: English on the desk, Chinese in Open311
+    ("zh-CN;q=0.2, en;q=0.8", EN),
+    ("zh-TW", ZH),
+    ("fr, en;q=0.5", EN),  # the first language we speak, after one we do not
+    ("fr, de", ZH),  # none we speak: the default
+    ("*", ZH),
+    ("fr, *;q=0.5", ZH),
+    ("en;q=0, *", ZH),  # English refused, anything else welcome
+    ("de, en;q=0.8, zh;q=0.8", EN),  # a tie goes to the one listed first
+    ("en;q=abc, zh;q=0.2", ZH),  # a broken q refuses its range
+]
+
+
+@pytest.mark.parametrize(("header", "want"), TABLE)
+def test_the_negotiator(header: str | None, want: str) -> None:
+    assert negotiate(accept=header, default=ZH) == want
+    assert negotiate(chosen="en", accept=header, default=ZH) == EN
+    assert negotiate(chosen="zh", accept=header, default=EN) == ZH
+    assert negotiate(chosen="klingon", accept=header, default=ZH) == want  # not a choice we know
+
+
+def _html_lang(text: str) -> str:
+    found = re.search(r'<html lang="([^"]+)"', text)
+    assert found, text[:200]
+    return found[1]
+
+
+async def _surfaces(http: aiohttp.ClientSession, base: str, headers: dict[str, str],
+                    query: str = "") -> dict[str, Any]:
+    """The language each web surface answered in."""
+    out: dict[str, Any] = {}
+    async with http.get(f"{base}/desk/signin{query}", headers=headers) as res:
+        assert res.status == 200
+        out["desk page"] = _html_lang(await res.text())
+    async with http.get(f"{base}/board{query}", headers=headers) as res:
+        assert res.status == 200
+        out["board page"] = _html_lang(await res.text())
+        out["board Content-Language"] = res.headers["Content-Language"]
+    sep = "&" if query else "?"
+    async with http.get(f"{base}/api/v1/stats/assessment{query}", headers=headers) as res:
+        assert res.status == 200
+        body = await res.json()
+        out["assessment JSON"] = EN if body["lang"] == "en" else ZH
+        out["assessment formula"] = {d["key"]: d["name"] for d in body["definitions"]}["handling_rate"]
+    async with http.get(f"{base}/api/v1/stats/assessment.csv{query}", headers=headers) as res:
+        assert res.status == 200
+        out["assessment CSV"] = res.headers["Content-Language"]
+    async with http.get(f"{base}/open311/v2/services.json{query}", headers=headers) as res:
+        assert res.status == 200
+        groups = {s["group"] for s in await res.json()}
+        langs = {lang for zh, en in GROUPS.values() for lang, name in ((ZH, zh), (EN, en)) if name in groups}
+        assert len(langs) == 1, groups
+        out["Open311 services"] = langs.pop()
+    async with http.get(f"{base}/api/v1/stats/assessment{query}{sep}month=2026-13", headers=headers) as res:
+        assert res.status == 400
+        error = (await res.json())["error"]
+        out["API error"] = res.headers["Content-Language"]
+        out["API error title"] = error["title"]
+    return out
+
+
+def _expected(want: str) -> dict[str, Any]:
+    return {"desk page": want, "board page": want, "board Content-Language": want,
+            "assessment JSON": want, "assessment formula": "Handling rate" if want == EN else "处置率",
+            "assessment CSV": want, "Open311 services": want, "API error": want,
+            "API error title": desk_t("api_error.invalid_input", want)}
+
+
+async def test_every_surface_answers_in_the_same_language(world: BotWorld) -> None:  # noqa: F811
+    async with aiohttp.ClientSession() as http:
+        for header, want in TABLE:
+            headers = {} if header is None else {"Accept-Language": header}
+            got = await _surfaces(http, world.url, headers)
+            assert got == _expected(want), header
+            # The bot: Telegram's language_code through the same negotiator.
+            phone = await world.phone(f"user {len(header or '')}", language_code=header)
+            await phone.send("/start")
+            reply = await phone.reply()
+            assert reply["text"] == chat_t("start.citizen", want), header
+        # An explicit choice (the `locale` parameter) wins over the header on every surface.
+        for header, choice in (("zh-CN", EN), ("en", ZH)):
+            got = await _surfaces(http, world.url, {"Accept-Language": header},
+                                  query=f"?locale={'en' if choice == EN else 'zh'}")
+            assert got == _expected(choice), (header, choice)
