@@ -392,7 +392,7 @@ class Entry:
     batch: str
     invite_id: str
     token: str
-    status: str  # "pending", "expired", "bound" (invite used)
+    status: str  # "pending", "expired", "bound", "unbound" (invite used, binding gone since)
     user_id: int | None
     expires_at: datetime | None
 
@@ -405,12 +405,17 @@ async def people_of(db: Database, *, unit: str, now: datetime) -> list[Entry]:
     ids = [_invite_id(d["batch"], d["_id"], int(d.get("generation", 0))) for d in docs]
     invites = {i["_id"]: i for i in await db.invites.find({"_id": {"$in": ids}}).to_list(None)}
     key = await _invite_key(db)
+    users = [i["used_by"] for i in invites.values() if i.get("used_by") is not None]
+    bound = {(m["_id"], m["role"], m["unit"])
+             for m in await db.roster.find({"_id": {"$in": users}}, {"role": 1, "unit": 1}).to_list(None)}
     out = []
     for d, invite_id in zip(docs, ids, strict=True):
         inv = invites.get(invite_id) or {}
         used_by = inv.get("used_by")
         expires = inv.get("expires_at")
-        status = ("bound" if used_by is not None
+        # Used, but no longer bound here (unbound since, or bound elsewhere by a later invite).
+        status = ("bound" if (used_by, d["role"], d["unit"]) in bound
+                  else "unbound" if used_by is not None
                   else "expired" if expires is None or expires <= now else "pending")
         out.append(Entry(phone=d["phone"], name=d["name"], role=d["role"], unit=d["unit"],
                          batch=d["batch"], invite_id=invite_id, token=invite_token(key, invite_id),

@@ -343,6 +343,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "roster.status.pending": ("已发邀请，未绑定", "invited, not yet bound"),
     "roster.status.expired": ("邀请已过期", "invite expired"),
     "roster.status.bound": ("已绑定", "bound"),
+    "roster.status.unbound": ("已解除绑定", "unbound"),
     "roster.unbind": ("解除绑定", "Unbind"),
     "roster.unbound": ("已解除 {name} 的绑定；本单位未结案件 {n} 件仍归本单位。",
                        "{name} is unbound; the unit's {n} open cases stay with the unit."),

@@ -101,10 +101,16 @@ async def test_2000_rows_with_50_bad_import_the_good_and_report_the_bad_by_row(
     assert len(listed) == 1950 and all(e.status == "pending" for e in listed.values())
     head = listed[phone(50)]
     assert (head.role, head.unit, head.name) == ("station_head", STATIONS[0], "站长50")
+    # /start with the token: the invite is redeemed and the chat user bound (bot.handlers)
     invite = await bot_repo.redeem_invite(db, token=head.token, user_id=4242, now=clock.now())
     assert (invite["role"], invite["unit"], invite["name"]) == ("station_head", STATIONS[0], "站长50")
+    await grids_repo.bind(db, user_id=4242, chat_id=4242, role=invite["role"], unit=invite["unit"],
+                          name=invite["name"], locale="zh-CN", now=clock.now())
     after = {e.phone: e for e in await roster.people_of(db, unit=STATIONS[0], now=clock.now())}
     assert after[phone(50)].status == "bound" and after[phone(50)].user_id == 4242
+    await grids_repo.unbind(db, user_id=4242)
+    after = {e.phone: e for e in await roster.people_of(db, unit=STATIONS[0], now=clock.now())}
+    assert after[phone(50)].status == "unbound"
     # a second import of the same file imports nobody twice: every phone is taken now
     again = await roster.import_rows(db, parsed, filename="roster.xlsx", by="admin", now=clock.now())
     assert again.imported == 0
