@@ -300,6 +300,9 @@ async def list_cases(request: web.Request) -> web.Response:
         parts.append({"state": {"$in": states}})
     if colours := _list_param(request, "colour", COLOURS):
         parts.append({"$or": [colour_query(c, now) for c in colours]})  # type: ignore[arg-type]
+        if "green" not in colours:  # implied; the page walks these states' buckets
+            done = colour_query("green", now)["state"]["$in"]
+            parts.append({"state": {"$in": [s for s in STATES if s not in done]}})
     if categories := _list_param(request, "category", None):
         parts.append({"category": {"$in": categories}})
     if channels := _list_param(request, "channel", CHANNELS):
@@ -317,7 +320,9 @@ async def list_cases(request: web.Request) -> web.Response:
     if text := request.query.get("q", "").strip():
         if len(text) > 100:
             raise InvalidInput("q is longer than 100 characters")
-        parts.append(repo.text_query(text))
+        # A whole serial number is that case (one indexed equality, not a scan of every text).
+        parts.append({"serial": text.upper()} if repo.SERIAL_RE.match(text.upper()) else
+                     repo.text_query(text))
     try:
         limit = int(request.query.get("limit", "50"))
     except ValueError:

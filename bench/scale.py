@@ -8,8 +8,10 @@ One embedded server; each size in its own database, loaded with `stats.history.g
 round-robin across the sizes in one run, through the real app over loopback HTTP: the desk
 signed in (queues, navigation counts included in every page, a case page, a unit's page), the
 staff API list with each filter and its second page, Open311 `GET requests`, the public
-lookup, and the bot's `/mine` and serial lookup (the bot's domain functions: the webhook adds
-PTB's own cost, not the database's). p50/p95 in ms and p95(largest)/p95(smallest).
+lookup, and the bot's `/mine` and `/status <serial>` as Telegram updates POSTed to the real
+webhook (exactly-once claim, PTB, the replies sent to the local Bot API sandbox, done mark),
+from chat users bound to the case's unit and to the district. p50/p95 in ms and
+p95(largest)/p95(smallest).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from aiohttp import ClientSession, CookieJar
 from aiohttp.test_utils import TestServer
 from argon2 import PasswordHasher
 
-from bot import domain as bot_domain
+from api.keys import PTB_APP
 from cases import lists
 from cases.repository import OLDEST_HOUR
 from gridlink import auth
@@ -45,6 +47,7 @@ from gridlink.settings import load_settings
 from grids import repository as grids_repo
 from grids.demo import demo_feature_collection
 from grids.importer import parse_grid
+from sandbox.app import DEFAULT_TOKEN, create_sandbox_app
 from staff import passwords, service
 from stats.history import generate
 
@@ -62,8 +65,8 @@ async def load(db: Any, n: int, now: Any) -> dict[str, Any]:
             await db.counters.insert_one({"_id": OLDEST_HOUR, "hour": doc["created_hour"]})
             first = False
         docs.append(doc)
-        if doc["state"] == "in_progress" and doc.get("assignee"):
-            sample["red"] = doc  # the last one: a recent open case
+        if doc["state"] == "in_progress" and (doc.get("assignee") or {}).get("kind") in ("department", "block"):
+            sample["red"] = doc  # the last one: a recent open case (its unit's members use the bot)
         if doc["public"] and doc["state"] == "closed":
             sample["public"] = doc
         if len(docs) >= BATCH:
@@ -85,10 +88,14 @@ async def main(sizes: list[int], rounds: int) -> None:
         server = EmbeddedServer(Path(tmp))
         server.start()
         apps: dict[int, tuple[TestServer, ClientSession, dict[str, str], dict[str, Any], Any]] = {}
+        sandbox = TestServer(create_sandbox_app(bot_token=DEFAULT_TOKEN), host="127.0.0.1")
+        await sandbox.start_server()
+        sandbox_url = str(sandbox.make_url("")).rstrip("/")
         try:
             for n in sizes:
                 settings = load_settings(mongodb_uri=server.uri, mongodb_db=f"scale_{n}",
                                          data_dir=Path(tmp), telegram_bot_token=None,
+                                         telegram_api_url=sandbox_url, webhook_secret="bench",
                                          rate_limit_read_requests=1_000_000)
                 client = make_client(server.uri, settings)
                 db = client[settings.mongodb_db]
@@ -118,13 +125,27 @@ async def main(sizes: list[int], rounds: int) -> None:
                     csrf = re.search(r'name="csrf" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
                     await c.post("/desk/signin", data={"csrf": csrf, "username": who, "password": PASSWORD})
                 sample["handler"], sample["settings"] = handler, settings
+                # Chat users: one bound to the case's unit (/mine), one to the district (/status).
+                ptb = web.app[PTB_APP]
+                for _ in range(200):  # the bot reaches the sandbox in the background
+                    if ptb._initialized:
+                        break
+                    await asyncio.sleep(0.05)
+                for who, role, at in (("unit_user", "department" if unit.startswith("D") else "leader", unit),
+                                      ("center_user", "dispatcher", "310101")):
+                    async with ClientSession() as plain, plain.post(
+                            f"{sandbox_url}/sandbox/api/users",
+                            json={"first_name": who, "language_code": "en"}) as resp:
+                        sample[who] = (await resp.json())["id"]
+                    await grids_repo.bind(db, user_id=sample[who], chat_id=sample[who], role=role,
+                                          unit=at, name=who, locale="en", now=now)
                 apps[n] = (web, http, {"Authorization": f"Bearer {token}"}, sample, db)
             clock.advance(hours=2)  # deadlines pass: the sweep's work is in the figures
             day = (now - timedelta(days=3)).isoformat()
             results: dict[str, dict[int, list[float]]] = {}
 
             def endpoints(n: int) -> dict[str, Callable[[], Awaitable[Any]]]:
-                _, http, bearer, sample, db = apps[n]
+                _, http, bearer, sample, _ = apps[n]
                 red, public = sample["red"], sample["public"]
 
                 async def get(path: str, c: ClientSession = http, **kw: Any) -> Any:
@@ -135,6 +156,20 @@ async def main(sizes: list[int], rounds: int) -> None:
 
                 async def api(q: str) -> Any:
                     return await get(f"/api/v1/cases?{q}", headers=bearer)
+
+                async def chat(user: int, text: str) -> None:
+                    """One Telegram update through the webhook (answered once its replies are sent)."""
+                    update_ids[0] += 1
+                    command = text.split()[0]
+                    body = {"update_id": update_ids[0], "message": {
+                        "message_id": update_ids[0], "date": int(time.time()), "text": text,
+                        "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}],
+                        "chat": {"id": user, "type": "private", "first_name": "U"},
+                        "from": {"id": user, "is_bot": False, "first_name": "U", "language_code": "en"}}}
+                    resp = await http.post("/telegram/webhook", json=body,
+                                           headers={"X-Telegram-Bot-Api-Secret-Token": "bench"})
+                    assert resp.status == 200 and (await resp.json()).get("outcome") == "processed", \
+                        await resp.text()
 
                 async def second_page(q: str) -> None:
                     import json
@@ -162,14 +197,13 @@ async def main(sizes: list[int], rounds: int) -> None:
                     "open311 requests": lambda: get("/open311/v2/requests.json"),
                     "open311 status=open": lambda: get("/open311/v2/requests.json?status=open"),
                     "portal lookup": lambda: get(f"/api/v1/public/cases/{public['serial']}"),
-                    "bot /mine": lambda: bot_domain.open_cases_for(db, unit=red["assignee"]["unit"],
-                                                                   now=clock.now()),
-                    "bot serial lookup": lambda: bot_domain.status_view(
-                        db, serial=red["serial"], actor={"role": "dispatcher", "unit": "310101"},
-                        locale="zh-CN", settings=sample["settings"]),
+                    "bot /mine (webhook)": lambda: chat(sample["unit_user"], "/mine"),
+                    "bot /status serial (webhook)": lambda: chat(sample["center_user"],
+                                                                 f"/status {red['serial']}"),
                 })
                 return out
 
+            update_ids = [1000]
             calls = {n: endpoints(n) for n in sizes}
             for _ in range(rounds):
                 for name in calls[sizes[0]]:
@@ -190,6 +224,7 @@ async def main(sizes: list[int], rounds: int) -> None:
                 await http.close()
                 await sample["handler"].close()
                 await web.close()
+            await sandbox.close()
         finally:
             server.stop()
 

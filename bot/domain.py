@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import repository as repo
-from cases import lifecycle, visibility, workflow
+from cases import lifecycle, lists, visibility, workflow
 from cases import repository as cases_repo
 from cases.colour import colour_of
 from cases.errors import (
@@ -21,7 +21,7 @@ from cases.errors import (
     TransitionNotAllowed,
 )
 from cases.intake import intake
-from cases.model import HANDLER_ROLES, OPEN_STATES, Actor, CasePolicy
+from cases.model import HANDLER_ROLES, Actor, CasePolicy
 from gridlink.buttons import BUTTON_FOR_ACTION
 from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput
@@ -296,9 +296,8 @@ def extension_unit(case: Document) -> str:
 
 
 async def open_cases_for(db: Database, *, unit: str, now: datetime) -> list[tuple[Document, str]]:
-    """The unit's open assignments, most urgent first, with their colour."""
-    cases = await cases_repo.find_cases(
-        db, query={"assignee.unit": unit, "state": {"$in": list(OPEN_STATES)}}, limit=50)
+    """The unit's open assignments (the 50 waiting longest), most urgent first, with their colour."""
+    cases = await lists.assigned_open(db, unit=unit, limit=50)
     rank = {"red": 0, "yellow": 1, "blue": 2, "green": 3}
     rows: list[tuple[Document, str]] = [(c, colour_of(c, now)) for c in cases]
     rows.sort(key=lambda r: (rank[r[1]], r[0].get("due_at") or now))

@@ -27,14 +27,14 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from cases.model import OPEN_STATES
-from cases.schema import derived, hour_of
+from cases.schema import BUCKETS, LIST_OMIT, derived, hour_of, read_case
 from gridlink.db import Database, Document, insert_new
 
 # Queues read by their case field (`queue`, a scalar, indexed) instead of keys: a case waits
 # in "new" only until it is dispatched (minutes), so the queue stays small at any number of
 # cases, and an intake writes no key (the case, its change-log entry and the serial only).
 UNKEYED_QUEUES = ("new",)
-COUNT_CAP = 1000  # a count past this shows as "999+": reading more would grow with the cases
+COUNT_CAP = 100  # a count of this many shows as "99+": reading more would grow with the cases
 SWEEP = "desk:red_swept_hour"
 AUTO_STATES = ("dispatched", "in_progress")  # an automatic assignment the center may take back
 IN_CHUNK = 400
@@ -52,7 +52,7 @@ async def set_counter(db: Database, key: str, fields: Mapping[str, Any]) -> None
 async def ensure_indexes(db: Database) -> None:
     await db.case_keys.create_index([("k", ASCENDING)])
     await db.case_keys.create_index([("c", ASCENDING)])
-    for field in ("queue", "due_hour", "created_hour", "open_unit"):
+    for field in ("queue", "due_hour", "created_hour", "open_unit", *BUCKETS.values()):
         await db.cases.create_index([(field, ASCENDING)])
 
 
@@ -112,6 +112,18 @@ async def count(db: Database, *, key: str) -> int:
 async def page(db: Database, *, key: str, limit: int) -> list[str]:
     """Up to `limit` case ids holding the key (in the order they joined the list)."""
     return [d["c"] for d in await db.case_keys.find({"k": key}, {"c": 1}).limit(limit).to_list(None)]
+
+
+async def assigned_open(db: Database, *, unit: str, limit: int = COUNT_CAP,
+                        scope: Mapping[str, Any] | None = None) -> list[Document]:
+    """Up to `limit` open cases assigned to the unit (a page of its `a:<unit>` keys, those
+    waiting longest first, then those cases by `_id`), re-checked against the case (a key may
+    lag a change by a moment) and `scope` (a visibility filter, checked on these rows only)."""
+    ids = await page(db, key=f"a:{unit}", limit=limit)
+    if not ids:
+        return []
+    flt: dict[str, Any] = {"_id": {"$in": ids}, "$and": [{"open_unit": unit, **(scope or {})}]}
+    return [read_case(d, omit=LIST_OMIT) for d in await db.cases.find(flt, {"history": 0}).to_list(None)]
 
 
 async def due_now(db: Database, *, now: datetime) -> list[Document]:

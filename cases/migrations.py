@@ -47,8 +47,13 @@ def _to_2(db: Database, case: Document, now: datetime) -> Document:
     return complete(doc)
 
 
+def _to_3(db: Database, case: Document, now: datetime) -> Document:
+    """2 → 3: the lists' filter buckets (`by_state`, `by_channel` … cases.schema.derived)."""
+    return complete(case)
+
+
 # STEPS[n] brings a case from version n to n+1; a case without `schema_version` is version 1.
-STEPS: dict[int, Step] = {1: _to_2}
+STEPS: dict[int, Step] = {1: _to_2, 2: _to_3}
 assert max(STEPS) + 1 == SCHEMA_VERSION, "a schema version without its migration step"
 
 

@@ -31,7 +31,7 @@ from cases.changelog import GONE, spot_fields
 from cases.duplicates import MAX_CANDIDATES, WINDOW, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import FINAL_STATES, OPEN_STATES
-from cases.schema import LIST_OMIT, complete, hour_of, read_case
+from cases.schema import BUCKETS, LIST_OMIT, bucket, complete, hour_of, read_case
 from cases.visibility import access_fields, case_photos
 from gridlink import leases
 from gridlink.db import Database, Document, insert_grouped, insert_new, insert_one_grouped
@@ -358,6 +358,49 @@ def _created_bounds(flt: Mapping[str, Any]) -> tuple[int | None, int | None]:
     return lo, hi
 
 
+# The bucketed filters (cases.schema.BUCKETS) in the order a walk prefers them: the one with
+# the fewest cases per value first (an open state holds few cases of any past hour).
+_BUCKET_ORDER = ("assignee.unit", "channel", "kind", "open state", "category", "state")
+
+
+def _equalities(flt: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The values an equality or `$in` on a bucketed field allows (top level or in `$and`,
+    several conditions on one field intersected)."""
+    out: dict[str, list[str]] = {}
+    parts: list[Any] = [flt]
+    while parts:
+        part = parts.pop()
+        if not isinstance(part, Mapping):
+            continue
+        for key, value in part.items():
+            if key == "$and" and isinstance(value, list):
+                parts.extend(value)
+                continue
+            if key not in BUCKETS:
+                continue
+            if isinstance(value, str):
+                values = [value]
+            elif isinstance(value, Mapping) and set(value) == {"$in"}:
+                values = [str(v) for v in value["$in"]]
+            else:
+                continue
+            have = out.get(key)
+            out[key] = sorted(set(values) if have is None else set(values) & set(have))
+    return out
+
+
+def _walk_field(flt: Mapping[str, Any]) -> tuple[str, list[str | None]]:
+    """The field a page walks back by and the values it looks up in each hour: a filter's
+    bucket (its matches only), else `created_hour` (every case of the hour)."""
+    found = _equalities(flt)
+    if "state" in found and set(found["state"]) <= set(OPEN_STATES):
+        found["open state"] = found.pop("state")
+    for key in _BUCKET_ORDER:
+        if key in found:
+            return BUCKETS["state" if key == "open state" else key], list(found[key])
+    return "created_hour", [None]
+
+
 async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
                           before_id: str | None = None, now: datetime | None = None,
                           resume_hour: int | None = None,
@@ -366,8 +409,9 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
     the page stopped at its time budget before it was full (None: the page is complete).
 
     A selective key is looked up directly; any other filter walks back over the creation
-    hours (`created_hour $in [...]`, more hours each round), so a page reads about the cases
-    of the hours it covers, never the collection."""
+    hours, more hours each round: by a filter's bucket (`by_state: "<state>|<hour>" $in
+    [...]`, cases.schema.derived) when it has one, so a page reads about its matches only,
+    else by `created_hour $in [...]`; never the collection."""
     import time
 
     flt = dict(query)
@@ -383,6 +427,9 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
         found = [d for d in found if after is None or _order(d) < after]
         found.sort(key=_order, reverse=True)
         return [read_case(d, omit=LIST_OMIT) for d in found[:limit]], None
+    field, values = _walk_field(flt)
+    if not values:
+        return [], None  # two conditions on one field that no value meets
     lo, hi = _created_bounds(flt)
     top = int(hour_of(now or datetime.now(UTC)) or 0) + 1 if resume_hour is None else resume_hour
     if after is not None:
@@ -393,6 +440,7 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
     if oldest is None:
         oldest = {"hour": (await db.cases.find_one({}, {"created_hour": 1}) or {}).get("created_hour")}
     bottom = max(int(oldest["hour"]) if oldest.get("hour") is not None else top, lo or 0)
+    most = max(1, WALK_MAX_HOURS // len(values))  # hours × values in one `$in`
     started = time.perf_counter()
     out: list[Document] = []
     span, hour = WALK_FIRST_HOURS, top
@@ -400,11 +448,11 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
         if hour != top and time.perf_counter() - started > budget_s:
             return [read_case(d, omit=LIST_OMIT) for d in sorted(out, key=_order, reverse=True)], hour
         hours = list(range(hour, max(hour - span, bottom - 1), -1))
-        found = [d async for d in db.cases.find({"created_hour": {"$in": hours}, "$and": [flt]},
-                                                _LIST_READ)]
+        keys = hours if values == [None] else [bucket(v, h) for h in hours for v in values]
+        found = [d async for d in db.cases.find({field: {"$in": keys}, "$and": [flt]}, _LIST_READ)]
         out += [d for d in found if after is None or _order(d) < after]
         hour -= len(hours)
-        span = min(span * 4 if len(found) < limit // 4 else span * 2, WALK_MAX_HOURS)
+        span = min(span * 4 if len(found) < limit // 4 else span * 2, most)
     out.sort(key=_order, reverse=True)
     return [read_case(d, omit=LIST_OMIT) for d in out[:limit]], None
 

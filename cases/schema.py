@@ -6,7 +6,8 @@ APIs read cases through `read_case` (validated, missing fields filled with their
 no template or handler guesses whether a field exists. Stored cases of an earlier
 `schema_version` are brought to this one by `cases.migrations` at start.
 
-The derived fields at the end (`queue`, `due_hour`, `created_hour`, `open_unit`) exist so that
+The derived fields at the end (`queue`, `due_hour`, `created_hour`, `open_unit`, the `by_*`
+buckets of the lists' filters) exist so that
 each list is an indexed equality or `$in` on the embedded server (FerretDB pushes down neither
 ranges, `$or`, sorts, dotted paths nor array membership): they are recomputed by `derived`
 whenever the fields they come from are written.
@@ -24,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from cases.errors import BadCaseInput
 from cases.model import OPEN_STATES
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HOUR_S = 3600
 
 
@@ -186,6 +187,20 @@ class Case(_Part):
     due_hour: int | None = None
     created_hour: int | None = None
     open_unit: str | None = None
+    by_state: str | None = None
+    by_channel: str | None = None
+    by_category: str | None = None
+    by_kind: str | None = None
+    by_unit: str | None = None
+
+
+# A list filter's value with the creation hour (`"<value>|<hour>"`, see `derived`).
+BUCKETS = {"state": "by_state", "channel": "by_channel", "category": "by_category",
+           "kind": "by_kind", "assignee.unit": "by_unit"}
+
+
+def bucket(value: object, hour: int | None) -> str | None:
+    return None if value is None or hour is None else f"{value}|{hour}"
 
 
 FIELDS = frozenset(Case.model_fields) | {"_id"}
@@ -217,10 +232,17 @@ def derived(case: Mapping[str, Any]) -> dict[str, Any]:
     """The list fields of a case as it is (after a change): to be written with it."""
     is_open = case.get("state") in OPEN_STATES
     assignee = case.get("assignee") or {}
+    created = hour_of(case.get("created_at"))
+    # A filtered list walks back the creation hours of its filter's value only (`BUCKETS`).
     return {"queue": _queue(case),
             "due_hour": hour_of(case.get("due_at")) if is_open else None,
-            "created_hour": hour_of(case.get("created_at")),
+            "created_hour": created,
             "open_unit": assignee.get("unit") if is_open else None,
+            "by_state": bucket(case.get("state"), created),
+            "by_channel": bucket(case.get("channel"), created),
+            "by_category": bucket(case.get("category"), created),
+            "by_kind": bucket(case.get("kind"), created),
+            "by_unit": bucket(assignee.get("unit"), created),
             "schema_version": SCHEMA_VERSION}
 
 

@@ -53,7 +53,7 @@ def history_args(parser: argparse.ArgumentParser) -> None:
 
 
 def demo_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--history", type=int, default=0, nargs="?", const=867_786, metavar="N",
+    parser.add_argument("--history", type=int, default=0, nargs="?", const=DEFAULT_HISTORY, metavar="N",
                         help="first insert N synthetic historical cases (see `gridlink history`)")
 
 

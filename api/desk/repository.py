@@ -81,6 +81,11 @@ def scope_unit(scope: dict[str, Any], district: str) -> str:
     return str(scope.get("units") or scope.get("assigned_units") or district)
 
 
+def count_label(n: int) -> str:
+    """A navigation count as shown: "99+" from the cap on (counting further grows with the cases)."""
+    return f"{lists.COUNT_CAP - 1}+" if n >= lists.COUNT_CAP else str(n)
+
+
 async def nav_counts(db: Database, *, unit: str, now: datetime, center: bool,
                      own_unit: str | None) -> dict[str, int]:
     """The navigation's counts from the lists' keys (`cases.lists`): a few small reads each
@@ -125,12 +130,10 @@ async def queue_cases(db: Database, *, queue: str, unit: str, now: datetime,
     return docs[:limit]
 
 
-async def unit_cases(db: Database, *, unit: str, scope: dict[str, Any], limit: int = 200) -> list[Document]:
-    """The open cases assigned to the unit (`open_unit`, one indexed equality)."""
-    flt: dict[str, Any] = {"open_unit": unit}
-    if scope:
-        flt["$and"] = [scope]  # checked on the unit's rows, not looked up by
-    return [read_case(d, omit=("history",)) for d in await db.cases.find(flt, _LIST).limit(limit).to_list(None)]
+async def unit_cases(db: Database, *, unit: str, scope: dict[str, Any],
+                     limit: int = lists.COUNT_CAP) -> list[Document]:
+    """The open cases assigned to the unit, those waiting longest first (`cases.lists`)."""
+    return await lists.assigned_open(db, unit=unit, limit=limit, scope=scope)
 
 
 async def cases(db: Database, *, query: dict[str, Any], scope: dict[str, Any], limit: int = 100,

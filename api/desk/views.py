@@ -186,6 +186,7 @@ async def render(request: web.Request, template: str, context: dict[str, Any], *
         "session": session, "account": session.account if session else None,
         "csrf": session.csrf if session else context.get("csrf", ""),
         "nav": await _nav(request, session), "queues": QUEUES, "now": now, "when": when,
+        "count": desk_repo.count_label,
         "left": left, "overdue": overdue, "colour": colour,
         "name_of": name_of, "local_field": lambda v: forms.to_local_field(_dt(v), tz),
         "path": request.path_qs, "is_center": bool(session and _is_center(session)),
@@ -721,7 +722,7 @@ async def unit_page(request: web.Request) -> web.StreamResponse:
     session = await need(request, *HANDLER_ROLES)
     db, now, who = request.app[DB], _now(request), actor(session)
     docs = await desk_repo.unit_cases(db, unit=str(session.account.unit),
-                                      scope=_scope(request, session), limit=200)
+                                      scope=_scope(request, session))
     groups: dict[str, list[dict[str, Any]]] = {"red": [], "yellow": [], "blue": []}
     for doc in sorted(docs, key=lambda d: d.get("due_at") or now):
         row = await _row(request, who, doc)
