@@ -145,7 +145,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             sandbox_url = f"http://{settings.http_host}:{settings.sandbox_port}"
             env["TELEGRAM_API_URL"] = sandbox_url
             if SANDBOX_AVAILABLE():
-                procs["sandbox"] = subprocess.Popen([*exe, "sandbox"], env=env)
+                from gridlink.demo import sandbox_args
+
+                procs["sandbox"] = subprocess.Popen([*exe, "sandbox", *sandbox_args(settings)], env=env)
         procs["web"] = subprocess.Popen([*exe, "web"], env=env)
         procs["worker"] = subprocess.Popen([*exe, "worker"], env=env)
         base = f"http://{settings.http_host}:{settings.http_port}"
@@ -156,7 +158,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             f"  API docs    {base}/api/docs",
             f"  board       {base}/board   (also /hotspots, /map, /assessment)",
             f"  portal      {base}/portal",
-            f"  desk        {base}/desk/   (create a sign-in: gridlink staff add --help)",
+            f"  desk        {base}/desk/   (accounts above; more: gridlink staff add --help)",
             *( [f"  chat sandbox http://{settings.http_host}:{settings.sandbox_port}/"]
                if "sandbox" in procs else []),
             f"  database    {uri}",
@@ -229,6 +231,15 @@ def _grids_demo_step(settings: Settings, uri: str) -> None:
 
 
 DEMO_STEPS.append(_grids_demo_step)  # first: other steps may place things in the grid
+
+
+def _living_demo_step(settings: Settings, uri: str) -> None:
+    from gridlink.demo import demo_step
+
+    demo_step(settings, uri)
+
+
+DEMO_STEPS.append(_living_demo_step)  # accounts, bound chat users, cases, a month of history
 
 
 def _open311_key(args: argparse.Namespace, settings: Settings) -> int:

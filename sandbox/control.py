@@ -205,7 +205,7 @@ async def create_user(request: web.Request) -> web.Response:
         first_name=_str(body, "first_name", required=True) or "", id=_int(body, "id"),
         last_name=_str(body, "last_name"), username=_str(body, "username"),
         language_code=_str(body, "language_code"), role=_str(body, "role"),
-        started=body.get("started", True) is not False)
+        started=body.get("started", True) is not False, note=_str(body, "note"), home=body.get("home"))
     return web.json_response(user.to_json(), status=201)
 
 

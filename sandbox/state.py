@@ -98,6 +98,8 @@ class User:
     role: str | None = None  # a label for the chat page (coordinator, citizen…); Telegram has none
     blocked: bool = False
     started: bool = True  # has pressed Start; a bot cannot write first to one who has not
+    note: str | None = None  # the chat page's longer label (e.g. the role and unit they are bound to)
+    home: Json | None = None  # {latitude, longitude}: where the page puts its location pin for them
 
     def to_tg(self) -> Json:
         user: Json = {"id": self.id, "is_bot": False, "first_name": self.first_name}
@@ -108,7 +110,7 @@ class User:
 
     def to_json(self) -> Json:
         return {**self.to_tg(), "role": self.role, "blocked": self.blocked,
-                "started": self.started}
+                "started": self.started, "note": self.note, "home": self.home}
 
 
 @dataclass
@@ -284,7 +286,8 @@ class Sandbox:
 
     def create_user(self, *, first_name: str, id: int | None = None, last_name: str | None = None,
                     username: str | None = None, language_code: str | None = None,
-                    role: str | None = None, started: bool = True) -> User:
+                    role: str | None = None, started: bool = True, note: str | None = None,
+                    home: Json | None = None) -> User:
         user_id = id if id is not None else next(self._user_ids)
         while id is None and user_id in self.users:
             user_id = next(self._user_ids)
@@ -294,8 +297,14 @@ class Sandbox:
             raise ApiError(409, f"Conflict: user {user_id} exists")
         if not first_name.strip():
             raise bad_request("first_name is empty")
+        if home is not None and not (
+                isinstance(home, dict) and all(isinstance(home.get(k), int | float) for k in ("latitude", "longitude"))
+                and -90 <= home["latitude"] <= 90 and -180 <= home["longitude"] <= 180):
+            raise bad_request("home must be {latitude, longitude}")
         user = User(user_id, first_name, last_name, username, language_code, role,
-                    started=started)
+                    started=started, note=note,
+                    home={"latitude": float(home["latitude"]), "longitude": float(home["longitude"])}
+                    if home else None)
         self.users[user_id] = user
         self.chats[user_id] = Chat(id=user_id, type="private", user=user)
         self._touch()

@@ -101,9 +101,12 @@ class Outbreak:
 
 def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "A",
              years: float = 5.0, seed: int = 8, tz: ZoneInfo = DEFAULT_TZ,
-             blocks: list[Block] | None = None, outbreaks: Sequence[Outbreak] = ()) -> Iterator[dict[str, Any]]:
+             blocks: list[Block] | None = None, outbreaks: Sequence[Outbreak] = (),
+             tag: str = "h") -> Iterator[dict[str, Any]]:
     """Yield `n` case documents in the shape `cases/` stores, oldest first; then each
-    outbreak's extra cases ((factor − 1) × the block × category's own rate over its days)."""
+    outbreak's extra cases ((factor − 1) × the block × category's own rate over its days).
+    `tag` starts their ids and serials (`gridlink demo`'s month uses its own, apart from
+    `gridlink history`'s)."""
     rng = random.Random(seed)
     blocks = blocks or demo_blocks(district)
     community = [b for b in blocks if b.level == "community_block"]
@@ -132,8 +135,8 @@ def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "
             kind, channel = "hazard", "patrol_bot"
         day = created.astimezone(tz).strftime("%Y%m%d")
         seq[day] = seq.get(day, 0) + 1
-        case_id = f"h{i:09d}"
-        doc = _case(rng, case_id=case_id, serial=f"{prefix}H{day}-{seq[day]:05d}", created=created,
+        case_id = f"{tag}{i:09d}"
+        doc = _case(rng, case_id=case_id, serial=f"{prefix}{tag.upper()}{day}-{seq[day]:05d}", created=created,
                     now=now, what=what, kind=kind, channel=channel, cat=cat, block=block,
                     district=district)
         # the fields intake and the lifecycle keep, so lists and scopes find generated cases
@@ -277,7 +280,8 @@ def _result(handler: dict[str, Any], at: datetime, on_time: bool | None) -> dict
 
 async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefix: str,
                          tz: ZoneInfo, batch: int = 5000, outbreaks: Sequence[Outbreak] = (),
-                         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                         progress: Callable[[str], None] | None = None, years: float = 5.0,
+                         tag: str = "h") -> dict[str, Any]:
     """Insert `n` synthetic cases with `insert_many` in batches, then rebuild the rollups."""
     import time
 
@@ -288,7 +292,8 @@ async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefi
     started = time.perf_counter()
     docs: list[dict[str, Any]] = []
     done = 0
-    for doc in generate(n, now=now, district=district, prefix=prefix, tz=tz, outbreaks=outbreaks):
+    for doc in generate(n, now=now, district=district, prefix=prefix, tz=tz, outbreaks=outbreaks,
+                        years=years, tag=tag):
         if not docs and not done:  # the oldest: where the lists' walk back stops
             await db.counters.update_one({"_id": OLDEST_HOUR}, {"$min": {"hour": doc["created_hour"]}},
                                          upsert=True)

@@ -46,6 +46,12 @@ async function loadUsers() {
     role.className = "role";
     role.textContent = `${user.role || "user"} · ${user.language_code || "?"} · ${user.id}`;
     li.append(name, role);
+    if (user.note) {
+      const note = document.createElement("div");
+      note.className = "note";
+      note.textContent = user.note;
+      li.append(note);
+    }
     if (user.blocked) {
       const blocked = document.createElement("div");
       blocked.className = "blocked";
@@ -55,6 +61,23 @@ async function loadUsers() {
     li.addEventListener("click", () => selectUser(user.id));
     return li;
   }));
+  fillPicker();
+}
+
+// The header's "act as" picker: every user, e.g. the demo's people bound to their roles.
+function fillPicker() {
+  const picker = $("act-as");
+  const wanted = state.users.map((u) => `${u.id}:${u.first_name}:${u.note || u.role || ""}`).join("|");
+  if (picker.dataset.users !== wanted) {
+    picker.dataset.users = wanted;
+    picker.replaceChildren(picker.options[0], ...state.users.map((user) => {
+      const option = document.createElement("option");
+      option.value = String(user.id);
+      option.textContent = `${user.first_name} — ${user.note || user.role || "user"}`;
+      return option;
+    }));
+  }
+  picker.value = state.userId ? String(state.userId) : "";
 }
 
 async function createUser(event) {
@@ -75,7 +98,14 @@ function selectUser(userId) {
   state.replyTo = null;
   $("reply-to").hidden = true;
   const user = state.users.find((u) => u.id === userId);
-  $("chat-title").textContent = user ? `Chat of ${user.first_name} (${user.role || "user"})` : "";
+  $("chat-title").textContent = user
+    ? `Chat of ${user.first_name} (${user.note || user.role || "user"})` : "";
+  $("act-as").value = String(userId);
+  if (user && user.home && state.box) {  // the pin where this user works
+    $("lat").value = user.home.latitude.toFixed(5);
+    $("lon").value = user.home.longitude.toFixed(5);
+    placePin();
+  }
   $("chat-title").classList.remove("muted");
   for (const li of $("user-list").children) {
     li.className = Number(li.dataset.userId) === userId ? "active" : "";
@@ -333,6 +363,35 @@ async function sendPhoto(event) {
   $("caption").value = "";
 }
 
+// A drawn picture (a heap by a wall), so a visitor can report without a photo at hand.
+function samplePhoto() {
+  const canvas = document.createElement("canvas");
+  canvas.width = 640;
+  canvas.height = 480;
+  const g = canvas.getContext("2d");
+  g.fillStyle = "#9fb7c9"; g.fillRect(0, 0, 640, 260);
+  g.fillStyle = "#b9a68a"; g.fillRect(0, 260, 640, 220);
+  g.fillStyle = "#c9c1b3"; g.fillRect(60, 90, 520, 200);
+  const seed = Date.now() % 997;
+  for (let i = 0; i < 40; i++) {
+    g.fillStyle = `hsl(${(seed + i * 37) % 360}, 35%, ${30 + (i * 7) % 40}%)`;
+    const x = 140 + ((seed * (i + 3)) % 360), y = 250 + ((seed + i * 13) % 120);
+    g.beginPath(); g.ellipse(x, y, 18 + (i % 5) * 6, 10 + (i % 3) * 5, i, 0, Math.PI * 2); g.fill();
+  }
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+}
+
+async function sendSamplePhoto() {
+  if (!state.userId) throw new Error("pick a user first");
+  const form = new FormData();
+  form.append("photo", await samplePhoto(), "sample.jpg");
+  if ($("caption").value) form.append("caption", $("caption").value);
+  if (state.replyTo !== null) form.append("reply_to_message_id", String(state.replyTo));
+  withReply({});
+  await call("POST", `/users/${state.userId}/photo`, form);
+  $("caption").value = "";
+}
+
 function placePin() {
   const [west, south, east, north] = state.box;
   const x = (Number($("lon").value) - west) / (east - west);
@@ -371,6 +430,10 @@ async function start() {
     sendText(text).then(() => { $("text-input").value = ""; }).catch(failed);
   });
   $("photo-form").addEventListener("submit", (e) => sendPhoto(e).catch(failed));
+  $("sample-photo").addEventListener("click", () => sendSamplePhoto().catch(failed));
+  $("act-as").addEventListener("change", (e) => {
+    if (e.target.value) selectUser(Number(e.target.value));
+  });
   $("location-form").addEventListener("submit", (e) => {
     e.preventDefault();
     sendLocation().catch(failed);
