@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from cases import repository as repo
 from cases.errors import BadCaseInput, NotYourCase
@@ -30,7 +31,7 @@ from cases.model import CENTER_ROLES, Actor
 from cases.visibility import case_photos, in_area, redacted_copies
 from cases.workflow import check
 from gridlink.db import Database, Document
-from gridlink.errors import NotFound
+from gridlink.errors import Conflict, NotFound
 from media import redaction
 from media.service import Workers
 
@@ -220,9 +221,17 @@ async def _block(db: Database, *, who: Actor, now: datetime, reason: str | None,
         fields["chat_id"] = chat_id
     if locale:
         fields["locale"] = locale
-    doc = await db[BLOCKS].find_one_and_update(
-        {"user_id": user_id}, {"$set": fields, "$setOnInsert": {"_id": block_id}},
-        upsert=True, return_document=ReturnDocument.AFTER)
+    doc: Document | None = None
+    for _ in range(3):  # two first blocks of one user at once: the unique index lets one insert
+        try:
+            doc = await db[BLOCKS].find_one_and_update(
+                {"user_id": user_id}, {"$set": fields, "$setOnInsert": {"_id": block_id}},
+                upsert=True, return_document=ReturnDocument.AFTER)
+            break
+        except DuplicateKeyError:
+            continue
+    if doc is None:
+        raise Conflict("the block could not be stored; try again", user_id=user_id)
     await log_action(db, action="block", actor=who, now=now, reason=why, case=case if case.get("_id") else None,
                      block_id=doc["_id"], data={"until": end})
     return doc

@@ -26,7 +26,7 @@ from gridlink.db import Database
 from gridlink.errors import InvalidInput
 from media import pipeline, repository
 from media.errors import PhotoNotFound
-from media.pipeline import Derivative, Inspection, Processed
+from media.pipeline import Inspection, Processed
 from media.service import IngestResult, Workers, store
 
 Box = tuple[float, float, float, float]
@@ -114,5 +114,3 @@ async def redact(db: Database, *, photo_id: str, boxes: Sequence[Sequence[float]
     return await store(db, processed=processed, data=processed.web.data, uploader=uploader,
                        case_id=None, keep_original=False, now=now)
 
-
-__all__ = ["BadBoxes", "Box", "Derivative", "check_boxes", "blur", "redact", "redact_bytes"]
