@@ -505,6 +505,54 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
        security=BEARER, params=[p("user_id", INT)])
 
 
+def _inline_body(model: type[BaseModel]) -> dict[str, Any]:
+    """A body generated from its model, inline and without examples (api.moderation's bodies:
+    the redaction's names a stored photo, so no example could be posted as written)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+    schema.pop("examples", None)
+
+    def inline(value: Any) -> Any:  # "#/$defs/X" would resolve against the document's root
+        if isinstance(value, dict):
+            if "$ref" in value and value["$ref"].startswith("#/$defs/"):
+                return inline(defs[value["$ref"].rsplit("/", 1)[-1]])
+            return {k: inline(v) for k, v in value.items()}
+        return [inline(v) for v in value] if isinstance(value, list) else value
+
+    return {"required": bool(schema.get("required")), "content": json_content(inline(schema))}
+
+
+def _moderation(paths: dict[str, dict[str, Any]]) -> None:
+    """Moderation (issue 22, api/moderation.py): hide/unhide/redact a case, block chat users."""
+    from api import moderation as mod_api
+
+    v1, tags = "/api/v1", ["moderation"]
+    case_param = p("ref", description="case id or serial number")
+    for route in mod_api.ROUTES:
+        op(paths, "post", f"{v1}/cases/{{ref}}/{route.path}", summary=route.summary, tags=tags,
+           ok=ref("CaseAnswer"), security=BEARER, params=[case_param],
+           body=_inline_body(route.model))
+    op(paths, "post", f"{v1}/cases/{{ref}}/redact",
+       summary="Blur rectangles of one of the case's photos; the copy replaces it publicly",
+       tags=tags, ok=ref("CaseAnswer"), security=BEARER, params=[case_param],
+       body=_inline_body(mod_api.RedactBody))
+    block = obj({"id": STR, "active": BOOL, "reason": STR, "until": DATETIME},
+                {"case_id": nullable(STR), "serial": nullable(STR), "told_at": nullable(DATETIME),
+                 "user_id": INT, "chat_id": INT})
+    op(paths, "get", f"{v1}/moderation/blocks", summary="Chat users blocked from reporting now",
+       tags=tags, ok=obj({"blocks": {"type": "array", "items": block}}), security=BEARER)
+    op(paths, "post", f"{v1}/moderation/blocks",
+       summary="Block a case's chat reporter (or, admin, a chat user id) from reporting until a date",
+       tags=tags, ok_status=201, ok=obj({"block": block}), security=BEARER,
+       body=_inline_body(mod_api.BlockBody))
+    op(paths, "delete", f"{v1}/moderation/blocks/{{block_id}}", summary="Lift a block now",
+       tags=tags, ok=obj({"block": block}), security=BEARER,
+       params=[p("block_id"), q("reason", STR, "why (for the log)")])
+    op(paths, "get", f"{v1}/moderation/log", summary="The last days' moderation actions",
+       tags=tags, ok=obj({"entries": {"type": "array", "items": {"type": "object"}}}),
+       security=BEARER)
+
+
 def _operations() -> dict[str, dict[str, Any]]:
     paths: dict[str, dict[str, Any]] = {}
     op(paths, "get", "/healthz", summary="Liveness and database round trip", tags=["ops"],
@@ -514,6 +562,7 @@ def _operations() -> dict[str, dict[str, Any]]:
     op(paths, "get", "/api/docs", summary="Browsable API documentation (HTML)", tags=["docs"],
        ok_content={"text/html": {"schema": STR}})
     _staff(paths)
+    _moderation(paths)
     _open311(paths)
     for fmt, content in (("json", json_content(ref("Open311Discovery"))), ("xml", {"text/xml": {"schema": STR}})):
         op(paths, "get", f"/open311/discovery.{fmt}", summary=f"Open311 service discovery ({fmt})",
