@@ -37,7 +37,8 @@ async def page() -> AsyncIterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        # The pages follow the browser's language (one negotiator); these tests read Chinese.
+        context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
         pg = await context.new_page()
         pg.set_default_timeout(15_000)
         try:
