@@ -24,6 +24,8 @@ async def test_hide_and_unhide(client: Client, tokens: Tokens, new_case: NewCase
                           reporter={"user_id": CITIZEN.user_id, "chat_id": CITIZEN.chat_id})
     public = f"{V1}/public/cases/{case['serial']}"
     assert (await client.get(public)).status == 200
+    o311_list = await (await client.get("/open311/v2/requests.json")).json()
+    assert case["serial"] in [r.get("service_request_id") for r in o311_list]
     refused = await client.post(f"{V1}/cases/{case['_id']}/hide", json={"reason": "abuse"},
                                 headers=bearer(tokens["roads"]))
     assert refused.status == 403
@@ -40,6 +42,11 @@ async def test_hide_and_unhide(client: Client, tokens: Tokens, new_case: NewCase
     assert body["case"]["hidden"] is True and "unhide" in body["allowed_actions"]
     assert "hide" not in body["allowed_actions"]
     assert (await client.get(public)).status == 404
+    # every anonymous door: Open311 (one and the list) and the portal
+    assert (await client.get(f"/open311/v2/requests/{case['serial']}.json")).status == 404
+    o311_list = await (await client.get("/open311/v2/requests.json")).json()
+    assert case["serial"] not in [r.get("service_request_id") for r in o311_list]
+    assert (await client.get(f"{V1}/portal/cases/{case['serial']}")).status == 404
     listed = await (await client.get(f"{V1}/cases", headers=bearer(tokens["center"]))).json()
     assert [c["serial"] for c in listed["cases"]] == [case["serial"]]  # staff still list it
     again = await client.post(f"{V1}/cases/{case['_id']}/hide", json={"reason": "abuse"},
@@ -49,6 +56,8 @@ async def test_hide_and_unhide(client: Client, tokens: Tokens, new_case: NewCase
                               headers=bearer(tokens["center"]))
     assert shown.status == 200 and (await shown.json())["case"]["public"] is True
     assert (await client.get(public)).status == 200
+    assert (await client.get(f"/open311/v2/requests/{case['serial']}.json")).status == 200
+    assert (await client.get(f"{V1}/portal/cases/{case['serial']}")).status == 200
     log = await (await client.get(f"{V1}/moderation/log", headers=bearer(tokens["center"]))).json()
     assert sorted(e["action"] for e in log["entries"]) == ["hide", "unhide"]
     assert all(e["moderator"]["name"] == "center" for e in log["entries"])

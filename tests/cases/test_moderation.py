@@ -71,6 +71,11 @@ async def test_hide_takes_the_case_out_of_every_public_view(db: Database, clock:
         visibility.view(None, hidden, clock.now())
     assert visibility.audience(Actor(role="citizen", user_id=999), hidden) is None
     assert await db.cases.count_documents({"_id": case["_id"], **visibility.scope(None, district="310101")}) == 0
+    # the boards list open cases by the public flag: the hidden case is counted, never named
+    from stats import facts
+    assert facts.open_entry(case)[0] == case["serial"]
+    entry_now = facts.open_entry(hidden)
+    assert entry_now is not None and entry_now[0] == "" and not facts.is_public(entry_now)
     # staff and the reporter keep it
     assert visibility.audience(CENTER, hidden) == "center"
     assert visibility.audience(CITIZEN, hidden) == "reporter"
