@@ -44,7 +44,7 @@ async def test_intake_places_links_photos_and_keeps_the_language(
     assert stored["photo_ids"] == [photo] and len(stored["phashes"]) == 1
     assert stored["reporter"]["locale"] == "en"
     assert answer["case"]["placement"]["community_block"] == stored["placement"]["community_block"]
-    assert answer["allowed_actions"] == ["dispatch", "supervise", "merge"]
+    assert answer["allowed_actions"][:3] == ["dispatch", "supervise", "merge"]
     # The photo is the case's now: its area's staff see it.
     assert (await o311.get(f"/api/v1/media/{photo}", headers=bearer(tokens["center"]))).status == 200
 

@@ -37,21 +37,26 @@ def test_every_row_names_known_states_and_a_guard() -> None:
 
 
 def test_allowed_actions_by_principal_and_state() -> None:
-    assert workflow.allowed_actions(CENTER, case("reported", assignee=None)) == ["dispatch", "supervise", "merge"]
-    assert workflow.allowed_actions(STREET, case("reported", assignee=None)) == ["dispatch", "supervise", "merge"]
+    # moderation's rows (hide, unhide, redact) apply in any state: tests/cases of moderation
+    def allowed(who: Actor, doc: dict[str, Any]) -> list[str]:
+        return [a for a in workflow.allowed_actions(who, doc) if a not in ("hide", "unhide", "redact")]
+
+    toolset = ["refuse", "suspend", "refile", "replace"]  # the center's, before dispatch (issue 22)
+    assert allowed(CENTER, case("reported", assignee=None)) == ["dispatch", "supervise", "merge", *toolset]
+    assert allowed(STREET, case("reported", assignee=None)) == ["dispatch", "supervise", "merge", *toolset]
     assert workflow.allowed_actions(OTHER_STREET, case("reported", assignee=None)) == []
     assert workflow.allowed_actions(ROADS, case("reported", assignee=None)) == []
     assert workflow.allowed_actions(ROADS, case("dispatched")) == ["accept", "return", "extend"]
     assert workflow.allowed_actions(WATER, case("dispatched")) == []
     pending = case("in_progress", extension={"status": "pending"})
     assert workflow.allowed_actions(ROADS, pending) == ["return", "feedback"]
-    assert workflow.allowed_actions(CENTER, pending) == ["decide", "supervise", "merge"]
-    assert workflow.allowed_actions(CENTER, case("awaiting_verification")) == ["verify", "supervise", "merge"]
-    assert workflow.allowed_actions(CENTER, case("closed")) == ["rate"]
-    assert workflow.allowed_actions(CITIZEN, case("closed")) == ["rate"]
-    assert workflow.allowed_actions(Actor(role="citizen", user_id=1), case("closed")) == []
-    assert workflow.allowed_actions(CENTER, case("closed", rating={"score": 5})) == []
-    assert workflow.allowed_actions(ADMIN, case("merged")) == []
+    assert allowed(CENTER, pending) == ["decide", "supervise", "merge", "void", "suspend"]
+    assert allowed(CENTER, case("awaiting_verification")) == ["verify", "supervise", "merge", "void"]
+    assert allowed(CENTER, case("closed")) == ["rate"]
+    assert allowed(CITIZEN, case("closed")) == ["rate"]
+    assert allowed(Actor(role="citizen", user_id=1), case("closed")) == []
+    assert allowed(CENTER, case("closed", rating={"score": 5})) == []
+    assert allowed(ADMIN, case("merged")) == []
     for state in OPEN_STATES:
         assert "supervise" in workflow.allowed_actions(ADMIN, case(state))
 
