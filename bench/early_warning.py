@@ -70,6 +70,8 @@ def main() -> None:
                     help="inject outbreaks into block × category (default) or street × category series")
     ap.add_argument("--oracle", type=float, nargs="*", default=[1e-5, 1e-6],
                     help="block mode: also the oracle rule at these per-test α")
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="thresholds other than the defaults (stats.early_warning.Config fields)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     lam, streets, _ = rates(rng)
@@ -117,7 +119,7 @@ def main() -> None:
         outbreaks, controls = inject(street_counts, lam_street,
                                      lam_street[:, None] * rhythm(DAYS)[None, :])
 
-    cfg = ew.Config()
+    cfg = ew.Config(**{k: type(getattr(ew.Config(), k))(v) for k, v in (a.split("=", 1) for a in args.set)})
     t0 = time.perf_counter()
     alarm_block = np.zeros((n_series, DAYS - EVAL_FROM), dtype=bool)
     chunk = 2000
@@ -144,12 +146,25 @@ def main() -> None:
         prior_of[si] = per_block
     localised = np.zeros_like(alarm_block)
     named_total = 0
+    # Street alarm days within a block outbreak of that street × category (onset .. end + 7):
+    # did the naming point at the outbreak's block (right), elsewhere only (wrong), or nowhere?
+    during = {}
+    if args.place == "block":
+        for o in outbreaks:
+            r = int(s_index[o["series"]] * 31 + cat_index[o["series"]])
+            for d in range(o["start"] - EVAL_FROM, o["end"] - EVAL_FROM + WITHIN):
+                during[(r, d)] = o["series"]
+    naming = {"right": 0, "wrong": 0, "none": 0}
     for r, d in zip(*np.nonzero(alarm_street), strict=True):
         rows = rows_of[int(r)]
         prior = prior_of[int(r) // 31]
-        for i, _, _, _ in ew.localise(counts[rows], day=int(d) + EVAL_FROM, cfg=cfg, prior=prior)[:3]:
-            localised[rows[i], d] = True
+        named = [int(rows[i]) for i, _, _, _ in
+                 ew.localise(counts[rows], day=int(d) + EVAL_FROM, cfg=cfg, prior=prior + 1)[:3]]
+        for i in named:
+            localised[i, d] = True
             named_total += 1
+        if (int(r), int(d)) in during:
+            naming["right" if during[(int(r), int(d))] in named else "wrong" if named else "none"] += 1
     took_loc = time.perf_counter() - t1
 
     # Naive: the ISO week's count (weeks end on day index 6 mod 7) at or above a fixed number.
@@ -236,7 +251,9 @@ def main() -> None:
     print(f"series: {n_series:,} block × category + {len(street_counts)} street × category, "
           f"{DAYS} days; outbreaks {len(outbreaks)} (x3+: {sum(o['mult'] >= 3 for o in outbreaks)}), "
           f"controls {len(controls)}; detection {took:.1f} s, localisation {took_loc:.1f} s "
-          f"({named_total} block namings on {int(alarm_street.sum())} street alarm days)")
+          f"({named_total} block namings on {int(alarm_street.sum())} street alarm days; on those within "
+          f"a block outbreak of theirs, the outbreak's block named {naming['right']}, only others "
+          f"{naming['wrong']}, none {naming['none']})")
     print(f"median weekly baseline of outbreak series: large {statistics.median(o['weekly_base'] for o in outbreaks if o['large']):.2f}, "
           f"small {statistics.median(o['weekly_base'] for o in outbreaks if not o['large']):.2f} cases")
     head = f"{'':32}{'detected':>9}{'x3+':>7}{'large':>7}{'small':>7}{'FA/street/mo':>14}{'controls':>10}{'delay d':>9}"

@@ -106,8 +106,8 @@ class Settings(BaseSettings):
     early_warning_min_expected: float = Field(0.2, gt=0, le=1000)
     early_warning_quiet_days: int = Field(7, ge=1, le=91)
     early_warning_localise_alpha: float = Field(0.01, gt=0, lt=0.5)
-    early_warning_localise_min_count: int = Field(2, ge=2, le=100_000)
-    early_warning_localise_prior: float = Field(2.0, ge=0, le=1000)
+    early_warning_localise_min_count: int = Field(3, ge=2, le=100_000)
+    early_warning_localise_prior: float = Field(0.5, gt=0, le=1000)
     # tests and drills only: shift this process's clock (a stepped server clock)
     clock_offset_s: float = Field(0.0, ge=-10 * 365 * 86_400, le=10 * 365 * 86_400)
     # /metrics (gridlink/metrics.py): the worker's own port (0 = none; web serves it on

@@ -28,6 +28,9 @@ ALERT_TEXT = {
            "expected about {expected} (at most {upper}).\nBoard: {board}\nTrend: {trend}"),
 }
 WINDOW_WORDS = {"zh": {1: "今日", 7: "近7天"}, "en": {1: "today", 7: "in the last 7 days"}}
+# A street alert's blocks driving the rise (stats.early_warning.localise)
+BLOCKS_TEXT = {"zh": ("主要在：", "{place} {observed} 件（预期约 {expected}）", "、"),
+               "en": ("Mostly in: ", "{place} {observed} (expected about {expected})", "; ")}
 CENTER_ROLES = ("dispatcher",)
 
 
@@ -44,20 +47,27 @@ def alert_text(alert: Document, d: Directory, *, locale: str | None, base_url: s
     place_param = "block" if alert["level"] == "block" else "street"
     trend_q = urlencode({place_param: alert["place"], "category": alert["category"], "grain": "day",
                          "lang": lang})
-    return ALERT_TEXT[lang].format(
+    text = ALERT_TEXT[lang].format(
         place=names.get(alert["place"], alert["place"]), street=names.get(alert["street"], alert["street"]),
         category=label("category", alert["category"]), window=WINDOW_WORDS[lang][int(alert["window"])],
         observed=alert["observed"], expected=alert["expected"], upper=alert["upper"],
         board=f"{base_url}/board?{urlencode({'unit': alert['place']})}",
         trend=f"{base_url}/trends?{trend_q}")
+    if alert.get("blocks"):
+        head, each, sep = BLOCKS_TEXT[lang]
+        where = sep.join(each.format(place=names.get(b["block"], b["block"]), observed=b["observed"],
+                                     expected=b["expected"]) for b in alert["blocks"])
+        first, rest = text.split("\n", 1)
+        text = f"{first}\n{head}{where}\n{rest}"
+    return text
 
 
 def recipient_units(alert: Document, d: Directory, district: str) -> list[tuple[str, tuple[str, ...]]]:
     """(unit, roles) who hear of the alert: the street center and the district center; for a
-    block, also its station head (workstation or patrol zone)."""
+    block (or the blocks a street alert names), also its station head (workstation or patrol zone)."""
     out: list[tuple[str, tuple[str, ...]]] = [(alert["street"], CENTER_ROLES), (district, CENTER_ROLES)]
-    if alert["level"] == "block":
-        station = d.parent.get(alert["place"])
+    blocks = [alert["place"]] if alert["level"] == "block" else [b["block"] for b in alert.get("blocks") or []]
+    for station in dict.fromkeys(d.parent.get(b) for b in blocks):  # a street alert's named blocks too
         if station:
             out.append((station, ("station_head",)))
     return out

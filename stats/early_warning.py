@@ -17,7 +17,7 @@ after `quiet_days` without one. Only an episode's opening is an alert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,8 +57,8 @@ class Config:
     quiet_days: int = 7
     # Localising a street × category alarm to its blocks (`localise`)
     localise_alpha: float = 0.01
-    localise_min_count: int = 2
-    localise_prior: float = 2.0
+    localise_min_count: int = 3
+    localise_prior: float = 0.5
 
     def windows(self) -> tuple[Window, Window]:
         return (Window(1, self.daily_alpha, self.daily_min_count, self.recent_days, self.guard_days),
@@ -152,8 +152,8 @@ def localise(blocks: Any, *, day: int, cfg: Config, window: int = 7, prior: Any 
     street's N cases in the window, a block's count is binomial(N, share), its share of the
     street's baseline (the same reference windows as `detect`: recent weeks before the guard
     band, and a year earlier ± `season_windows` weeks), shrunk towards `prior` (e.g. the block's
-    share of all categories; uniform without one) by `localise_prior` pseudo-cases so a block
-    without history is not "expected to have nothing". A block is named when its p-value,
+    share of all categories; uniform without one) by `localise_prior` pseudo-cases per block
+    (0.5: Jeffreys' prior), so a block without history is not "expected to have nothing". A block is named when its p-value,
     Bonferroni-corrected over the street's blocks, is below `localise_alpha` and it holds at
     least `localise_min_count` of the window's cases. Ranked by the likelihood ratio."""
     import numpy as np
@@ -173,7 +173,8 @@ def localise(blocks: Any, *, day: int, cfg: Config, window: int = 7, prior: Any 
         base = base + y[:, season - cfg.season_windows * 7: season + (cfg.season_windows + 1) * 7].sum(axis=1)
     prior_share = (np.full(n_blocks, 1.0 / n_blocks) if prior is None
                    else np.asarray(prior, dtype=np.float64) / max(float(np.sum(prior)), 1e-12))
-    share = (base + cfg.localise_prior * prior_share) / (base.sum() + cfg.localise_prior)
+    pseudo = cfg.localise_prior * n_blocks
+    share = (base + pseudo * prior_share) / (base.sum() + pseudo)
     expected = total * share
     p = st.binom.sf(x - 1, int(total), np.clip(share, 1e-12, 1.0))
     named = np.nonzero((p * n_blocks < cfg.localise_alpha) & (x >= cfg.localise_min_count) & (x > expected))[0]
@@ -246,6 +247,8 @@ class Signal:
     observed: int
     expected: float
     upper: int
+    # A street alarm's blocks driving it (`localise`): (block, observed, expected), strongest first
+    blocks: tuple[tuple[str, int, float], ...] = ()
 
     @property
     def episode_key(self) -> str:
@@ -254,23 +257,46 @@ class Signal:
 
 async def signals(db: Database, *, today: date, cfg: Config, directory: Directory,
                   version: str | None = None) -> list[Signal]:
-    """Today's alarms (the window ending today), block and street level, daily and weekly."""
+    """Today's alarms (the window ending today), block and street level, daily and weekly; a
+    street alarm names the blocks driving it (`localise`), from the street's block series."""
     out: list[Signal] = []
     days = history_days(cfg)
-    # Block series a street at a time (~3,500 series × 400 days), street series together.
-    rounds = [("block", [street]) for street in directory.of_level("street")] + [("street", None)]
-    for level, streets in rounds:
-        keys, matrix, _ = await series_of(db, level=level, end=today, days=days, streets=streets,
+    keys, matrix, _ = await series_of(db, level="street", end=today, days=days, directory=directory,
+                                      version=version)
+    street_alarms = _alarms("street", keys, matrix, cfg, days, today)
+    # Block series a street at a time (~3,500 series × 400 days at most).
+    for street in directory.of_level("street"):
+        keys, matrix, _ = await series_of(db, level="block", end=today, days=days, streets=[street],
                                           directory=directory, version=version)
         if not keys:
             continue
-        for window in cfg.windows():
-            found = detect(matrix, cfg, window, start=days - 1)
-            for i in found["alarm"][:, -1].nonzero()[0]:
-                street, place, category = keys[int(i)]
-                out.append(Signal(level, street, place, category, window.days, today,
-                                  int(found["observed"][i, -1]), round(float(found["expected"][i, -1]), 2),
-                                  int(found["upper"][i, -1])))
+        out += _alarms("block", keys, matrix, cfg, days, today)
+        # A block's prior share (`localise`): its cases of every category over the span read.
+        totals: dict[str, int] = {}
+        for key, n in zip(keys, matrix.sum(axis=1).tolist(), strict=True):
+            totals[key[1]] = totals.get(key[1], 0) + int(n)
+        for i, sig in enumerate(street_alarms):
+            if sig.street != street:
+                continue
+            rows = [k for k, key in enumerate(keys) if key[2] == sig.category]
+            named = localise(matrix[rows], day=days - 1, cfg=cfg, window=sig.window,
+                             prior=[totals[keys[k][1]] + 1 for k in rows])
+            street_alarms[i] = replace(sig, blocks=tuple((keys[rows[r]][1], x, mu) for r, x, mu, _ in named[:3]))
+    return street_alarms + out
+
+
+def _alarms(level: str, keys: list[tuple[str, str, str]], matrix: Any, cfg: Config, days: int,
+            today: date) -> list[Signal]:
+    out: list[Signal] = []
+    if not keys:
+        return out
+    for window in cfg.windows():
+        found = detect(matrix, cfg, window, start=days - 1)
+        for i in found["alarm"][:, -1].nonzero()[0]:
+            street, place, category = keys[int(i)]
+            out.append(Signal(level, street, place, category, window.days, today,
+                              int(found["observed"][i, -1]), round(float(found["expected"][i, -1]), 2),
+                              int(found["upper"][i, -1])))
     return out
 
 
@@ -308,6 +334,7 @@ async def record(db: Database, found: list[Signal], *, today: date, cfg: Config,
                "street": s.street, "place": s.place, "category": s.category, "window": s.window,
                "opened_day": today.isoformat(), "last_day": today.isoformat(),
                "observed": s.observed, "expected": s.expected, "upper": s.upper, "peak": s.observed,
+               "blocks": [{"block": b, "observed": x, "expected": mu} for b, x, mu in s.blocks],
                "opened_at": now}
         if not await insert_new(db[ALERTS], [doc]):
             opened.append(doc)

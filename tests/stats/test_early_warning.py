@@ -57,6 +57,26 @@ def test_small_counts_never_alarm() -> None:
     assert ew.detect(z, CFG, CFG.windows()[0], start=499)["alarm"].all()
 
 
+def test_a_street_rise_is_localised_to_the_block_driving_it() -> None:
+    """Kulldorff's conditional model: the block whose share of the street's week jumped is
+    named; a rise spread over the whole street names no block; one case names none."""
+    rng = np.random.default_rng(3)
+    rates = rng.pareto(1.6, 60) * 0.02 + 0.01  # 60 blocks of one street × category, per day
+    y = rng.poisson(rates[:, None], (60, 500)).astype(float)
+    quiet = ew.localise(y, day=499, cfg=CFG)
+    hot = int(np.argsort(rates)[30])  # a middling block
+    y[hot, 493:500] += rng.poisson(1.2, 7) + 1  # about 15 extra cases in its week
+    found = ew.localise(y, day=499, cfg=CFG, prior=rates)
+    assert found and found[0][0] == hot and found[0][1] > found[0][2]
+    assert all(i != hot for i, *_ in quiet)
+    spread = y.copy()
+    spread[:, 493:500] = rng.poisson(rates[:, None] * 4, (60, 7))  # everyone ×4: no one block
+    assert ew.localise(spread, day=499, cfg=CFG) == []
+    few = np.zeros((60, 500))
+    few[5, 498:500] = 1  # two cases where there were none: too few to point at a block
+    assert ew.localise(few, day=499, cfg=CFG) == []
+
+
 def test_thresholds_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from gridlink.settings import SettingsError, load_settings
 
@@ -223,3 +243,18 @@ def test_the_generator_injects_an_outbreak_at_its_place_category_and_period() ->
     for bad in ("x", f"{block}:{category}:2026-10-01:0:3", f"{block}:{category}:2026-10-01:7:1"):
         with pytest.raises(ValueError):
             Outbreak.parse(bad)
+
+
+def test_a_street_alert_names_its_blocks_and_reaches_their_station_heads() -> None:
+    d = demo_directory()
+    alert = {"_id": "x", "level": "street", "street": STREET, "place": STREET, "category": "exposed_garbage",
+             "window": 7, "observed": 30, "expected": 11.5, "upper": 22,
+             "blocks": [{"block": BLOCK, "observed": 12, "expected": 1.4}]}
+    zh = chat.alert_text(alert, d, locale="zh-CN", base_url="https://g.example")
+    en = chat.alert_text(alert, d, locale="en", base_url="https://g.example")
+    assert f"主要在：{d.name[BLOCK]} 12 件" in zh.split("\n")[1]
+    assert f"Mostly in: {d.name_en[BLOCK]} 12 (expected about 1.4)" in en
+    units = chat.recipient_units(alert, d, "310101")
+    assert (d.parent[BLOCK], ("station_head",)) in units and (STREET, ("dispatcher",)) in units
+    assert chat.recipient_units({**alert, "blocks": []}, d, "310101") == [
+        (STREET, ("dispatcher",)), ("310101", ("dispatcher",))]
