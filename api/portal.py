@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import parse
 from api.keys import CLOCK, DB, SETTINGS
-from api.stats import STATIC, _day
+from api.stats import _day, page_response
 from cases import lifecycle, visibility
 from cases import repository as cases_repo
 from cases.model import RATINGS
@@ -90,8 +90,8 @@ async def performance(request: web.Request) -> web.Response:
     return _json({"from": start.isoformat(), "to": end.isoformat(), **tables})
 
 
-async def page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "stats" / "portal.html", headers={"Cache-Control": "no-cache"})
+async def page(request: web.Request) -> web.Response:
+    return page_response(request, "portal.html")  # in the negotiated language, like every page
 
 
 def setup_routes(app: web.Application) -> None:

@@ -336,15 +336,20 @@ async def cjk_font(request: web.Request) -> web.FileResponse:
                                                       "Content-Type": "font/otf"})
 
 
+def page_response(request: web.Request, name: str) -> web.Response:
+    """A page of static/stats in the negotiated language: it states it (`<html lang>`,
+    Content-Language) and its script reads it — the same choice as the desk's, Open311's and
+    the bot's for this request's header."""
+    text = (STATIC / "stats" / name).read_text(encoding="utf-8")  # a few kB: read fresh
+    locale = request_locale(request)
+    html = text.replace('<html lang="zh-CN">', f'<html lang="{locale}">', 1)
+    return web.Response(text=html, content_type="text/html", charset="utf-8", headers={
+        "Cache-Control": "no-cache", "Content-Language": locale, "Vary": "Accept-Language, Cookie"})
+
+
 def _page(name: str) -> web.RouteDef:
     async def handler(request: web.Request) -> web.Response:
-        # The page states the negotiated language (`<html lang>`, Content-Language), which its
-        # script reads: the same choice as the desk's, Open311's and the bot's for this header.
-        text = (STATIC / "stats" / name).read_text(encoding="utf-8")  # ~1 kB: read fresh
-        locale = request_locale(request)
-        html = text.replace('<html lang="zh-CN">', f'<html lang="{locale}">', 1)
-        return web.Response(text=html, content_type="text/html", charset="utf-8", headers={
-            "Cache-Control": "no-cache", "Content-Language": locale, "Vary": "Accept-Language, Cookie"})
+        return page_response(request, name)
 
     return web.get("/" + name.removesuffix(".html"), handler)
 

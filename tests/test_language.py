@@ -1,5 +1,5 @@
 """One language negotiator (gridlink.i18n.negotiate): the same Accept-Language gives the same
-language on every surface — the desk's page, a statistics page, the statistics JSON and its
+language on every surface — the desk's page, every statistics page, the statistics JSON and its
 export, Open311's services, an API error and the bot's reply (Telegram's language_code is a
 tag of the same grammar, sent through the same function) — for a table of headers with q-values,
 `*`, languages we do not speak and none at all. An explicit choice beats the header everywhere."""
@@ -65,6 +65,12 @@ async def _surfaces(http: aiohttp.ClientSession, base: str, headers: dict[str, s
         assert res.status == 200
         out["board page"] = _html_lang(await res.text())
         out["board Content-Language"] = res.headers["Content-Language"]
+    langs = set()
+    for page in ("hotspots", "map", "trends", "assessment", "portal"):
+        async with http.get(f"{base}/{page}{query}", headers=headers) as res:
+            assert res.status == 200
+            langs.add(_html_lang(await res.text()))
+    out["other pages"] = langs
     sep = "&" if query else "?"
     async with http.get(f"{base}/api/v1/stats/assessment{query}", headers=headers) as res:
         assert res.status == 200
@@ -89,7 +95,7 @@ async def _surfaces(http: aiohttp.ClientSession, base: str, headers: dict[str, s
 
 
 def _expected(want: str) -> dict[str, Any]:
-    return {"desk page": want, "board page": want, "board Content-Language": want,
+    return {"desk page": want, "board page": want, "board Content-Language": want, "other pages": {want},
             "assessment JSON": want, "assessment formula": "Handling rate" if want == EN else "处置率",
             "assessment CSV": want, "Open311 services": want, "API error": want,
             "API error title": desk_t("api_error.invalid_input", want)}

@@ -21,9 +21,9 @@ const WORDS = {
        period: "This period"},
 };
 const params0 = new URLSearchParams(location.search);
-const lang = params0.get("lang") === "en" || (!params0.get("lang") && (navigator.language || "").startsWith("en")) ? "en" : "zh";
+// The server negotiated the language (lang/locale parameter, then Accept-Language) into <html lang>.
+const lang = document.documentElement.lang === "en" ? "en" : "zh";
 const W = WORDS[lang];
-document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
 for (const el of document.querySelectorAll("[data-t]")) el.textContent = W[el.dataset.t];
 document.getElementById("title").textContent = W.title;
 
