@@ -3,8 +3,9 @@
 Hide, unhide and redact are rows of the workflow table (`cases.workflow`, guard "center") and go
 through the lifecycle's guarded commit, so each is in the case's history with its moderator.
 Hiding sets `public` False (every public door — portal, Open311, public API, boards, lists —
-already reads that flag) and keeps the earlier value in `hidden_public` for unhide; `hidden`
-itself is what `cases.visibility` checks for one case. A redaction stores a blurred copy
+already reads that flag; `cases.schema.derived` keeps it False on every later change while the
+case is hidden, e.g. a re-file) and unhide sets it as the policy does (`cases.intake.is_public`);
+`hidden` itself is what `cases.visibility` checks for one case. A redaction stores a blurred copy
 (`media.redaction`) that replaces the photo in `public_photos`; the original stays on the case,
 staff-only.
 
@@ -26,6 +27,7 @@ from pymongo.errors import DuplicateKeyError
 
 from cases import repository as repo
 from cases.errors import BadCaseInput, NotYourCase
+from cases.intake import is_public
 from cases.lifecycle import EVENT_TYPES, _commit, _load, clean_text, history_entry
 from cases.model import CENTER_ROLES, Actor
 from cases.visibility import case_photos, in_area, redacted_copies
@@ -99,12 +101,13 @@ async def hide(db: Database, *, case_ref: str, actor: ActorLike, now: datetime, 
 
 async def unhide(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
                  reason: str | None = None, expected_version: int | None = None) -> Document:
-    """Show the case again as it was before it was hidden (public only if it was)."""
+    """Show the case again: public if the policy makes its channel and category public (as
+    intake and a re-file set the flag; a re-file while hidden may have changed it)."""
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
     check(who, case, "unhide")
     why = clean_text(reason, "reason", required=False, limit=1000)
-    public = bool(case.get("hidden_public"))
+    public = is_public(case.get("channel") or "", case.get("category") or "")
     entry = history_entry(case, actor=who, action="unhide", to=case["state"], now=now, reason=why,
                           data={"public": public})
     new = await _commit(db, case, entry, set_={"hidden": False, "hidden_public": None,

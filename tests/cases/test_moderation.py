@@ -212,3 +212,20 @@ async def test_admin_blocks_by_user_id(db: Database, clock: FakeClock) -> None:
     assert (await moderation.active_block(db, user_id=77, now=clock.now()) or {})["_id"] == block["_id"]
     assert moderation.may_manage(CENTER, block)  # the district center
     assert not moderation.may_manage(STREET, block)
+
+
+async def test_a_refile_while_hidden_keeps_it_hidden(db: Database, clock: FakeClock,
+                                                     new_case: NewCase) -> None:
+    from cases import lifecycle
+    from tests.cases.conftest import POLICY
+
+    case = await new_case()
+    hidden = await moderation.hide(db, case_ref=case["_id"], actor=CENTER, now=clock.now(), reason="r")
+    other = "exposed_garbage"  # a public category: the re-file sets the flag, the hide wins
+    refiled = await lifecycle.refile(db, case_ref=hidden["_id"], actor=CENTER, now=clock.now(),
+                                     policy=POLICY, category=other, reason="wrong category")
+    assert refiled["hidden"] is True and refiled["public"] is False
+    shown = await moderation.unhide(db, case_ref=case["_id"], actor=CENTER, now=clock.now())
+    from cases.intake import is_public
+    assert is_public(shown["channel"], other) and shown["public"] is True
+
