@@ -177,6 +177,12 @@ class Case(_Part):
     update_id: int | None = None
     synthetic: bool = False
     # moderation (cases.moderation): a hidden case is out of every public view (`public` is kept
+    # False meanwhile, see `derived`; `hidden_public` records what it was); `redactions` pair a
+    # photo with its redacted copy, which replaces it in `public_photos`.
+    hidden: bool = False
+    hidden_public: bool | None = None
+    redactions: list[dict[str, Any]] = Field(default_factory=list)
+    # moderation (cases.moderation): a hidden case is out of every public view (`public` is kept
     # False meanwhile, `hidden_public` holds it for unhide); `redactions` pair a photo with its
     # redacted copy, which replaces it in `public_photos`.
     hidden: bool = False
@@ -243,7 +249,9 @@ def derived(case: Mapping[str, Any]) -> dict[str, Any]:
             "by_category": bucket(case.get("category"), created),
             "by_kind": bucket(case.get("kind"), created),
             "by_unit": bucket(assignee.get("unit"), created),
-            "schema_version": SCHEMA_VERSION}
+            "schema_version": SCHEMA_VERSION,
+            # a hidden case is nobody's public case, whatever change sets its flag (a re-file)
+            **({"public": False} if case.get("hidden") else {})}
 
 
 def _bad(exc: ValidationError) -> BadCaseInput:
