@@ -41,7 +41,14 @@ async def who(update: Update, d: BotDeps) -> dict[str, Any]:
                              "name": user.full_name, "locale": locale_of(update, d)}
     if member is not None:
         actor.update(role=member["role"], unit=member["unit"], name=member.get("name") or user.full_name)
+    # Every role the user holds: the main one, and a second one where allowed (grids.ALSO_ROLES).
+    actor["roles"] = [actor["role"], *([member["also_role"]] if member and member.get("also_role") else [])]
     return actor
+
+
+def patrols(actor: dict[str, Any]) -> bool:
+    """Whether the user may report as the patrol (a coordinator, or a head who also is one)."""
+    return "coordinator" in actor.get("roles", [actor["role"]])
 
 
 async def dialogue(update: Update, d: BotDeps) -> dict[str, Any] | None:

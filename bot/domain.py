@@ -60,9 +60,11 @@ async def member(db: Database, *, user_id: int) -> Document | None:
 
 
 async def bind_member(db: Database, *, user_id: int, chat_id: int, role: str, unit: str,
-                      name: str, locale: str, now: datetime) -> None:
+                      name: str, locale: str, now: datetime, also_role: str | None = None,
+                      also_unit: str | None = None) -> None:
     await grids_repo.bind(db, user_id=user_id, chat_id=chat_id, role=role, unit=unit,
-                          name=name, locale=locale, now=now)
+                          name=name, locale=locale, now=now, also_role=also_role,
+                          also_unit=also_unit)
 
 
 async def unbind_member(db: Database, *, user_id: int) -> Document | None:

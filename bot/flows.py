@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 from bot import domain
 from bot.application import BotDeps
 from bot.blocks import refused
-from bot.common import append, begin, end, error_text, locale_of, save, say, who
+from bot.common import append, begin, end, error_text, locale_of, patrols, save, say, who
 from bot.keyboards import assignment_keyboard, choices, location_request, remove, stars_keyboard
 from cases.lifecycle import MAX_PHOTOS
 from gridlink import ratelimit
@@ -34,7 +34,7 @@ async def begin_on_spot(update: Update, d: BotDeps) -> None:
     if await refused(update, d):
         return
     actor = await who(update, d)
-    if actor["role"] != "coordinator":
+    if not patrols(actor):
         await say(update, d, "report.coordinators_only")
         return
     await begin(update, d, "report", "before", _new_report(update, on_spot=True))
@@ -100,7 +100,7 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
     new: tuple[str, str, dict[str, Any]] | None = None
     if conv is None:
         actor = await who(update, d)
-        if actor["role"] != "coordinator":
+        if not patrols(actor):
             await say(update, d, "report.coordinators_only")
             return
         if await refused(update, d):
@@ -209,7 +209,7 @@ async def on_location(update: Update, d: BotDeps, conv: Conv | None) -> None:
         await save(update, d, "appeal", "extras", conv["data"])
         await say(update, d, "citizen.extra_added", markup=choices([], locale_of(update, d), confirm=True))
         return
-    await say(update, d, "report.need_photo" if (await who(update, d))["role"] == "coordinator"
+    await say(update, d, "report.need_photo" if patrols(await who(update, d))
               else "fallback.hint")
 
 

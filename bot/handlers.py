@@ -63,7 +63,8 @@ async def start_chat(update: Update, context: Ctx) -> None:
         return
     await domain.bind_member(d.db, user_id=user.id, chat_id=chat.id, role=invite["role"],
                              unit=invite["unit"], name=invite.get("name") or user.full_name,
-                             locale=locale, now=d.clock.now())
+                             locale=locale, now=d.clock.now(), also_role=invite.get("also_role"),
+                             also_unit=invite.get("also_unit"))
     unit = await domain.unit_label(d.db, code=invite["unit"], locale=locale)
     await say(update, d, "start.bound", role=t(f"role.{invite['role']}", locale), unit=unit)
 

@@ -46,6 +46,11 @@ ROLES: dict[str, tuple[str, ...]] = {
     # a department's head: its cases' first escalation level (notify.recipients)
     "department_head": (DEPARTMENT,),
 }
+# Roles one person may hold beside their main one: a station head or block leader who also
+# patrols as a coordinator (DESIGN §3). The main role decides escalations, lists and who sees
+# what; the extra one lets them report as the patrol does.
+ALSO_ROLES: dict[str, tuple[str, ...]] = {"station_head": ("coordinator",),
+                                          "leader": ("coordinator",)}
 _BATCH = 500
 _NO_GEOMETRY = {"geojson": 0}
 
@@ -57,6 +62,7 @@ async def ensure_indexes(db: Database) -> None:
     await db.units.create_index([("version", ASCENDING), ("parent", ASCENDING), ("code", ASCENDING)])
     await db.roster.create_index([("user_id", ASCENDING)], unique=True)
     await db.roster.create_index([("unit", ASCENDING), ("role", ASCENDING)])
+    await db.roster.create_index([("also_unit", ASCENDING)])
 
 
 # --- versions -------------------------------------------------------------------------------
@@ -200,17 +206,32 @@ async def list_units(db: Database, *, level: str | None = None, parent: str | No
 
 # --- roster ---------------------------------------------------------------------------------
 
-async def bind(db: Database, *, user_id: int, chat_id: int, role: str, unit: str, name: str,
-               locale: str, now: datetime | None = None) -> dict[str, Any]:
-    """Bind a chat user to a role in a unit (replacing their previous binding)."""
-    if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+def check_also(role: str, also_role: str) -> None:
+    if also_role not in ALSO_ROLES.get(role, ()):
+        raise InvalidInput(f"a {role} cannot also be a {also_role}")
+
+
+async def _check_level(db: Database, role: str, unit: str) -> None:
     found = await get_unit(db, code=unit, geometry=False)
     if found["level"] not in ROLES[role]:
         raise InvalidInput(f"a {role} is bound to a {' or '.join(ROLES[role])}, "
                            f"but {unit} is a {found['level']}")
+
+
+async def bind(db: Database, *, user_id: int, chat_id: int, role: str, unit: str, name: str,
+               locale: str, now: datetime | None = None, also_role: str | None = None,
+               also_unit: str | None = None) -> dict[str, Any]:
+    """Bind a chat user to a role in a unit (replacing their previous binding), and
+    optionally to a second role that ALSO_ROLES allows beside it (in its own unit)."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    await _check_level(db, role, unit)
     doc = {"_id": user_id, "user_id": user_id, "chat_id": chat_id, "role": role, "unit": unit,
            "name": name, "locale": locale, "bound_at": now}
+    if also_role is not None:
+        check_also(role, also_role)
+        await _check_level(db, also_role, also_unit or "")
+        doc.update(also_role=also_role, also_unit=also_unit)
     await db.roster.replace_one({"_id": user_id}, doc, upsert=True)
     return doc
 
@@ -225,6 +246,12 @@ async def members(db: Database, *, unit: str, role: str | None = None) -> list[d
     if role is not None:
         query["role"] = role
     return [doc async for doc in db.roster.find(query).sort([("name", ASCENDING), ("user_id", ASCENDING)])]
+
+
+async def also_members(db: Database, *, unit: str) -> list[dict[str, Any]]:
+    """Members holding their second role (ALSO_ROLES) in `unit`."""
+    docs = [doc async for doc in db.roster.find({"also_unit": unit})]
+    return sorted(docs, key=lambda d: (d.get("name", ""), d["user_id"]))
 
 
 async def membership(db: Database, *, user_id: int) -> dict[str, Any] | None:

@@ -105,7 +105,8 @@ async def _roster_view(request: web.Request, *, problem: str = "", status: int =
             _, children = await grids_repo.list_units(db, parent=code, limit=200)
             ctx.update(unit=unit, children=children,
                        people=await roster.people_of(db, unit=code, now=now),
-                       members=await grids_repo.members(db, unit=code))
+                       members=await grids_repo.members(db, unit=code)
+                       + await grids_repo.also_members(db, unit=code))
     notice = request.query.get("notice")
     if notice == "unbound":
         ctx["notice"] = t("roster.unbound", locale(request), name=request.query.get("name", ""),

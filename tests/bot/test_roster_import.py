@@ -16,8 +16,11 @@ from bot import roster
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from gridlink.errors import InvalidInput
+from gridlink.i18n import t
 from grids import repository as grids_repo
 from grids.importer import parse_grid
+from tests.bot.conftest import BLOCK_ONE, BLOCK_TWO, BotWorld
+from tests.bot.test_flows import jpeg
 from tests.grids.conftest import tiny_fc
 
 BLOCKS = ["310101001001001", "310101001001002", "310101001002001", "310101001002002"]
@@ -167,3 +170,43 @@ async def test_expired_invites_are_reissued_with_new_links(
     assert new.status == "pending" and new.token != old.token
     invite = await bot_repo.redeem_invite(db, token=new.token, user_id=7, now=clock.now())
     assert invite["unit"] == BLOCKS[0]
+
+
+async def test_a_station_head_who_is_also_a_coordinator_binds_both_and_reports_as_patrol(
+        world: BotWorld) -> None:
+    """Two rows of one phone and name, station head of the workstation and coordinator of a
+    block: one person, one invite; bound, they report a photo as the patrol does. A second
+    role the standards do not pair (two leaders) is a duplicate phone."""
+    station, block = "310101001001", BLOCK_ONE
+    text = ("姓名,手机号,角色,单位代码\n"
+            f"陈站长,13900000001,工作站站长,{station}\n"
+            f"陈站长,13900000001,巡管员,{block}\n"
+            f"吴块长,13900000002,leader,{block}\n"
+            f"吴块长,13900000002,leader,{BLOCK_TWO}\n"
+            f"冯站长,13900000003,station_head,{station}\n")
+    rows = roster.read_rows(text.encode(), "r.csv")
+    outcome = await roster.import_rows(world.db, rows, filename="r.csv", by="admin",
+                                       now=world.clock.now())
+    assert outcome.imported == 3
+    assert [(p.row, p.reason, p.params) for p in outcome.problems] == [
+        (5, "phone_duplicate", {"first": 4})]
+    by_phone = {e.phone: e for e in await roster.people_of(world.db, unit=block, now=world.clock.now())}
+    chen = by_phone["13900000001"]
+    assert (chen.role, chen.unit, chen.also_role, chen.also_unit) == (
+        "station_head", station, "coordinator", block)
+    head = await world.phone("陈站长")
+    await head.send(f"/start {chen.token}")
+    assert "绑定成功" in (await head.reply())["text"]
+    member = await grids_repo.membership(world.db, user_id=head.id)
+    assert member is not None and (member["role"], member["also_role"], member["also_unit"]) == (
+        "station_head", "coordinator", block)
+    await head.photo(jpeg())
+    assert (await head.reply())["text"] == t("report.photo_added", "zh-CN", count=1)
+    # a station head without the second role may not
+    [feng] = [e for e in await roster.people_of(world.db, unit=station, now=world.clock.now())
+              if e.phone == "13900000003"]
+    other = await world.phone("冯站长")
+    await other.send(f"/start {feng.token}")
+    await other.reply()
+    await other.photo(jpeg())
+    assert (await other.reply())["text"] == t("report.coordinators_only", "zh-CN")
