@@ -475,10 +475,16 @@ TRANSITION_ROUTES: tuple[TransitionRoute, ...] = (
 )
 
 # automatic dispatch (cases.autodispatch): the center takes an automatic assignment back
+
+
+class TakeBackBody(NoteBody):
+    model_config = _example({"note": "the street's cleaning team takes this one"})
+
+
 ROUTE_ACTIONS["take-back"] = "take_back"
 TRANSITION_ROUTES += (
     TransitionRoute("take-back", "Take an automatically dispatched case back to the dispatch queue",
-                    NoteBody, lambda db, ref, a, now, pol, b: autodispatch.take_back(
+                    TakeBackBody, lambda db, ref, a, now, pol, b: autodispatch.take_back(
                         db, case_ref=ref, actor=a, now=now, policy=pol, reason=b.note,
                         expected_version=b.version)),
 )

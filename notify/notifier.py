@@ -239,14 +239,17 @@ async def process_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worke
 
 
 async def run(db: Database, cfg: NotifyConfig, *, clock: Clock, worker: str,
-              stop: asyncio.Event) -> None:
-    """Drain events batch by batch; poll when there is nothing to do."""
+              stop: asyncio.Event, wake: Callable[[], None] | None = None) -> None:
+    """Drain events batch by batch; poll when there is nothing to do. `wake` is called after a
+    batch (the sender in this process plans what it queued at once)."""
     while not stop.is_set():
         try:
             done = await process_batch(db, cfg, now=clock.now(), worker=worker)
         except Exception:
             log.exception("notifier batch failed; retrying")
             done = 0
+        if done and wake is not None:
+            wake()
         if not done:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=cfg.poll_s)

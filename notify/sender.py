@@ -121,6 +121,7 @@ class Sender:
         self.renewed_at = 0.0
         self.paused_until = 0.0
         self.last_refill = -1e9
+        self.woken = False  # messages were queued in this process since the last refill began
         self.refilling: asyncio.Task[int] | None = None
         self.sent = 0
         self.throttled = 0
@@ -209,7 +210,13 @@ class Sender:
     def _refill_soon(self) -> None:
         """Refill in the background, so sending goes on while the query runs."""
         if self.refilling is None or self.refilling.done():
+            self.woken = False
             self.refilling = asyncio.create_task(self._refill())
+
+    def wake(self) -> None:
+        """The notifier in this process queued messages: plan them at the next turn, not at the
+        next poll (an assignment reaches its chat within the poll interval less)."""
+        self.woken = True
 
     def _next_ready(self) -> Document | None:
         """The head message of the first chat (in round-robin order) its bucket lets through."""
@@ -265,8 +272,8 @@ class Sender:
             await asyncio.sleep(min(self.paused_until - mono, 0.5))
             return False
         since = mono - self.last_refill
-        if (not self.order and since >= self.cfg.poll_s) or \
-                (len(self.planned) < WINDOW // 2 and since >= 1.0):
+        if (not self.order and (since >= self.cfg.poll_s or self.woken)) or \
+                (len(self.planned) < WINDOW // 2 and (since >= 1.0 or self.woken)):
             self._refill_soon()
         doc = self._next_ready()
         if doc is None:

@@ -53,11 +53,14 @@ async def run_worker(settings: Settings, *, mongo_uri: str, clock: Clock | None 
         # The digest carries its unit's week as a chart (stats; Telegram fetches the public URL).
         digest.CHART_HOOK = chat.digest_chart_hook(district=cfg.district, tz=cfg.tz,
                                                    base_url=settings.public_base_url)
+        sender = Sender(db, settings, clock=clock, worker=worker_id)
         loops = [
             alerts.run(db, cfg, clock=clock, base_url=settings.public_base_url, stop=stop),
-            notifier.run(db, cfg, clock=clock, worker=worker_id, stop=stop),
+            # what the notifier queued is planned by this process's sender at once: with the
+            # dispatch step's rule (cases.autodispatch), a report reaches a leader in seconds
+            notifier.run(db, cfg, clock=clock, worker=worker_id, stop=stop, wake=sender.wake),
             schedule.run(db, cfg, clock=clock, worker=worker_id, stop=stop),
-            Sender(db, settings, clock=clock, worker=worker_id).run(stop),
+            sender.run(stop),
             _log_stats(db, settings, clock, stop),
             _heartbeat(db, clock, worker_id, stop),
             restore_events(db, clock, stop),

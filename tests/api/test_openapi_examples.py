@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from api import cases as case_api
 from api.openapi import document, request_models
 from cases.categories import Category
+from gridlink.clock import FakeClock
 from gridlink.db import Database
 from tests.cases.conftest import Tokens, bearer
 
@@ -82,7 +83,7 @@ async def test_phashes_is_refused_as_the_document_says(client: Client, tokens: T
 
 
 async def test_every_documented_example_body_is_accepted(
-        o311: Client, tokens: Tokens, db: Database) -> None:
+        o311: Client, tokens: Tokens, db: Database, clock: FakeClock) -> None:
     doc = document()
     examples = documented_examples(doc)
     posted: set[tuple[str, str]] = set()
@@ -130,6 +131,19 @@ async def test_every_documented_example_body_is_accepted(
                                        "category": "school_enrolment", "description": "When?"},
                          headers=bearer(tokens["center"]))).json()
     await send("post", f"{case}/direct-answer", "center", ref=(await f)["case"]["id"])
+    # G: dispatched by its category's rule (cases.autodispatch), taken back by the center.
+    from cases import autodispatch
+    from cases import repository as cases_repo
+    rule = Category.from_doc(await cases_repo.get_category(db, code="road_damage"))
+    rule.auto_dispatch.enabled = True  # to the routing's proposal: the roads department
+    await cases_repo.put_category(db, category=rule, now=clock.now(), by="test")
+    await db.roster.insert_one({"_id": 7007, "user_id": 7007, "chat_id": 7007, "role": "department",
+                                "unit": "D07", "name": "roads", "locale": "en"})
+    g = (await send("post", intake, "center"))["case"]
+    auto = await autodispatch.dispatch_new(db, case=await cases_repo.get_case(db, ref=g["id"]),
+                                           now=clock.now(), policy=case_api.CasePolicy())
+    assert auto is not None and auto["auto_dispatched"]
+    await send("post", f"{case}/take-back", "center", ref=g["id"])
     await send("put", f"{V1}/calendar/{{year}}", "admin", year="2027")
     await send("put", f"{V1}/categories/{{code}}", "admin", code="broken_pavement")
     # an invite binds to a unit of the stored grid (the app here places with a preloaded index)
