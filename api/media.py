@@ -18,9 +18,10 @@ from media import repository as media_repo
 from media import service
 from media.errors import PhotoTooLarge
 
-# Photos behind a public case may be cached anywhere for an hour (a case can be unpublished);
-# staff-only ones only in the caller's own cache. The bytes behind an ETag never change.
-PUBLIC_CACHE = "public, max-age=3600"
+# Photos behind a public case may be cached anywhere, briefly: a case can be hidden or a photo
+# redacted (cases.moderation) and shared caches must let go of it within minutes. Staff-only
+# ones only in the caller's own cache. The bytes behind an ETag never change.
+PUBLIC_CACHE = "public, max-age=300"
 PRIVATE_CACHE = "private, max-age=3600"
 
 
