@@ -65,8 +65,9 @@ async def load(db: Any, n: int, now: Any) -> dict[str, Any]:
             await db.counters.insert_one({"_id": OLDEST_HOUR, "hour": doc["created_hour"]})
             first = False
         docs.append(doc)
-        if doc["state"] == "in_progress" and (doc.get("assignee") or {}).get("kind") in ("department", "block"):
-            sample["red"] = doc  # the last one: a recent open case (its unit's members use the bot)
+        if doc["state"] == "in_progress" and (doc.get("assignee") or {}).get("kind") == "department":
+            sample["red"] = doc  # the last one: a recent open case of a department, whose members
+            # (the desk's unit page, the bot's /mine) have the most open cases at any size
         if doc["public"] and doc["state"] == "closed":
             sample["public"] = doc
         if len(docs) >= BATCH:

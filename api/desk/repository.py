@@ -3,6 +3,8 @@ domain; who may list what comes from `cases.visibility.scope`)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -89,21 +91,24 @@ def count_label(n: int) -> str:
 async def nav_counts(db: Database, *, unit: str, now: datetime, center: bool,
                      own_unit: str | None) -> dict[str, int]:
     """The navigation's counts from the lists' keys (`cases.lists`): a few small reads each
-    capped at COUNT_CAP, whatever the number of cases."""
-    counts: dict[str, int] = {}
+    capped at COUNT_CAP, whatever the number of cases, sent together (one round trip's wait)."""
+
+    async def red() -> int:
+        due = [c for c in await lists.due_now(db, now=now) if unit in (c.get("units") or [])]
+        return min(lists.COUNT_CAP, await lists.count(db, key=f"r:{unit}") + len(due))
+
+    async def waiting(name: str) -> int:
+        return len(await lists.waiting(db, queue=name, unit=unit))
+
+    reads: dict[str, Awaitable[int]] = {}
     if center:
         await lists.sweep_red(db, now=now)
         for name in QUEUES:
-            if name == "red":
-                due = [c for c in await lists.due_now(db, now=now) if unit in (c.get("units") or [])]
-                counts[name] = min(lists.COUNT_CAP, await lists.count(db, key=f"r:{unit}") + len(due))
-            elif name in lists.UNKEYED_QUEUES:
-                counts[name] = len(await lists.waiting(db, queue=name, unit=unit))
-            else:
-                counts[name] = await lists.count(db, key=f"q:{name}:{unit}")
+            reads[name] = (red() if name == "red" else waiting(name) if name in lists.UNKEYED_QUEUES
+                           else lists.count(db, key=f"q:{name}:{unit}"))
     if own_unit:
-        counts["unit"] = await lists.count(db, key=f"a:{own_unit}")
-    return counts
+        reads["unit"] = lists.count(db, key=f"a:{own_unit}")
+    return dict(zip(reads, await asyncio.gather(*reads.values()), strict=True))
 
 
 async def queue_cases(db: Database, *, queue: str, unit: str, now: datetime,
@@ -131,7 +136,7 @@ async def queue_cases(db: Database, *, queue: str, unit: str, now: datetime,
 
 
 async def unit_cases(db: Database, *, unit: str, scope: dict[str, Any],
-                     limit: int = lists.COUNT_CAP) -> list[Document]:
+                     limit: int = 50) -> list[Document]:
     """The open cases assigned to the unit, those waiting longest first (`cases.lists`)."""
     return await lists.assigned_open(db, unit=unit, limit=limit, scope=scope)
 
