@@ -38,7 +38,9 @@ from staff import repository as staff_repo
 from staff import service as staff_service
 
 SEED_ID = "seed-1"  # bump to seed a changed demo into a database seeded by an older one
-MONTH_CASES = 3000  # a month of synthetic history: enough for boards, hotspots and the assessment
+MONTH_CASES = 1500  # a month of synthetic history: enough for boards, hotspots and the assessment
+# Synthetic cases older than this are mostly closed: the center's queues keep room for the walk's.
+SETTLED_DAYS = 3.0
 CHAT_USERS_FILE = Path("demo") / "chat_users.json"  # under DATA_DIR; `gridlink sandbox --users`
 DEPARTMENT = "D07"  # roads (道路破损): the department the demo's handler works for
 
@@ -300,7 +302,8 @@ async def seed_history(db: Database, *, settings: Settings, now: datetime) -> di
     # `gridlink history`'s ("h…") beside them. It ends two days ago: the worker's first look
     # for changes without events goes one day back, and synthetic cases must not page anyone.
     return await insert_history(db, MONTH_CASES, now=now - timedelta(days=2), district=settings.district_code,
-                                prefix=settings.serial_prefix, tz=settings.tz, years=1 / 12, tag="m")
+                                prefix=settings.serial_prefix, tz=settings.tz, years=1 / 12, tag="m",
+                                settled_days=SETTLED_DAYS)
 
 
 # --- the whole step --------------------------------------------------------------------------

@@ -102,11 +102,11 @@ class Outbreak:
 def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "A",
              years: float = 5.0, seed: int = 8, tz: ZoneInfo = DEFAULT_TZ,
              blocks: list[Block] | None = None, outbreaks: Sequence[Outbreak] = (),
-             tag: str = "h") -> Iterator[dict[str, Any]]:
+             tag: str = "h", settled_days: float = 30.0) -> Iterator[dict[str, Any]]:
     """Yield `n` case documents in the shape `cases/` stores, oldest first; then each
     outbreak's extra cases ((factor − 1) × the block × category's own rate over its days).
     `tag` starts their ids and serials (`gridlink demo`'s month uses its own, apart from
-    `gridlink history`'s)."""
+    `gridlink history`'s); cases younger than `settled_days` are more often still open."""
     rng = random.Random(seed)
     blocks = blocks or demo_blocks(district)
     community = [b for b in blocks if b.level == "community_block"]
@@ -138,7 +138,7 @@ def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "
         case_id = f"{tag}{i:09d}"
         doc = _case(rng, case_id=case_id, serial=f"{prefix}{tag.upper()}{day}-{seq[day]:05d}", created=created,
                     now=now, what=what, kind=kind, channel=channel, cat=cat, block=block,
-                    district=district)
+                    district=district, settled_days=settled_days)
         # the fields intake and the lifecycle keep, so lists and scopes find generated cases
         doc.update(public=is_public(channel, cat.code), **access_fields(doc))
         yield complete(doc)  # the schema's shape: every field, the list fields, the version
@@ -168,7 +168,8 @@ def generate(n: int, *, now: datetime, district: str = "310101", prefix: str = "
 
 
 def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, now: datetime,
-          what: str, kind: str, channel: str, cat: Any, block: Block, district: str) -> dict[str, Any]:
+          what: str, kind: str, channel: str, cat: Any, block: Block, district: str,
+          settled_days: float = 30.0) -> dict[str, Any]:
     limit_h = cat.limit.hours or cat.limit.working_days * 24 * 7 / 5
     placement: dict[str, Any] = {
         "district": district, "street": block.street, "snapped": False, "distance_m": 0.0,
@@ -225,7 +226,8 @@ def _case(rng: random.Random, *, case_id: str, serial: str, created: datetime, n
         return doc
 
     age_days = (now - created).total_seconds() / 86400
-    closed_p = (0.985 if kind == "hazard" else 0.98) if age_days > 30 else min(0.97, age_days / 30)
+    closed_p = ((0.985 if kind == "hazard" else 0.98) if age_days > settled_days
+                else min(0.97, age_days / settled_days))
     dispatched = created + timedelta(minutes=rng.uniform(3, cat.dispatch_minutes * 1.5))
     if dispatched > now:  # reported moments ago, waiting for dispatch
         due = created + timedelta(minutes=cat.dispatch_minutes)
@@ -281,7 +283,7 @@ def _result(handler: dict[str, Any], at: datetime, on_time: bool | None) -> dict
 async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefix: str,
                          tz: ZoneInfo, batch: int = 5000, outbreaks: Sequence[Outbreak] = (),
                          progress: Callable[[str], None] | None = None, years: float = 5.0,
-                         tag: str = "h") -> dict[str, Any]:
+                         tag: str = "h", settled_days: float = 30.0) -> dict[str, Any]:
     """Insert `n` synthetic cases with `insert_many` in batches, then rebuild the rollups."""
     import time
 
@@ -293,7 +295,7 @@ async def insert_history(db: Any, n: int, *, now: datetime, district: str, prefi
     docs: list[dict[str, Any]] = []
     done = 0
     for doc in generate(n, now=now, district=district, prefix=prefix, tz=tz, outbreaks=outbreaks,
-                        years=years, tag=tag):
+                        years=years, tag=tag, settled_days=settled_days):
         if not docs and not done:  # the oldest: where the lists' walk back stops
             await db.counters.update_one({"_id": OLDEST_HOUR}, {"$min": {"hour": doc["created_hour"]}},
                                          upsert=True)

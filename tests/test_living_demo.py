@@ -76,7 +76,8 @@ def demo_process(mongo_uri: str, tmp_path: Path) -> Iterator[tuple[subprocess.Po
     proc = subprocess.Popen([sys.executable, "-m", "gridlink.cli", "demo"], cwd=PROJECT_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
     lines: list[str] = []
-    threading.Thread(target=_read, args=(proc.stdout, lines), daemon=True).start()
+    reader = threading.Thread(target=_read, args=(proc.stdout, lines), daemon=True)
+    reader.start()
     try:
         yield proc, lines, env
     finally:
@@ -87,6 +88,9 @@ def demo_process(mongo_uri: str, tmp_path: Path) -> Iterator[tuple[subprocess.Po
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        reader.join(timeout=5)
+        assert proc.stdout is not None
+        proc.stdout.close()
         log.close()
 
 
@@ -151,7 +155,7 @@ async def test_make_run_is_a_living_demo(demo: Demo) -> None:
         found = await demo.db.cases.find_one({"state": state, "synthetic": {"$ne": True}})
         assert found is not None, state
         assert await demo.db.events.count_documents({"case_id": found["_id"]}) == len(found["history"])
-    assert await demo.db.cases.count_documents({"synthetic": True}) > 1000  # the month of history
+    assert await demo.db.cases.count_documents({"synthetic": True}) >= 1000  # the month of history
 
     problems: list[str] = []
 
