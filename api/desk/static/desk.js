@@ -150,7 +150,8 @@
       pending = false;
       var to = { i: "/desk/intake", n: "/desk/queues/new", r: "/desk/queues/returned",
                  e: "/desk/queues/extensions", v: "/desk/queues/verification",
-                 d: "/desk/queues/red", o: "/desk/queues/suspended", u: "/desk/unit" }[evt.key];
+                 d: "/desk/queues/red", o: "/desk/queues/suspended", u: "/desk/unit",
+                 m: "/desk/moderation" }[evt.key];
       if (to) window.location.href = to;
     }
   });
