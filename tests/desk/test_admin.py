@@ -213,3 +213,23 @@ async def test_the_admin_pages_speak_both_languages(desk: Desk, loc: str) -> Non
     assert ("批量导入" if loc == "zh-CN" else "Bulk import") in page
     page = await (await admin.get("/desk/admin/audit")).text()
     assert ("操作日志" if loc == "zh-CN" else "Audit log") in page
+
+
+def test_every_text_of_the_admin_pages_is_in_both_languages() -> None:
+    import re
+    from pathlib import Path
+
+    from api.desk.i18n import CATALOG
+    from staff.audit import ACTIONS
+
+    templates = Path(__file__).resolve().parents[2] / "api" / "desk" / "templates"
+    keys = {k for f in templates.glob("admin_*.html")
+            for k in re.findall(r"\bt\('([a-z0-9_.]+)'", f.read_text())}
+    keys |= {f"audit.{a}" for a in ACTIONS}
+    keys |= {f"reason.{r}" for r in ("name_missing", "name_too_long", "phone_missing", "phone_bad",
+                                     "phone_duplicate", "phone_taken", "role_missing", "role_bad",
+                                     "unit_missing", "unit_unknown", "unit_level")}
+    keys = {k for k in keys if not k.endswith(".")}  # a prefix joined with a value
+    keys |= {f"roster.status.{s}" for s in ("pending", "expired", "bound", "unbound")}
+    missing = sorted(k for k in keys if k not in CATALOG or not all(CATALOG[k]))
+    assert missing == []
