@@ -2,9 +2,10 @@
 DESIGN.md §8 (CJ/T 292 practice); `INDICATORS` holds each one's formula, shown on the page and
 in the JSON.
 
-Per unit, for the cases reported in the period (counted now):
-- 应处置数 due for handling = handled + overdue open; 应结案数 due for closing = closed + overdue
-  open ("overdue open": open and past its current deadline now);
+Per unit, for the cases reported in the period (counted now), as DESIGN §8 defines them:
+- 超期未处置数 overdue unhandled = open, not yet fed back, past its current deadline now
+  (suspended cases 挂账 are not open; a case awaiting verification is handled);
+- 应处置数 due for handling = 应结案数 due for closing = handled + overdue unhandled;
 - the rates divide by those (see `INDICATORS`); a rate whose denominator is 0 has no value.
 
 Composite score = 100 × Σ wᵢ·vᵢ / Σ wᵢ over the weighted indicators that have a value (返工率 and
@@ -40,7 +41,7 @@ from zoneinfo import ZoneInfo
 from gridlink.db import Database
 from gridlink.errors import InvalidInput, NotFound
 from stats import repository as repo
-from stats.facts import _key, colour_at
+from stats.facts import _key, colour_at, is_handled
 from stats.rollups import fresh
 from stats.units import directory
 
@@ -62,7 +63,9 @@ INDICATORS: tuple[Indicator, ...] = (
               "处置单位已反馈（待核查）或已结案的案件数",
               "cases whose handler has fed back (awaiting verification) or that are closed"),
     Indicator("overdue_open", "超期未处置数", "Overdue, not handled",
-              "未办结且已超过当前时限的案件数", "cases still open and past their current deadline"),
+              "尚未处置（未反馈）且已超过当前时限的案件数（挂账不计）",
+              "cases not yet handled (no feedback) and past their current deadline (suspended "
+              "cases excluded)"),
     Indicator("due_for_handling", "应处置数", "Due for handling", "处置数 + 超期未处置数",
               "handled + overdue not handled"),
     Indicator("handling_rate", "处置率", "Handling rate", "处置数 ÷ 应处置数",
@@ -71,8 +74,8 @@ INDICATORS: tuple[Indicator, ...] = (
               "按期处置数 ÷ 应处置数", "handled within the deadline ÷ due for handling", "rate"),
     Indicator("closed", "结案数", "Closed", "核查通过、已结案的案件数（含当场处置）",
               "cases verified and closed (handled on the spot included)"),
-    Indicator("due_for_closing", "应结案数", "Due for closing", "结案数 + 超期未处置数",
-              "closed + overdue not handled"),
+    Indicator("due_for_closing", "应结案数", "Due for closing", "处置数 + 超期未处置数",
+              "handled + overdue not handled"),
     Indicator("closure_rate", "结案率", "Closure rate", "结案数 ÷ 应结案数",
               "closed ÷ due for closing", "rate"),
     Indicator("on_time_rate", "按期结案率", "On-time closure rate", "按期结案数 ÷ 应结案数",
@@ -157,7 +160,7 @@ def composite(values: dict[str, Any], weights: dict[str, float]) -> float | None
 def indicators(m: dict[str, int], overdue_open: int, weights: dict[str, float]) -> dict[str, Any]:
     """The indicators of one unit from its period's measures and its overdue open cases."""
     received, closed, handled = m.get("n", 0), m.get("closed", 0), m.get("handled", 0)
-    due_closing, due_handling = closed + overdue_open, handled + overdue_open
+    due_closing = due_handling = handled + overdue_open
     out: dict[str, Any] = {
         "received": received, "handled": handled, "overdue_open": overdue_open,
         "due_for_handling": due_handling, "handling_rate": _ratio(handled, due_handling),
@@ -303,11 +306,11 @@ async def save_weights(db: Database, given: Any, *, by: str, now: datetime) -> W
 
 # ------------------------------------------------------------------ the tables
 
-def _overdue_open(entries: dict[str, list[Any]], pos: int, lo: float, hi: float,
+def _overdue_unhandled(entries: dict[str, list[Any]], pos: int, lo: float, hi: float,
                   now_ts: float) -> dict[str, int]:
     out: dict[str, int] = {}
     for e in entries.values():
-        if lo <= (e[9] or 0) < hi and colour_at(e, now_ts) == "red":
+        if lo <= (e[9] or 0) < hi and colour_at(e, now_ts) == "red" and not is_handled(e):
             key = _key(e[pos])
             out[key] = out.get(key, 0) + 1
     return out
@@ -381,22 +384,22 @@ async def assessment(db: Database, *, period: Period | str, unit: str | None, no
         by_dept = {cid: e for k, v in lists.items() if k.startswith("dp:") for cid, e in v.items()}
         by_street = {cid: e for k, v in lists.items() if k.startswith("st:") for cid, e in v.items()}
         out["tables"]["departments"] = _table(depts, names, _summed(docs, dkeys),
-                                              _overdue_open(by_dept, 8, lo, hi, ts), weights["departments"])
+                                              _overdue_unhandled(by_dept, 8, lo, hi, ts), weights["departments"])
         out["tables"]["streets"] = _table(streets, names, _summed(docs, skeys),
-                                          _overdue_open(by_street, 7, lo, hi, ts), weights["streets"])
+                                          _overdue_unhandled(by_street, 7, lo, hi, ts), weights["streets"])
     elif level == "street":
         wkeys = keys("workstation", f"st={unit}")
         docs = await repo.rollup_docs(db, ids=wkeys, version=version)
         entries = (await repo.open_docs(db, ids=[f"st:{unit}"], version=version))[f"st:{unit}"]
         codes = sorted(c for c in d.children.get(unit, []) if d.level.get(c) == "workstation")
         out["tables"]["workstations"] = _table(codes, names, _summed(docs, wkeys),
-                                               _overdue_open(entries, 5, lo, hi, ts), weights["workstations"])
+                                               _overdue_unhandled(entries, 5, lo, hi, ts), weights["workstations"])
     elif level == "department":
         hkeys = keys("handler", f"dp={unit}")
         docs = await repo.rollup_docs(db, ids=hkeys, version=version)
         entries = (await repo.open_docs(db, ids=[f"dp:{unit}"], version=version))[f"dp:{unit}"]
         cells = _summed(docs, hkeys)
-        overdue = _overdue_open(entries, 12, lo, hi, ts)
+        overdue = _overdue_unhandled(entries, 12, lo, hi, ts)
         teams = sorted(set(cells) | set(overdue))
         rows = _table(teams, {"-": UNTAKEN.get(lang, UNTAKEN["zh"])}, cells, overdue, weights["teams"])
         for r in rows:
@@ -407,7 +410,7 @@ async def assessment(db: Database, *, period: Period | str, unit: str | None, no
         docs = await repo.rollup_docs(db, ids=ckeys, version=version)
         entries = (await repo.open_docs(db, ids=[f"ws:{unit}"], version=version))[f"ws:{unit}"]
         cells = _summed(docs, ckeys)
-        overdue = _overdue_open(entries, 13, lo, hi, ts)
+        overdue = _overdue_unhandled(entries, 13, lo, hi, ts)
         roster = await repo.coordinators(db, units=[unit, *d.children.get(unit, [])])
         posts = {_key(m["name"]): m["unit"] for m in roster}
         people = sorted(set(cells) | set(overdue) | set(posts))

@@ -266,8 +266,11 @@ def add_into(target: dict[str, dict[str, int]], values: Mapping[str, Mapping[str
 # (counts by colour come from sorted warn/due times, whatever the number of cases).
 ENTRY_FIELDS = ("serial", "warn", "due", "category", "block", "workstation", "sblock", "street",
                 "department", "created", "lon", "lat", "handler", "coordinator", "station",
-                "public", "place")
+                "public", "place", "handled")
 PUBLIC, PLACE = 15, 16  # positions of the flags (entries stored before them have 15 fields)
+# Fed back, awaiting verification: handled, so not "overdue unhandled" in the assessment even
+# when its verification is late (entries stored before the flag have 17 fields).
+HANDLED = 17
 LIST_KINDS = {"st": 7, "ws": 14, "bk": 4, "dp": 8}  # list kind → entry position of its unit
 
 
@@ -281,8 +284,8 @@ def epoch_s(at: datetime) -> float:
 def open_entry(case: Mapping[str, Any]) -> list[Any] | None:
     """[serial, warn_at s | None, due_at s | None, category, block (community or street block),
     workstation, street block, street, department, created_at s, lon, lat, handler,
-    coordinator, station (workstation or patrol zone), public 0/1, place published 0/1] of an
-    open case; None when it is done.
+    coordinator, station (workstation or patrol zone), public 0/1, place published 0/1,
+    handled 0/1] of an open case; None when it is done.
 
     The public pages list these entries: a case that is not public keeps no serial here ("",
     so no summary built from the list names it), and lon/lat are kept only where the place is
@@ -304,7 +307,12 @@ def open_entry(case: Mapping[str, Any]) -> list[Any] | None:
             epoch_s(case["created_at"]), location.get("lon"), location.get("lat"),
             handler_of(case) if assignee.get("kind") == "department" else None,
             coordinator_of(case), placement.get("workstation") or placement.get("patrol_zone"),
-            int(public), int(place)]
+            int(public), int(place), int(case.get("state") == "awaiting_verification")]
+
+
+def is_handled(entry: list[Any]) -> bool:
+    """Whether the open case's handler has fed back (it waits for verification)."""
+    return len(entry) > HANDLED and bool(entry[HANDLED])
 
 
 def is_public(entry: list[Any]) -> bool:

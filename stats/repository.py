@@ -55,8 +55,9 @@ LAYOUT_ID = "layout"
 # 6: open-list entries carry the public and published-place flags; 7: trend cells (counts by
 # day of month for place × category × channel × department, `stats.facts.trend_cells`);
 # 8: the measures handled, handled_on_time and satisfied (assessment's 处置率, 群众满意率);
-# 9: trend documents packed as arrays (`stats.trend_codec`).
-LAYOUT = 9
+# 9: trend documents packed as arrays (`stats.trend_codec`); 10: open-list entries carry the
+# handled flag (awaiting verification: not "overdue unhandled" in the assessment).
+LAYOUT = 10
 DERIVED = ("l|", "s|", "t|", "g|", "h|")  # prefixes of everything but rollups
 # Trend rollups' digests (`h|<id>`: {r}) apart from their contents: FerretDB reads a whole
 # document whatever the projection, so asking a 170 kB month for its digest cost its read.

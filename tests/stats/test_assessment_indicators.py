@@ -31,9 +31,11 @@ def c(cid: str, state: str, **extra: Any) -> dict[str, Any]:
 NOVEMBER = [
     c("a1", "closed", closed_on_time=True, rating={"score": 5}),
     c("a2", "closed", closed_on_time=False, rating={"score": 4}, reworks=1, extensions=1),
-    # Fed back, waiting for verification: handled (a3 within its deadline, a4 late).
+    # Fed back, waiting for verification: handled (a3 within its deadline, a4 late; a4's
+    # verification is overdue too — the center's delay, not overdue unhandled).
     c("a3", "awaiting_verification", result={"on_time": True}),
-    c("a4", "awaiting_verification", result={"on_time": False}, returns=1),
+    c("a4", "awaiting_verification", result={"on_time": False}, returns=1,
+      due_at=NOW - timedelta(hours=1), warn_at=NOW - timedelta(hours=2)),
     c("a5", "in_progress", due_at=NOW - timedelta(days=1), warn_at=NOW - timedelta(days=2)),
     c("a6", "dispatched", due_at=NOW + timedelta(days=2), warn_at=NOW + timedelta(days=1)),
     c("a7", "closed", channel="patrol_bot", closed_on_time=True, rating={"score": 2}),
@@ -41,20 +43,21 @@ NOVEMBER = [
       warn_at=NOW - timedelta(days=1)),
 ]
 # Hand-computed: 8 received; handled a1 a2 a3 a4 a7 = 5, on time a1 a3 a7 = 3; closed a1 a2 a7
-# = 3, on time a1 a7 = 2; overdue open a5 a8 = 2; due for handling 5 + 2 = 7, for closing
-# 3 + 2 = 5; reworked a2 (1 of 5 handled); extended a2 a8 (2 of 8 dispatched); rated 5, 4, 2:
-# satisfied 2 of 3, average 11/3; found by patrols a7 (1 of 8).
+# = 3, on time a1 a7 = 2; overdue unhandled a5 a8 = 2; due for handling and for closing
+# (DESIGN §8: handled + overdue unhandled) 5 + 2 = 7; reworked a2 (1 of 5 handled); extended
+# a2 a8 (2 of 8 dispatched); rated 5, 4, 2: satisfied 2 of 3, average 11/3; found by patrols a7.
 EXPECTED = {
     "received": 8, "handled": 5, "overdue_open": 2, "due_for_handling": 7,
-    "handling_rate": 0.7143, "on_time_handling_rate": 0.4286, "closed": 3, "due_for_closing": 5,
-    "closure_rate": 0.6, "on_time_rate": 0.4, "overdue": 3, "returns": 1, "rework_rate": 0.2,
+    "handling_rate": 0.7143, "on_time_handling_rate": 0.4286, "closed": 3, "due_for_closing": 7,
+    "closure_rate": 0.4286, "on_time_rate": 0.2857, "overdue": 3, "returns": 1, "rework_rate": 0.2,
     "extension_rate": 0.25, "satisfaction_rate": 0.6667, "avg_rating": 3.67,
     "patrol_share": 0.125, "citizen_share": 0.875, "no_data": False,
 }
-# Department weights: 100 × (0.3·0.4286 + 0.2·0.7143 + 0.15·0.6 + 0.15·(1 − 0.2) + 0.2·0.6667)
-SCORE_DEPT = 61.5
-# Street weights: 100 × (0.25·0.4286 + 0.15·0.7143 + 0.15·0.4 + 0.15·0.6 + 0.1·0.8 + 0.2·0.6667)
-SCORE_STREET = 57.8
+# Department weights: 100 × (0.3·0.4286 + 0.2·0.7143 + 0.15·0.4286 + 0.15·(1 − 0.2) + 0.2·0.6667)
+SCORE_DEPT = 58.9
+# Street weights:
+# 100 × (0.25·0.4286 + 0.15·0.7143 + 0.15·0.2857 + 0.15·0.4286 + 0.1·(1 − 0.2) + 0.2·0.6667)
+SCORE_STREET = 53.5
 # Other months: October (Q4 with November) and March (the year only).
 OTHERS = [
     c("b1", "closed", closed_on_time=True, created=datetime(2026, 10, 5, tzinfo=UTC)),
@@ -85,7 +88,7 @@ async def test_each_indicator_equals_its_hand_computed_value(client: TestClient,
     dept, street = _row(body, "departments", DEPT), _row(body, "streets", S1)
     assert {k: dept[k] for k in EXPECTED} == EXPECTED
     assert {k: street[k] for k in EXPECTED} == EXPECTED
-    assert (dept["score"], dept["grade"], dept["rank"]) == (SCORE_DEPT, "C", 1)
+    assert (dept["score"], dept["grade"], dept["rank"]) == (SCORE_DEPT, "D", 1)
     assert (street["score"], street["grade"], street["rank"]) == (SCORE_STREET, "D", 1)
     # Every indicator shown carries its formula, in the page's language.
     defs = {d["key"]: d for d in body["definitions"]}
@@ -106,7 +109,7 @@ async def test_units_without_cases_are_no_data_and_never_ranked_first(
     await load(db)
     body = await _get(client, "month=2026-11")
     streets = body["tables"]["streets"]
-    # S1 scores 57.8 (grade D): still first, above every street without a case.
+    # S1 scores 53.5 (grade D): still first, above every street without a case.
     assert streets[0]["unit"] == S1 and streets[0]["rank"] == 1
     empty = streets[1:]
     assert len(empty) >= 1
@@ -132,7 +135,8 @@ async def test_quarter_and_year_add_up_their_months(client: TestClient, db: Data
     row = _row(q4, "streets", S1)
     # November's 8 and October's b1 (closed on time).
     assert (row["received"], row["handled"], row["closed"], row["overdue_open"]) == (9, 6, 4, 2)
-    assert row["on_time_rate"] == round(3 / 6, 4) and row["closure_rate"] == round(4 / 6, 4)
+    # a1 a7 b1 closed on time, 4 closed, of 6 handled + 2 overdue unhandled.
+    assert row["on_time_rate"] == round(3 / 8, 4) and row["closure_rate"] == round(4 / 8, 4)
     year = await _get(client, "period=2026")
     row = _row(year, "streets", S1)
     # ...and March's b2 (closed late).
