@@ -4,6 +4,8 @@ previous schema version (brought up by the migration)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from typing import Any
 
 import pytest
@@ -53,6 +55,15 @@ async def intake_cases(desk: Desk) -> dict[str, dict[str, Any]]:
     dup = await _new(desk, 5)
     out["merged"], _ = await lifecycle.merge(db, duplicate_ref=dup["_id"],
                                              into_ref=out["reported"]["_id"], actor=CENTER, now=now)
+    # the center's toolset (issue 22): suspended, not accepted, voided
+    out["suspended"] = await lifecycle.suspend(db, case_ref=(await _new(desk, 6))["_id"], actor=CENTER,
+                                               now=now, reason="budget", review_at=now + timedelta(days=30))
+    out["refused"] = await lifecycle.refuse(db, case_ref=(await _new(desk, 7))["_id"], actor=CENTER,
+                                            now=now, action="refuse", reason_code="prank")
+    c = await lifecycle.dispatch(db, case_ref=(await _new(desk, 8))["_id"], actor=CENTER, now=now,
+                                 policy=POLICY, unit="D07")
+    out["voided"] = await lifecycle.refuse(db, case_ref=c["_id"], actor=CENTER, now=now,
+                                           action="void", reason_code="duplicate_of_closed")
     return {state: await _stored(desk, c["_id"]) for state, c in out.items()}
 
 
@@ -99,7 +110,7 @@ async def test_every_state_from_intake_and_from_the_generator_renders(make_desk:
         assert case["schema_version"] == SCHEMA_VERSION
         await pages_answer(desk, case)
     center = desk.clients[0]
-    for queue in ("new", "returned", "extensions", "verification", "red", "low_ratings"):
+    for queue in ("new", "returned", "extensions", "verification", "red", "low_ratings", "suspended"):
         page = await center.get(f"/desk/queues/{queue}")
         assert page.status == 200, (queue, (await page.text())[:300])
 
