@@ -811,8 +811,8 @@ async def direct_answer(db: Database, *, case_ref: str, actor: ActorLike, now: d
     case = await _load(db, case_ref, expected_version)
     check(who, case, "direct_answer")
     body = clean_text(text, "text", required=True)
-    result = {"text": body, "photos": [], "at": now, "by": who.to_dict(), "on_time": True,
-              "direct": True}
+    result: dict[str, Any] = {"text": body, "photos": [], "at": now, "by": who.to_dict(),
+                              "on_time": True, "direct": True}
     entry = history_entry(case, actor=who, action="direct_answer", to="closed", now=now,
                           data={"text": body, "on_time": True})
     return await _commit(db, case, entry, set_={"result": result, "closed_at": now,

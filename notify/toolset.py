@@ -26,7 +26,10 @@ class Batch(Protocol):
     cfg: Any
 
     async def send(self, event: Document, case: Document, recipients: list[Recipient],
-                   key: str, **kw: Any) -> None: ...
+                   key: str, *, extra: Callable[[str], Awaitable[dict[str, Any]]] | None = None,
+                   markup: Callable[[Recipient, str], Document | None] | None = None,
+                   on_sent: Document | None = None, album: list[str] | None = None,
+                   with_venue: bool = False, tag: str = "") -> None: ...
 
 
 def reason_label(code: str | None, locale: str) -> str:

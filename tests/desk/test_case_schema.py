@@ -5,7 +5,6 @@ previous schema version (brought up by the migration)."""
 from __future__ import annotations
 
 from datetime import timedelta
-
 from typing import Any
 
 import pytest
