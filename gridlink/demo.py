@@ -376,6 +376,10 @@ def render(settings: Settings, found: DemoSeed) -> str:
         lines.append(f"\ndemo cases seeded: {found.counts}; history: {found.history.get('inserted', 0)} "
                      "cases over the last month")
     block = f"{units.name(units.block, 'zh')} / {units.name(units.block, 'en')}"
+    # the history is the last month: early in a month, the pages' default (this month) shows little
+    today = datetime.now(settings.tz).date()
+    month_ago = today - timedelta(days=30)
+    period = f"?period={month_ago:%Y-%m}" if today.day < 15 else ""
     lines += [
         "",
         "try this (about five minutes):",
@@ -391,8 +395,8 @@ def render(settings: Settings, found: DemoSeed) -> str:
         f"{found.citizen_case}, the citizen 陈静's complaint the block leader has just finished.",
         "  5. Chat page · act as 陈静 (citizen): the bot says her case is closed → tap ⭐⭐⭐⭐⭐ "
         "(or reply 5).",
-        f"  6. See it counted: {base}/board  {base}/hotspots  {base}/map  {base}/assessment  "
-        f"{base}/portal (look up {found.citizen_case}).",
+        f"  6. See it counted: {base}/board  {base}/hotspots?from={month_ago}  {base}/map  "
+        f"{base}/assessment{period}  {base}/portal (look up {found.citizen_case}).",
         "",
     ]
     return "\n".join(lines)

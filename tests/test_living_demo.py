@@ -180,7 +180,9 @@ async def test_make_run_is_a_living_demo(demo: Demo) -> None:
             assert int(await desk.locator("#nav-new .count").inner_text()) >= 2
             await desk.screenshot(path=str(out / "zh-desk.png"), full_page=True)
 
-            # --- the boards are not empty, in both languages
+            # --- the boards are not empty, in both languages (at the printed addresses)
+            counted = next(line for line in demo.lines if "See it counted" in line)
+            urls = {u.split("?")[0].rsplit("/", 1)[-1]: u for u in re.findall(r"http://\S+", counted)}
             for lang, ctx in contexts.items():
                 page = await ctx.new_page()
                 page.set_default_timeout(20_000)
@@ -189,13 +191,14 @@ async def test_make_run_is_a_living_demo(demo: Demo) -> None:
                 await page.wait_for_selector("#board tr.unit")
                 assert await page.locator("#board td.red, #board td.yellow, #board td.blue").count() > 0
                 await page.screenshot(path=str(out / f"{lang}-board.png"), full_page=True)
-                await page.goto(f"{demo.web}/hotspots")
-                await page.wait_for_function("() => Number(document.getElementById('chart').dataset.bars) > 0")
+                await page.goto(urls["hotspots"])
+                await page.wait_for_function("() => Number(document.getElementById('chart').dataset.bars) > 5")
+                await page.wait_for_timeout(1500)  # the bars grow in: photograph them grown
                 await page.screenshot(path=str(out / f"{lang}-hotspots.png"), full_page=True)
                 await page.goto(f"{demo.web}/map")
                 await page.wait_for_function("() => Number(document.getElementById('map').dataset.blocks) > 0")
                 await page.screenshot(path=str(out / f"{lang}-map.png"), full_page=True)
-                await page.goto(f"{demo.web}/assessment")
+                await page.goto(urls["assessment"])
                 await page.wait_for_selector("table tr.unit")
                 await page.screenshot(path=str(out / f"{lang}-assessment.png"), full_page=True)
                 await page.close()
