@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from gridlink.db import Database, Document
 from stats import facts as F
 from stats import repository as repo
+from stats import trend_codec
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 FOLD_BATCH = 2000
@@ -98,6 +99,15 @@ def _plan(rollups: dict[str, dict[str, dict[str, int]]],
     put: dict[str, Document] = {}
     drop: list[str] = []
     for key, add in rollups.items():
+        if repo.has_digest(key):
+            # Trend months stay arrays (stats.trend_codec): thousands of rows, a few changed.
+            fields = trend_codec.merged(stored.get(key), add)
+            if fields is not None:
+                put[key] = fields
+                put[repo.DIGESTS + key] = {"r": fields["r"]}
+            elif key in stored:
+                drop += [key, repo.DIGESTS + key]
+            continue
         current = repo.rollup_of(stored[key]) if key in stored else {}
         F.add_into(current, add)
         merged = F.prune({key: current}).get(key)

@@ -36,24 +36,81 @@ class Table:
 
 def pack(cells: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
     """The stored fields of a trend document from `{value: {dd: n}}`."""
+    return pack_table(merge_into(None, cells))
+
+
+def merge_into(t: Table | None, cells: Mapping[str, Mapping[str, int]]) -> Table:
+    """`t` (None: empty) plus `{value: {dd: ±n}}`, as arrays: the folder adds a round's few
+    changed cells to a stored month without turning its thousands of rows into dicts."""
     import numpy as np
 
-    values = sorted(cells)
-    parts = [v.split(TREND_SEP) for v in values]
-    dims = [sorted({p[i] for p in parts}) for i in range(DIMS)]
+    dims = [list(d) for d in t.dims] if t is not None else [[] for _ in range(DIMS)]
     index = [{v: j for j, v in enumerate(d)} for d in dims]
-    codes = np.array([[index[i][p[i]] for p in parts] for i in range(DIMS)], dtype=np.int64).reshape(DIMS, -1)
-    counts = np.zeros((len(values), COLUMNS), dtype=np.int64)
-    for row, value in enumerate(values):
-        for dd, n in cells[value].items():
-            counts[row, int(dd)] = n
-    code_t = _dtype(codes)
+    codes = t.codes.T.tolist() if t is not None else []
+    row_of = {tuple(c): r for r, c in enumerate(codes)}
+    extra: list[list[int]] = []
+    rows: list[int] = []
+    days: list[str] = []
+    ns: list[int] = []
+    for value, by_day in cells.items():
+        key = []
+        for i, part in enumerate(value.split(TREND_SEP)):
+            j = index[i].get(part)
+            if j is None:
+                j = index[i][part] = len(dims[i])
+                dims[i].append(part)
+            key.append(j)
+        row = row_of.get(tuple(key))
+        if row is None:
+            row = row_of[tuple(key)] = len(codes) + len(extra)
+            extra.append(key)
+        rows += [row] * len(by_day)
+        days += by_day.keys()
+        ns += by_day.values()
+    n_rows = len(codes) + len(extra)
+    counts = np.zeros((n_rows, COLUMNS), dtype=np.int64)
+    if t is not None and len(codes):
+        counts[:len(codes)] = t.counts
+    if rows:
+        np.add.at(counts, (np.asarray(rows), np.asarray(days).astype(np.int64)), np.asarray(ns))
+    all_codes = np.asarray(codes + extra, dtype=np.int64).reshape(-1, DIMS).T
+    return Table(dims, all_codes, counts)
+
+
+def pack_table(t: Table) -> dict[str, Any]:
+    """The stored fields of a table: rows without a count dropped, each dimension's values
+    kept only while a row uses them (sorted, so equal contents pack to equal bytes)."""
+    import numpy as np
+
+    keep = t.counts.any(axis=1)
+    codes, counts = t.codes[:, keep], t.counts[keep]
+    dims: list[list[str]] = []
+    new_codes = np.zeros(codes.shape, dtype=np.int64)
+    for i in range(DIMS):
+        used = sorted({t.dims[i][c] for c in set(codes[i].tolist())})
+        at = {v: j for j, v in enumerate(used)}
+        lut = np.asarray([at.get(v, -1) for v in t.dims[i]] or [0], dtype=np.int64)
+        new_codes[i] = lut[codes[i]] if codes.shape[1] else codes[i]
+        dims.append(used)
+    # Rows in a canonical order (by codes), so a recomputed month equals a folded one.
+    order = np.lexsort(new_codes[::-1]) if new_codes.shape[1] else np.arange(0)
+    new_codes, counts = new_codes[:, order], counts[order]
+    code_t = _dtype(new_codes)
     count_t = _dtype(counts)
-    head = json.dumps({"d": dims, "c": code_t, "n": count_t, "rows": len(values)},
+    head = json.dumps({"d": dims, "c": code_t, "n": count_t, "rows": int(counts.shape[0])},
                       ensure_ascii=False, separators=(",", ":")).encode()
-    blob = zlib.compress(_HEAD.pack(len(head)) + head + codes.astype(code_t).tobytes()
-                         + counts.astype(count_t).tobytes(), 6)
+    blob = zlib.compress(_HEAD.pack(len(head)) + head + new_codes.astype(code_t).tobytes()
+                         + counts.astype(count_t).tobytes(), 1)
     return {"z": blob, "r": hashlib.blake2b(blob, digest_size=8).hexdigest()}
+
+
+def merged(doc: Mapping[str, Any] | None, cells: Mapping[str, Mapping[str, int]]) -> dict[str, Any] | None:
+    """A stored trend document (None: none yet) plus a fold's changes: the fields to store, or
+    None when no count is left (the document goes)."""
+    t = merge_into(table(doc) if doc is not None else None, cells)
+    if not t.counts.any():
+        return None
+    return pack_table(t)
 
 
 def _dtype(a: Any) -> str:
@@ -81,12 +138,14 @@ def table(doc: Mapping[str, Any]) -> Table:
 
 
 def cells_of(doc: Mapping[str, Any]) -> dict[str, dict[str, int]]:
-    """`{value: {dd: n}}` of a stored trend document (zero counts left out), for the folder."""
+    """`{value: {dd: n}}` of a stored trend document (zero counts left out)."""
+    import numpy as np
+
     t = table(doc)
+    values = [TREND_SEP.join(parts) for parts in zip(*(
+        [t.dims[i][c] for c in t.codes[i].tolist()] for i in range(DIMS)), strict=True)]
     out: dict[str, dict[str, int]] = {}
-    codes = t.codes.T.tolist()
-    for code, counts in zip(codes, t.counts.tolist(), strict=True):
-        by_day = {f"{dd:02d}": n for dd, n in enumerate(counts) if n}
-        if by_day:
-            out[TREND_SEP.join(t.dims[i][c] for i, c in enumerate(code))] = by_day
+    rows, days = np.nonzero(t.counts)
+    for r, dd, n in zip(rows.tolist(), days.tolist(), t.counts[rows, days].tolist(), strict=True):
+        out.setdefault(values[r], {})[f"{dd:02d}"] = n
     return out

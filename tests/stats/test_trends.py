@@ -155,3 +155,10 @@ def test_trend_documents_are_packed_arrays_that_round_trip() -> None:
     assert len(repo.packed(key, big)["z"]) < 2 * len(repo.packed(key, trend[key])["z"]) + 200
     assert trend_codec.cells_of(repo.packed(key, big)) == big
     assert repo.packed(key, {})["z"] and trend_codec.cells_of(repo.packed(key, {})) == {}
+    # The folder's path (stored arrays + a round's changes) packs to the very bytes of a
+    # recomputation: a new value, a count added, and a value whose counts cancel out.
+    gone = next(iter(trend[key]))
+    change = {"new~c~h~d": {"03": 2}, gone: {dd: -n for dd, n in trend[key][gone].items()}}
+    after = {v: dict(c) for v, c in trend[key].items() if v != gone} | {"new~c~h~d": {"03": 2}}
+    assert trend_codec.merged(repo.packed(key, trend[key]), change) == repo.packed(key, after)
+    assert trend_codec.merged(repo.packed(key, {"a~b~c~d": {"01": 1}}), {"a~b~c~d": {"01": -1}}) is None
