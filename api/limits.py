@@ -38,7 +38,8 @@ def body_limit(request: web.Request, settings: Settings) -> int:
     """The largest body this route class accepts, in bytes."""
     resource = request.match_info.route.resource
     route = (request.method, resource.canonical if resource is not None else request.path)
-    if route in PHOTO_ROUTES or route == ("POST", "/desk/admin/roster/import"):  # roster file
+    if route in PHOTO_ROUTES or route in (("POST", "/desk/admin/roster/import"),
+                                          ("POST", "/desk/admin/grids/preview")):  # admin files
         return settings.photo_max_bytes + 1024 * 1024
     if route == ("POST", "/telegram/webhook"):  # Telegram's updates: small, but not tiny
         return settings.http_max_body_staff

@@ -500,3 +500,26 @@ def report_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], *, title: 
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+async def bound_in(db: Database, *, units: Sequence[str]) -> list[Document]:
+    """Chat users bound to any of `units`, in their main or second role."""
+    out: dict[Any, Document] = {}
+    for i in range(0, len(units), LOOKUP):
+        chunk = list(units[i:i + LOOKUP])
+        for field_ in ("unit", "also_unit"):
+            for d in await db.roster.find({field_: {"$in": chunk}}).to_list(None):
+                out[d["_id"]] = d
+    return list(out.values())
+
+
+async def imported_in(db: Database, *, units: Sequence[str]) -> list[Document]:
+    """People imported into any of `units` (committed imports), in either role."""
+    out: dict[Any, Document] = {}
+    for i in range(0, len(units), LOOKUP):
+        chunk = list(units[i:i + LOOKUP])
+        for field_ in ("unit", "also_unit"):
+            for d in await db.roster_people.find({field_: {"$in": chunk}}).to_list(None):
+                out[d["_id"]] = d
+    done = await _done_batches(db, {d["batch"] for d in out.values()})
+    return [d for d in out.values() if d["batch"] in done]

@@ -43,7 +43,7 @@ from staff.model import Session
 SHOWN_PROBLEMS = 200  # rows listed on the result page; the report has them all
 
 
-async def _audit(request: web.Request, session: Session, action: str, target: str,
+async def audit_change(request: web.Request, session: Session, action: str, target: str,
                  **detail: Any) -> None:
     await audit.record(request.app[DB], by=session.account.username, action=action,
                        target=target, now=request.app[CLOCK].now(),
@@ -133,7 +133,7 @@ async def roster_import(request: web.Request) -> web.StreamResponse:
     outcome = await roster.import_rows(request.app[DB], rows, filename=upload.filename or "",
                                        by=session.account.username,
                                        now=request.app[CLOCK].now())
-    await _audit(request, session, "roster.import", outcome.batch,
+    await audit_change(request, session, "roster.import", outcome.batch,
                  file=upload.filename or "", rows=outcome.rows, imported=outcome.imported,
                  rejected=len(outcome.problems))
     raise _back(f"/desk/admin/roster/imports/{outcome.batch}")
@@ -219,7 +219,7 @@ async def roster_unbind(request: web.Request) -> web.StreamResponse:
     await bot_repo.clear_conversation(db, chat_id=member["chat_id"])
     open_cases = await bot_domain.open_cases_for(db, unit=member["unit"],
                                                  now=request.app[CLOCK].now())
-    await _audit(request, session, "roster.unbind", str(member["user_id"]),
+    await audit_change(request, session, "roster.unbind", str(member["user_id"]),
                  role=member["role"], unit=member["unit"], name=member.get("name", ""))
     raise _back(f"/desk/admin/roster?unit={quote(member['unit'])}&notice=unbound"
                 f"&name={quote(str(member.get('name', '')))}&n={len(open_cases)}")
@@ -234,7 +234,7 @@ async def roster_reissue(request: web.Request) -> web.StreamResponse:
         raise NotFound(t("roster.no_unit", locale(request), code=code))
     n = await roster.reissue(request.app[DB], unit=code, now=request.app[CLOCK].now(),
                              by=session.account.username)
-    await _audit(request, session, "roster.reissue", code, invites=n)
+    await audit_change(request, session, "roster.reissue", code, invites=n)
     raise _back(f"/desk/admin/roster?unit={quote(code)}&notice=reissued&n={n}")
 
 
@@ -273,7 +273,7 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
     except (BadAccount, UsernameTaken) as exc:
         ctx = {**await _staff_context(request), "values": values, "problem": exc.message}
         return await render(request, "admin_staff.html", ctx, status=400)
-    await _audit(request, session, "staff.add", account.username, role=account.role,
+    await audit_change(request, session, "staff.add", account.username, role=account.role,
                  unit=account.unit)
     raise _back(f"/desk/admin/staff?added={quote(account.username)}")
 
@@ -287,7 +287,7 @@ async def staff_state(request: web.Request) -> web.StreamResponse:
         raise InvalidInput(t("staff.self", locale(request)))
     doc = await staff_admin.set_disabled(request.app[DB], staff_id=staff_id,
                                          disabled=op == "disable")
-    await _audit(request, session, f"staff.{op}", doc["username"])
+    await audit_change(request, session, f"staff.{op}", doc["username"])
     state = "disabled" if op == "disable" else "active"
     raise _back(f"/desk/admin/staff?changed={quote(doc['username'])}&state={state}")
 
@@ -321,7 +321,7 @@ async def open311_key_create(request: web.Request) -> web.StreamResponse:
     except InvalidInput as exc:
         ctx = {**await _keys_context(request), "problem": exc.message}
         return await render(request, "admin_keys.html", ctx, status=400)
-    await _audit(request, session, "open311_key.create", name)
+    await audit_change(request, session, "open311_key.create", name)
     # Shown in this response only: the key is stored hashed.
     return await render(request, "admin_keys.html", {**await _keys_context(request),
                                                      "secret": key, "secret_for": name})
@@ -335,7 +335,7 @@ async def open311_key_revoke(request: web.Request) -> web.StreamResponse:
     if not await open311_repo.revoke_key(request.app[DB], key_id=key_id,
                                          now=request.app[CLOCK].now()):
         raise NotFound(f"no active Open311 key {key_id!r}")
-    await _audit(request, session, "open311_key.revoke", key_id)
+    await audit_change(request, session, "open311_key.revoke", key_id)
     raise _back(f"/desk/admin/keys?revoked={quote(key_id)}")
 
 
@@ -358,7 +358,7 @@ async def token_create(request: web.Request) -> web.StreamResponse:
     except InvalidInput as exc:
         ctx = {**await _keys_context(request), "problem": exc.message}
         return await render(request, "admin_keys.html", ctx, status=400)
-    await _audit(request, session, "token.create", name or role, role=role, unit=unit)
+    await audit_change(request, session, "token.create", name or role, role=role, unit=unit)
     return await render(request, "admin_keys.html", {**await _keys_context(request),
                                                      "secret": token, "secret_for": name or role})
 
@@ -368,7 +368,7 @@ async def token_revoke(request: web.Request) -> web.StreamResponse:
     session = await need(request, "admin")
     await read_form(request, session)
     doc = await staff_admin.revoke_token(request.app[DB], token_id=request.match_info["token_id"])
-    await _audit(request, session, "token.revoke", doc["_id"], role=doc["role"],
+    await audit_change(request, session, "token.revoke", doc["_id"], role=doc["role"],
                  unit=doc["unit"], name=doc.get("name", ""))
     raise _back(f"/desk/admin/keys?revoked={quote(doc.get('name') or doc['_id'])}")
 
@@ -429,7 +429,7 @@ async def category_post(request: web.Request) -> web.StreamResponse:
     doc = await cases_repo.put_category(db, category=category, now=request.app[CLOCK].now(),
                                         by=session.account.username)
     after = {k: doc.get(k) for k in before}
-    await _audit(request, session, "category.update", code,
+    await audit_change(request, session, "category.update", code,
                  **{k: f"{before[k]} → {after[k]}" for k in before if before[k] != after[k]})
     raise _back(f"/desk/admin/categories?saved={quote(code)}")
 
@@ -452,6 +452,8 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
+    from api.desk import admin_grids  # it imports audit_change from here
+
     r = app.router
     r.add_get("/desk/admin", home)
     r.add_get("/desk/admin/roster", roster_page)
@@ -472,3 +474,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/desk/admin/categories", categories_page)
     r.add_post("/desk/admin/categories/{code}", category_post)
     r.add_get("/desk/admin/audit", audit_page)
+    admin_grids.setup_routes(app)
