@@ -24,6 +24,7 @@ from cases import visibility
 from cases.model import Actor
 from gridlink import background
 from gridlink.errors import InvalidInput
+from staff import audit
 from stats import assessment as assess
 from stats import board as board_mod
 from stats import early_warning as ew
@@ -316,8 +317,11 @@ async def put_assessment_weights(request: web.Request) -> web.Response:
     level's weights ≥ 0 and summing to 1; `null` restores a level's defaults)."""
     principal = await require(request, "admin")
     body = await read_json(request)
-    await assess.save_weights(request.app[DB], body.get("weights", body), by=principal.name or principal.role,
-                              now=request.app[CLOCK].now())
+    given = body.get("weights", body)
+    who, now = principal.name or principal.role, request.app[CLOCK].now()
+    await assess.save_weights(request.app[DB], given, by=who, now=now)
+    await audit.record(request.app[DB], by=who, action="assessment.weights", now=now, tz=_tz(request),
+                       target=", ".join(sorted(given)), detail={"weights": given})
     return _json(await assess.weights_doc(request.app[DB]))
 
 

@@ -18,7 +18,7 @@ from gridlink.db import Database, Document
 ACTIONS = ("roster.import", "roster.unbind", "roster.remove", "roster.reissue",
            "staff.add", "staff.disable", "staff.enable",
            "open311_key.create", "open311_key.revoke", "token.create", "token.revoke",
-           "category.update", "grid.install")
+           "category.update", "grid.install", "assessment.weights")
 
 
 async def ensure_indexes(db: Database) -> None:

@@ -450,6 +450,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "audit.token.create": ("创建接口令牌", "API token created"),
     "audit.token.revoke": ("吊销接口令牌", "API token revoked"),
     "audit.category.update": ("修改类别", "Category changed"),
+    "audit.assessment.weights": ("修改考核权重", "Assessment weights changed"),
     "admin.grids": ("网格导入", "Grid import"),
     "audit.grid.install": ("导入网格", "Grid installed"),
     "grid.title": ("网格导入", "Grid import"),

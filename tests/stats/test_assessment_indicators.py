@@ -190,6 +190,9 @@ async def test_weights_are_stored_validated_and_used(client: TestClient, db: Dat
     assert answer["weights"]["streets"] == {"handling_rate": 0.5, "satisfaction_rate": 0.5}
     assert answer["weights"]["departments"] == assess.DEFAULT_WEIGHTS["departments"]
     assert answer["updated_by"] == "管理员"
+    # Audited like every administration (staff.audit), the refused attempts not.
+    [entry] = await db.audit_log.find({"action": "assessment.weights"}).to_list(None)
+    assert (entry["by"], entry["target"]) == ("管理员", "streets")
     body = await _get(client, "month=2026-11")
     # 100 × (0.5·0.7143 + 0.5·0.6667) = 69.05 → 69.0 (C); departments keep their defaults.
     assert (_row(body, "streets", S1)["score"], _row(body, "streets", S1)["grade"]) == (69.0, "C")
