@@ -38,7 +38,7 @@ from staff import repository as staff_repo
 from staff import service as staff_service
 from staff.errors import BadAccount, UsernameTaken
 from staff.model import ROLES as STAFF_ROLES
-from staff.model import Session
+from staff.model import UNIT_LEVELS, Session
 
 SHOWN_PROBLEMS = 200  # rows listed on the result page; the report has them all
 
@@ -271,11 +271,24 @@ async def staff_add(request: web.Request) -> web.StreamResponse:
             district=request.app[SETTINGS].district_code, now=request.app[CLOCK].now(),
             locale=values["locale"] or None)
     except (BadAccount, UsernameTaken) as exc:
-        ctx = {**await _staff_context(request), "values": values, "problem": exc.message}
+        ctx = {**await _staff_context(request), "values": values,
+               "problem": _account_problem(exc, values, locale(request))}
         return await render(request, "admin_staff.html", ctx, status=400)
     await audit_change(request, session, "staff.add", account.username, role=account.role,
                  unit=account.unit)
     raise _back(f"/desk/admin/staff?added={quote(account.username)}")
+
+
+def _account_problem(exc: BadAccount | UsernameTaken, values: dict[str, str], loc: str) -> str:
+    if isinstance(exc, UsernameTaken):
+        return t("staff.taken", loc, username=values["username"].strip().lower())
+    field = str(exc.details.get("field") or "")
+    if field == "unit":
+        role = values["role"] if values["role"] in UNIT_LEVELS else "admin"
+        return t("staff.bad.unit", loc, unit=values["unit"], role=t(f"role.{role}", loc),
+                 levels=" / ".join(t(f"level.{lv}", loc) for lv in UNIT_LEVELS[role]))
+    return t(f"staff.bad.{field}", loc) if field in ("username", "role", "password", "locale") \
+        else exc.message
 
 
 @page
@@ -318,8 +331,8 @@ async def open311_key_create(request: web.Request) -> web.StreamResponse:
     try:
         key = await open311_repo.create_key(request.app[DB], name=name,
                                             now=request.app[CLOCK].now())
-    except InvalidInput as exc:
-        ctx = {**await _keys_context(request), "problem": exc.message}
+    except InvalidInput:
+        ctx = {**await _keys_context(request), "problem": t("keys.bad_name", locale(request))}
         return await render(request, "admin_keys.html", ctx, status=400)
     await audit_change(request, session, "open311_key.create", name)
     # Shown in this response only: the key is stored hashed.
@@ -348,7 +361,7 @@ async def token_create(request: web.Request) -> web.StreamResponse:
     days_raw = str(form.get("days") or "").strip()
     try:
         if days_raw and not (days_raw.isdigit() and 0 < int(days_raw) <= 3650):
-            raise InvalidInput("days: a whole number of 1–3650, or empty")
+            raise InvalidInput(t("keys.bad_days", locale(request)))
         if role != "admin" and await _unit_or_none(request, unit) is None:
             raise InvalidInput(t("roster.no_unit", locale(request), code=unit))
         token = await auth.create_token(

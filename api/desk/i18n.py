@@ -481,6 +481,14 @@ CATALOG: dict[str, tuple[str, str]] = {
     "grid.more": ("仅列出前 {n} 个。", "Only the first {n} are listed."),
     "grid.install": ("确认并生效", "Install as the active grid"),
     "grid.installed": ("第 {version} 版网格已生效。", "Grid version {version} is now active."),
+    "staff.bad.username": ("用户名须为 2–40 个字符：a-z、0-9、“.”、“_”、“-”。", "Username: 2–40 of a-z, 0-9, '.', '_', '-'."),
+    "staff.bad.role": ("请选择一个角色。", "Choose a role."),
+    "staff.bad.password": ("初始密码须为 10–256 个字符。", "The initial password needs 10–256 characters."),
+    "staff.bad.locale": ("语言须为中文或英文。", "The language must be Chinese or English."),
+    "staff.bad.unit": ("单位 {unit} 不在当前网格中，或不是{role}可用的层级（{levels}）。", "Unit {unit} is not in the active grid, or not a level a {role} belongs to ({levels})."),
+    "staff.taken": ("用户名 {username} 已被使用。", "The username {username} is taken."),
+    "keys.bad_days": ("有效天数须为 1–3650 的整数，或留空。", "Valid for: a whole number of days from 1 to 3650, or empty."),
+    "keys.bad_name": ("名称须为 1–100 个字符。", "The name needs 1–100 characters."),
 }
 
 # moderation (issue 22): api/desk/moderation.py, moderate.html, moderation.html

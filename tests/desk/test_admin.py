@@ -149,7 +149,15 @@ async def test_staff_accounts_added_and_disabled_with_the_audit_log(desk: Desk) 
     assert status == 200 and 'id="account-nightdesk"' in page and "Account nightdesk added" in page
     status, page = await post_form(admin, url, url, username="x!", role="dispatcher",
                                    unit="310101001", password="another long password")
-    assert status == 400 and 'id="problem"' in page
+    assert status == 400 and "Username: 2–40 of a-z" in page
+    status, page = await post_form(admin, url, url, username="nightdesk", role="dispatcher",
+                                   unit="310101001", password="another long password")
+    assert status == 400 and "The username nightdesk is taken" in page
+    await admin.get(f"/desk/locale?to=zh-CN&next={url}")
+    status, page = await post_form(admin, url, url, username="leader2", role="leader",
+                                   unit="310101001", password="another long password")
+    assert status == 400 and "不是责任块负责人可用的层级（社区网格责任块 / 街面责任块）" in page
+    await admin.get(f"/desk/locale?to=en&next={url}")
     staff = await desk.db.staff.find_one({"username": "nightdesk"})
     assert staff is not None
     status, page = await post_form(admin, url, f"{url}/{staff['_id']}/disable")
