@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from cases.intake import intake
 from cases.model import Actor, CasePolicy
 from gridlink.clock import Clock, SystemClock
 from gridlink.db import Database
+from gridlink.errors import DomainError
 from gridlink.i18n import t as chat_t
 from gridlink.settings import Settings
 from grids import repository as grids_repo
@@ -37,6 +38,7 @@ from staff import passwords
 from staff import repository as staff_repo
 from staff import service as staff_service
 
+log = logging.getLogger("gridlink.demo")
 SEED_ID = "seed-1"  # bump to seed a changed demo into a database seeded by an older one
 MONTH_CASES = 1500  # a month of synthetic history: enough for boards, hotspots and the assessment
 # Synthetic cases older than this are mostly closed: the center's queues keep room for the walk's.
@@ -80,6 +82,7 @@ class DemoSeed:
     history: dict[str, Any] = field(default_factory=dict)
     citizen_case: str = ""  # serial of the citizen's complaint waiting for verification
     counts: dict[str, int] = field(default_factory=dict)  # cases by state
+    now: datetime | None = None  # the seed's clock reading
 
 
 # Chat users' ids: fixed, so a restart's sandbox (in memory) meets the roster the database kept.
@@ -313,18 +316,24 @@ async def seed(db: Database, settings: Settings, *, clock: Clock) -> DemoSeed:
     locale = settings.default_locale
     policy = CasePolicy.from_settings(settings)
     units = await pick_units(db, district=settings.district_code)
-    result = DemoSeed(units=units, chat_users=chat_users(units))
+    # Made-up chat users exist only in the sandbox: with a real bot their ids are strangers'.
+    result = DemoSeed(units=units, chat_users=chat_users(units) if settings.sandbox else [], now=now)
     result.accounts = await ensure_accounts(db, units, now=now)
     await ensure_bindings(db, result.chat_users, locale=locale, now=now)
     grid = LiveGridIndex(tolerance_m=settings.grid_snap_tolerance_m)
     await grid.refresh(db, force=True)
     if await db.demo_seed.find_one({"_id": SEED_ID}) is None:
-        result.history = await seed_history(db, settings=settings, now=now)
-        await seed_cases(db, units, policy=policy, grid=grid, now=now, locale=locale)
+        if await db.cases.find_one({"_id": "m000000000"}, {"_id": 1}) is None:  # not by a start cut short
+            result.history = await seed_history(db, settings=settings, now=now)
+        try:
+            await seed_cases(db, units, policy=policy, grid=grid, now=now, locale=locale)
+        except DomainError as exc:  # a start cut short told part of it: the rest stays untold
+            log.warning("demo cases seeded in part", extra={"error": exc.message})
         await db.demo_seed.insert_one({"_id": SEED_ID, "at": now})
         result.seeded_now = True
-    result.citizen_case = await ensure_citizen_case(db, units, policy=policy, grid=grid, now=now,
-                                                    locale=locale)
+    if settings.sandbox:
+        result.citizen_case = await ensure_citizen_case(db, units, policy=policy, grid=grid, now=now,
+                                                        locale=locale)
     for state in ("reported", "dispatched", "in_progress", "awaiting_verification", "returned",
                   "closed", "merged"):
         result.counts[state] = await db.cases.count_documents({"state": state, "synthetic": {"$ne": True}})
@@ -368,16 +377,19 @@ def render(settings: Settings, found: DemoSeed) -> str:
     for role, username, password, unit in found.accounts:
         lines.append(f"  user {username:<11} password {password}   {role_names.get(role, role)}, "
                      f"{units.name(unit, 'zh')} / {units.name(unit, 'en')}")
+    if found.seeded_now:
+        lines += ["", f"demo cases seeded: {found.counts}; history: {found.history.get('inserted', 0)} "
+                  "cases over the last month"]
+    if not found.chat_users:  # a real bot: the walk needs the sandbox's made-up people
+        return "\n".join([*lines, "", "TELEGRAM_BOT_TOKEN is set: no demo chat users; unset it for the "
+                           "sandbox and the try-this walk.", ""])
     lines += ["", "demo chat users, bound to their roles (pick one at the top of the chat page):"]
     for user in found.chat_users:
         where = f"{units.name(user.unit, 'zh')} ({user.unit})" if user.unit else ""
         lines.append(f"  {user.id}  {user.name}  {chat_t(f'role.{user.role}', 'en')} {where}".rstrip())
-    if found.seeded_now:
-        lines.append(f"\ndemo cases seeded: {found.counts}; history: {found.history.get('inserted', 0)} "
-                     "cases over the last month")
     block = f"{units.name(units.block, 'zh')} / {units.name(units.block, 'en')}"
     # the history is the last month: early in a month, the pages' default (this month) shows little
-    today = datetime.now(settings.tz).date()
+    today = (found.now or datetime.now(settings.tz)).astimezone(settings.tz).date()
     month_ago = today - timedelta(days=30)
     period = f"?period={month_ago:%Y-%m}" if today.day < 15 else ""
     lines += [
@@ -414,7 +426,6 @@ def demo_step(settings: Settings, uri: str) -> None:
     found = asyncio.run(_run(settings, uri))
     write_chat_users(settings, found)
     print(render(settings, found), flush=True)
-    sys.stdout.flush()
 
 
 def sandbox_args(settings: Settings) -> list[str]:

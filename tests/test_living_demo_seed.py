@@ -74,3 +74,18 @@ async def test_a_second_start_doubles_nothing_and_gives_new_passwords(
     for _, username, password, _ in third.accounts:
         assert f"user {username}" in text and password in text
     assert third.citizen_case in text and "try this" in text
+
+
+async def test_with_a_real_bot_no_made_up_chat_users_are_bound(
+        db: Database, settings: Settings, mongo_uri: str, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "MONTH_CASES", 50)
+    real = settings.model_copy(update={"telegram_bot_token": "123:real-token"})
+    assert not real.sandbox
+    await load_demo(real, mongo_uri, only_if_empty=True)
+    found = await demo.seed(db, real, clock=clock)
+    assert found.chat_users == [] and found.citizen_case == ""
+    assert await db.roster.count_documents({}) == 0
+    assert await db.staff.count_documents({}) == len(demo.STAFF)
+    text = demo.render(real, found)
+    assert "TELEGRAM_BOT_TOKEN is set" in text and "try this" not in text
