@@ -197,11 +197,15 @@ class Period:
 
 
 PERIOD_FORMS = "YYYY-MM (month), YYYY-Qn (quarter) or YYYY (year)"
+MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
 def period_of(text: str) -> Period:
     """A month `2026-11`, quarter `2026-Q4` or year `2026`."""
     text = text.strip().upper()
+    year_of = re.match(r"\d{4}", text)
+    if year_of and not MIN_YEAR <= int(year_of[0]) <= MAX_YEAR:
+        raise InvalidInput(f"the year must be within {MIN_YEAR}–{MAX_YEAR}", field="period")
     if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
         year, month = int(m[1]), int(m[2])
         if 1 <= month <= 12:
@@ -226,8 +230,8 @@ def period_for(*, period: str | None, month: str | None, quarter: str | None, ye
     field, value = given[0]
     try:
         p = period_of(value)
-    except InvalidInput:
-        raise InvalidInput(f"{field} must be {PERIOD_FORMS}", field=field) from None
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message.replace("period", field), field=field) from None
     if field != "period" and p.kind != field:
         raise InvalidInput(f"{field} must be a {field}", field=field)
     return p

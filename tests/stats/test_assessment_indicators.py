@@ -148,7 +148,7 @@ async def test_quarter_and_year_add_up_their_months(client: TestClient, db: Data
     ws = await _get(client, f"period=2026-Q4&unit={S1}")
     assert _row(ws, "workstations", S1 + "001")["received"] == 9
     for bad in ("period=2026-Q5", "quarter=2026-11", "year=26", "month=2026-13",
-                "month=2026-11&year=2026", "period=last"):
+                "month=2026-11&year=2026", "period=last", "year=0000", "period=9999-12"):
         res = await client.get(f"/api/v1/stats/assessment?{bad}")
         assert res.status == 400, bad
         assert (await res.json())["error"]["code"] == "invalid_input"
