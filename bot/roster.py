@@ -523,3 +523,15 @@ async def imported_in(db: Database, *, units: Sequence[str]) -> list[Document]:
                 out[d["_id"]] = d
     done = await _done_batches(db, {d["batch"] for d in out.values()})
     return [d for d in out.values() if d["batch"] in done]
+
+
+async def remove_person(db: Database, *, phone: str) -> Document:
+    """Take an imported person off the roster: their unused invites stop working (a chat
+    user already bound stays bound: unbind them apart)."""
+    doc = await db.roster_people.find_one({"_id": phone})
+    if doc is None or not await _done_batches(db, {doc["batch"]}):
+        raise NotFound(f"nobody with phone {phone} was imported")
+    ids = [_invite_id(doc["batch"], phone, g) for g in range(int(doc.get("generation", 0)) + 1)]
+    await db.invites.delete_many({"_id": {"$in": ids}, "used_at": None})
+    await db.roster_people.delete_one({"_id": phone})
+    return doc

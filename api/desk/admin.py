@@ -111,6 +111,8 @@ async def _roster_view(request: web.Request, *, problem: str = "", status: int =
     if notice == "unbound":
         ctx["notice"] = t("roster.unbound", locale(request), name=request.query.get("name", ""),
                           n=request.query.get("n", "0"))
+    elif notice == "removed":
+        ctx["notice"] = t("roster.removed", locale(request), name=request.query.get("name", ""))
     elif notice == "reissued":
         ctx["notice"] = t("roster.reissued", locale(request), n=request.query.get("n", "0"))
     return await render(request, "admin_roster.html", ctx, status=status)
@@ -223,6 +225,17 @@ async def roster_unbind(request: web.Request) -> web.StreamResponse:
                  role=member["role"], unit=member["unit"], name=member.get("name", ""))
     raise _back(f"/desk/admin/roster?unit={quote(member['unit'])}&notice=unbound"
                 f"&name={quote(str(member.get('name', '')))}&n={len(open_cases)}")
+
+
+@page
+async def roster_remove(request: web.Request) -> web.StreamResponse:
+    session = await need(request, "admin")
+    form = await read_form(request, session)
+    doc = await roster.remove_person(request.app[DB], phone=str(form.get("phone") or "")[:20])
+    await audit_change(request, session, "roster.remove", doc["phone"], name=doc["name"],
+                       role=doc["role"], unit=doc["unit"])
+    raise _back(f"/desk/admin/roster?unit={quote(doc['unit'])}&notice=removed"
+                f"&name={quote(doc['name'])}")
 
 
 @page
@@ -476,6 +489,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/desk/admin/roster/sheet", sheet_page)
     r.add_post("/desk/admin/roster/unbind", roster_unbind)
     r.add_post("/desk/admin/roster/reissue", roster_reissue)
+    r.add_post("/desk/admin/roster/remove", roster_remove)
     r.add_get("/desk/admin/staff", staff_page)
     r.add_post("/desk/admin/staff", staff_add)
     r.add_post("/desk/admin/staff/{staff_id}/{op:disable|enable}", staff_state)

@@ -489,6 +489,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "staff.taken": ("用户名 {username} 已被使用。", "The username {username} is taken."),
     "keys.bad_days": ("有效天数须为 1–3650 的整数，或留空。", "Valid for: a whole number of days from 1 to 3650, or empty."),
     "keys.bad_name": ("名称须为 1–100 个字符。", "The name needs 1–100 characters."),
+    "roster.remove": ("移出名册", "Remove"),
+    "roster.removed": ("已将 {name} 移出名册，其未使用的邀请已失效。", "{name} is off the roster; their unused invite no longer works."),
 }
 
 # moderation (issue 22): api/desk/moderation.py, moderate.html, moderation.html

@@ -108,9 +108,30 @@ async def test_unbind_from_the_roster_page(desk: Desk) -> None:
     assert status == 404
 
 
+async def test_an_imported_person_is_removed_and_their_invite_stops_working(desk: Desk) -> None:
+    from bot import repository as bot_repo
+    from bot import roster
+    from bot.errors import InviteUnknown
+
+    rows = roster.read_rows(xlsx([["吴六", "13900000006", "leader", BLOCK]]), "r.xlsx")
+    await roster.import_rows(desk.db, rows, filename="r.xlsx", by="admin", now=desk.clock.now())
+    [entry] = await roster.people_of(desk.db, unit=BLOCK, now=desk.clock.now())
+    admin = await desk.signed_in("admin")
+    page_url = f"/desk/admin/roster?unit={BLOCK}"
+    status, page = await post_form(admin, page_url, "/desk/admin/roster/remove",
+                                   phone="13900000006")
+    assert status == 200 and "吴六 is off the roster" in page and 'id="person-13900000006"' not in page
+    with pytest.raises(InviteUnknown):
+        await bot_repo.redeem_invite(desk.db, token=entry.token, user_id=9, now=desk.clock.now())
+    assert ("admin", "roster.remove", "13900000006") in await audit_actions(desk)
+    status, _ = await post_form(admin, page_url, "/desk/admin/roster/remove", phone="13900000006")
+    assert status == 404
+
+
 ADMIN_GETS = ["/desk/admin", "/desk/admin/roster", "/desk/admin/staff", "/desk/admin/keys",
-              "/desk/admin/categories", "/desk/admin/audit"]
-ADMIN_POSTS = ["/desk/admin/roster/unbind", "/desk/admin/roster/reissue", "/desk/admin/staff",
+              "/desk/admin/categories", "/desk/admin/audit", "/desk/admin/grids"]
+ADMIN_POSTS = ["/desk/admin/roster/unbind", "/desk/admin/roster/reissue",
+               "/desk/admin/roster/remove", "/desk/admin/grids/install", "/desk/admin/staff",
                "/desk/admin/keys/open311", "/desk/admin/keys/tokens",
                "/desk/admin/categories/road_damage"]
 
