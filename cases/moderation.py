@@ -138,7 +138,8 @@ async def redact(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
                                   uploader=f"redaction:{case['_id']}")
     previous = copies.get(original)
     public = [copy.id if p in (original, previous) else p for p in case.get("public_photos") or []]
-    record = {"photo": original, "redacted": copy.id, # objects, not pairs of arrays: FerretDB stores no nested arrays
+    # the boxes as objects, not arrays: FerretDB stores no arrays inside arrays
+    record = {"photo": original, "redacted": copy.id,
               "boxes": [dict(zip("xywh", b, strict=True)) for b in clean],
               "at": now, "by": who.to_dict()}
     redactions = [r for r in case.get("redactions") or [] if r.get("photo") != original] + [record]
