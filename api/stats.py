@@ -321,7 +321,8 @@ async def put_assessment_weights(request: web.Request) -> web.Response:
     who, now = principal.name or principal.role, request.app[CLOCK].now()
     await assess.save_weights(request.app[DB], given, by=who, now=now)
     await audit.record(request.app[DB], by=who, action="assessment.weights", now=now, tz=_tz(request),
-                       target=", ".join(sorted(given)), detail={"weights": given})
+                       target=", ".join(sorted(given) if isinstance(given, dict) else []),
+                       detail={"weights": given})
     return _json(await assess.weights_doc(request.app[DB]))
 
 
