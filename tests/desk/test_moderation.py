@@ -56,7 +56,7 @@ async def test_hide_and_unhide_from_the_case_page(make_desk: DeskFactory, db: Da
     case, _ = await photo_case(desk)
     center = await desk.signed_in("center")
     page = await (await center.get(f"/desk/cases/{case['_id']}")).text()
-    assert f'action="/desk/cases/{case["_id"]}/hide"' in page
+    assert f'action="/desk/cases/{case["_id"]}/hide"' in page and 'id="case-hidden"' not in page
     assert f'href="/desk/cases/{case["_id"]}/moderate"' in page and 'id="nav-moderation"' in page
     hidden = await form_post(center, f"/desk/cases/{case['_id']}", f"/desk/cases/{case['_id']}/hide",
                              {"reason": "a child's face", "next": f"/desk/cases/{case['_id']}"})
@@ -65,7 +65,7 @@ async def test_hide_and_unhide_from_the_case_page(make_desk: DeskFactory, db: Da
     assert stored["hidden"] is True and stored["public"] is False
     after = await (await center.get(hidden.headers["Location"])).text()
     assert "Done: Hide from the public" in after and "hidden from the public" in after
-    assert f'action="/desk/cases/{case["_id"]}/unhide"' in after
+    assert f'action="/desk/cases/{case["_id"]}/unhide"' in after and 'id="case-hidden"' in after
     # the public lookup no longer finds it
     public = await center.get(f"/api/v1/public/cases/{case['serial']}")
     assert public.status == 404
