@@ -109,6 +109,30 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("GET", "/desk/admin/calendar"): DESK,  # admin only once signed in (tests/desk)
     ("GET", "/desk/admin/calendar/{year}"): DESK,
     ("POST", "/desk/admin/calendar/{year}"): DESK,
+    # the admin's pages (issue 23): admin only once signed in (tests/desk/test_admin*.py)
+    ("GET", "/desk/admin"): DESK,
+    ("GET", "/desk/admin/roster"): DESK,
+    ("POST", "/desk/admin/roster/import"): DESK,
+    ("GET", "/desk/admin/roster/imports/{batch}"): DESK,
+    ("GET", "/desk/admin/roster/imports/{batch}/errors.{fmt}"): DESK,
+    ("GET", "/desk/admin/roster/sheet"): DESK,
+    ("POST", "/desk/admin/roster/unbind"): DESK,
+    ("POST", "/desk/admin/roster/reissue"): DESK,
+    ("POST", "/desk/admin/roster/remove"): DESK,
+    ("GET", "/desk/admin/staff"): DESK,
+    ("POST", "/desk/admin/staff"): DESK,
+    ("POST", "/desk/admin/staff/{staff_id}/{op}"): DESK,
+    ("GET", "/desk/admin/keys"): DESK,
+    ("POST", "/desk/admin/keys/open311"): DESK,
+    ("POST", "/desk/admin/keys/open311/{key_id}/revoke"): DESK,
+    ("POST", "/desk/admin/keys/tokens"): DESK,
+    ("POST", "/desk/admin/keys/tokens/{token_id}/revoke"): DESK,
+    ("GET", "/desk/admin/categories"): DESK,
+    ("POST", "/desk/admin/categories/{code}"): DESK,
+    ("GET", "/desk/admin/audit"): DESK,
+    ("GET", "/desk/admin/grids"): DESK,
+    ("POST", "/desk/admin/grids/preview"): DESK,
+    ("POST", "/desk/admin/grids/install"): DESK,
     # limited by network (loopback here) or a bearer token: tests/ops/test_metrics_endpoint.py
     ("GET", "/metrics"): PUBLIC,
 }
@@ -120,7 +144,9 @@ for _fmt in ("json", "xml"):
 
 PARAMS = {"ref": "A20261127-99999", "serial": "A20261127-99999", "code": "310101", "year": "2026",
           "photo_id": "0" * 24, "user_id": "4242", "service_code": "nope", "token": "nope",
-          "service_request_id": "A20261127-99999", "name": "mine", "action": "accept"}
+          "service_request_id": "A20261127-99999", "name": "mine", "action": "accept",
+          "batch": "nope", "fmt": "csv", "staff_id": "nope", "op": "disable", "key_id": "nope",
+          "token_id": "nope"}
 STATIC_FILES = {"/static/stats": "/board.js", "/static/echarts": "/echarts.min.js",
                 "/desk/static": "/desk.css"}
 
