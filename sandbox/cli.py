@@ -34,6 +34,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             state.create_user(**user)
     log.info("sandbox listening", extra={"url": f"http://{settings.http_host}:{port}/",
                                          "bot_api": f"http://{settings.http_host}:{port}/bot"})
+    # The chat page long-polls for up to 20 s: a stop does not wait for those polls to end.
     web.run_app(app, host=settings.http_host, port=port, print=None, access_log=None,
-                handle_signals=True)
+                handle_signals=True, shutdown_timeout=1.0)
     return 0
