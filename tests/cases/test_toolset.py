@@ -266,3 +266,35 @@ async def test_replace_places_an_address_only_case(
     with pytest.raises(TransitionNotAllowed):
         await lifecycle.replace(db, case_ref=case["_id"], actor=CENTER, now=clock.now(),
                                 policy=POLICY, location={"lon": lon, "lat": lat}, grid=grid)
+
+
+# ---------------------------------------------------------------- statistics
+
+
+async def test_refused_cases_are_counted_and_not_open(db: Database, clock: FakeClock,
+                                                      new_case: NewCase) -> None:
+    """The statistics fold the change log: a refused and a voided case count as received and
+    refused (the 立案 indicator's complement), never as open; a suspended one stays received."""
+    from zoneinfo import ZoneInfo
+
+    from cases.changelog import derive_with
+    from stats import hotspots, rollups
+
+    derive_with(rollups.event_fields)  # as the app registers it at start
+    refused = await new_case(category="road_damage")
+    await lifecycle.refuse(db, case_ref=refused["_id"], actor=CENTER, now=clock.now(),
+                           action="refuse", reason_code="prank")
+    voided = await new_case(category="road_damage")
+    voided = await lifecycle.dispatch(db, case_ref=voided["_id"], actor=CENTER, now=clock.now(),
+                                      policy=POLICY)
+    await lifecycle.refuse(db, case_ref=voided["_id"], actor=CENTER, now=clock.now(),
+                           action="void", reason_code="insufficient_information")
+    await new_case(category="road_damage")  # still open
+    await rollups.fold(db, now=clock.now(), settled=True)
+    today = clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+    [row] = await hotspots.hotspots(db, by="category", start=today, end=today, today=today,
+                                    now=clock.now())
+    assert (row["key"], row["n"], row["open"], row["closed"]) == ("road_damage", 3, 1, 0)
+    [row] = await hotspots.hotspots(db, by="category", start=today, end=today, today=today,
+                                    measure="refused", now=clock.now())
+    assert row["value"] == 2
