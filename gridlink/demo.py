@@ -37,6 +37,7 @@ from grids.live import LiveGridIndex
 from staff import passwords
 from staff import repository as staff_repo
 from staff import service as staff_service
+from staff.model import ROLES, UNIT_LEVELS
 
 log = logging.getLogger("gridlink.demo")
 SEED_ID = "seed-1"  # bump to seed a changed demo into a database seeded by an older one
@@ -140,10 +141,22 @@ async def pick_units(db: Database, *, district: str) -> Units:
 
 # --- accounts and bindings -------------------------------------------------------------------
 
+def staff_accounts() -> list[tuple[str, str, Callable[[Units], str], str]]:
+    """STAFF, plus one account for any desk role added since (its unit by the role's level)."""
+    by_level: dict[str, Callable[[Units], str]] = {
+        "district": lambda u: u.district, "street": lambda u: u.street, "workstation": lambda u: u.station,
+        "department": lambda u: u.department, "community_block": lambda u: u.block}
+    known = {role for _, role, _, _ in STAFF}
+    extra = [(role.replace("_", "-"), role, by_level[level], role)
+             for role in ROLES if role not in known
+             for level in UNIT_LEVELS.get(role, ())[:1] if level in by_level]
+    return [*STAFF, *extra]
+
+
 async def ensure_accounts(db: Database, units: Units, *, now: datetime) -> list[tuple[str, str, str, str]]:
     """Each desk role's account, created once; a fresh password (and no lock) at every start."""
     out = []
-    for username, role, unit_of, name in STAFF:
+    for username, role, unit_of, name in staff_accounts():
         unit, password = unit_of(units), new_password()
         found = await staff_repo.account_by_username(db, username=username)
         if found is None:
