@@ -414,7 +414,7 @@ def render(settings: Settings, found: DemoSeed) -> str:
         "the bot answers with the case's serial number.",
         f"  2. Desk {base}/desk/ · sign in as center: {desk('nav.new')} → the new case (unit {units.block} "
         f"already proposed) → {desk('a.dispatch')}.",
-        f"  3. Chat page · act as 李芳 (block leader): the assignment has arrived → {both('btn.accept')}, "
+        f"  3. Chat page · act as 李芳 (block leader): the assignment with your serial has arrived → {both('btn.accept')}, "
         f"then {both('btn.done')} → send a photo (“sample photo”), a note, {both('btn.confirm')}.",
         f"  4. Desk · {desk('nav.verification')} → your case → {desk('a.pass')}; and the same for "
         f"{found.citizen_case}, the citizen 陈静's complaint the block leader has just finished.",
