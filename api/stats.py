@@ -45,6 +45,9 @@ PREFIX = "/api/v1/stats"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BY_TITLES = {"department": "处置部门", "street": "街镇", "category": "类别", "channel": "渠道",
              "kind": "类型", "workstation": "工作站", "block": "社区网格", "sblock": "街面责任块"}
+BY_TITLES_EN = {"department": "department", "street": "street", "category": "category",
+                "channel": "channel", "kind": "kind", "workstation": "workstation",
+                "block": "community block", "sblock": "street block"}
 
 
 def _json(body: object) -> web.Response:
@@ -99,7 +102,7 @@ async def _hotspot_rows(request: web.Request) -> tuple[str, list[dict[str, Any]]
                              street=q.get("street") or None, measure=q.get("measure", "n"),
                              limit=_int(q.get("limit"), "limit", 30, 1, 200), view=view)
     d = await directory(request.app[DB], district=request.app[SETTINGS].district_code)
-    label = hs.labeller(d.name)
+    label = tr.labeller(d, _lang(request))  # names in the negotiated language
     for row in rows:
         row["name"] = label(by, str(row["key"]))
     return by, rows, start, end, view
@@ -124,7 +127,10 @@ async def hotspots_png(request: web.Request) -> web.Response:
     width = _size(request.query.get("width"), "width", DEFAULT_SIZE[0], WIDTHS)
     height = _size(request.query.get("height"), "height", DEFAULT_SIZE[1], HEIGHTS)
     by, rows, start, end, view = await _hotspot_rows(request)
-    title = f"投诉热点 · 按{BY_TITLES.get(by, by)} · {start:%Y-%m-%d} 至 {end:%Y-%m-%d}"
+    if _lang(request) == "en":
+        title = f"Complaint hotspots · by {BY_TITLES_EN.get(by, by)} · {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+    else:
+        title = f"投诉热点 · 按{BY_TITLES.get(by, by)} · {start:%Y-%m-%d} 至 {end:%Y-%m-%d}"
     bars = tuple((str(r["name"]), int(r["value"])) for r in rows)
     # Rendering (~30 ms of matplotlib) dominates; the rows are read fresh every time and the
     # picture is reused while they are the same.
