@@ -91,6 +91,10 @@ STATUS_NOTES: dict[str, tuple[str, str]] = {
     "closed": ("已结案", "Closed: resolved"),
     "closed_on_spot": ("已现场处置结案", "Closed: handled on the spot"),
     "merged": ("重复报告，已并入{main}处理", "Duplicate report; handled as {main}"),
+    # the center's toolset (issue 22); the reason's own words are the reporter's in chat
+    "suspended": ("暂时无法解决，已挂账，到期后重新办理", "On hold: it cannot be solved now and will be taken up again"),
+    "refused": ("经审核不予立案", "Not accepted as a case after review"),
+    "voided": ("已作废", "Closed without action"),
 }
 
 

@@ -123,3 +123,12 @@ async def test_another_streets_center_is_refused_everything(
     mine = await new_case(placement=OTHER_PLACEMENT)
     status, _ = await post(o311, other, mine["_id"], "refuse", {"reason_code": "prank"})
     assert status == 200
+
+
+def test_open311_states_the_new_states_in_its_words() -> None:
+    from open311.service import status_notes, status_of
+
+    assert status_of("refused") == status_of("voided") == "closed"
+    assert status_of("suspended") == "open"
+    assert status_notes({"state": "refused"}, "en") == "Not accepted as a case after review"
+    assert status_notes({"state": "suspended"}, "zh").startswith("暂时无法解决")
