@@ -169,10 +169,11 @@ async def test_rectangle_picker_in_the_browser(make_desk: DeskFactory, db: Datab
             image = page.locator("#redact-image")
             await expect(image).to_be_visible()
             await page.wait_for_function("document.querySelector('#redact-image').naturalWidth > 0")
-            box = await image.bounding_box()
-            assert box is not None
 
             async def drag(x0: float, y0: float, x1: float, y1: float) -> None:
+                await image.scroll_into_view_if_needed()
+                box = await image.bounding_box()  # where it is now (a click may have scrolled)
+                assert box is not None
                 await page.mouse.move(box["x"] + box["width"] * x0, box["y"] + box["height"] * y0)
                 await page.mouse.down()
                 await page.mouse.move(box["x"] + box["width"] * x1, box["y"] + box["height"] * y1, steps=5)
@@ -181,6 +182,10 @@ async def test_rectangle_picker_in_the_browser(make_desk: DeskFactory, db: Datab
             await drag(0.05, 0.05, 0.15, 0.15)
             await expect(page.locator(".redact-box")).to_have_count(1)
             await page.keyboard.press("u")  # undo
+            await expect(page.locator(".redact-box")).to_have_count(0)
+            await page.click("#redact-whole")
+            assert await page.input_value("#redact-boxes") == "0.0000,0.0000,1.0000,1.0000"
+            await page.keyboard.press("c")  # clear
             await expect(page.locator(".redact-box")).to_have_count(0)
             x, y, w, h = BOX
             await drag(x, y, x + w, y + h)

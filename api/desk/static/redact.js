@@ -1,6 +1,7 @@
 // gridlink desk: the redaction picker. Drag on the photo to draw rectangles to blur; they are
 // written to the boxes field as "x,y,w,h; …" in fractions of the picture (the field can also
-// be typed). Keys (outside text fields): U undo the last rectangle, C clear, S save.
+// be typed). Keys (outside text fields): U undo the last rectangle, C clear, W the whole
+// picture, S save.
 (function () {
   "use strict";
 
@@ -82,12 +83,15 @@
 
     $("#redact-undo").addEventListener("click", function () { boxes.pop(); write(); draw(); });
     $("#redact-clear").addEventListener("click", function () { boxes = []; write(); draw(); });
+    // the whole picture: a photo that should not be public at all (its copy is a blur)
+    $("#redact-whole").addEventListener("click", function () { boxes = [[0, 0, 1, 1]]; write(); draw(); });
     document.addEventListener("keydown", function (evt) {
       var tag = (evt.target && evt.target.tagName) || "";
       if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || evt.ctrlKey || evt.metaKey || evt.altKey) return;
       var key = evt.key.toLowerCase();
       if (key === "u") { boxes.pop(); write(); draw(); }
       else if (key === "c") { boxes = []; write(); draw(); }
+      else if (key === "w") { boxes = [[0, 0, 1, 1]]; write(); draw(); }
       else if (key === "s" && boxes.length) { evt.preventDefault(); form.requestSubmit ? form.requestSubmit() : form.submit(); }
     });
 
