@@ -117,3 +117,22 @@ async def test_every_surface_answers_in_the_same_language(world: BotWorld) -> No
             got = await _surfaces(http, world.url, {"Accept-Language": header},
                                   query=f"?locale={'en' if choice == EN else 'zh'}")
             assert got == _expected(choice), (header, choice)
+
+
+async def test_hotspots_json_and_png_follow_the_header(client: Any, db: Any, clock: Any) -> None:
+    """The hotspot rows' names and the PNG (its title drawn in) in the negotiated language."""
+    from cases.categories import DEFAULT_CATEGORIES
+    from tests.stats.test_assessment_indicators import NOW, load
+
+    clock.set(NOW)
+    await load(db)
+    food = next(c for c in DEFAULT_CATEGORIES if c.code == "food_hygiene")
+    url = "/api/v1/stats/hotspots?by=category&from=2026-11-01&to=2026-11-30"
+    pngs = set()
+    for header, name in (("en;q=0.1, zh-CN;q=0.9", food.name_zh), ("fr, en;q=0.5", food.name_en)):
+        body = await (await client.get(url, headers={"Accept-Language": header})).json()
+        assert [r["name"] for r in body["rows"]] == [name], header
+        res = await client.get(url.replace("hotspots?", "hotspots.png?"), headers={"Accept-Language": header})
+        assert res.status == 200
+        pngs.add(await res.read())
+    assert len(pngs) == 2  # bar names and title drawn in each language
