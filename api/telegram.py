@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymongo.errors import PyMongoError
 from telegram import Update
 from telegram.error import TelegramError
@@ -113,6 +113,15 @@ class InviteBody(BaseModel):
     unit: str = Field(min_length=1, max_length=40)
     name: str = Field("", max_length=100)
     hours: float = Field(72, gt=0, le=24 * 30)
+    # A second role where the standards allow one (a station head who is also a coordinator).
+    also_role: Literal["coordinator"] | None = None
+    also_unit: str | None = Field(None, min_length=1, max_length=40)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> InviteBody:
+        if (self.also_role is None) != (self.also_unit is None):
+            raise ValueError("give also_role and also_unit together")
+        return self
 
 
 async def create_invite(request: web.Request) -> web.Response:
@@ -122,8 +131,12 @@ async def create_invite(request: web.Request) -> web.Response:
     role, unit, name, hours = body.role, body.unit, body.name, body.hours
     now = request.app[keys.CLOCK].now()
     await domain.check_unit(request.app[keys.DB], code=unit, role=role)
+    if body.also_role is not None and body.also_unit is not None:
+        await domain.check_also(request.app[keys.DB], role=role, also_role=body.also_role,
+                                also_unit=body.also_unit)
     token = await bot_repo.create_invite(request.app[keys.DB], role=role, unit=unit, name=name,
-                                         now=now, ttl=timedelta(hours=hours))
+                                         now=now, ttl=timedelta(hours=hours),
+                                         also_role=body.also_role, also_unit=body.also_unit)
     return web.json_response({
         "token": token, "role": role, "unit": unit,
         "expires_at": (now + timedelta(hours=hours)).isoformat(),

@@ -85,6 +85,13 @@ async def check_unit(db: Database, *, code: str, role: str) -> None:
         raise InvalidInput(f"a {role} is bound to a {' or '.join(levels)}, but {code} is a {unit['level']}")
 
 
+async def check_also(db: Database, *, role: str, also_role: str, also_unit: str) -> None:
+    """Refuse a second role the binding would refuse: one not allowed beside `role`
+    (grids.ALSO_ROLES), or a unit of the wrong level for it."""
+    grids_repo.check_also(role, also_role)
+    await check_unit(db, code=also_unit, role=also_role)
+
+
 # --- places --------------------------------------------------------------------------------
 
 def place(index: Any, *, lon: float, lat: float) -> dict[str, Any]:

@@ -27,14 +27,18 @@ async def bot_username(settings: Settings) -> str | None:
 
 
 async def create_invite_link(settings: Settings, mongo_uri: str, *, role: str, unit: str,
-                             name: str, hours: float) -> str:
+                             name: str, hours: float, also_role: str | None = None,
+                             also_unit: str | None = None) -> str:
     client = make_client(mongo_uri, settings)
     try:
         db = client[settings.mongodb_db]
         await ensure_indexes(db)
         await domain.check_unit(db, code=unit, role=role)
+        if also_role is not None:
+            await domain.check_also(db, role=role, also_role=also_role, also_unit=also_unit or "")
         token = await repo.create_invite(db, role=role, unit=unit, name=name,
-                                         now=SystemClock().now(), ttl=timedelta(hours=hours))
+                                         now=SystemClock().now(), ttl=timedelta(hours=hours),
+                                         also_role=also_role, also_unit=also_unit)
     finally:
         await client.close()
     username = await bot_username(settings) or "<bot_username>"

@@ -232,7 +232,8 @@ def _hash(token: str) -> str:
 
 
 async def create_invite(db: Database, *, role: str, unit: str, name: str, now: datetime,
-                        ttl: timedelta, created_by: str = "admin") -> str:
+                        ttl: timedelta, created_by: str = "admin", also_role: str | None = None,
+                        also_unit: str | None = None) -> str:
     """A single-use invite token, returned in clear once; only its hash is stored."""
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}")
@@ -245,7 +246,7 @@ async def create_invite(db: Database, *, role: str, unit: str, name: str, now: d
     await db.invites.insert_one({
         "_id": secrets.token_hex(8), "hash": _hash(token), "role": role, "unit": unit,
         "name": name, "created_at": now, "expires_at": now + ttl, "created_by": created_by,
-        "used_at": None, "used_by": None,
+        "used_at": None, "used_by": None, "also_role": also_role, "also_unit": also_unit,
     })
     return token
 

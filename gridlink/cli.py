@@ -103,9 +103,13 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     from bot.invites import create_invite_link
     from gridlink.runtime import database_uri
 
+    if (args.also_role is None) != (args.also_unit is None):
+        print("gridlink: give --also-role and --also-unit together", file=sys.stderr)
+        return 2
     with database_uri(settings) as uri:
         print(asyncio.run(create_invite_link(settings, uri, role=args.role, unit=args.unit,
-                                             name=args.name, hours=args.hours)))
+                                             name=args.name, hours=args.hours,
+                                             also_role=args.also_role, also_unit=args.also_unit)))
     return 0
 
 
@@ -366,6 +370,9 @@ def _invite_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unit", required=True, help="unit code (block, workstation, center, D01…)")
     parser.add_argument("--name", default="", help="the person's name, shown to staff")
     parser.add_argument("--hours", type=float, default=72, help="hours until the link expires")
+    parser.add_argument("--also-role", choices=["coordinator"], default=None,
+                        help="a second role beside a station head's or leader's (with --also-unit)")
+    parser.add_argument("--also-unit", default=None, help="the second role's unit code")
 
 
 def build_parser() -> argparse.ArgumentParser:

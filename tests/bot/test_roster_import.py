@@ -8,11 +8,13 @@ import io
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from openpyxl import Workbook
 
 from bot import repository as bot_repo
 from bot import roster
+from gridlink import auth
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from gridlink.errors import InvalidInput
@@ -210,3 +212,32 @@ async def test_a_station_head_who_is_also_a_coordinator_binds_both_and_reports_a
     await other.reply()
     await other.photo(jpeg())
     assert (await other.reply())["text"] == t("report.coordinators_only", "zh-CN")
+
+
+async def test_the_admin_invite_api_gives_a_second_role_where_allowed(world: BotWorld) -> None:
+    token = await auth.create_token(world.db, role="admin", unit="310101", district="310101",
+                                    name="admin", now=world.clock.now())
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as s:
+        async def invite(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            async with s.post(world.url + "/api/v1/admin/invites", json=body, headers=headers) as r:
+                return r.status, await r.json()
+
+        status, made = await invite({"role": "leader", "unit": BLOCK_ONE, "name": "何块长",
+                                     "also_role": "coordinator", "also_unit": BLOCK_TWO})
+        assert status == 201, made
+        for bad in ({"role": "dispatcher", "unit": "310101001", "also_role": "coordinator",
+                     "also_unit": BLOCK_ONE},
+                    {"role": "leader", "unit": BLOCK_ONE, "also_role": "coordinator"},
+                    {"role": "leader", "unit": BLOCK_ONE, "also_role": "leader",
+                     "also_unit": BLOCK_TWO},
+                    {"role": "leader", "unit": BLOCK_ONE, "also_role": "coordinator",
+                     "also_unit": "310101999"}):
+            status, body = await invite(bad)
+            assert 400 <= status < 500, (bad, status, body)
+    leader = await world.phone("何块长")
+    await leader.send(f"/start {made['token']}")
+    await leader.reply()
+    member = await grids_repo.membership(world.db, user_id=leader.id)
+    assert member is not None and (member["role"], member["unit"], member["also_role"],
+                                   member["also_unit"]) == ("leader", BLOCK_ONE, "coordinator", BLOCK_TWO)
