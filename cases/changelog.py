@@ -50,7 +50,9 @@ def spot_fields(case: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, 
     loc = case.get("location")
     if not loc or case.get("handled_on_the_spot") or case.get("created_at") is None:
         return {}
-    if entry["action"] == "report":
+    # an address-only case placed later (issue 22's re-place) is searchable from then on
+    placed = entry["action"] == "replace" and not (entry.get("data") or {}).get("from")
+    if entry["action"] == "report" or placed:
         return {"k": dup_key(case["category"], loc["lon"], loc["lat"], case["created_at"]),
                 "location": {"lon": loc["lon"], "lat": loc["lat"]},
                 "phashes": list(case.get("phashes") or [])}

@@ -298,3 +298,19 @@ async def test_refused_cases_are_counted_and_not_open(db: Database, clock: FakeC
     [row] = await hotspots.hotspots(db, by="category", start=today, end=today, today=today,
                                     measure="refused", now=clock.now())
     assert row["value"] == 2
+
+
+async def test_a_case_placed_later_is_found_as_a_duplicate(
+        db: Database, clock: FakeClock, new_case: NewCase, grid: GridIndex,
+        inside_point: tuple[float, float]) -> None:
+    lon, lat = inside_point
+    case = await new_case(category="group_renting", location=None, placement=None)
+    assert await lifecycle.likely_duplicates(db, category="group_renting",
+                                             location={"lon": lon, "lat": lat}, photos=[],
+                                             actor=CENTER, now=clock.now()) == []
+    await lifecycle.replace(db, case_ref=case["_id"], actor=CENTER, now=clock.now(),
+                            policy=POLICY, location={"lon": lon, "lat": lat}, grid=grid)
+    found = await lifecycle.likely_duplicates(db, category="group_renting",
+                                              location={"lon": lon, "lat": lat}, photos=[],
+                                              actor=CENTER, now=clock.now())
+    assert [d["serial"] for d in found] == [case["serial"]]
