@@ -13,7 +13,7 @@ from telegram.error import TelegramError
 
 from bot import domain
 from bot.application import BotDeps
-from bot.blocks import refused
+from bot.blocks import refused as blocked
 from bot.common import append, begin, end, error_text, locale_of, patrols, save, say, who
 from bot.keyboards import assignment_keyboard, choices, location_request, remove, stars_keyboard
 from cases.lifecycle import MAX_PHOTOS
@@ -31,7 +31,7 @@ APPEAL_KINDS = ("consultation", "complaint", "help", "suggestion")
 # --- entry points --------------------------------------------------------------------------
 
 async def begin_on_spot(update: Update, d: BotDeps) -> None:
-    if await refused(update, d):
+    if await blocked(update, d):
         return
     actor = await who(update, d)
     if not patrols(actor):
@@ -42,7 +42,7 @@ async def begin_on_spot(update: Update, d: BotDeps) -> None:
 
 
 async def begin_appeal(update: Update, d: BotDeps) -> None:
-    if await refused(update, d):
+    if await blocked(update, d):
         return
     locale = locale_of(update, d)
     chat = update.effective_chat
@@ -103,7 +103,7 @@ async def on_photo(update: Update, d: BotDeps, conv: Conv | None) -> None:
         if not patrols(actor):
             await say(update, d, "report.coordinators_only")
             return
-        if await refused(update, d):
+        if await blocked(update, d):
             return
         # Photos of one media group arrive as separate updates: the first to land starts it.
         new = ("report", "photos", _new_report(update, on_spot=False))
@@ -340,7 +340,7 @@ async def on_choice(update: Update, d: BotDeps, conv: Conv | None, choice: str) 
         await _add_to(update, d, data, choice[4:])
     elif flow == "report" and step == "note" and choice == "skip":
         await _ask_confirm(update, d, data)
-    elif flow in ("report", "appeal") and choice == "confirm" and await refused(update, d):
+    elif flow in ("report", "appeal") and choice == "confirm" and await blocked(update, d):
         return  # blocked while composing: nothing is filed
     elif flow == "report" and step == "confirm" and choice == "confirm":
         if not data.get("dups_offered") and await _offer_duplicates(update, d, data):
@@ -412,7 +412,7 @@ async def _offer_duplicates(update: Update, d: BotDeps, data: dict[str, Any]) ->
 
 
 async def _add_to(update: Update, d: BotDeps, data: dict[str, Any], case_id: str) -> None:
-    if await refused(update, d):
+    if await blocked(update, d):
         return
     actor = await who(update, d)
     try:
