@@ -2,7 +2,7 @@
 under the load bench's traffic (issue 22; target p95 ≤ 2 s).
 
 Run: .venv/bin/python bench/autodispatch.py [--probes 30] [--concurrency 8] [--warmup 5]
-     [--gap 0.5] [--quiet]
+     [--gap 0.5] [--quiet | --rate R]
 
 Spawns what bench/load.py spawns (an embedded database server, `gridlink sandbox`, `gridlink
 web`, `gridlink worker`, all with their default settings: NOTIFY_POLL_S 1, the per-chat pace
@@ -52,6 +52,7 @@ from grids import repository as grids_repo
 from grids.demo import demo_feature_collection
 from grids.importer import parse_grid
 from grids.placement import GridIndex
+from notify import repository as notify_repo
 from sandbox.client import SandboxClient, SandboxError
 
 Json = dict[str, Any]
@@ -159,7 +160,35 @@ async def leader_sees(sb: SandboxClient, leader: int, serial: str, seq: int,
     raise TimeoutError(f"the assignment of {serial} never reached chat {leader}")
 
 
-async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: bool) -> None:
+STAGES = ("serial → rule's dispatch (notifier)", "dispatch → assignment queued",
+          "queued → sent (sender, 3 calls)", "sent → seen in the chat")
+
+
+async def stages_of(db: Any, serial: str, leader: int, answered_at: float,
+                    seen_at: float) -> dict[str, float]:
+    """The chain's steps for one probe from what the case and the outbox recorded (the case's
+    own time is the report's, which the bot may take from the update: the serial's answer is
+    where the worker's part begins)."""
+    case = await db.cases.find_one({"serial": serial})
+    if case is None:
+        return {}
+    dispatch = next((e for e in case["history"] if e["action"] == "dispatch"), None)
+    found = await notify_repo.find_messages(db, query={"chat_id": leader, "case_id": case["_id"]})
+    msg = found[0] if found else None
+    if dispatch is None or msg is None or msg.get("sent_at") is None:
+        return {}
+
+    def ts(at: datetime) -> float:
+        return at.replace(tzinfo=UTC).timestamp() if at.tzinfo is None else at.timestamp()
+
+    return {STAGES[0]: ts(dispatch["at"]) - answered_at,
+            STAGES[1]: ts(msg["created_at"]) - ts(dispatch["at"]),
+            STAGES[2]: ts(msg["sent_at"]) - ts(msg["created_at"]),
+            STAGES[3]: seen_at - ts(msg["sent_at"])}
+
+
+async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: bool,
+               rate: float) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gridlink-autodispatch-"))
     server = EmbeddedServer(tmp / "db")
     server.start()
@@ -198,16 +227,16 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
 
             # The probes: a coordinator and a leader per block (so neither chat's pace nor a
             # duplicate suggestion from an earlier probe's case enters the figures).
-            pairs = []
+            pairs: list[tuple[Chat, int, float, float]] = []
             for k, (block, lon, lat) in enumerate(probe_points(probes)):
-                coord = await sb.create_user(f"probe{k}", language_code="en")
+                patrol = await sb.create_user(f"probe{k}", language_code="en")
                 leader = await sb.create_user(f"leader{k}", language_code="en")
-                await grids_repo.bind(db, user_id=coord["id"], chat_id=coord["id"],
+                await grids_repo.bind(db, user_id=patrol["id"], chat_id=patrol["id"],
                                       role="coordinator", unit=block, name=f"probe{k}",
                                       locale="en", now=now)
                 await grids_repo.bind(db, user_id=leader["id"], chat_id=leader["id"], role="leader",
                                       unit=block, name=f"leader{k}", locale="en", now=now)
-                pairs.append((Chat(sb, coord), int(leader["id"]), lon, lat))
+                pairs.append((Chat(sb, patrol), int(leader["id"]), lon, lat))
 
             # The load bench's traffic (its mix, closed loop, `concurrency` clients).
             photo_msgs = []
@@ -223,7 +252,7 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
             headers = {"Authorization": f"Bearer {token}"}
             hook = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
             next_update = [5_000_000]
-            done = {"intake": 0, "webhook": 0, "dashboard": 0, "errors": 0}
+            done: dict[str, int] = {"intake": 0, "webhook": 0, "dashboard": 0, "errors": 0}
             lat_traffic: list[float] = []
             stop = asyncio.Event()
 
@@ -235,7 +264,7 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
                         msg = photo_msgs[user]
                         async with busy[user]:
                             next_update[0] += 1
-                            update = {"update_id": next_update[0], "message": {
+                            update: Json = {"update_id": next_update[0], "message": {
                                 **{key: msg[key] for key in ("photo", "chat", "from") if key in msg},
                                 "message_id": next_update[0], "date": int(time.time())}}
                             async with http.post(base + "/telegram/webhook", json=update,
@@ -266,7 +295,26 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
                     i += 1
                     await one(mix[(i + k) % len(mix)], k, i)
 
-            clients = [] if quiet else [asyncio.create_task(traffic(k)) for k in range(concurrency)]
+            async def open_loop() -> None:
+                """The mix arriving at `rate` per second (Poisson) whatever the answers."""
+                arrivals, n = random.Random(7), 0
+                tasks: set[asyncio.Task[None]] = set()
+                mix = ("intake", "intake", "webhook", "dashboard")
+                while not stop.is_set():
+                    await asyncio.sleep(arrivals.expovariate(rate))
+                    k, i = n % concurrency, n // concurrency + 1
+                    task = asyncio.create_task(one(mix[(i + k) % len(mix)], k, i))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    n += 1
+                await asyncio.gather(*tasks)
+
+            if quiet:
+                clients = []
+            elif rate:
+                clients = [asyncio.create_task(open_loop())]
+            else:
+                clients = [asyncio.create_task(traffic(k)) for k in range(concurrency)]
             await asyncio.sleep(0 if quiet else warmup)
             for key in done:
                 done[key] = 0
@@ -274,24 +322,31 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
             started = time.perf_counter()
 
             intake_s, worker_s, total_s = [], [], []
+            backlog: list[int] = []  # events the notifier had not done when each probe began
+            stages: list[dict[str, float]] = []
             try:
-                for seed, (coord, leader, lon, lat) in enumerate(pairs):
-                    seq = int((await sb.chat(leader)).get("seq") or 0)
+                for seed, (coord, chat, lon, lat) in enumerate(pairs):
+                    backlog.append(await db.events.count_documents({"notify_state": "new"}))
+                    seq = int((await sb.chat(chat)).get("seq") or 0)
                     pressed, answered, serial = await report(coord, lon, lat, seed)
-                    seen = await leader_sees(sb, leader, serial, seq)
+                    seen = await leader_sees(sb, chat, serial, seq)
+                    wall = time.time() - time.perf_counter()  # perf_counter → wall clock
+
                     intake_s.append(answered - pressed)
                     worker_s.append(seen - answered)
                     total_s.append(seen - pressed)
+                    stages.append(await stages_of(db, serial, chat, wall + answered, wall + seen))
                     await asyncio.sleep(gap)
             finally:
                 elapsed = time.perf_counter() - started
                 stop.set()
                 await asyncio.gather(*clients)
+                print(f"  events waiting for the notifier as each probe began: {backlog}")
 
             auto = await db.cases.count_documents({"category": CATEGORY, "auto_dispatched": True})
             print(f"load average {os.getloadavg()[0]:.1f} at the end")
             print(f"automatic dispatch: {len(total_s)} probes over {elapsed:.0f} s, "
-                  f"{'no other traffic' if quiet else f'under the load mix from {concurrency} clients'}"
+                  f"{'no other traffic' if quiet else f'under the load mix arriving at {rate}/s' if rate else f'under the load mix from {concurrency} clients'}"
                   f"; {auto} of {len(total_s)} cases dispatched by the rule")
             if not quiet:
                 n = sum(v for k, v in done.items() if k != "errors")
@@ -302,6 +357,12 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
                                   ("confirm → leader", total_s)):
                 print(f"  {name:<18} p50 {pct(samples, 0.5):7.0f} ms   p95 {pct(samples, 0.95):7.0f} ms"
                       f"   max {max(samples) * 1000:7.0f} ms")
+            print("  where the worker's part went (database timestamps, one clock):")
+            for name in STAGES:
+                samples = [s[name] for s in stages if name in s]
+                if samples:
+                    print(f"    {name:<34} p50 {pct(samples, 0.5):7.0f} ms   "
+                          f"p95 {pct(samples, 0.95):7.0f} ms   max {max(samples) * 1000:7.0f} ms")
             verdict = "met" if pct(total_s, 0.95) <= 2000 else "NOT met"
             print(f"  target p95 ≤ 2000 ms: {verdict}")
     finally:
@@ -322,5 +383,8 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between probes")
     parser.add_argument("--quiet", action="store_true", help="no load traffic beside the probes")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="open loop (as bench/load.py --rate): the mix arrives at this many "
+                             "requests/s instead of --concurrency clients each awaiting its answer")
     a = parser.parse_args()
-    asyncio.run(main(a.probes, a.concurrency, a.warmup, a.gap, a.quiet))
+    asyncio.run(main(a.probes, a.concurrency, a.warmup, a.gap, a.quiet, a.rate))
