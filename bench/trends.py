@@ -95,7 +95,7 @@ async def run(uri: str, n: int, requests: int) -> dict[str, object]:
                 tr._parsed.clear()
                 repo._cache.clear()
                 tr._buckets.cache_clear()
-                tr._bucket_matrix_of.cache_clear()
+                tr._month_map.cache_clear()
             t = time.perf_counter()
             body = await tr.trends(db, q, directory=d)
             (cold if i % 2 == 0 else warm).append((time.perf_counter() - t) * 1000)
