@@ -34,7 +34,7 @@ from pymongo import ASCENDING
 from bot.repository import _hash as invite_hash
 from gridlink.appsecrets import stored_secret
 from gridlink.db import Database, Document, insert_new
-from gridlink.errors import InvalidInput, NotFound
+from gridlink.errors import Conflict, InvalidInput, NotFound
 from grids import repository as grids_repo
 
 ROLES = grids_repo.ROLES
@@ -358,10 +358,10 @@ async def import_rows(db: Database, rows: Sequence[tuple[int, dict[str, str]]], 
         "_id": batch, "state": "writing", "filename": filename[:200], "by": by, "at": now,
         "lease_until": now + WRITE_LEASE, "rows": len(rows), "imported": 0,
         "rejected": len(problems)})
-    people: list[Document] = [{"_id": p.phone, "phone": p.phone, "name": p.name, "role": p.role,
-               "unit": p.unit, "also_role": p.also_role, "also_unit": p.also_unit,
-               "row": p.row, "batch": batch, "generation": 0,
-               "created_at": now, "created_by": by} for p in good]
+    people: list[Document] = [
+        {"_id": p.phone, "phone": p.phone, "name": p.name, "role": p.role, "unit": p.unit,
+         "also_role": p.also_role, "also_unit": p.also_unit, "row": p.row, "batch": batch,
+         "generation": 0, "created_at": now, "created_by": by} for p in good]
     key = await _invite_key(db)
     invites = [_invite_doc(key, doc, generation=0, now=now, by=by, hours=hours) for doc in people]
     for i in range(0, len(problems), CHUNK):
@@ -382,9 +382,12 @@ async def import_rows(db: Database, rows: Sequence[tuple[int, dict[str, str]]], 
     for i in range(0, len(invites), CHUNK):
         await insert_new(db.invites, invites[i:i + CHUNK])
     imported = len(people) - len(raced)
-    # The commit point: one document's update makes the whole batch visible.
-    await db.roster_imports.update_one({"_id": batch}, {"$set": {
+    # The commit point: one document's update makes the whole batch visible (unless another
+    # import took it for abandoned meanwhile: then none of it counts, and it says so).
+    committed = await db.roster_imports.update_one({"_id": batch, "state": "writing"}, {"$set": {
         "state": "done", "done_at": now, "imported": imported, "rejected": len(problems)}})
+    if committed.matched_count != 1:
+        raise Conflict("the import ran past its lease and was discarded; import the file again")
     problems.sort(key=lambda p: p.row)
     return Outcome(batch=batch, rows=len(rows), imported=imported, problems=problems)
 
