@@ -25,6 +25,7 @@ from bot.webhook import process_once
 from gridlink import background, metrics
 from gridlink.errors import InvalidInput
 from grids.repository import ROLES as MEMBER_ROLES
+from staff import audit
 
 log = logging.getLogger("gridlink.bot")
 
@@ -126,7 +127,7 @@ class InviteBody(BaseModel):
 
 async def create_invite(request: web.Request) -> web.Response:
     """POST /api/v1/admin/invites {role, unit, hours?, name?}: a single-use deep link."""
-    await require(request, "admin")
+    who = await require(request, "admin")
     body = await parse(request, InviteBody)
     role, unit, name, hours = body.role, body.unit, body.name, body.hours
     now = request.app[keys.CLOCK].now()
@@ -137,6 +138,9 @@ async def create_invite(request: web.Request) -> web.Response:
     token = await bot_repo.create_invite(request.app[keys.DB], role=role, unit=unit, name=name,
                                          now=now, ttl=timedelta(hours=hours),
                                          also_role=body.also_role, also_unit=body.also_unit)
+    await audit.record(request.app[keys.DB], by=who.name or who.token_id, action="invite.create",
+                       target=unit, now=now, tz=request.app[keys.SETTINGS].tz,
+                       detail={"role": role, "name": name, "via": "api"})
     return web.json_response({
         "token": token, "role": role, "unit": unit,
         "expires_at": (now + timedelta(hours=hours)).isoformat(),
@@ -159,7 +163,7 @@ async def unbind_member(request: web.Request) -> web.Response:
     Assignments belong to units, not people: the unit's open cases stay with it (its other
     members see them in /mine); the user's half-finished dialogue is dropped.
     """
-    await require(request, "admin")
+    who = await require(request, "admin")
     raw = request.match_info["user_id"]
     if not raw.lstrip("-").isdigit():
         raise InvalidInput("user_id must be a Telegram user id (an integer)")
@@ -168,7 +172,11 @@ async def unbind_member(request: web.Request) -> web.Response:
     if member is None:
         return error_response(404, "not_found", f"user {raw} is not on the roster")
     await bot_repo.clear_conversation(db, chat_id=member["chat_id"])
-    open_cases = await domain.open_cases_for(db, unit=member["unit"], now=request.app[keys.CLOCK].now())
+    now = request.app[keys.CLOCK].now()
+    open_cases = await domain.open_cases_for(db, unit=member["unit"], now=now)
+    await audit.record(db, by=who.name or who.token_id, action="roster.unbind",
+                       target=str(member["user_id"]), now=now, tz=request.app[keys.SETTINGS].tz,
+                       detail={"role": member["role"], "unit": member["unit"], "via": "api"})
     return web.json_response({"user_id": member["user_id"], "role": member["role"],
                               "unit": member["unit"], "unit_open_cases": len(open_cases)})
 

@@ -18,7 +18,8 @@ from gridlink.db import Database, Document
 ACTIONS = ("roster.import", "roster.unbind", "roster.remove", "roster.reissue",
            "staff.add", "staff.disable", "staff.enable",
            "open311_key.create", "open311_key.revoke", "token.create", "token.revoke",
-           "category.update", "grid.install", "assessment.weights")
+           "category.update", "grid.install", "assessment.weights",
+           "calendar.enter", "invite.create")
 
 
 async def ensure_indexes(db: Database) -> None:

@@ -25,6 +25,7 @@ from cases.calendar import check_year, deadline_for, package_days
 from cases.errors import BadCaseInput
 from cases.model import CasePolicy
 from gridlink.db import Database
+from staff import audit
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 LINE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(.*))?$")
@@ -152,4 +153,8 @@ async def year_post(request: web.Request) -> web.StreamResponse:
     except BadCaseInput as exc:
         ctx["problem"] = exc.message
         return await render(request, "calendar_year.html", ctx, status=400)
+    await audit.record(db, by=session.account.username, action="calendar.enter", target=str(year),
+                       now=request.app[CLOCK].now(), tz=request.app[SETTINGS].tz,
+                       detail={"holidays": len(holidays), "workdays": len(workdays),
+                               "deadlines_moved": len(changed)})
     raise web.HTTPSeeOther(location=f"/desk/admin/calendar?saved={year}&changed={len(changed)}")

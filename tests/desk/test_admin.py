@@ -262,3 +262,28 @@ def test_every_text_of_the_admin_pages_is_in_both_languages() -> None:
     keys |= {f"roster.status.{s}" for s in ("pending", "expired", "bound", "unbound")}
     missing = sorted(k for k in keys if k not in CATALOG or not all(CATALOG[k]))
     assert missing == []
+
+
+async def test_calendar_entries_and_api_invites_and_unbinds_are_audited_too(desk: Desk) -> None:
+    from gridlink import auth
+
+    admin = await desk.signed_in("admin")
+    url = "/desk/admin/calendar/2027"
+    status, _ = await post_form(admin, url, url, op="save", holidays="2027-01-01 元旦", workdays="")
+    assert status == 200
+    token = await auth.create_token(desk.db, role="admin", unit="310101", district="310101",
+                                    name="ops-script", now=desk.clock.now())
+    headers = {"Authorization": f"Bearer {token}"}
+    c = await desk.client()
+    resp = await c.post("/api/v1/admin/invites", headers=headers,
+                        json={"role": "leader", "unit": BLOCK, "name": "郑块长"})
+    assert resp.status == 201
+    await grids_repo.bind(desk.db, user_id=808, chat_id=808, role="leader", unit=BLOCK,
+                          name="郑块长", locale="zh-CN", now=desk.clock.now())
+    resp = await c.delete("/api/v1/admin/roster/808", headers=headers)
+    assert resp.status == 200
+    assert await audit_actions(desk) == [("admin", "calendar.enter", "2027"),
+                                         ("ops-script", "invite.create", BLOCK),
+                                         ("ops-script", "roster.unbind", "808")]
+    page = await (await admin.get("/desk/admin/audit")).text()
+    assert "Holidays entered" in page and "Invite created" in page and "via: api" in page
