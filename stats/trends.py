@@ -327,7 +327,11 @@ def series(docs: Mapping[str, Mapping[str, Any]], *, start: date, end: date,
         if not mask.any():
             continue
         keys, inverse = _grouping(p, by, street_doc, parent)
-        grouped = _group_sum(inverse[mask], p.counts[mask][:, cols], len(keys))
+        every = bool(mask.all())
+        rows, inv = (p.counts, inverse) if every else (p.counts[mask], inverse[mask])
+        # The month's days in range are one run of columns (a slice: no copy) but at a gap.
+        days = rows[:, cols[0]:cols[-1] + 1] if cols[-1] - cols[0] + 1 == len(cols) else rows[:, cols]
+        grouped = _group_sum(inv, days, len(keys))
         starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
         spread = np.zeros((len(keys), width), dtype=np.int64)
         spread[:, target[starts]] = np.add.reduceat(grouped, starts, axis=1)
