@@ -57,8 +57,11 @@ def trend_docs(n: int, seed: int = 1) -> dict[str, dict[str, dict[str, int]]]:
         month, dd = "M" + on.strftime("%Y-%m"), on.strftime("%d")
         dept = cat.department if cat.level == "line" and cat.department else "-"
         tail = TREND_SEP.join((cat.code, chans[hi] if hi >= 0 else "patrol_bot", dept))
+        coarse = TREND_SEP.join((cat.code, "*", "*"))
         for doc, value in ((doc_id(month, "T", "*"), blk.street + TREND_SEP + tail),
-                           (doc_id(month, "T", "st=" + blk.street), blk.code + TREND_SEP + tail)):
+                           (doc_id(month, "T", "st=" + blk.street), blk.code + TREND_SEP + tail),
+                           (doc_id(month, "Tc", "*"), blk.street + TREND_SEP + coarse),
+                           (doc_id(month, "Tc", "st=" + blk.street), blk.code + TREND_SEP + coarse)):
             cell = out.setdefault(doc, {}).setdefault(value, {})
             cell[dd] = cell.get(dd, 0) + k
     return out
@@ -73,8 +76,9 @@ async def run(uri: str, n: int, requests: int) -> dict[str, object]:
     built = time.perf_counter() - t0
     await repo.replace_all(db, rollups=docs, open_lists={})
     d = demo_directory()
-    star = [len(repo.packed(k, v)["z"]) for k, v in docs.items() if k.endswith("|*")]
-    street = [len(repo.packed(k, v)["z"]) for k, v in docs.items() if "|st=" in k]
+    star = [len(repo.packed(k, v)["z"]) for k, v in docs.items() if k.endswith("|T|*")]
+    street = [len(repo.packed(k, v)["z"]) for k, v in docs.items() if "|T|st=" in k]
+    star_c = [len(repo.packed(k, v)["z"]) for k, v in docs.items() if k.endswith("|Tc|*")]
     queries = {
         "district, by category": tr.Query(TODAY - timedelta(days=364), TODAY, "day", "category", tr.Filters()),
         "2 streets × 2 categories": tr.Query(TODAY - timedelta(days=364), TODAY, "day", "category", tr.Filters(
@@ -87,7 +91,8 @@ async def run(uri: str, n: int, requests: int) -> dict[str, object]:
                               "district_doc_kB_mean": round(statistics.mean(star) / 1000, 1),
                               "district_doc_kB_max": round(max(star) / 1000, 1),
                               "street_doc_kB_mean": round(statistics.mean(street) / 1000, 1),
-                              "street_doc_kB_max": round(max(street) / 1000, 1)}
+                              "street_doc_kB_max": round(max(street) / 1000, 1),
+                              "district_place_category_kB_max": round(max(star_c) / 1000, 1)}
     for name, q in queries.items():
         cold, warm = [], []
         for i in range(requests):

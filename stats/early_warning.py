@@ -198,7 +198,7 @@ async def series_of(db: Database, *, level: str, end: date, days: int, directory
     if level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}", field="level")
     street_docs = (streets or directory.of_level("street")) if level == "block" else None
-    ids = tr.doc_ids(start, end, street_docs)
+    ids = tr.doc_ids(start, end, street_docs, place_category=True)
     docs = await tr.current_docs(db, ids)
     rows: dict[tuple[str, str, str], Any] = {}
     for doc_id in ids:

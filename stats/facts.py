@@ -10,7 +10,8 @@ kind, handler or coordinator name. Each cell holds a small vector of measures (s
 Trend cells (`TREND`) count the same cases by day for any combination of place, category,
 channel and department: per month, `M2026-11|T|*` with values `<street>~<category>~<channel>~
 <department>` and `M2026-11|T|st=<street>` with `<block>~<category>~<channel>~<department>`,
-each holding the count per day of the month (measures `01`..`31`). Merged duplicates are not
+each holding the count per day of the month (measures `01`..`31`), and the same with place ×
+category only (`M2026-11|Tc|…`, values `<place>~<category>~*~*`). Merged duplicates are not
 counted there: a trend counts problems, not reports of one problem.
 """
 
@@ -191,6 +192,9 @@ def cells(f: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 TREND = "T"
+# The same months with place × category only (channel and department `*`): most trend reads
+# and the early-warning scan need no more, and these hold a quarter of the rows.
+TREND_COARSE = "Tc"
 TREND_SEP = "~"
 
 
@@ -201,10 +205,13 @@ def trend_cells(f: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
         return
     month, dd = "M" + d["day"][:7], d["day"][8:10]
     tail = TREND_SEP.join((d["category"], d["channel"], d["department"]))
+    coarse = TREND_SEP.join((d["category"], "*", "*"))
     yield doc_id(month, TREND, "*"), d["street"] + TREND_SEP + tail, dd
+    yield doc_id(month, TREND_COARSE, "*"), d["street"] + TREND_SEP + coarse, dd
     if d["street"] != "-":
         place = d["block"] if d["block"] != "-" else d["sblock"]
         yield doc_id(month, TREND, "st=" + d["street"]), place + TREND_SEP + tail, dd
+        yield doc_id(month, TREND_COARSE, "st=" + d["street"]), place + TREND_SEP + coarse, dd
 
 
 def vector(f: Mapping[str, Any]) -> dict[str, int]:

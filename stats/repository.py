@@ -56,8 +56,9 @@ LAYOUT_ID = "layout"
 # day of month for place × category × channel × department, `stats.facts.trend_cells`);
 # 8: the measures handled, handled_on_time and satisfied (assessment's 处置率, 群众满意率);
 # 9: trend documents packed as arrays (`stats.trend_codec`); 10: open-list entries carry the
-# handled flag (awaiting verification: not "overdue unhandled" in the assessment).
-LAYOUT = 10
+# handled flag (awaiting verification: not "overdue unhandled" in the assessment); 11: place ×
+# category trend months beside the full ones (`|Tc|`, `stats.facts.TREND_COARSE`).
+LAYOUT = 11
 DERIVED = ("l|", "s|", "t|", "g|", "h|")  # prefixes of everything but rollups
 # Trend rollups' digests (`h|<id>`: {r}) apart from their contents: FerretDB reads a whole
 # document whatever the projection, so asking a 170 kB month for its digest cost its read.
@@ -268,8 +269,8 @@ async def raw_docs(db: Database, *, ids: Iterable[str], version: str | None = No
 
 
 def has_digest(key: str) -> bool:
-    """Rollups whose digest is kept apart (`DIGESTS`): the trend cells."""
-    return "|T|" in key
+    """Rollups whose digest is kept apart (`DIGESTS`): the trend cells (`|T|`, `|Tc|`)."""
+    return "|T|" in key or "|Tc|" in key
 
 
 async def revisions(db: Database, *, ids: Iterable[str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from gridlink.db import Database
 from gridlink.errors import InvalidInput
 from stats import repository as repo
 from stats import trend_codec
-from stats.facts import TREND
+from stats.facts import TREND, TREND_COARSE
 from stats.hotspots import CHANNEL_NAMES, KIND_NAMES
 from stats.rollups import View
 from stats.units import Directory
@@ -175,9 +175,15 @@ def _streets(q: Query, d: Directory) -> list[str] | None:
     return sorted(found)
 
 
-def doc_ids(start: date, end: date, streets: list[str] | None) -> list[str]:
+def coarse(q: Query) -> bool:
+    """Whether place × category months (`Tc`) answer the query: no channel or department in it."""
+    return not (q.filters.channels or q.filters.departments) and q.by not in ("channel", "department")
+
+
+def doc_ids(start: date, end: date, streets: list[str] | None, *, place_category: bool = False) -> list[str]:
     filters = ["*"] if streets is None else ["st=" + s for s in streets]
-    return [f"{m}|{TREND}|{flt}" for m in months(start, end) for flt in filters]
+    kind = TREND_COARSE if place_category else TREND
+    return [f"{m}|{kind}|{flt}" for m in months(start, end) for flt in filters]
 
 
 def _group_sum(inverse: Any, values: Any, k: int) -> Any:
@@ -402,7 +408,7 @@ async def trends(db: Database, q: Query, *, directory: Directory, view: View | N
     compare = [c for c in compare if c in COMPARE]
     ranges = {"current": (q.start, q.end), **{c: comparison(q.start, q.end, q.grain, c) for c in compare}}
     streets = _streets(q, directory)
-    ids = {name: doc_ids(s, e, streets) for name, (s, e) in ranges.items()}
+    ids = {name: doc_ids(s, e, streets, place_category=coarse(q)) for name, (s, e) in ranges.items()}
     docs = await current_docs(db, [i for group in ids.values() for i in group])
     label = labeller(directory, lang)
     width = len(buckets(q.start, q.end, q.grain))
