@@ -232,8 +232,12 @@ async def process_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worke
         await _handle(batch, event, case)
     await repo.enqueue(db, messages=batch.messages)
     jobs = await repo.jobs_by_case(db, case_ids=cases)  # one query, not one per case
+    # one planner per batch: categories and working-day calendars read once, not per case
+    # (three round trips an event less: the notifier keeps up with a busy intake)
+    planner = schedule.Planner(db, cfg)
     for case in cases.values():
-        await schedule.sync_case(db, cfg, batch.directory, case, now=now, jobs=jobs[case["_id"]])
+        await schedule.sync_case(db, cfg, batch.directory, case, now=now, jobs=jobs[case["_id"]],
+                                 planner=planner)
     await repo.finish_events(db, events=events, now=now)
     return len(events)
 
