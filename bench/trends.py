@@ -84,6 +84,8 @@ async def run(uri: str, n: int, requests: int) -> dict[str, object]:
         "2 streets × 2 categories": tr.Query(TODAY - timedelta(days=364), TODAY, "day", "category", tr.Filters(
             streets=frozenset({"310101001", "310101004"}),
             categories=frozenset({"exposed_garbage", "street_light"}))),
+        "district, by channel (full months)": tr.Query(TODAY - timedelta(days=364), TODAY, "day", "channel",
+                                                       tr.Filters()),
         "one workstation, by block, weekly": tr.Query(TODAY - timedelta(days=364), TODAY, "week", "block",
                                                       tr.Filters(stations=frozenset({d.of_level("workstation")[0]}))),
     }
