@@ -254,9 +254,8 @@ def case_policy(cfg: NotifyConfig) -> CasePolicy:
 async def _resume(db: Database, cfg: NotifyConfig, case: Document, now: datetime) -> None:
     """The review date of a suspended case came: it goes back to where it was (once: a
     re-fired job finds it no longer suspended)."""
-    policy = CasePolicy(district=cfg.district, timezone=str(cfg.tz.key))
     try:
-        await lifecycle.resume(db, case_ref=case["_id"], actor=SYSTEM, now=now, policy=policy,
+        await lifecycle.resume(db, case_ref=case["_id"], actor=SYSTEM, now=now, policy=case_policy(cfg),
                                expected_version=case.get("version"))
     except DomainError:  # resumed by hand meanwhile, or changed: its own event re-plans it
         log.info("suspended case not resumed at its review date", extra={"case_id": case["_id"]})
