@@ -162,14 +162,14 @@ class Case(_Part):
     reworks: int = 0
     supervisions: int = 0
     merged_into: str | None = None
+    # dispatched by a category's rule, not by a dispatcher (cases.autodispatch): the center's
+    # "auto-dispatched" list holds it until taken back or handled by hand
+    auto_dispatched: bool = False
     # the center's toolset (issue 22): why it was refused or voided; the suspension (挂账)
     # with its review date (`review_at`, top level: the schedule's step reads it)
     refusal: dict[str, Any] | None = None
     suspension: dict[str, Any] | None = None
     review_at: datetime | None = None
-    # dispatched by a category's rule, not by a dispatcher (cases.autodispatch): the center's
-    # "auto-dispatched" list holds it until taken back or handled by hand
-    auto_dispatched: bool = False
     merged_cases: list[str] = Field(default_factory=list)
     duplicate_candidates: list[dict[str, Any]] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
@@ -179,12 +179,6 @@ class Case(_Part):
     # moderation (cases.moderation): a hidden case is out of every public view (`public` is kept
     # False meanwhile, see `derived`; `hidden_public` records what it was); `redactions` pair a
     # photo with its redacted copy, which replaces it in `public_photos`.
-    hidden: bool = False
-    hidden_public: bool | None = None
-    redactions: list[dict[str, Any]] = Field(default_factory=list)
-    # moderation (cases.moderation): a hidden case is out of every public view (`public` is kept
-    # False meanwhile, `hidden_public` holds it for unhide); `redactions` pair a photo with its
-    # redacted copy, which replaces it in `public_photos`.
     hidden: bool = False
     hidden_public: bool | None = None
     redactions: list[dict[str, Any]] = Field(default_factory=list)

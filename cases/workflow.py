@@ -30,6 +30,10 @@ def _not_pending(case: Case) -> bool:
     return not _pending(case)
 
 
+def _consultation(case: Case) -> bool:
+    return case.get("kind") == "consultation"
+
+
 def _shown(case: Case) -> bool:
     return not case.get("hidden")
 
@@ -40,10 +44,6 @@ def _hidden(case: Case) -> bool:
 
 def _has_photos(case: Case) -> bool:
     return bool(case.get("photos") or case.get("after_photos") or case.get("result_photos"))
-
-
-def _consultation(case: Case) -> bool:
-    return case.get("kind") == "consultation"
 
 
 def _unrated(case: Case) -> bool:

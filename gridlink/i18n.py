@@ -531,15 +531,6 @@ def t(key: str, locale: str | None = None, /, **kw: object) -> str:
         template = CATALOG[FALLBACK][key]
     return template.format(**kw) if kw else template
 
-# ---- issue 22: automatic dispatch (cases.autodispatch) — the center took an automatic
-# assignment back
-ZH.update({
-    "notify.taken_back": "【派单收回】{serial}（{category}）原由系统自动派给贵单位，现已被联动中心收回重新派遣，无需继续办理。",
-})
-EN.update({
-    "notify.taken_back": "[Assignment withdrawn] {serial} ({category}) was assigned to you automatically; the center has taken it back to dispatch it again. No further work is needed.",
-})
-
 # ---- issue 22: the center's toolset (not accepted / void, suspend, direct answer)
 ZH.update({
     "state.suspended": "挂账",

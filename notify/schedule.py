@@ -41,7 +41,6 @@ from cases import repository as cases_repo
 from cases.calendar import WorkCalendar
 from cases.categories import Offset, extension_limit, step_notices
 from cases.model import SYSTEM, CasePolicy
-from cases.model import CasePolicy
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
 from gridlink.errors import DomainError
@@ -245,12 +244,6 @@ async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case:
     return specs
 
 
-def case_policy(cfg: NotifyConfig) -> CasePolicy:
-    """What a transition the worker makes needs of the settings (deadlines and colours)."""
-    return CasePolicy(district=cfg.district, timezone=str(cfg.tz.key),
-                      yellow_fraction=cfg.yellow_fraction)
-
-
 async def _resume(db: Database, cfg: NotifyConfig, case: Document, now: datetime) -> None:
     """The review date of a suspended case came: it goes back to where it was (once: a
     re-fired job finds it no longer suspended)."""
@@ -260,6 +253,11 @@ async def _resume(db: Database, cfg: NotifyConfig, case: Document, now: datetime
     except DomainError:  # resumed by hand meanwhile, or changed: its own event re-plans it
         log.info("suspended case not resumed at its review date", extra={"case_id": case["_id"]})
 
+
+def case_policy(cfg: NotifyConfig) -> CasePolicy:
+    """What a transition the worker makes needs of the settings (deadlines and colours)."""
+    return CasePolicy(district=cfg.district, timezone=str(cfg.tz.key),
+                      yellow_fraction=cfg.yellow_fraction)
 
 
 @dataclass

@@ -291,11 +291,6 @@ CATALOG: dict[str, tuple[str, str]] = {
     "case.replace_hint": ("点击地图选点，或输入经纬度", "Click the map, or type the coordinates"),
     "history.refile": ("类别 {old} → {new}", "category {old} → {new}"),
     "history.replace": ("新位置 {lon}, {lat}", "new location {lon}, {lat}"),
-    # automatic dispatch (cases.autodispatch)
-    "nav.auto": ("自动派遣", "Auto-dispatched"),
-    "a.take_back": ("收回重新派遣", "Take back to dispatch"),
-    "action.take_back": ("收回自动派单", "taken back"),
-    "history.auto": ("按类别规则自动派遣", "dispatched automatically by the category's rule"),
     # --- administration (issue 23): roster, staff, keys, categories, audit log
     "nav.admin": ("系统管理", "Administration"),
     "admin.title": ("系统管理", "Administration"),
