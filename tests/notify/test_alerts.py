@@ -43,7 +43,7 @@ async def test_an_injected_rise_reaches_the_right_chats_once_across_a_worker_res
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(conf, mongo_uri=mongo_uri, clock=clock, stop=stop))
         try:
-            for _ in range(600):  # bounded: the alerts loop scans at once on start
+            for _ in range(2400):  # bounded (2 min): the alerts loop scans at once on start
                 if await done() if asyncio.iscoroutinefunction(done) else done():
                     break
                 assert not worker.done(), worker.exception()
