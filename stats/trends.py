@@ -234,12 +234,6 @@ class Parsed:
     def place(self) -> list[str]:
         return self.dims[PLACE]
 
-    def values(self, dim: int) -> Any:
-        """The rows' values of one dimension, as strings (for callers that want them)."""
-        import numpy as np
-
-        return np.asarray(self.dims[dim], dtype=object)[self.codes[dim]]
-
 
 PLACE, CATEGORY, CHANNEL, DEPARTMENT = range(4)
 
