@@ -235,9 +235,11 @@ async def process_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worke
     # one planner per batch: categories and working-day calendars read once, not per case
     # (three round trips an event less: the notifier keeps up with a busy intake)
     planner = schedule.Planner(db, cfg)
+    new_jobs: list[Document] = []
     for case in cases.values():
         await schedule.sync_case(db, cfg, batch.directory, case, now=now, jobs=jobs[case["_id"]],
-                                 planner=planner)
+                                 planner=planner, new_jobs=new_jobs)
+    await repo.insert_jobs(db, jobs=new_jobs)  # one insert for the batch's new jobs
     await repo.finish_events(db, events=events, now=now)
     return len(events)
 

@@ -201,7 +201,8 @@ def plan(case: Document, *, levels_above: list[str], cfg: NotifyConfig, now: dat
 
 async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case: Document, *,
                     now: datetime, jobs: list[Document],
-                    planner: Planner | None = None) -> list[JobSpec]:
+                    planner: Planner | None = None,
+                    new_jobs: list[Document] | None = None) -> list[JobSpec]:
     """Make the case's jobs match the case as read: add, move, keep or cancel.
 
     `jobs` are the case's jobs as read (repo.jobs_by_case, for a whole batch of cases); only
@@ -236,7 +237,10 @@ async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case:
                                 step=spec.level, due_at=spec.due_at,
                                 deadline_version=spec.limit, case_version=version,
                                 target=spec.target, now=now)
-    await repo.insert_jobs(db, jobs=fresh)
+    if new_jobs is not None:
+        new_jobs.extend(fresh)  # the caller inserts a whole batch's new jobs at once
+    else:
+        await repo.insert_jobs(db, jobs=fresh)
     wanted = {s.job_id(case["_id"]) for s in specs}
     stale = [j["_id"] for j in existing.values() if j["_id"] not in wanted
              and j.get("state") == "pending" and j.get("case_version", 0) < version]
