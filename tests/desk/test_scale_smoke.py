@@ -74,6 +74,10 @@ async def test_red_queue_and_counts_read_a_bounded_number_of_documents(
     counts = await desk_repo.nav_counts(wdb, unit="310101", now=now, center=True, own_unit=None)
     page = await desk_repo.queue_cases(wdb, queue="red", unit="310101", now=now, limit=50)
     assert counts["red"] == min(len(red), lists.COUNT_CAP)
+    # shown as "99+" from the cap on: counting further would read more with more cases
+    assert desk_repo.count_label(counts["red"]) == (
+        "99+" if len(red) >= lists.COUNT_CAP else str(len(red)))
+    assert desk_repo.count_label(lists.COUNT_CAP - 1) == "99"
     assert counts["new"] == len(new)
     assert len(page) == 50 and all(c["due_at"] < now for c in page)
     # The open cases are ~2% of N; the cases read are one page and the sweep's few hours,
