@@ -95,10 +95,11 @@ class Chat:
     async def until(self, want: Any, timeout: float = 30.0) -> Json:  # noqa: ASYNC109
         """The bot's next message for which `want(message)` holds (earlier ones are read past)."""
         deadline = time.monotonic() + timeout
+        passed: list[str] = []
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"chat {self.id}: no expected message")
+                raise TimeoutError(f"chat {self.id}: no expected message; read past {passed}")
             try:
                 msg = await self.sb.wait_message(self.id, after=self.last, timeout=min(left, 10))
             except SandboxError as exc:
@@ -108,6 +109,7 @@ class Chat:
             self.last = int(msg["message_id"])
             if want(msg):
                 return msg
+            passed.append(f"{(msg.get('text') or '')[:80]!r} {buttons(msg)[:4]}")
 
     def _sent(self, msg: Json) -> None:
         self.last = max(self.last, int(msg["message_id"]))
