@@ -51,6 +51,22 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/cases/{ref}/merge"): DISPATCH,
     ("POST", "/api/v1/cases/{ref}/supervise"): DISPATCH,
     ("GET", "/api/v1/public/cases/{serial}"): PUBLIC,
+    # the center's toolset and moderation (issue 22): center staff, refused before the case is read
+    ("POST", "/api/v1/cases/{ref}/refuse"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/void"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/suspend"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/resume"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/direct-answer"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/refile"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/replace"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/take-back"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/hide"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/unhide"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/redact"): DISPATCH,
+    ("GET", "/api/v1/moderation/blocks"): DISPATCH,
+    ("POST", "/api/v1/moderation/blocks"): DISPATCH,
+    ("DELETE", "/api/v1/moderation/blocks/{block_id}"): DISPATCH,
+    ("GET", "/api/v1/moderation/log"): DISPATCH,
     ("GET", "/api/v1/categories"): STAFF,
     ("PUT", "/api/v1/categories/{code}"): ADMIN,
     ("GET", "/api/v1/calendar"): STAFF,
@@ -105,6 +121,13 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("GET", "/desk/cases/{ref}"): DESK,
     ("POST", "/desk/cases/{ref}/{action}"): DESK,
     ("GET", "/desk/media/{photo_id}"): DESK,
+    ("GET", "/desk/moderation"): DESK,
+    ("POST", "/desk/moderation/blocks/{block_id}/end"): DESK,
+    ("GET", "/desk/cases/{ref}/moderate"): DESK,
+    ("POST", "/desk/cases/{ref}/hide"): DESK,
+    ("POST", "/desk/cases/{ref}/unhide"): DESK,
+    ("POST", "/desk/cases/{ref}/redact"): DESK,
+    ("POST", "/desk/cases/{ref}/block"): DESK,
     ("GET", "/desk/static"): PUBLIC,
     ("GET", "/desk/admin/calendar"): DESK,  # admin only once signed in (tests/desk)
     ("GET", "/desk/admin/calendar/{year}"): DESK,
@@ -146,7 +169,7 @@ PARAMS = {"ref": "A20261127-99999", "serial": "A20261127-99999", "code": "310101
           "photo_id": "0" * 24, "user_id": "4242", "service_code": "nope", "token": "nope",
           "service_request_id": "A20261127-99999", "name": "mine", "action": "accept",
           "batch": "nope", "fmt": "csv", "staff_id": "nope", "op": "disable", "key_id": "nope",
-          "token_id": "nope"}
+          "token_id": "nope", "block_id": "nope"}
 STATIC_FILES = {"/static/stats": "/board.js", "/static/echarts": "/echarts.min.js",
                 "/desk/static": "/desk.css"}
 
