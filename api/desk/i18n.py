@@ -542,6 +542,19 @@ CATALOG.update({
     "mod.no_log": ("近期没有记录。", "Nothing recently."),
 })
 
+# One product: the header and navigation every page shares (desk and public pages alike).
+CATALOG.update({
+    "app.brand": ("大联动", "City linkage"),
+    "nav.pages": ("页面", "Pages"),
+    "nav.board": ("分色预警", "Colour board"),
+    "nav.hotspots": ("投诉热点", "Hotspots"),
+    "nav.trends": ("趋势", "Trends"),
+    "nav.map": ("网格地图", "Map"),
+    "nav.assessment": ("三级考核", "Assessment"),
+    "nav.portal": ("公开查询", "Public portal"),
+    "nav.desk": ("工作台", "Desk"),
+})
+
 
 def t(key: str, locale: str, **kw: Any) -> str:
     zh, en = CATALOG[key]

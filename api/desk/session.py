@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from api.desk.i18n import LOCALE_COOKIE
 from api.keys import CLOCK, DB, SETTINGS
 from api.language import request_locale
 from cases.model import Actor
@@ -54,7 +55,9 @@ def secure_cookies(request: web.Request) -> bool:
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
                *, max_age: int | None = None) -> None:
-    response.set_cookie(name, value, path="/desk", httponly=True, samesite="Lax",
+    # The language is the product's, not the desk's: the public pages and their exports read it too.
+    path = "/" if name == LOCALE_COOKIE else "/desk"
+    response.set_cookie(name, value, path=path, httponly=True, samesite="Lax",
                         secure=secure_cookies(request), max_age=max_age)
 
 
@@ -103,9 +106,14 @@ def _quote(path: str) -> str:
     return quote(path, safe="/")
 
 
+# The public pages share the desk's header and its language switch (api/desk/templates/base.html).
+PUBLIC_PAGES = ("/board", "/hotspots", "/trends", "/map", "/assessment", "/portal")
+
+
 def safe_next(value: str | None, default: str) -> str:
-    """Only local desk paths: never an open redirect."""
-    if value and value.startswith("/desk/") and not value.startswith("//") and "\\" not in value:
+    """Only local desk paths and the public pages: never an open redirect."""
+    if value and (value.startswith("/desk/") or value.split("?")[0].split("#")[0] in PUBLIC_PAGES) \
+            and not value.startswith("//") and "\\" not in value:
         return value
     return default
 
