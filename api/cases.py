@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import actor_of, require
 from api.errors import parse, read_json
 from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
-from cases import autodispatch, lifecycle, visibility, workflow
+from cases import autodispatch, lifecycle, lists, visibility, workflow
 from cases import intake as case_intake
 from cases import repository as repo
 from cases.categories import parse_category
@@ -340,8 +340,13 @@ async def list_cases(request: web.Request) -> web.Response:
             raise InvalidInput("cursor is not valid; use next_cursor from the previous page") from None
     parts = [p for p in parts if p]
     query: dict[str, Any] = {"$and": parts} if len(parts) > 1 else (parts[0] if parts else {})
+    keyed = None
+    if colours == ["red"]:  # red cases only: walk the red list's hours (cases.lists)
+        await lists.sweep_red(request.app[DB], now=now)
+        keyed = f"r:{_policy(request).district}"
     docs, stopped = await repo.find_cases_page(request.app[DB], query=query, limit=limit + 1,
-                                               before_id=before, now=now, resume_hour=resume)
+                                               before_id=before, now=now, resume_hour=resume,
+                                               keyed=keyed)
     page, more = docs[:limit], len(docs) > limit
     next_cursor = (_encode_cursor(page[-1]["_id"]) if more else
                    _encode_cursor(f"{RESUME}{stopped}") if stopped is not None else None)

@@ -403,15 +403,17 @@ def _walk_field(flt: Mapping[str, Any]) -> tuple[str, list[str | None]]:
 
 async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
                           before_id: str | None = None, now: datetime | None = None,
-                          resume_hour: int | None = None,
-                          budget_s: float = WALK_BUDGET_S) -> tuple[list[Document], int | None]:
+                          resume_hour: int | None = None, budget_s: float = WALK_BUDGET_S,
+                          keyed: str | None = None) -> tuple[list[Document], int | None]:
     """A page of cases newest first, read by index only, and the hour to resume from when
     the page stopped at its time budget before it was full (None: the page is complete).
 
     A selective key is looked up directly; any other filter walks back over the creation
     hours, more hours each round: by a filter's bucket (`by_state: "<state>|<hour>" $in
     [...]`, cases.schema.derived) when it has one, so a page reads about its matches only,
-    else by `created_hour $in [...]`; never the collection."""
+    else by `created_hour $in [...]`; never the collection. `keyed` (a list key whose
+    entries hold creation-hour buckets, `r:<unit>`: cases.lists) walks that list's entries
+    instead, then reads those cases by `_id`."""
     import time
 
     flt = dict(query)
@@ -427,7 +429,7 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
         found = [d for d in found if after is None or _order(d) < after]
         found.sort(key=_order, reverse=True)
         return [read_case(d, omit=LIST_OMIT) for d in found[:limit]], None
-    field, values = _walk_field(flt)
+    field, values = ("b", [keyed]) if keyed is not None else _walk_field(flt)
     if not values:
         return [], None  # two conditions on one field that no value meets
     lo, hi = _created_bounds(flt)
@@ -449,7 +451,11 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
             return [read_case(d, omit=LIST_OMIT) for d in sorted(out, key=_order, reverse=True)], hour
         hours = list(range(hour, max(hour - span, bottom - 1), -1))
         keys = hours if values == [None] else [bucket(v, h) for h in hours for v in values]
-        found = [d async for d in db.cases.find({field: {"$in": keys}, "$and": [flt]}, _LIST_READ)]
+        if keyed is not None:
+            ids = [d["c"] async for d in db.case_keys.find({"b": {"$in": keys}}, {"c": 1})]
+            found = [d async for d in db.cases.find({"_id": {"$in": ids}, "$and": [flt]}, _LIST_READ)] if ids else []
+        else:
+            found = [d async for d in db.cases.find({field: {"$in": keys}, "$and": [flt]}, _LIST_READ)]
         out += [d for d in found if after is None or _order(d) < after]
         hour -= len(hours)
         span = min(span * 4 if len(found) < limit // 4 else span * 2, most)

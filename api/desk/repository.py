@@ -90,25 +90,24 @@ def count_label(n: int) -> str:
 
 async def nav_counts(db: Database, *, unit: str, now: datetime, center: bool,
                      own_unit: str | None) -> dict[str, int]:
-    """The navigation's counts from the lists' keys (`cases.lists`): a few small reads each
-    capped at COUNT_CAP, whatever the number of cases, sent together (one round trip's wait)."""
-
-    async def red() -> int:
-        due = [c for c in await lists.due_now(db, now=now) if unit in (c.get("units") or [])]
-        return min(lists.COUNT_CAP, await lists.count(db, key=f"r:{unit}") + len(due))
-
-    async def waiting(name: str) -> int:
-        return len(await lists.waiting(db, queue=name, unit=unit))
-
-    reads: dict[str, Awaitable[int]] = {}
+    """The navigation's counts: the unit's counters document (`cases.lists.counts`, kept by
+    the keys' writes) and the few cases waiting in an unkeyed queue, whatever the number of
+    cases, read together (one round trip's wait)."""
+    reads: dict[str, Awaitable[Any]] = {}
     if center:
-        await lists.sweep_red(db, now=now)
-        for name in QUEUES:
-            reads[name] = (red() if name == "red" else waiting(name) if name in lists.UNKEYED_QUEUES
-                           else lists.count(db, key=f"q:{name}:{unit}"))
+        await lists.sweep_red(db, now=now)  # red keys up to now, counted as they are stored
+        reads["counts"] = lists.counts(db, unit=unit)
+        for name in lists.UNKEYED_QUEUES:
+            reads[name] = lists.waiting_count(db, queue=name, unit=unit)
     if own_unit:
         reads["unit"] = lists.count(db, key=f"a:{own_unit}")
-    return dict(zip(reads, await asyncio.gather(*reads.values()), strict=True))
+    got = dict(zip(reads, await asyncio.gather(*reads.values()), strict=True))
+    have = got.pop("counts", None)
+    if have is not None:
+        for name in QUEUES:
+            if name not in lists.UNKEYED_QUEUES:
+                got[name] = min(lists.COUNT_CAP, have.get("r" if name == "red" else f"q_{name}", 0))
+    return got
 
 
 async def queue_cases(db: Database, *, queue: str, unit: str, now: datetime,
@@ -124,8 +123,6 @@ async def queue_cases(db: Database, *, queue: str, unit: str, now: datetime,
         found = await lists.waiting(db, queue=queue, unit=unit)
     else:
         found = await db.cases.find({"_id": {"$in": ids}}).to_list(None) if ids else []
-    if queue == "red" and len(found) < limit:
-        found += [c for c in await lists.due_now(db, now=now) if unit in (c.get("units") or [])]
     docs = [read_case(d) for d in found]
     docs = [d for d in docs if in_queue(queue, d, now)]
     if queue == "red":
