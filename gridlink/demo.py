@@ -107,6 +107,7 @@ STAFF: tuple[tuple[str, str, Callable[[Units], str], str], ...] = (
     ("street", "dispatcher", lambda u: u.street, "街道分中心 孙杰"),
     ("department", "department", lambda u: u.department, "道路中队 周涛"),
     ("leader", "leader", lambda u: u.block, "块长 李芳"),
+    ("station", "station_head", lambda u: u.station, "站长 刘敏"),
 )
 
 
@@ -385,7 +386,8 @@ def render(settings: Settings, found: DemoSeed) -> str:
     units = found.units
     desk = lambda key: both(key, desk_t)  # noqa: E731
     role_names = {"admin": "administrator 管理员", "dispatcher": "center dispatcher 调度",
-                  "department": "department 职能部门", "leader": "block leader 块长"}
+                  "department": "department 职能部门", "leader": "block leader 块长",
+                  "station_head": "station head 工作站站长"}
     lines = ["", f"demo desk accounts at {base}/desk/ (new passwords at every start):"]
     for role, username, password, unit in found.accounts:
         lines.append(f"  user {username:<11} password {password}   {role_names.get(role, role)}, "
@@ -420,7 +422,10 @@ def render(settings: Settings, found: DemoSeed) -> str:
         f"{found.citizen_case}, the citizen 陈静's complaint the block leader has just finished.",
         "  5. Chat page · act as 陈静 (citizen): the bot says her case is closed → tap ⭐⭐⭐⭐⭐ "
         "(or reply 5).",
-        f"  6. See it counted: {base}/board  {base}/hotspots?from={month_ago}  {base}/map  "
+        f"  6. Desk · sign in as station: {desk('nav.station')} → every block of "
+        f"{units.name(units.station, 'zh')} / {units.name(units.station, 'en')} by colour, its leader "
+        "and coordinators, the cases waiting longest (read-only).",
+        f"  7. See it counted: {base}/board  {base}/hotspots?from={month_ago}  {base}/map  "
         f"{base}/assessment{period}  {base}/portal (look up {found.citizen_case}).",
         "",
     ]

@@ -18,7 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--unit", required=True,
                      help="unit code: the district for an admin, a street/district center for a "
-                          "dispatcher, D01… for a department, a block for a leader")
+                          "dispatcher, D01… for a department, a block for a leader, a "
+                          "workstation or patrol zone for a station_head")
     add.add_argument("--username", required=True)
     add.add_argument("--name", default="", help="the person's name, shown in history")
     add.add_argument("--locale", choices=["zh-CN", "en"], default=None)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-Role = Literal["admin", "dispatcher", "department", "leader"]
-ROLES: tuple[Role, ...] = ("dispatcher", "department", "leader", "admin")
+Role = Literal["admin", "dispatcher", "department", "leader", "station_head"]
+ROLES: tuple[Role, ...] = ("dispatcher", "department", "leader", "station_head", "admin")
 
 # A desk account's unit, by role (grids' levels; an admin belongs to the district).
 UNIT_LEVELS: dict[str, tuple[str, ...]] = {
@@ -15,6 +15,9 @@ UNIT_LEVELS: dict[str, tuple[str, ...]] = {
     "dispatcher": ("street", "district"),
     "department": ("department",),
     "leader": ("community_block", "street_block"),
+    # 工作站站长: a workstation (its community blocks) or a patrol zone (its street blocks),
+    # as in the roster (grids.repository.ROLES); read-only over the station's blocks.
+    "station_head": ("workstation", "patrol_zone"),
 }
 
 

@@ -1,6 +1,7 @@
 """The admin's desk pages: the roster (bulk import with its error report, who is bound where,
 unbind, printable invite sheets), staff accounts, Open311 keys and staff API tokens,
-categories and their time limits, and the audit log of all of these.
+categories and their time limits, the assessment's weights per level, and the audit log of
+all of these.
 
 Every page needs the admin role and every form its CSRF token (api.desk.session), as the
 calendar pages do. Each change is made by the domain function the API or CLI uses, then
@@ -39,6 +40,7 @@ from staff import service as staff_service
 from staff.errors import BadAccount, UsernameTaken
 from staff.model import ROLES as STAFF_ROLES
 from staff.model import UNIT_LEVELS, Session
+from stats import assessment as assess
 
 SHOWN_PROBLEMS = 200  # rows listed on the result page; the report has them all
 
@@ -460,6 +462,81 @@ async def category_post(request: web.Request) -> web.StreamResponse:
     raise _back(f"/desk/admin/categories?saved={quote(code)}")
 
 
+# ---------------------------------------------------------------- assessment weights
+
+
+async def _weights_view(request: web.Request, *, problem: str = "", level: str = "",
+                        values: dict[str, str] | None = None, status: int = 200
+                        ) -> web.StreamResponse:
+    await need(request, "admin")
+    loc = locale(request)
+    doc = await assess.weights_doc(request.app[DB])
+    indicators = [{"key": k, "name": assess.BY_KEY[k].en if loc == "en" else assess.BY_KEY[k].zh}
+                  for k in assess.WEIGHTED]
+    ctx: dict[str, Any] = {"doc": doc, "levels": assess.LEVELS, "indicators": indicators,
+                           "problem": problem, "problem_level": level, "values": values or {}}
+    done, saved = request.query.get("done"), request.query.get("level", "")
+    if done in ("saved", "restored") and saved in assess.LEVELS:
+        ctx["notice"] = t(f"weights.{done}", loc, level=t(f"weights.level.{saved}", loc))
+    return await render(request, "admin_weights.html", ctx, status=status)
+
+
+@page
+async def weights_page(request: web.Request) -> web.StreamResponse:
+    return await _weights_view(request)
+
+
+def _weights_problem(exc: InvalidInput, level: str, names: dict[str, str], loc: str) -> str:
+    """The domain's refusal (stats.assessment.check_weights) in the desk's words."""
+    field = str(exc.details.get("field") or "")
+    key = field.split(".", 1)[1] if "." in field else ""
+    if "sum" in exc.details or field == level:
+        return t("weights.bad_sum", loc, level=t(f"weights.level.{level}", loc),
+                 sum=exc.details.get("sum", 0))
+    if key and "negative" in exc.message:
+        return t("weights.negative", loc, indicator=names.get(key, key))
+    if key:  # not finite ("nan", "inf"): not a number a weight can be
+        return t("weights.bad_number", loc, indicator=names.get(key, key), value=key)
+    return exc.message
+
+
+@page
+async def weights_post(request: web.Request) -> web.StreamResponse:
+    """Save one level's weights (or restore its defaults) through stats.assessment.save_weights,
+    the function the API's PUT calls; an empty field leaves the indicator out (weight 0)."""
+    session = await need(request, "admin")
+    form = await read_form(request, session)
+    loc = locale(request)
+    level = str(form.get("level") or "")
+    if level not in assess.LEVELS:
+        return await _weights_view(request, problem=t("weights.bad_level", loc), status=400)
+    names = {k: (assess.BY_KEY[k].en if loc == "en" else assess.BY_KEY[k].zh) for k in assess.WEIGHTED}
+    values = {k: str(form.get(k) or "").strip()[:20] for k in assess.WEIGHTED}
+    restore = form.get("op") == "restore"
+    given: dict[str, Any] = {level: None}
+    if not restore:
+        weights: dict[str, float] = {}
+        for key, raw in values.items():
+            if not raw:
+                continue
+            try:
+                weights[key] = float(raw.replace("，", ".").replace(",", "."))
+            except ValueError:
+                return await _weights_view(
+                    request, problem=t("weights.bad_number", loc, indicator=names[key], value=raw),
+                    level=level, values=values, status=400)
+        given = {level: weights}
+    try:
+        await assess.save_weights(request.app[DB], given, by=session.account.username,
+                                  now=request.app[CLOCK].now())
+    except InvalidInput as exc:
+        return await _weights_view(request, problem=_weights_problem(exc, level, names, loc),
+                                   level=level, values=values, status=400)
+    await audit_change(request, session, "assessment.weights", level, weights=given[level],
+                       restored=restore)
+    raise _back(f"/desk/admin/weights?done={'restored' if restore else 'saved'}&level={level}")
+
+
 # ---------------------------------------------------------------- audit log
 
 
@@ -500,5 +577,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/desk/admin/keys/tokens/{token_id}/revoke", token_revoke)
     r.add_get("/desk/admin/categories", categories_page)
     r.add_post("/desk/admin/categories/{code}", category_post)
+    r.add_get("/desk/admin/weights", weights_page)
+    r.add_post("/desk/admin/weights", weights_post)
     r.add_get("/desk/admin/audit", audit_page)
     admin_grids.setup_routes(app)

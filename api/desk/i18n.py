@@ -556,6 +556,52 @@ CATALOG.update({
 })
 
 
+# --- the station head's blocks and the assessment weights (issue 23)
+CATALOG.update({
+    "nav.station": ("本站网格", "My blocks"),
+    "station.title": ("{unit} 的网格责任块", "Blocks of {unit}"),
+    "station.headline": ("本站概况", "Station at a glance"),
+    "station.open": ("在办 {n} 件", "{n} open"),
+    "station.closed_month": ("{month} 已结案 {n} 件", "{n} closed in {month}"),
+    "station.blocks": ("{n} 个责任块", "{n} blocks"),
+    "station.oldest_red": ("最久的红灯案件已超期 {hours} 小时", "The oldest red case is {hours} h overdue"),
+    "station.as_of": ("统计截至 {at}", "Counted as of {at}"),
+    "station.board": ("分色预警看板", "Colour board"),
+    "station.no_blocks": ("本站没有网格责任块。", "This station has no blocks."),
+    "station.col.block": ("责任块", "Block"),
+    "station.col.closed": ("本月结案", "Closed this month"),
+    "station.col.leader": ("块长", "Block leader"),
+    "station.col.coordinators": ("巡管员", "Coordinators"),
+    "station.nobody": ("（未绑定）", "(nobody bound)"),
+    "station.waiting": ("{block}：等待最久的案件", "{block}: cases waiting longest"),
+    "station.since": ("上报于 {at}", "reported {at}"),
+    "station.need_unit": ("请用 ?unit= 指定工作站代码。", "Give the workstation's code as ?unit=."),
+    "admin.weights": ("考核权重", "Assessment weights"),
+    "weights.title": ("考核权重（按层级）", "Assessment weights by level"),
+    "weights.help": ("每个层级的权重之和须为 1；留空的指标权重为 0。“恢复默认”使该层级回到默认权重。",
+                     "Each level's weights must add up to 1; an empty field counts as 0. "
+                     "“Restore defaults” puts the level back on its default weights."),
+    "weights.level.departments": ("条线部门", "Line departments"),
+    "weights.level.streets": ("街镇", "Streets"),
+    "weights.level.workstations": ("工作站", "Workstations"),
+    "weights.level.teams": ("处置班组", "Teams"),
+    "weights.level.coordinators": ("巡管员", "Coordinators"),
+    "weights.default": ("默认 {value}", "default {value}"),
+    "weights.sum": ("合计", "Sum"),
+    "weights.save": ("保存", "Save"),
+    "weights.restore": ("恢复默认", "Restore defaults"),
+    "weights.saved": ("已保存“{level}”的权重。", "Weights of “{level}” saved."),
+    "weights.restored": ("“{level}”已恢复默认权重。", "“{level}” is back on its default weights."),
+    "weights.updated": ("最近修改：{by}，{at}", "Last changed by {by} at {at}"),
+    "weights.bad_number": ("{indicator}：“{value}”不是数字。", "{indicator}: “{value}” is not a number."),
+    "weights.negative": ("{indicator}：权重不能为负数。", "{indicator}: a weight cannot be negative."),
+    "weights.bad_sum": ("{level}：权重之和须为 1（现为 {sum}）。",
+                        "{level}: the weights must add up to 1 (they add up to {sum})."),
+    "weights.bad_level": ("未知的层级。", "Unknown level."),
+    "weights.see": ("查看考核结果", "See the assessment"),
+})
+
+
 def t(key: str, locale: str, **kw: Any) -> str:
     zh, en = CATALOG[key]
     text = (en or zh) if locale == "en" else (zh or en)

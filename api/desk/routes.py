@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from api.desk import admin, calendar, moderation, views
+from api.desk import admin, calendar, moderation, station, views
 from api.keys import DESK_JINJA
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +39,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/desk/admin/calendar/{year}", calendar.year_page)
     r.add_post("/desk/admin/calendar/{year}", calendar.year_post)
     admin.setup_routes(app)
+    station.setup_routes(app)
     r.add_static("/desk/static", HERE / "static", append_version=True)
 
 

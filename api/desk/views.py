@@ -231,6 +231,8 @@ async def home(request: web.Request) -> web.StreamResponse:
     session = await need(request)
     if _is_center(session):
         raise web.HTTPSeeOther(location="/desk/queues/new")
+    if session.account.role == "station_head":
+        raise web.HTTPSeeOther(location="/desk/station")
     raise web.HTTPSeeOther(location="/desk/unit")
 
 
