@@ -86,6 +86,12 @@ async def test_a_station_head_sees_their_blocks_read_only(desk: Desk) -> None:
     for case in (north, south):
         assert f'href="/desk/cases/{case["_id"]}">{case["serial"]}</a>' in html
 
+    # in Chinese: the same page, names and words
+    await head.get("/desk/locale?to=zh-CN&next=/desk/station")
+    html = await (await head.get("/desk/station")).text()
+    assert "单元310101001001 的网格责任块" in html and "单元310101001001002" in html
+    assert "块长" in html and "（未绑定）" in html and "等待最久的案件" in html
+
     # days later both are overdue: red
     desk.clock.advance(timedelta(days=30))
     head = await desk.signed_in("station")  # the session of a month ago has expired
