@@ -16,6 +16,7 @@ limit. So "red" means "not acted on in time" at whatever step the case waits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -45,3 +46,46 @@ def colour_query(colour: Colour, now: datetime) -> dict[str, Any]:
     if colour == "yellow":
         return {**open_, "due_at": {"$gte": now}, "warn_at": {"$lte": now}}
     return {**open_, "warn_at": {"$gt": now}}
+
+
+# ---- joint cases (联勤联动, cases.joint): each unit on its own clock
+
+OPEN_PART_STATES = ("dispatched", "in_progress")
+
+
+def open_parts(case: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [p for p in case.get("parts") or [] if p.get("state") in OPEN_PART_STATES]
+
+
+def unit_due(case: Mapping[str, Any], unit: str) -> datetime | None:
+    """When the unit's own step of the case is late (None: it has no running step).
+
+    An assisting unit of a joint case runs on its part's clock; the lead, once it has fed back,
+    waits for the others on nobody's clock; every other unit (and any unit of a case without
+    parts) on the case's."""
+    part = next((p for p in case.get("parts") or [] if p.get("unit") == unit), None)
+    if part is not None:
+        return part.get("due_at") if part.get("state") in OPEN_PART_STATES else None
+    if (case.get("assignee") or {}).get("unit") == unit and case.get("waiting_parts"):
+        return None
+    return case.get("due_at")
+
+
+def part_colour(part: Mapping[str, Any], now: datetime) -> Colour:
+    """A part's colour on its own clock (done or returned: green)."""
+    if part.get("state") not in OPEN_PART_STATES:
+        return "green"
+    due, warn = part.get("due_at"), part.get("warn_at")
+    if due is not None and now > due:
+        return "red"
+    if warn is not None and now >= warn:
+        return "yellow"
+    return "blue"
+
+
+def unit_colour(case: Mapping[str, Any], unit: str, now: datetime) -> Colour:
+    """The case's colour for one unit: its own part's for an assisting unit, else the case's."""
+    part = next((p for p in case.get("parts") or [] if p.get("unit") == unit), None)
+    if part is not None and case.get("state") not in _DONE:
+        return part_colour(part, now)
+    return colour_of(dict(case), now)

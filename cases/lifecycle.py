@@ -191,7 +191,7 @@ async def _commit(db: Database, case: Document, entry: Document, *,
                   extra_filter: Mapping[str, Any] | None = None) -> Document:
     """Apply the change and the history entry in one guarded update, then write the event."""
     changes = dict(set_ or {})
-    if "assignee" in changes or "placement" in changes:
+    if "assignee" in changes or "placement" in changes or "parts" in changes:
         changes.update(access_fields({**case, **changes, "history": [*(case.get("history") or []), entry]}))
     check_set(changes)
     # the list fields (cases.schema.derived) follow the fields they come from
@@ -265,13 +265,17 @@ async def dispatch(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
                    policy: CasePolicy, unit: str | None = None, unit_kind: str | None = None,
                    deadline: datetime | None = None, note: str | None = None,
                    expected_version: int | None = None,
-                   auto: Mapping[str, Any] | None = None) -> Document:
+                   auto: Mapping[str, Any] | None = None,
+                   assisting: list[str] | None = None) -> Document:
     """Assign the case (first dispatch or re-dispatch after a return) with a deadline.
 
     Without `unit` the proposed assignee is used; without `deadline` it is computed from the
     time limit the case was given at intake. `auto` is the category's rule when no dispatcher
     chose (cases.autodispatch): the history records it, the case waits in the center's list.
+    `assisting` units make it a joint case (联勤联动, cases.joint): each gets its own part with
+    the same time limit from now.
     """
+    from cases import joint
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
     check(who, case, "dispatch")
@@ -293,14 +297,19 @@ async def dispatch(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
     else:
         fields = await _deadline(db, limit=case["limit"], start=now, policy=policy)
         due = fields["deadline"]
+    parts = await joint.new_parts(db, case, units=assisting or [], lead=assignee["unit"],
+                                  now=now, policy=policy, deadline=deadline)
     action = "redispatch" if case["state"] == "returned" else "dispatch"
     entry = history_entry(case, actor=who, action=action, to="dispatched", now=now, reason=note,
                           data={"assignee": assignee, "deadline": due,
+                                **({"assisting": [p["unit"] for p in parts]} if parts else {}),
                                 "provisional": fields["deadline_provisional"],
                                 "overridden": bool(unit) and unit != (case.get("proposed_assignee") or {}).get("unit"),
                                 **({"auto": dict(auto)} if auto else {})})
     set_ = {"assignee": assignee, **fields, "dispatched_at": now, "extension": None,
             "auto_dispatched": auto is not None, **_due_fields(now, due, policy)}
+    if parts:
+        set_.update(parts=joint.merge_parts(case.get("parts") or [], parts), waiting_parts=False)
     if case.get("first_dispatched_at") is None:
         set_["first_dispatched_at"] = now
     return await _commit(db, case, entry, set_=set_)
@@ -397,6 +406,8 @@ async def feedback(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
                    policy: CasePolicy, text: str | None, photos: list[str] | None = None,
                    expected_version: int | None = None) -> Document:
     """The handler reports the result (text + photos); the center verifies it next."""
+    from cases import joint
+
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
     check(who, case, "feedback")
@@ -406,9 +417,15 @@ async def feedback(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
     on_time = case.get("deadline") is None or now <= case["deadline"]
     due = now + timedelta(hours=float(case["verify_hours"]))
     result = {"text": body, "photos": pics, "at": now, "by": who.to_dict(), "on_time": on_time}
-    entry = history_entry(case, actor=who, action="feedback", to="awaiting_verification", now=now,
-                          data={"text": body, "photos": pics, "on_time": on_time})
-    return await _commit(db, case, entry, set_={"result": result, **_due_fields(now, due, policy)},
+    # a joint case waits for its open parts (cases.joint): in_progress on their clocks
+    waiting = joint.open_parts(case)
+    clock = joint.parts_clock(waiting) if waiting else _due_fields(now, due, policy)
+    entry = history_entry(case, actor=who, action="feedback",
+                          to="in_progress" if waiting else "awaiting_verification", now=now,
+                          data={"text": body, "photos": pics, "on_time": on_time,
+                                **({"waiting_for": [p["unit"] for p in waiting]} if waiting else {})})
+    return await _commit(db, case, entry, set_={"result": result, "waiting_parts": bool(waiting),
+                                                 **clock},
                          push={"result_photos": {"$each": pics}, "public_photos": {"$each": pics},
                                "photo_ids": {"$each": pics}})
 
@@ -416,12 +433,16 @@ async def feedback(db: Database, *, case_ref: str, actor: ActorLike, now: dateti
 async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
                  policy: CasePolicy, ok: bool, note: str | None = None,
                  callback: str | None = None, deadline: datetime | None = None,
+                 parts: list[str] | None = None,
                  expected_version: int | None = None) -> Document:
     """The center's re-inspection / callback (核查, 回访): close, or reopen under supervision (督办).
 
     A failed verification needs a reason (`note`) and gives the handler a fresh deadline: the
-    case's own time limit from now, unless `deadline` is given.
+    case's own time limit from now, unless `deadline` is given. A joint case sends back with
+    the lead the parts `parts` names (all its parts with feedback when None) on the same deadline.
     """
+    from cases import joint
+
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
     check(who, case, "verify")
@@ -431,7 +452,8 @@ async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
     if cb:
         data["callback"] = cb
     if ok:
-        on_time = bool((case.get("result") or {}).get("on_time", True))
+        # the case is on time when the lead and every part fed back in time (cases.joint)
+        on_time = bool((case.get("result") or {}).get("on_time", True)) and joint.parts_on_time(case)
         data["on_time"] = on_time
         entry = history_entry(case, actor=who, action="close", to="closed", now=now, reason=why, data=data)
         return await _commit(db, case, entry, set_={"closed_at": now, "closed_on_time": on_time,
@@ -445,10 +467,13 @@ async def verify(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
         fields = await _deadline(db, limit=case["limit"], start=now, policy=policy)
         due = fields["deadline"]
     data.update(deadline=due, provisional=fields["deadline_provisional"])
+    sent_back = joint.reopen_parts(case, units=parts, due=due, now=now, policy=policy)
+    if sent_back is not None:
+        data["parts"] = [p["unit"] for p in sent_back["parts"] if p.get("reopened_at") == now]
     entry = history_entry(case, actor=who, action="reopen", to="in_progress", now=now, reason=why, data=data)
     return await _commit(db, case, entry, inc={"reworks": 1},
                          set_={"supervised": True, **fields, "reopened_at": now,
-                               **_due_fields(now, due, policy)})
+                               **_due_fields(now, due, policy), **(sent_back or {})})
 
 
 async def rate(db: Database, *, case_ref: str, actor: ActorLike, now: datetime, score: int,

@@ -91,6 +91,20 @@ class HistoryEntry(_Part):
     data: dict[str, Any] | None = None
 
 
+class JointPart(_Part):
+    unit: str
+    kind: str | None = None
+    name: str | None = None
+    state: str = "dispatched"  # dispatched, in_progress, done, returned
+    deadline: datetime | None = None
+    due_at: datetime | None = None
+    warn_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    accepted_at: datetime | None = None
+    feedback: Result | None = None
+    returned: dict[str, Any] | None = None
+
+
 def _reporter(value: dict[str, Any]) -> dict[str, Any]:
     Reporter.model_validate(value)
     return value
@@ -170,6 +184,11 @@ class Case(_Part):
     refusal: dict[str, Any] | None = None
     suspension: dict[str, Any] | None = None
     review_at: datetime | None = None
+    # a joint case (联勤联动, cases.joint): one part per assisting unit (the lead is `assignee`),
+    # each with its own state, deadline and feedback; `waiting_parts` once the lead has fed back
+    # and the case waits for the others
+    parts: list[JointPart] = Field(default_factory=list)
+    waiting_parts: bool = False
     merged_cases: list[str] = Field(default_factory=list)
     duplicate_candidates: list[dict[str, Any]] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)

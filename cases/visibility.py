@@ -64,6 +64,7 @@ def assigned_units(case: Case) -> list[str]:
     units = list(stored) if stored is not None else [
         ((e.get("data") or {}).get("assignee") or {}).get("unit") for e in case.get("history") or []]
     units.append((case.get("assignee") or {}).get("unit"))
+    units += [p.get("unit") for p in case.get("parts") or []]  # a joint case's assisting units
     return list(dict.fromkeys(u for u in units if u))
 
 

@@ -18,7 +18,8 @@ from cases.visibility import in_area, is_reporter
 
 # reporter: the reporter alone (their own answer in chat); reporter_or_center: the reporter, or
 # the center recording what the reporter said on the phone.
-Guard = Literal["center", "assignee", "reporter", "reporter_or_center"]
+# assisting: a unit with a part of a joint case (联勤联动), acting on its own part only.
+Guard = Literal["center", "assignee", "assisting", "reporter", "reporter_or_center"]
 Case = Mapping[str, Any]
 
 
@@ -46,6 +47,15 @@ def _has_photos(case: Case) -> bool:
     return bool(case.get("photos") or case.get("after_photos") or case.get("result_photos"))
 
 
+def _lead_working(case: Case) -> bool:
+    """The lead unit has not fed back yet (a joint case waits for its other parts after)."""
+    return not case.get("waiting_parts")
+
+
+def _lead_working_not_pending(case: Case) -> bool:
+    return _lead_working(case) and _not_pending(case)
+
+
 def _unrated(case: Case) -> bool:
     return case.get("rating") is None
 
@@ -69,6 +79,9 @@ class Transition:
     when: Callable[[Case], bool] | None = None
     # what the history records (`verify` records close or reopen, `dispatch` redispatch)
     records: tuple[str, ...] = ()
+    # an "assisting" row: the states of the actor's own part it may start from (`sources`
+    # are the case's states while the parts run)
+    part_sources: tuple[str, ...] = ()
 
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -76,13 +89,15 @@ TRANSITIONS: tuple[Transition, ...] = (
                records=("dispatch", "redispatch")),
     Transition("accept", ("dispatched",), "in_progress", "assignee", records=("accept",)),
     Transition("return", ("dispatched", "in_progress"), "returned", "assignee", ("reason",),
-               records=("return",)),
+               _lead_working, records=("return",)),
     Transition("extend", ("dispatched", "in_progress"), None, "assignee",
-               ("reason", "until|working_days|hours"), _not_pending, records=("request_extension",)),
+               ("reason", "until|working_days|hours"), _lead_working_not_pending,
+               records=("request_extension",)),
     Transition("decide", ("dispatched", "in_progress"), None, "center", ("approve",), _pending,
                records=("decide_extension",)),
+    # a joint case stays in_progress (waiting_parts) until the last part's feedback
     Transition("feedback", ("in_progress",), "awaiting_verification", "assignee", ("text",),
-               records=("feedback",)),
+               _lead_working, records=("feedback",)),
     Transition("verify", ("awaiting_verification",), "closed", "center", ("ok",),
                records=("close", "reopen")),
     Transition("supervise", OPEN_STATES, None, "center", records=("supervise",)),
@@ -127,10 +142,26 @@ TRANSITIONS += (
     Transition("take_back", ("dispatched", "in_progress"), "reported", "center",
                when=lambda case: bool(case.get("auto_dispatched")), records=("take_back",)),
 )
+# ---- joint cases (联勤联动, cases.joint): the center adds assisting units to a running case
+# (or dispatches with them), each with its own part and deadline; an assisting unit accepts,
+# returns or feeds back its own part. The case reaches awaiting_verification when the lead and
+# every open part have fed back; a failed verification sends the parts back with the lead.
+TRANSITIONS += (
+    Transition("assist", ("dispatched", "in_progress"), None, "center", ("units",),
+               records=("assist",)),
+    Transition("part_accept", ("dispatched", "in_progress"), None, "assisting",
+               records=("part_accept",), part_sources=("dispatched",)),
+    Transition("part_return", ("dispatched", "in_progress"), None, "assisting", ("reason",),
+               records=("part_return",), part_sources=("dispatched", "in_progress")),
+    Transition("part_feedback", ("dispatched", "in_progress"), None, "assisting", ("text",),
+               records=("part_feedback",), part_sources=("in_progress",)),
+)
 BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
 ACTIONS: tuple[str, ...] = tuple(BY_ACTION)
 # Actions the assigned unit takes (the bot's assignment buttons, the handler's desk forms).
 HANDLER_ACTIONS: tuple[str, ...] = tuple(t.action for t in TRANSITIONS if t.guard == "assignee")
+# Actions a unit takes on its own part of a joint case.
+PART_ACTIONS: tuple[str, ...] = tuple(t.action for t in TRANSITIONS if t.guard == "assisting")
 
 
 def transition(action: str) -> Transition:
@@ -144,6 +175,15 @@ def transition(action: str) -> Transition:
 def is_assignee(actor: Actor, case: Case) -> bool:
     assignee = case.get("assignee") or {}
     return actor.role in HANDLER_ROLES and bool(assignee) and actor.unit == assignee.get("unit")
+
+
+def part_of(case: Case, unit: str | None) -> Mapping[str, Any] | None:
+    """The unit's part of a joint case (None: it has none)."""
+    return next((p for p in case.get("parts") or [] if unit and p.get("unit") == unit), None)
+
+
+def is_assisting(actor: Actor, case: Case) -> bool:
+    return actor.role in HANDLER_ROLES and part_of(case, actor.unit) is not None
 
 
 def check_role(actor: Actor, case: Case, action: str) -> None:
@@ -161,6 +201,10 @@ def check_role(actor: Actor, case: Case, action: str) -> None:
             raise NotYourCase(f"only a center dispatcher may {action}", role=actor.role)
         if not in_area(actor, case):
             raise NotYourCase(f"case {case.get('serial')} is outside your center's area", unit=actor.unit)
+    elif row.guard == "assisting":
+        if not is_assisting(actor, case):
+            raise NotYourCase(f"only an assisting unit of the case may {action}", role=actor.role,
+                              parts=[p.get("unit") for p in case.get("parts") or []])
     elif row.guard == "assignee":
         if not is_assignee(actor, case):
             raise NotYourCase(f"only the assigned unit may {action}", role=actor.role,
@@ -183,19 +227,31 @@ def check_role_may(actor: Actor, action: str) -> None:
         raise NotYourCase(f"role {actor.role!r} may not {action}; needs {needed}", role=actor.role)
 
 
-def check_state(case: Case, action: str) -> None:
-    """Whether the case's state (and its condition, e.g. a pending extension) allows it now."""
+def check_state(case: Case, action: str, actor: Actor | None = None) -> None:
+    """Whether the case's state (and its condition, e.g. a pending extension) allows it now;
+    for an assisting row also the state of the actor's part (any part's without an actor)."""
     row = transition(action)
     state = case.get("state")
     if state not in row.sources:
         raise TransitionNotAllowed(
             f"cannot {action} a case that is {state} (allowed from: {', '.join(row.sources)})",
             state=state, version=case.get("version"), case_id=case.get("_id"), action=action)
+    if row.part_sources:
+        parts = [part_of(case, actor.unit)] if actor is not None else list(case.get("parts") or [])
+        states = [p.get("state") for p in parts if p]
+        if not any(s in row.part_sources for s in states):
+            raise TransitionNotAllowed(
+                f"cannot {action} a part that is {', '.join(map(str, states)) or 'missing'} "
+                f"(allowed from: {', '.join(row.part_sources)})",
+                state=state, part_state=states[0] if states else None,
+                version=case.get("version"), case_id=case.get("_id"), action=action)
     if row.when is not None and not row.when(case):
         reason = {"extend": "an extension request is already waiting for a decision",
                   "decide": "there is no pending extension request",
                   "rate": "this case has already been rated",
                   "direct_answer": "only a consultation can be answered directly"}.get(action, f"cannot {action} now")
+        if action in ("feedback", "return", "extend") and not _lead_working(case):
+            reason = "the lead unit has fed back; the case waits for its assisting units"
         raise TransitionNotAllowed(reason, state=state, version=case.get("version"),
                                    case_id=case.get("_id"), action=action)
 
@@ -203,7 +259,7 @@ def check_state(case: Case, action: str) -> None:
 def check(actor: Actor, case: Case, action: str) -> None:
     """The whole guard: role and area first (403), then state (409)."""
     check_role(actor, case, action)
-    check_state(case, action)
+    check_state(case, action, actor)
 
 
 def state_allows(case: Case, action: str) -> bool:

@@ -32,7 +32,7 @@ def test_every_row_names_known_states_and_a_guard() -> None:
     for row in workflow.TRANSITIONS:
         assert set(row.sources) <= set(STATES), row.action
         assert row.target is None or row.target in STATES, row.action
-        assert row.guard in ("center", "assignee", "reporter", "reporter_or_center"), row.action
+        assert row.guard in ("center", "assignee", "assisting", "reporter", "reporter_or_center"), row.action
     assert workflow.HANDLER_ACTIONS == ("accept", "return", "extend", "feedback")
 
 
@@ -50,7 +50,8 @@ def test_allowed_actions_by_principal_and_state() -> None:
     assert workflow.allowed_actions(WATER, case("dispatched")) == []
     pending = case("in_progress", extension={"status": "pending"})
     assert workflow.allowed_actions(ROADS, pending) == ["return", "feedback"]
-    assert allowed(CENTER, pending) == ["decide", "supervise", "merge", "void", "suspend"]
+    # assist: the center makes a running case joint (cases.joint)
+    assert allowed(CENTER, pending) == ["decide", "supervise", "merge", "void", "suspend", "assist"]
     assert allowed(CENTER, case("awaiting_verification")) == ["verify", "supervise", "merge", "void"]
     assert allowed(CENTER, case("closed")) == ["rate"]
     assert allowed(CITIZEN, case("closed")) == ["rate"]
