@@ -71,6 +71,7 @@ async def test_a_station_head_sees_their_blocks_read_only(desk: Desk) -> None:
     html = await resp.text()
     # the blocks by name (the account reads English), the other station's block not at all
     assert "Blocks of Unit 310101001001" in html
+    assert 'id="nav-station" aria-current="page">My blocks<' in html  # the navigation links here
     assert "Unit 310101001001001" in html and "Unit 310101001001002" in html
     assert EAST not in html and east["serial"] not in html
     assert counts(html, NORTH) == {"red": "0", "yellow": "0", "blue": "1", "green": "0"}
