@@ -152,9 +152,11 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                 # A retry: the first attempt may have died between the case and its event.
                 await reemit_case_events(db, case=existing)
                 return IntakeResult(existing, False, existing.get("duplicate_candidates") or [])
-        hashes = await case_photos.take(db, photos=pics, actor=who)
+        # The case's id is chosen now: its photos are marked as its own before it is stored.
+        case_id = str(ObjectId())
+        hashes = await case_photos.take(db, photos=pics, actor=who, case_id=case_id)
         if after:
-            await case_photos.take(db, photos=after, actor=who)
+            await case_photos.take(db, photos=after, actor=who, case_id=case_id)
         cat = await repo.get_category(db, code=category)
         if not cat.get("active", True):
             raise BadCaseInput(f"category {category!r} is no longer in use", field="category")
@@ -177,7 +179,7 @@ async def intake(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                         cat=cat, text=text, loc=loc, placement=placement, pics=pics, hashes=hashes,
                         after=after, who=who, reporter=reporter, proposed=proposed,
                         duplicates=duplicates, key=key, update_id=update_id,
-                        on_the_spot=on_the_spot, serial=serial)
+                        on_the_spot=on_the_spot, serial=serial, case_id=case_id)
 
 
 def _place(grid: Placer, loc: Mapping[str, float], *, hazard: bool) -> dict[str, Any] | None:
@@ -197,9 +199,8 @@ async def _store(db: Database, *, policy: CasePolicy, now: datetime, channel: st
                  after: list[str], who: Actor, reporter: Mapping[str, Any] | None,
                  proposed: dict[str, str], duplicates: list[dict[str, Any]], key: str | None,
                  update_id: int | None, on_the_spot: Mapping[str, Any] | None,
-                 serial: str) -> IntakeResult:
+                 serial: str, case_id: str) -> IntakeResult:
     local_day = now.astimezone(policy.tz).date()
-    case_id = str(ObjectId())
     place = dict(placement) if placement else None
     dispatch_due = now + timedelta(minutes=int(cat["dispatch_minutes"]))
     case: Document = {

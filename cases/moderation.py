@@ -148,6 +148,7 @@ async def redact(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
                           data={"photo": original, "redacted": copy.id, "boxes": len(clean),
                                 "public": original in (case.get("public_photos") or [])
                                 or previous in (case.get("public_photos") or [])})
+    await repo.mark_carriers(db, photo_ids=[copy.id], case_id=case["_id"])  # before it carries it
     new = await _commit(db, case, entry, set_={
         "public_photos": list(dict.fromkeys(public)), "redactions": redactions,
         "photo_ids": list(dict.fromkeys([*photo_ids, copy.id]))})

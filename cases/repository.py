@@ -17,7 +17,7 @@ from typing import Any
 
 from cachetools import TTLCache
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
 from cases import lists, migrations
 from cases.calendar import (
@@ -34,7 +34,14 @@ from cases.model import FINAL_STATES, OPEN_STATES
 from cases.schema import BUCKETS, LIST_OMIT, bucket, complete, hour_of, read_case
 from cases.visibility import access_fields, case_photos
 from gridlink import leases
-from gridlink.db import Database, Document, insert_grouped, insert_new, insert_one_grouped
+from gridlink.db import (
+    DUPLICATE_KEY,
+    Database,
+    Document,
+    insert_grouped,
+    insert_new,
+    insert_one_grouped,
+)
 
 SERIAL_RE = re.compile(r"^[A-Z]{1,3}\d{8}-\d{5,}$")
 # Package years older than this are of no use for new deadlines; skip them to keep seeding cheap.
@@ -52,19 +59,20 @@ async def ensure_indexes(db: Database) -> None:
     # (cases.changelog.spot_fields); a (category, location.lat) index on cases served it
     # before, by a scan of every case, then a `case_spots` collection, one more write an intake.
     await db.events.create_index([("k", ASCENDING)])
-    for old in ("category_1_location.lat_1", "dup_key_1"):
+    for old in ("category_1_location.lat_1", "dup_key_1", "photo_ids_1"):
         await _drop_index(db, old)
     await _backfill_spots(db)
     await db.cases.create_index([("updated_at", ASCENDING)])
     # The visibility scopes (cases.visibility) and the photo → case lookup.
     await db.cases.create_index([("units", ASCENDING)])
     await db.cases.create_index([("assigned_units", ASCENDING)])
-    await db.cases.create_index([("photo_ids", ASCENDING)])
     await db.cases.create_index([("deadline_provisional", ASCENDING)])
     await db.cases.create_index([("low_rating", ASCENDING)])  # the desk's low-ratings queue
     await _backfill_access(db)
     await lists.ensure_indexes(db)
     await migrations.migrate(db)
+    await db.photo_carriers.create_index([("photo", ASCENDING)])
+    await _backfill_carriers(db)
     await db.events.create_index([("case_id", ASCENDING)])
     await db.calendar_days.create_index([("year", ASCENDING)])
     await seed_categories(db)
@@ -136,13 +144,57 @@ async def provisional_deadline_cases(db: Database, *, states: Iterable[str]) -> 
     return [doc async for doc in cursor if doc["state"] in wanted]
 
 
+# Which cases carry a photo: `photo_carriers`, one document per (photo, case), found by the
+# photo as an indexed string. A case's `photo_ids` is an array, which FerretDB cannot look up
+# by index (its pushdown keeps every array row): `{photo_ids: {$in: …}}` read every case, so a
+# chat report's confirm grew to seconds with 10,000 cases (bench/autodispatch.py, issue 22).
+# A mark is written before the case takes the photo (`mark_carriers`), so no case carries a
+# photo without one; a mark whose case never took it (a refused intake) is ignored on reading.
+CARRIERS_MIGRATION = "migration:photo_carriers"
+
+
+def _carrier_docs(photo_ids: Iterable[str], case_id: str) -> list[Document]:
+    return [{"_id": f"{p}|{case_id}", "photo": p, "case_id": case_id}
+            for p in dict.fromkeys(photo_ids)]
+
+
+async def mark_carriers(db: Database, *, photo_ids: Iterable[str], case_id: str) -> None:
+    """Record that `case_id` carries (or is about to carry) these photos (idempotent)."""
+    results = await insert_grouped(db.photo_carriers, _carrier_docs(photo_ids, case_id))
+    for error in results:
+        if error is not None and error.get("code") != DUPLICATE_KEY:  # a duplicate: marked before
+            raise WriteError(error.get("errmsg", "write error"), error.get("code"), error)
+
+
 async def cases_with_photos(db: Database, *, photo_ids: Iterable[str]) -> list[Document]:
     """The cases that carry any of these photos (intake, on-the-spot or result photos)."""
     ids = list(dict.fromkeys(photo_ids))
     if not ids:
         return []
-    cursor = db.cases.find({"photo_ids": {"$in": ids}}, {"history": 0})
-    return [doc async for doc in cursor]
+    marks = db.photo_carriers.find({"photo": {"$in": ids}}, {"case_id": 1})
+    case_ids = list(dict.fromkeys([str(m["case_id"]) async for m in marks]))
+    if not case_ids:
+        return []  # the usual answer at intake: a photo just uploaded, on no case yet
+    wanted = set(ids)
+    cursor = db.cases.find({"_id": {"$in": case_ids}}, {"history": 0})
+    return [doc async for doc in cursor if wanted & set(doc.get("photo_ids") or [])]
+
+
+async def _backfill_carriers(db: Database) -> None:
+    """Mark the photos of cases stored before `photo_carriers` existed (once per database)."""
+    if await db.counters.find_one({"_id": CARRIERS_MIGRATION}, {"_id": 1}):
+        return
+    docs: list[Document] = []
+    async for case in db.cases.find({}, {"photo_ids": 1}):
+        docs += _carrier_docs(case.get("photo_ids") or [], str(case["_id"]))
+        if len(docs) >= 1000:
+            await insert_new(db.photo_carriers, docs)
+            docs = []
+    await insert_new(db.photo_carriers, docs)
+    try:
+        await db.counters.insert_one({"_id": CARRIERS_MIGRATION})
+    except DuplicateKeyError:
+        pass  # another process finished the same backfill
 
 
 # ---------------------------------------------------------------- serials

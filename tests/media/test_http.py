@@ -11,6 +11,7 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
+from cases import repository as cases_repo
 from gridlink import auth
 from gridlink.app import create_app
 from gridlink.clock import FakeClock
@@ -154,6 +155,7 @@ async def test_photo_of_a_public_case_is_public(client: Client, token: str,
     url = f"/api/v1/media/{photo_id}"
     await db.cases.insert_one({"_id": "C7", "public": True, "photos": [photo_id],
                                "photo_ids": [photo_id], "public_photos": []})
+    await cases_repo.mark_carriers(db, photo_ids=[photo_id], case_id="C7")  # as intake does
     assert (await client.get(url)).status == 401  # on a public case, but not a public photo
     await db.cases.update_one({"_id": "C7"}, {"$set": {"public": False,
                                                        "public_photos": [photo_id]}})
