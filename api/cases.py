@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import actor_of, require
 from api.errors import parse, read_json
 from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
-from cases import autodispatch, lifecycle, lists, visibility, workflow
+from cases import autodispatch, joint, lifecycle, lists, visibility, workflow
 from cases import intake as case_intake
 from cases import repository as repo
 from cases.categories import parse_category
@@ -90,6 +90,9 @@ class DispatchBody(VersionedBody):
                              description="default: the proposed assignee")
     deadline: datetime | None = Field(None, description="default: from the category's time limit")
     note: str | None = Field(None, max_length=1000)
+    assisting: list[str] = Field(default_factory=list, max_length=10,
+                                 description="assisting units of a joint case (联勤联动), "
+                                             "each with its own part and deadline")
 
 
 class ReasonBody(VersionedBody):
@@ -126,6 +129,9 @@ class VerifyBody(VersionedBody):
     note: str | None = Field(None, max_length=1000, description="required when not ok")
     callback: str | None = Field(None, max_length=1000)
     deadline: datetime | None = None
+    parts: list[str] | None = Field(None, max_length=10,
+                                    description="a joint case reopened: the assisting units sent "
+                                                "back with the lead (default: all that fed back)")
 
 
 class RateBody(VersionedBody):
@@ -184,6 +190,30 @@ class ReplaceBody(VersionedBody):
                              "reason": "the caller's address, found on the map"})
     location: Location
     reason: str | None = Field(None, max_length=1000)
+
+
+# ---- joint cases (联勤联动, cases.joint)
+
+
+class AssistBody(VersionedBody):
+    model_config = _example({"units": ["D02"], "note": "a stall blocks the repair: city management"})
+    units: list[str] = Field(min_length=1, max_length=10,
+                             description="assisting units to add (or a returned one to re-add)")
+    deadline: datetime | None = Field(None, description="default: from the category's time limit; "
+                                                        "for an open part: its new deadline")
+    note: str | None = Field(None, max_length=1000)
+
+
+class PartAcceptBody(VersionedBody):
+    model_config = _example({})
+
+
+class PartReturnBody(ReasonBody):
+    model_config = _example({"reason": "no stall there: nothing for city management"})
+
+
+class PartFeedbackBody(FeedbackBody):
+    model_config = _example({"text": "Stall moved off the pavement", "photos": []})
 
 
 class CalendarDay(_Body):
@@ -408,7 +438,8 @@ TRANSITION_ROUTES: tuple[TransitionRoute, ...] = (
     TransitionRoute("dispatch", "Dispatch (or re-dispatch) with a deadline", DispatchBody,
                     lambda db, ref, a, now, pol, b: lifecycle.dispatch(
                         db, case_ref=ref, actor=a, now=now, policy=pol, unit=b.unit,
-                        deadline=b.deadline, note=b.note, expected_version=b.version)),
+                        deadline=b.deadline, note=b.note, expected_version=b.version,
+                        assisting=b.assisting)),
     TransitionRoute("accept", "Accept the assignment", VersionedBody,
                     lambda db, ref, a, now, pol, b: lifecycle.accept(
                         db, case_ref=ref, actor=a, now=now, expected_version=b.version)),
@@ -433,7 +464,8 @@ TRANSITION_ROUTES: tuple[TransitionRoute, ...] = (
     TransitionRoute("verify", "Verify after the callback: close, or reopen under supervision",
                     VerifyBody, lambda db, ref, a, now, pol, b: lifecycle.verify(
                         db, case_ref=ref, actor=a, now=now, policy=pol, ok=b.ok, note=b.note,
-                        callback=b.callback, deadline=b.deadline, expected_version=b.version)),
+                        callback=b.callback, deadline=b.deadline, parts=b.parts,
+                        expected_version=b.version)),
     TransitionRoute("rate", "Rate a closed case (1–5: its reporter, or the center from the callback)",
                     RateBody, lambda db, ref, a, now, pol, b: lifecycle.rate(
                         db, case_ref=ref, actor=a, now=now, score=b.score, comment=b.comment,
@@ -492,6 +524,29 @@ TRANSITION_ROUTES += (
                     TakeBackBody, lambda db, ref, a, now, pol, b: autodispatch.take_back(
                         db, case_ref=ref, actor=a, now=now, policy=pol, reason=b.note,
                         expected_version=b.version)),
+)
+
+
+# joint cases (cases.joint): the center adds assisting units; each acts on its own part
+ROUTE_ACTIONS.update({"assist": "assist", "part-accept": "part_accept",
+                      "part-return": "part_return", "part-feedback": "part_feedback"})
+TRANSITION_ROUTES += (
+    TransitionRoute("assist", "Add assisting units to a running case (联勤联动), each with its "
+                    "own part and deadline", AssistBody,
+                    lambda db, ref, a, now, pol, b: joint.assist(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, units=b.units,
+                        deadline=b.deadline, note=b.note, expected_version=b.version)),
+    TransitionRoute("part-accept", "Accept your unit's part of a joint case", PartAcceptBody,
+                    lambda db, ref, a, now, pol, b: joint.part_accept(
+                        db, case_ref=ref, actor=a, now=now, expected_version=b.version)),
+    TransitionRoute("part-return", "Return your unit's part as not yours (reason required)",
+                    PartReturnBody, lambda db, ref, a, now, pol, b: joint.part_return(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, reason=b.reason,
+                        expected_version=b.version)),
+    TransitionRoute("part-feedback", "Report your unit's part's result (text and photos)",
+                    PartFeedbackBody, lambda db, ref, a, now, pol, b: joint.part_feedback(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, text=b.text,
+                        photos=b.photos, expected_version=b.version)),
 )
 
 

@@ -144,6 +144,15 @@ async def test_every_documented_example_body_is_accepted(
                                            now=clock.now(), policy=case_api.CasePolicy())
     assert auto is not None and auto["auto_dispatched"]
     await send("post", f"{case}/take-back", "center", ref=g["id"])
+    # H: a joint case (cases.joint): an assisting unit added, returning its part, added again,
+    # accepting and feeding back
+    h = (await send("post", intake, "center"))["case"]
+    await send("post", f"{case}/dispatch", "center", ref=h["id"])
+    await send("post", f"{case}/assist", "center", ref=h["id"])
+    await send("post", f"{case}/part-return", "chengguan", ref=h["id"])
+    await send("post", f"{case}/assist", "center", ref=h["id"])
+    await send("post", f"{case}/part-accept", "chengguan", ref=h["id"])
+    await send("post", f"{case}/part-feedback", "chengguan", ref=h["id"])
     await send("put", f"{V1}/calendar/{{year}}", "admin", year="2027")
     await send("put", f"{V1}/categories/{{code}}", "admin", code="broken_pavement")
     # an invite binds to a unit of the stored grid (the app here places with a preloaded index)

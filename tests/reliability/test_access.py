@@ -60,6 +60,10 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/cases/{ref}/refile"): DISPATCH,
     ("POST", "/api/v1/cases/{ref}/replace"): DISPATCH,
     ("POST", "/api/v1/cases/{ref}/take-back"): DISPATCH,
+    ("POST", "/api/v1/cases/{ref}/assist"): DISPATCH,  # joint cases (联勤联动)
+    ("POST", "/api/v1/cases/{ref}/part-accept"): STAFF,  # an assisting unit: checked by cases/
+    ("POST", "/api/v1/cases/{ref}/part-return"): STAFF,
+    ("POST", "/api/v1/cases/{ref}/part-feedback"): STAFF,
     ("POST", "/api/v1/cases/{ref}/hide"): DISPATCH,
     ("POST", "/api/v1/cases/{ref}/unhide"): DISPATCH,
     ("POST", "/api/v1/cases/{ref}/redact"): DISPATCH,
