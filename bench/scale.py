@@ -1,6 +1,13 @@
 """Every screen and list at a district's full year: 10,000 vs 1,000,000 historical cases.
 
 Run: .venv/bin/python bench/scale.py --sizes 10000,1000000 [--rounds 40]
+     [--data-dir DIR [--reuse]] [--profile "desk case page"]
+
+`--data-dir` keeps the server's files there (else a temporary directory); with `--reuse` a
+size already loaded there by the same schema and lists version (`cases.schema.SCHEMA_VERSION`,
+`cases.lists.LISTS_VERSION`) is not loaded again (1,000,000 cases take ~26 min to load).
+`--profile NAME` prints a cProfile of that endpoint's calls (server and client share the
+process) after the table.
 
 One embedded server; each size in its own database, loaded with `stats.history.generate`
 (the seed's mix, over one year) in `insert_many` batches of 2,000 with the lists' keys
@@ -18,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import re
 import statistics
 import sys
@@ -37,6 +46,7 @@ from argon2 import PasswordHasher
 from api.keys import PTB_APP
 from cases import lists
 from cases.repository import OLDEST_HOUR
+from cases.schema import SCHEMA_VERSION
 from gridlink import auth
 from gridlink.app import create_app
 from gridlink.clock import FakeClock
@@ -53,6 +63,7 @@ from stats.history import generate
 
 PASSWORD = "bench password 123"
 BATCH = 2000
+LOADED = "bench:loaded"  # counters document: what was loaded, by which schema and lists version
 
 
 async def load(db: Any, n: int, now: Any) -> dict[str, Any]:
@@ -81,11 +92,17 @@ async def load(db: Any, n: int, now: Any) -> dict[str, Any]:
     return sample
 
 
-async def main(sizes: list[int], rounds: int) -> None:
+def version() -> dict[str, int]:
+    return {"schema": SCHEMA_VERSION, "lists": lists.LISTS_VERSION}
+
+
+async def main(sizes: list[int], rounds: int, data_dir: Path | None = None, reuse: bool = False,
+               profile: str | None = None) -> None:
     clock = FakeClock()
     now = clock.now()
     passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = str(data_dir) if data_dir else tmp_dir
         server = EmbeddedServer(Path(tmp))
         server.start()
         apps: dict[int, tuple[TestServer, ClientSession, dict[str, str], dict[str, Any], Any]] = {}
@@ -100,22 +117,34 @@ async def main(sizes: list[int], rounds: int) -> None:
                                          rate_limit_read_requests=1_000_000)
                 client = make_client(server.uri, settings)
                 db = client[settings.mongodb_db]
+                mark = await db.counters.find_one({"_id": LOADED}) if reuse else None
+                if mark is not None and mark.get("version") == version():
+                    sample = dict(mark["sample"])
+                    print(f"reused {n:,} cases loaded in {sample['load_s']:.0f} s", flush=True)
+                    unit = sample["red"]["assignee"]["unit"]
+                else:
+                    if mark is not None or (reuse and await db.cases.find_one({}, {"_id": 1})):
+                        print(f"{n:,}: loaded by another version; loading again", flush=True)
+                        await client.drop_database(settings.mongodb_db)
+                    await ensure_indexes(db)
+                    # Loaded by a client that waits as long as a batch takes (on a busy machine
+                    # a batch outlasted the default socket timeout).
+                    loader = make_client(server.uri, settings.model_copy(update={"mongodb_socket_timeout_ms": 0}))
+                    await grids_repo.install_grid(db, grid=parse_grid(demo_feature_collection(),
+                                                                      district_code="310101"),
+                                                  source="bench", now=now)
+                    sample = await load(loader[settings.mongodb_db], n, now)
+                    print(f"loaded {n:,} cases in {sample['load_s']:.0f} s", flush=True)
+                    unit = sample["red"]["assignee"]["unit"]
+                    await service.create_account(db, username="center", password=PASSWORD,
+                                                 role="dispatcher", unit="310101", name="bench",
+                                                 district="310101", now=now)
+                    await service.create_account(db, username="handler", password=PASSWORD,
+                                                 role="department" if unit.startswith("D") else "leader",
+                                                 unit=unit, name="bench", district="310101", now=now)
+                    await db.counters.replace_one({"_id": LOADED}, {"version": version(), "sample": sample},
+                                                  upsert=True)
                 await ensure_indexes(db)
-                # Loaded by a client that waits as long as a batch takes (on a busy machine a
-                # batch outlasted the default socket timeout).
-                loader = make_client(server.uri, settings.model_copy(update={"mongodb_socket_timeout_ms": 0}))
-                await grids_repo.install_grid(db, grid=parse_grid(demo_feature_collection(),
-                                                                  district_code="310101"),
-                                              source="bench", now=now)
-                sample = await load(loader[settings.mongodb_db], n, now)
-                print(f"loaded {n:,} cases in {sample['load_s']:.0f} s", flush=True)
-                unit = sample["red"]["assignee"]["unit"]
-                await service.create_account(db, username="center", password=PASSWORD,
-                                             role="dispatcher", unit="310101", name="bench",
-                                             district="310101", now=now)
-                await service.create_account(db, username="handler", password=PASSWORD,
-                                             role="department" if unit.startswith("D") else "leader",
-                                             unit=unit, name="bench", district="310101", now=now)
                 token = await auth.create_token(db, role="dispatcher", unit="310101",
                                                 district="310101", name="bench", now=now)
                 web = TestServer(create_app(settings, mongo_uri=server.uri, clock=clock))
@@ -209,11 +238,16 @@ async def main(sizes: list[int], rounds: int) -> None:
 
             update_ids = [1000]
             calls = {n: endpoints(n) for n in sizes}
+            profiler = cProfile.Profile() if profile else None
             for _ in range(rounds):
                 for name in calls[sizes[0]]:
                     for n in sizes:
                         t0 = time.perf_counter()
+                        if profiler and name == profile:
+                            profiler.enable()
                         await calls[n][name]()
+                        if profiler and name == profile:
+                            profiler.disable()
                         results.setdefault(name, {}).setdefault(n, []).append((time.perf_counter() - t0) * 1000)
             lo, hi = sizes[0], sizes[-1]
             print(f"\n| endpoint | {lo:,} p50 / p95 | {hi:,} p50 / p95 | p95 ratio |\n|---|---|---|---|")
@@ -224,6 +258,10 @@ async def main(sizes: list[int], rounds: int) -> None:
                     return v[min(len(v) - 1, int(0.95 * len(v)))]
                 print(f"| {name} | {statistics.median(a):.1f} / {p95(a):.1f} | "
                       f"{statistics.median(b):.1f} / {p95(b):.1f} | {p95(b) / p95(a):.2f} |")
+            if profiler:
+                print(f"\nprofile of {profile!r} ({rounds} rounds × {len(sizes)} sizes):")
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
             for web, http, _, sample, _ in apps.values():
                 await http.close()
                 await sample["handler"].close()
@@ -237,5 +275,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--profile", default=None)
     args = parser.parse_args()
-    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.rounds))
+    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.rounds, args.data_dir,
+                     args.reuse, args.profile))

@@ -51,6 +51,7 @@ SWEEP = "desk:red_swept_hour"
 AUTO_STATES = ("dispatched", "in_progress")  # an automatic assignment the center may take back
 IN_CHUNK = 400
 FIRST_SWEEP_HOURS = 48  # the server pushes `$in` lists of up to 500 values down to the index
+LISTS_VERSION = 2  # the keys' shape (2: counted per unit, red keys bucketed by creation hour)
 COUNTS = "keys:"  # + unit: the counters document of a unit's lists
 COUNTED = "keys:counted"  # the counts were built from the keys (databases keyed before them)
 

@@ -19,12 +19,13 @@ LOCATION = {"lon": 121.4737, "lat": 31.2304}
 # Written once per database whatever the traffic (indexes' seeding and migration markers).
 SEEDED = ("categories", "calendar_days", "calendar_years")
 # The desk lists' index entries (cases.lists, issue 19): a transition moves a case between
-# lists; an intake writes none (the "new" queue is read by the case's own field).
-INDEX_ENTRIES = "case_keys"
+# lists; an intake writes none (the "new" queue is read by the case's own field). The lists'
+# counts are one `counters` document per unit, created by the first key of that unit.
+INDEX_ENTRIES = ("case_keys", "counters")
 
 
 def records(new: dict[str, int]) -> dict[str, int]:
-    return {n: k for n, k in new.items() if n != INDEX_ENTRIES}
+    return {n: k for n, k in new.items() if n not in INDEX_ENTRIES}
 
 
 async def counts(db: Database) -> dict[str, int]:
