@@ -30,6 +30,7 @@ from bot.webhook import note_database_error
 from gridlink.errors import DomainError
 from gridlink.i18n import LOCALES, t
 from stats import chat as stats_chat
+from stats import station as stats_station
 
 log = logging.getLogger("gridlink.bot")
 
@@ -73,7 +74,8 @@ async def show_help(update: Update, context: Ctx) -> None:
     """/help: what this user can do, in plain words."""
     d = deps(context)
     actor = await who(update, d)
-    key = {"coordinator": "help.coordinator", "citizen": "help.citizen"}.get(actor["role"], "help.handler")
+    key = {"coordinator": "help.coordinator", "citizen": "help.citizen",
+           "station_head": "help.station_head"}.get(actor["role"], "help.handler")
     await say(update, d, key)
 
 
@@ -133,6 +135,30 @@ async def send_trends(update: Update, context: Ctx) -> None:
     assert chat is not None
     url = f"{d.settings.public_base_url}/trends"
     await chat.send_photo(png, caption=t("trends.caption", actor["locale"], url=url))
+
+
+async def list_blocks(update: Update, context: Ctx) -> None:
+    """/blocks: a station head's blocks — open cases by colour, who leads and patrols each
+    (stats.station: the board's rollups and the roster)."""
+    d = deps(context)
+    actor = await who(update, d)
+    locale = actor["locale"]
+    if actor["role"] != "station_head":
+        await say(update, d, "blocks.station_head_only")
+        return
+    found = await stats_station.station_blocks(
+        d.db, unit=actor["unit"], now=d.clock.now(), tz=ZoneInfo(d.settings.timezone),
+        district=d.settings.district_code, waiting=0)
+    en = locale == "en"
+    nobody = t("blocks.nobody", locale)
+    lines = [t("blocks.header", locale, station=found["name_en"] if en else found["name"],
+               **{k: found["totals"][k] for k in ("open", "red", "yellow", "blue")})]
+    lines += [t("blocks.item", locale, block=b["name_en"] if en else b["name"], red=b["red"],
+                yellow=b["yellow"], blue=b["blue"], leader="、".join(b["leaders"]) or nobody,
+                coordinators="、".join(b["coordinators"]) or nobody) for b in found["blocks"]]
+    chat = update.effective_chat
+    assert chat is not None
+    await chat.send_message("\n".join(lines) if found["blocks"] else t("blocks.none", locale))
 
 
 async def choose_language(update: Update, context: Ctx) -> None:
@@ -288,6 +314,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     application.add_handler(CommandHandler("cancel", cancel_dialogue, filters=private))
     application.add_handler(CommandHandler("mine", list_mine, filters=private))
     application.add_handler(CommandHandler("trends", send_trends, filters=private))
+    application.add_handler(CommandHandler("blocks", list_blocks, filters=private))
     application.add_handler(CommandHandler("status", show_status, filters=private))
     application.add_handler(CommandHandler("language", choose_language, filters=private))
     application.add_handler(CommandHandler("report", start_report, filters=private))

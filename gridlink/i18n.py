@@ -565,3 +565,31 @@ ZH.update({
 EN.update({
     "notify.taken_back": "[Assignment withdrawn] {serial} ({category}) was assigned to you automatically; the center has taken it back to dispatch it again. No further work is needed.",
 })
+
+# ---- issue 23: a station head's blocks (/blocks)
+ZH.update({
+    "help.station_head": (
+        "工作站站长可以：\n"
+        "• /blocks 查看本站各责任块的在办案件（红、黄、蓝）及块长、巡管员；\n"
+        "• /mine 查看派给本站的未办结案件，派单消息下有接单、退回、延期、办结按钮；\n"
+        "• /trends 本站近7天案件趋势；/cancel 取消正在填写的内容。"
+    ),
+    "blocks.station_head_only": "/blocks 供工作站站长查看本站各责任块。",
+    "blocks.header": "{station}：在办 {open} 件（🔴{red} 🟡{yellow} 🔵{blue}）",
+    "blocks.item": "• {block}：🔴{red} 🟡{yellow} 🔵{blue}；块长 {leader}；巡管员 {coordinators}",
+    "blocks.nobody": "未绑定",
+    "blocks.none": "本站没有网格责任块。",
+})
+EN.update({
+    "help.station_head": (
+        "As a station head you can:\n"
+        "• /blocks see your station's blocks: open cases (red, yellow, blue), the leader and coordinators;\n"
+        "• /mine see open cases assigned to the station, with Accept, Return, Extend and Done buttons;\n"
+        "• /trends your station's last 7 days; /cancel drop what you are filling in."
+    ),
+    "blocks.station_head_only": "/blocks shows a station head their station's blocks.",
+    "blocks.header": "{station}: {open} open (🔴{red} 🟡{yellow} 🔵{blue})",
+    "blocks.item": "• {block}: 🔴{red} 🟡{yellow} 🔵{blue}; leader {leader}; coordinators {coordinators}",
+    "blocks.nobody": "nobody bound",
+    "blocks.none": "This station has no blocks.",
+})

@@ -9,12 +9,14 @@ returns case ids, never case contents.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridlink.db import Database
 from gridlink.errors import InvalidInput
+from grids import repository as grids_repo
 from stats import repository as repo
 from stats.board import board
 from stats.facts import colour_at
@@ -29,8 +31,9 @@ _CREATED = 9  # an open entry's created_at (stats.facts.open_entry)
 async def station_blocks(db: Database, *, unit: str, now: datetime, tz: ZoneInfo, district: str,
                          waiting: int = WAITING) -> dict[str, Any]:
     """The station's board (`totals`, the month's `green`) and `blocks`: one row per block
-    (`unit`, `name`, `name_en`, red/yellow/blue/open/green counts) with `waiting`, its open
-    cases oldest first ({case_id, colour, created_at}, at most `waiting`)."""
+    (`unit`, `name`, `name_en`, red/yellow/blue/open/green counts, `leaders` and
+    `coordinators` bound, by name) with `waiting`, its open cases oldest first ({case_id,
+    colour, created_at}, at most `waiting`)."""
     view = await fresh(db, now=now)
     out = await board(db, unit=unit, now=now, tz=tz, district=district, view=view)
     if out["level"] not in STATION_LEVELS:
@@ -48,7 +51,20 @@ async def station_blocks(db: Database, *, unit: str, now: datetime, tz: ZoneInfo
                            "created_at": datetime.fromtimestamp(entry[_CREATED], tz)
                            if entry[_CREATED] else None}
                           for case_id, entry in oldest]
+    for row, bound in zip(rows, await asyncio.gather(*(people(db, block=r["unit"]) for r in rows)),
+                          strict=True):
+        row.update(bound)
     out["name_en"] = names.name_en.get(unit, out["name"])
     out["blocks"] = rows
     out["green"] = sum(r["green"] for r in rows)
     return out
+
+
+async def people(db: Database, *, block: str) -> dict[str, list[str]]:
+    """Names of the block's leaders and coordinators bound in the roster (those who patrol it
+    as their second role too): two indexed equalities on the roster."""
+    main, also = await asyncio.gather(grids_repo.members(db, unit=block),
+                                      grids_repo.also_members(db, unit=block))
+    return {"leaders": [m["name"] for m in main if m["role"] == "leader"],
+            "coordinators": [m["name"] for m in main if m["role"] == "coordinator"]
+            + [m["name"] for m in also if m.get("also_role") == "coordinator"]}

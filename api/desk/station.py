@@ -10,7 +10,6 @@ dispatcher). An admin may open any station's page with `?unit=`.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -22,19 +21,9 @@ from api.keys import CLOCK, DB, SETTINGS
 from cases import repository as cases_repo
 from cases import visibility
 from cases.model import OPEN_STATES
-from gridlink.db import Database, Document
+from gridlink.db import Document
 from gridlink.errors import InvalidInput
-from grids import repository as grids_repo
 from stats.station import station_blocks
-
-
-async def _people(db: Database, block: str) -> dict[str, list[str]]:
-    """Names of the block's leaders and coordinators (those who patrol as a second role too)."""
-    main, also = await asyncio.gather(grids_repo.members(db, unit=block),
-                                      grids_repo.also_members(db, unit=block))
-    return {"leaders": [m["name"] for m in main if m["role"] == "leader"],
-            "coordinators": [m["name"] for m in main if m["role"] == "coordinator"]
-            + [m["name"] for m in also if m.get("also_role") == "coordinator"]}
 
 
 @page
@@ -50,7 +39,6 @@ async def station_page(request: web.Request) -> web.StreamResponse:
     found = await station_blocks(db, unit=unit, now=now, tz=settings.tz,
                                  district=settings.district_code)
     blocks = found["blocks"]
-    people = await asyncio.gather(*(_people(db, b["unit"]) for b in blocks))
     ids = [w["case_id"] for b in blocks for w in b["waiting"]]
     docs: list[Document] = await cases_repo.find_cases(
         db, query={"_id": {"$in": ids}}, limit=len(ids), now=now) if ids else []
@@ -58,8 +46,7 @@ async def station_page(request: web.Request) -> web.StreamResponse:
     cases = {str(d["_id"]): visibility.list_item(d, now, seen_as=seen) for d in docs
              if d.get("state") in OPEN_STATES
              and (seen := visibility.audience(who, d)) in STAFF_AUDIENCES}
-    for block, bound in zip(blocks, people, strict=True):
-        block.update(bound)
+    for block in blocks:
         block["cases"] = [cases[w["case_id"]] for w in block["waiting"] if w["case_id"] in cases]
     name = found["name_en"] if loc == "en" else found["name"]
     ctx: dict[str, Any] = {"station": found, "station_name": name, "blocks": blocks,
