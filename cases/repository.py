@@ -510,7 +510,11 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
             found = [d async for d in db.cases.find({field: {"$in": keys}, "$and": [flt]}, _LIST_READ)]
         out += [d for d in found if after is None or _order(d) < after]
         hour -= len(hours)
-        span = min(span * 4 if len(found) < limit // 4 else span * 2, most)
+        # The next round reads about the hours the rest of the page needs at the density seen
+        # (every case read is decoded by the server: overshooting a page costs as much as it).
+        grow = span * 4 if len(found) < limit // 4 else span * 2
+        need = -(-(limit - len(out)) * 5 * len(hours) // (4 * len(found))) if found else grow
+        span = max(1, min(grow, need, most))
     out.sort(key=_order, reverse=True)
     return [read_case(d, omit=LIST_OMIT) for d in out[:limit]], None
 
