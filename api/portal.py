@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import parse
 from api.keys import CLOCK, DB, SETTINGS
+from api.language import lang_of, request_locale
 from api.stats import _day, page_response
 from cases import lifecycle, visibility
 from cases import repository as cases_repo
@@ -19,6 +20,7 @@ from cases.model import RATINGS
 from gridlink import appsecrets
 from gridlink.errors import InvalidInput, PermissionDenied, WrongState
 from stats import portal as portal_mod
+from stats.units import directory
 
 PREFIX = "/api/v1/portal"
 
@@ -47,8 +49,18 @@ async def _public_case(request: web.Request) -> dict:
     return case
 
 
+async def _named(view: dict, case: dict, request: web.Request) -> dict:
+    """The handling unit by its name in the negotiated language (the stored name is Chinese)."""
+    code = (case.get("assignee") or {}).get("unit")
+    if view.get("handling_unit") and code and lang_of(request_locale(request)) == "en":
+        d = await directory(request.app[DB], district=request.app[SETTINGS].district_code)
+        view["handling_unit"]["name"] = d.name_en.get(code) or view["handling_unit"]["name"]
+    return view
+
+
 async def lookup(request: web.Request) -> web.Response:
-    return _json(_view(await _public_case(request), request))
+    case = await _public_case(request)
+    return _json(await _named(_view(case, request), case, request))
 
 
 class RatingBody(BaseModel):
@@ -76,7 +88,7 @@ async def rate(request: web.Request) -> web.Response:
     new = await lifecycle.rate(request.app[DB], case_ref=case["_id"], actor=actor,
                                now=request.app[CLOCK].now(), score=score,
                                comment=comment)
-    return _json(_view(new, request))
+    return _json(await _named(_view(new, request), new, request))
 
 
 async def performance(request: web.Request) -> web.Response:
@@ -87,11 +99,16 @@ async def performance(request: web.Request) -> web.Response:
     tables = await portal_mod.performance(request.app[DB], start=start, end=end, today=today,
                                           district=settings.district_code,
                                           now=request.app[CLOCK].now())
+    d = await directory(request.app[DB], district=settings.district_code)
+    names = d.name_en if lang_of(request_locale(request)) == "en" else d.name
+    for rows in tables.values():
+        for row in rows:
+            row["name"] = names.get(row["unit"]) or row["name"]
     return _json({"from": start.isoformat(), "to": end.isoformat(), **tables})
 
 
 async def page(request: web.Request) -> web.Response:
-    return page_response(request, "portal.html")  # in the negotiated language, like every page
+    return await page_response(request, "portal")  # in the negotiated language, like every page
 
 
 def setup_routes(app: web.Application) -> None:

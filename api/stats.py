@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from cachetools import LRUCache
 
 from api.auth import actor_of, require
+from api.desk.i18n import CATALOG, t
+from api.desk.views import render
 from api.errors import read_json
 from api.keys import CLOCK, DB, SETTINGS
 from api.language import lang_of, request_locale
@@ -43,11 +46,6 @@ FOLD_MAX_PAUSE_S = 10.0  # however long a round took (a catch-up after an outage
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1/stats"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-BY_TITLES = {"department": "处置部门", "street": "街镇", "category": "类别", "channel": "渠道",
-             "kind": "类型", "workstation": "工作站", "block": "社区网格", "sblock": "街面责任块"}
-BY_TITLES_EN = {"department": "department", "street": "street", "category": "category",
-                "channel": "channel", "kind": "kind", "workstation": "workstation",
-                "block": "community block", "sblock": "street block"}
 
 
 def _json(body: object) -> web.Response:
@@ -87,7 +85,22 @@ async def board(request: web.Request) -> web.Response:
                                  district=settings.district_code,
                                  offset=_int(q.get("offset"), "offset", 0, 0, 1_000_000),
                                  limit=_int(q.get("limit"), "limit", 100, 1, 500))
-    return _json(body)
+    label = tr.labeller(await directory(request.app[DB], district=settings.district_code), _lang(request))
+    return _json(named(body, label))
+
+
+def named(body: dict[str, Any], label: Any) -> dict[str, Any]:
+    """The board's units in the negotiated language, and its cases' category and block by name
+    beside their codes (people read names; the codes stay for links and exports)."""
+    body["name"] = label("unit", body["unit"])
+    for rows in (body.get("sections") or {}).values():
+        for row in rows:
+            row["name"] = label("unit", row["unit"])
+    for case in body.get("cases") or ():
+        case["category_name"] = label("category", case.get("category") or "")
+        if case.get("block"):
+            case["block_name"] = label("unit", case["block"])
+    return body
 
 
 async def _hotspot_rows(request: web.Request) -> tuple[str, list[dict[str, Any]], date, date, View]:
@@ -127,10 +140,9 @@ async def hotspots_png(request: web.Request) -> web.Response:
     width = _size(request.query.get("width"), "width", DEFAULT_SIZE[0], WIDTHS)
     height = _size(request.query.get("height"), "height", DEFAULT_SIZE[1], HEIGHTS)
     by, rows, start, end, view = await _hotspot_rows(request)
-    if _lang(request) == "en":
-        title = f"Complaint hotspots · by {BY_TITLES_EN.get(by, by)} · {start:%Y-%m-%d} to {end:%Y-%m-%d}"
-    else:
-        title = f"投诉热点 · 按{BY_TITLES.get(by, by)} · {start:%Y-%m-%d} 至 {end:%Y-%m-%d}"
+    locale = "en" if _lang(request) == "en" else "zh-CN"
+    by_name = t(f"hotspots.png.by.{by}", locale) if f"hotspots.png.by.{by}" in CATALOG else by
+    title = t("hotspots.png.title", locale, by=by_name, start=f"{start:%Y-%m-%d}", end=f"{end:%Y-%m-%d}")
     bars = tuple((str(r["name"]), int(r["value"])) for r in rows)
     # Rendering (~30 ms of matplotlib) dominates; the rows are read fresh every time and the
     # picture is reused while they are the same.
@@ -333,9 +345,17 @@ async def put_assessment_weights(request: web.Request) -> web.Response:
 
 
 async def street_map(request: web.Request) -> web.Response:
-    return _json(await geo.street_map(request.app[DB], street=request.query.get("street") or None,
-                                      now=request.app[CLOCK].now(),
-                                      district=request.app[SETTINGS].district_code))
+    district = request.app[SETTINGS].district_code
+    body = await geo.street_map(request.app[DB], street=request.query.get("street") or None,
+                                now=request.app[CLOCK].now(), district=district)
+    # Names in the negotiated language (the codes stay beside them).
+    label = tr.labeller(await directory(request.app[DB], district=district), _lang(request))
+    body["name"] = label("unit", body["street"])
+    for street in body["streets"]:
+        street["name"] = label("unit", street["code"])
+    for feature in body["blocks"]["features"]:
+        feature["properties"]["name"] = label("unit", feature["properties"]["code"])
+    return _json(body)
 
 
 async def cjk_font(request: web.Request) -> web.FileResponse:
@@ -347,22 +367,45 @@ async def cjk_font(request: web.Request) -> web.FileResponse:
                                                       "Content-Type": "font/otf"})
 
 
-def page_response(request: web.Request, name: str) -> web.Response:
-    """A page of static/stats in the negotiated language: it states it (`<html lang>`,
-    Content-Language) and its script reads it — the same choice as the desk's, Open311's and
-    the bot's for this request's header."""
-    text = (STATIC / "stats" / name).read_text(encoding="utf-8")  # a few kB: read fresh
+# Public pages: their prefix of the catalog (api/desk/i18n.py), given to their script with the
+# prefix dropped; these shared groups go along whole.
+PAGE_WORDS = ("page.", "colour.", "action.")
+# ECharts styles its own elements; the rest of the desk's policy (scripts from here only) holds.
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'")
+
+
+def page_words(page: str, locale: str) -> dict[str, str]:
+    """The words a page's script shows, in `locale`, from the one web catalog."""
+    words = {}
+    for key in CATALOG:
+        if key.startswith(page + "."):
+            words[key.removeprefix(page + ".")] = t(key, locale)
+        elif key.startswith(PAGE_WORDS):
+            words[key] = t(key, locale)
+    return words
+
+
+async def page_response(request: web.Request, page: str) -> web.Response:
+    """A public page in the negotiated language, with the desk's layout (header, navigation,
+    language switch, stylesheet): the same choice as the desk's, Open311's and the bot's for
+    this request's header; it states it (`<html lang>`, Content-Language) and its script reads it."""
     locale = request_locale(request)
-    html = text.replace('<html lang="zh-CN">', f'<html lang="{locale}">', 1)
-    return web.Response(text=html, content_type="text/html", charset="utf-8", headers={
-        "Cache-Control": "no-cache", "Content-Language": locale, "Vary": "Accept-Language, Cookie"})
+    # The language switch returns here without this address's own choice (which would win).
+    query = [(k, v) for k, v in request.query.items() if k not in ("lang", "locale")]
+    path = request.path + ("?" + urlencode(query) if query else "")
+    response = await render(request, f"pages/{page}.html",
+                            {"page": page, "words": page_words(page, locale), "path": path})
+    response.headers.update({"Content-Language": locale, "Vary": "Accept-Language, Cookie",
+                             "Content-Security-Policy": PAGE_CSP})
+    return response
 
 
 def _page(name: str) -> web.RouteDef:
     async def handler(request: web.Request) -> web.Response:
-        return page_response(request, name)
+        return await page_response(request, name)
 
-    return web.get("/" + name.removesuffix(".html"), handler)
+    return web.get("/" + name, handler)
 
 
 async def folder_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -417,8 +460,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/assessment/weights", assessment_weights)
     app.router.add_put(f"{PREFIX}/assessment/weights", put_assessment_weights)
     app.router.add_get(f"{PREFIX}/map", street_map)
-    app.add_routes([_page(p) for p in ("board.html", "hotspots.html", "map.html", "assessment.html",
-                                           "trends.html")])
+    app.add_routes([_page(p) for p in ("board", "hotspots", "map", "assessment", "trends")])
     app.router.add_get("/static/fonts/cjk.otf", cjk_font)
     app.router.add_static("/static/stats", STATIC / "stats")
     app.router.add_static("/static/echarts", STATIC / "echarts")

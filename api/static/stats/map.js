@@ -1,5 +1,5 @@
 // Map: the street's block polygons drawn as SVG (no tiles), shaded by open or red cases,
-// open cases as dots; clicking a block lists its cases from the board API.
+// open cases as dots; clicking a block lists its cases from the board API. Words: T (page.js).
 "use strict";
 const svg = document.getElementById("map");
 const form = document.getElementById("controls");
@@ -32,7 +32,7 @@ function draw() {
     path.dataset.code = f.properties.code;
     path.classList.add("block");
     const title = document.createElementNS(NS, "title");
-    title.textContent = `${f.properties.name}: 在办 ${f.properties.open}, 红 ${f.properties.red}`;
+    title.textContent = fmt(T.block_tip, {name: f.properties.name, open: f.properties.open, red: f.properties.red});
     path.appendChild(title);
     path.addEventListener("click", () => showBlock(f.properties.code, f.properties.name));
     svg.appendChild(path);
@@ -50,15 +50,20 @@ function draw() {
 }
 
 async function showBlock(code, name) {
-  const body = await (await fetch("/api/v1/stats/board?unit=" + encodeURIComponent(code))).json();
+  const q = new URLSearchParams({unit: code, lang: LANG});
+  const body = await (await fetch("/api/v1/stats/board?" + q)).json();
   const rows = (body.cases || []).map(c => `<tr><td><a href="/portal#${esc(encodeURIComponent(c.serial))}">${esc(c.serial)}</a></td>
-    <td class="${esc(c.colour)}">${esc(c.colour)}</td><td>${esc(c.category)}</td><td>${esc(c.due_at)}</td></tr>`).join("");
-  document.getElementById("block").innerHTML = `<h2>${esc(name)}</h2><table class="cases"><thead><tr>
-    <th>流水号</th><th>颜色</th><th>类别</th><th>时限</th></tr></thead><tbody>${rows}</tbody></table>`;
+    <td class="${esc(c.colour)}">${esc(T["colour." + c.colour] || c.colour)}</td><td>${esc(c.category_name || c.category)}</td>
+    <td>${esc(new Date(c.due_at).toLocaleString(LOCALE))}</td></tr>`).join("");
+  document.getElementById("block").innerHTML = `<h2>${named(name, code)}</h2><table class="cases"><thead><tr>
+    <th>${esc(T["page.serial"])}</th><th>${esc(T["page.colour"])}</th><th>${esc(T["page.category"])}</th>
+    <th>${esc(T["page.due"])}</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 async function load(street) {
-  const res = await fetch("/api/v1/stats/map" + (street ? "?street=" + encodeURIComponent(street) : ""));
+  const q = new URLSearchParams({lang: LANG});
+  if (street) q.set("street", street);
+  const res = await fetch("/api/v1/stats/map?" + q);
   data = await res.json();
   const sel = form.elements.street;
   if (!sel.options.length) sel.innerHTML = data.streets.map(s => `<option value="${esc(s.code)}">${esc(s.name)}</option>`).join("");

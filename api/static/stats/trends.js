@@ -1,31 +1,16 @@
 // Trend lines (ECharts, bundled under /static/echarts): multi-select filters by name, the
-// previous period and the same period last year dashed beside the total.
+// previous period and the same period last year dashed beside the total. Words: T (page.js).
 "use strict";
-const FONT = '"Noto Sans CJK SC", "Microsoft YaHei", GridlinkCJK, sans-serif';
 const chart = echarts.init(document.getElementById("chart"));
 const form = document.getElementById("filters");
 const MULTI = ["street", "station", "block", "category", "channel", "department"];
 const LISTS = {street: "streets", station: "stations", block: "blocks", category: "categories",
                channel: "channels", department: "departments"};
-const WORDS = {
-  zh: {grain: "粒度", by: "分线", from: "从", to: "至", day: "按日", week: "按周", month: "按月",
-       total: "合计", street: "街镇", workstation: "工作站", station: "工作站", block: "网格",
-       category: "类别", channel: "渠道", department: "处置部门", show: "查询", title: "趋势",
-       previous: "上一期", last_year: "去年同期", cases: "件", filters: "筛选", none: "全部",
-       period: "本期"},
-  en: {grain: "Grain", by: "Lines by", from: "From", to: "To", day: "Daily", week: "Weekly",
-       month: "Monthly", total: "Total", street: "Street", workstation: "Workstation",
-       station: "Workstation", block: "Block", category: "Category", channel: "Channel",
-       department: "Department", show: "Show", title: "Trends", previous: "Previous period",
-       last_year: "Same period last year", cases: "cases", filters: "Filters", none: "all",
-       period: "This period"},
-};
 const params0 = new URLSearchParams(location.search);
-// The server negotiated the language (lang/locale parameter, then Accept-Language) into <html lang>.
-const lang = document.documentElement.lang === "en" ? "en" : "zh";
-const W = WORDS[lang];
-for (const el of document.querySelectorAll("[data-t]")) el.textContent = W[el.dataset.t];
-document.getElementById("title").textContent = W.title;
+// The server negotiated the language (lang/locale parameter, cookie, then Accept-Language)
+// into <html lang> and the words (T, page.js); the API answers in the same language.
+const lang = LANG;
+const W = T;
 
 function fill(name, items, keep) {
   const sel = form.elements[name];
@@ -64,7 +49,7 @@ async function draw() {
   if (!res.ok) { msg.textContent = data.error.message; chart.clear(); return; }
   msg.textContent = `${data.from} – ${data.to} · ${data.sum} ${W.cases}`;
   const names = MULTI.flatMap(n => Array.from(form.elements[n].selectedOptions).map(o => `${W[n]}: ${o.textContent}`));
-  document.getElementById("chosen").innerHTML = `${esc(W.filters)}: ` + (names.length ? names.map(n => `<span class="chip">${esc(n)}</span>`).join(" ") : esc(W.none));
+  document.getElementById("chosen").innerHTML = `${esc(W.filters)}: ` + (names.length ? names.map(n => `<span class="chip">${esc(n)}</span>`).join(" ") : esc(T["page.all"]));
   const series = data.series.map(s => ({type: data.series.length > 1 ? "line" : "bar", name: s.name, data: s.data}));
   for (const [key, c] of Object.entries(data.compare)) {
     series.push({type: "line", name: W[key], data: c.total, lineStyle: {type: "dashed"}, itemStyle: {color: key === "previous" ? "#999" : "#ccc"}});
