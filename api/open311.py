@@ -9,6 +9,7 @@ reads go through `cases.visibility`: only public cases, as anyone may see them.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -233,22 +234,29 @@ async def get_requests(request: web.Request, fmt: Format) -> web.Response:
 async def _render_requests(request: web.Request, fmt: Format, docs: list[dict[str, Any]]
                            ) -> web.Response:
     locale = _locale(request)
-    cats = await _categories(request, active_only=False)
     tz = request.config_dict[SETTINGS].tz
     base = _media_base(request)
     db = request.config_dict[DB]
-    extras = await keys_repo.requests_for_cases(db, case_ids=[d["_id"] for d in docs])
     # Lists come without history: name the main case of each duplicate with one more read.
     mains = sorted({d["merged_into"] for d in docs if d.get("merged_into") and "history" not in d})
+    # Handling units are named in Chinese on the case; English readers get the grid's name.
+    codes = sorted({str(d["assignee"]["unit"]) for d in docs if d.get("assignee")}) if locale == "en" else []
+
+    async def nothing() -> list[Any]:
+        return []
+
+    # The page's other reads are independent: sent together, one round trip's wait.
+    cats, extras, found, units = await asyncio.gather(
+        _categories(request, active_only=False),
+        keys_repo.requests_for_cases(db, case_ids=[d["_id"] for d in docs]),
+        cases_repo.find_cases(db, query={"_id": {"$in": mains}}, limit=len(mains)) if mains else nothing(),
+        grids_repo.find_units(db, codes=codes) if codes else nothing())
     if mains:
-        found = await cases_repo.find_cases(db, query={"_id": {"$in": mains}}, limit=len(mains))
         serials = {m["_id"]: m["serial"] for m in found}
         docs = [{**d, "merged_into_serial": serials.get(d.get("merged_into"))}
                 if d.get("merged_into") else d for d in docs]
-    if locale == "en":
-        # Handling units are named in Chinese on the case; English readers get the grid's name.
-        codes = sorted({str(d["assignee"]["unit"]) for d in docs if d.get("assignee")})
-        names = {u["code"]: u.get("name_en") for u in await grids_repo.find_units(db, codes=codes)}
+    if codes:
+        names = {u["code"]: u.get("name_en") for u in units}
         docs = [{**d, "assignee": {**d["assignee"], "name": names[d["assignee"]["unit"]]}}
                 if names.get((d.get("assignee") or {}).get("unit")) else d for d in docs]
     now = request.config_dict[CLOCK].now()
