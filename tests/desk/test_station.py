@@ -149,3 +149,12 @@ async def test_a_station_heads_account_belongs_to_a_workstation(desk: Desk) -> N
     admin = await desk.signed_in("admin")
     html = await (await admin.get("/desk/admin/staff")).text()
     assert '<option value="station_head"' in html and "station head" in html
+    form = {"username": "sh4", "name": "Liu", "role": "station_head", "password": "y" * 12,
+            "locale": "en"}
+    status, html = await post_form(admin, "/desk/admin/staff", "/desk/admin/staff", **form, unit=NORTH)
+    assert status == 400
+    assert "not a level a station head belongs to (workstation / patrol zone)" in html
+    status, html = await post_form(admin, "/desk/admin/staff", "/desk/admin/staff", **form, unit=STATION)
+    assert status == 200 and "Account sh4 added." in html
+    entry = await desk.db.audit_log.find_one({"action": "staff.add", "target": "sh4"})
+    assert entry is not None and entry["detail"] == {"role": "station_head", "unit": STATION}
