@@ -752,6 +752,36 @@ CATALOG.update({
     "weights.see": ("查看考核结果", "See the assessment"),
 })
 
+# joint cases (联勤联动, cases.joint)
+CATALOG.update({
+    "a.assist": ("增派协办单位", "Add assisting units"),
+    "a.part_accept": ("签收协办任务", "Accept our part"),
+    "a.part_return": ("退回协办任务", "Return our part"),
+    "a.part_feedback": ("反馈协办结果", "Report our part's result"),
+    "action.assist": ("增派协办单位", "assisting units added"),
+    "action.part_accept": ("协办签收", "part accepted"),
+    "action.part_return": ("协办退回", "part returned"),
+    "action.part_feedback": ("协办反馈", "part reported"),
+    "f.assisting": ("协办单位", "Assisting units"),
+    "f.assisting_hint": ("单位代码，用逗号分隔（如 D02, D05）；每个协办单位有自己的处置时限",
+                         "Unit codes separated by commas (e.g. D02, D05); each gets its own deadline"),
+    "f.parts_back": ("一并退回的协办单位", "Assisting units sent back too"),
+    "case.joint": ("联勤联动", "Joint case"),
+    "case.lead": ("主办", "lead"),
+    "case.waiting_for": ("等待协办单位反馈：{units}", "Waiting for: {units}"),
+    "col.unit": ("单位", "Unit"),
+    "part.dispatched": ("待签收", "dispatched"),
+    "part.in_progress": ("处置中", "in progress"),
+    "part.done": ("已反馈", "reported"),
+    "part.returned": ("已退回", "returned"),
+    "part.reported": ("待派遣", "to dispatch"),
+    "part.suspended": ("挂账", "suspended"),
+    "part.late": ("超期", "late"),
+    "history.assist": ("协办单位：{units}", "Assisting: {units}"),
+    "history.part": ("协办单位 {unit}", "Assisting unit {unit}"),
+})
+
+
 
 def t(key: str, locale: str, **kw: Any) -> str:
     zh, en = CATALOG[key]
