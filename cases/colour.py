@@ -88,4 +88,6 @@ def unit_colour(case: Mapping[str, Any], unit: str, now: datetime) -> Colour:
     part = next((p for p in case.get("parts") or [] if p.get("unit") == unit), None)
     if part is not None and case.get("state") not in _DONE:
         return part_colour(part, now)
+    if case.get("waiting_parts") and (case.get("assignee") or {}).get("unit") == unit:
+        return "blue"  # the lead has fed back: no clock of its own runs while it waits
     return colour_of(dict(case), now)

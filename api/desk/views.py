@@ -39,9 +39,9 @@ from api.desk.session import (
 from api.errors import status_for
 from api.keys import CLOCK, DB, DESK_JINJA, GRID_INDEX, PHOTO_WORKERS, SETTINGS
 from api.ratelimit import signin_throttle
-from cases import autodispatch, lifecycle, visibility, workflow
+from cases import autodispatch, joint, lifecycle, visibility, workflow
 from cases import repository as cases_repo
-from cases.colour import colour_of
+from cases.colour import colour_of, part_colour, unit_colour
 from cases.duplicates import WINDOW, bounding_box, rank_duplicates
 from cases.errors import NotYourCase, StaleCase
 from cases.intake import intake as take_case
@@ -536,7 +536,29 @@ async def case_context(request: web.Request, session: Session, case: dict[str, A
     ctx = {**row, "map_svg": map_svg, "place_names": _names(request, placement, locale(request))}
     if "refile" in row["actions"]:  # the re-file form's category list
         ctx["categories"] = await cases_repo.list_categories(request.app[DB], include_inactive=False)
+    if case.get("parts"):  # a joint case: each unit with its own state, deadline and colour
+        ctx["joint"] = _joint_rows(case, _now(request))
     return ctx
+
+
+def _joint_rows(case: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    lead = case.get("assignee") or {}
+    rows = [{"unit": lead.get("unit"), "name": lead.get("name"), "lead": True,
+             "state": "done" if case.get("waiting_parts") or case["state"] in (
+                 "awaiting_verification", "closed") else case["state"],
+             "due_at": None if case.get("waiting_parts") else case.get("deadline"),
+             "colour": unit_colour(case, lead.get("unit") or "", now),
+             "feedback": case.get("result")}] if lead else []
+    for p in case.get("parts") or []:
+        rows.append({"unit": p["unit"], "name": p.get("name"), "lead": False, "state": p["state"],
+                     "due_at": p.get("due_at"), "colour": part_colour(p, now),
+                     "feedback": p.get("feedback"), "returned": p.get("returned")})
+    return rows
+
+
+def _units(raw: str | None) -> list[str]:
+    """A form's unit codes, separated by commas, spaces or 、 (as dispatchers type them)."""
+    return [u for u in (raw or "").replace("、", ",").replace(" ", ",").split(",") if u]
 
 
 def _notice(request: web.Request, ctx: dict[str, Any]) -> dict[str, Any]:
@@ -584,7 +606,8 @@ async def _perform(request: web.Request, session: Session, action: str, case: di
             deadline = None  # untouched: the domain computes it from the category's limit
         await lifecycle.dispatch(db, case_ref=ref, actor=who, now=now, policy=policy,
                                  unit=forms.text(form, "unit", limit=40), deadline=deadline,
-                                 note=forms.text(form, "note", limit=1000), expected_version=version)
+                                 note=forms.text(form, "note", limit=1000), expected_version=version,
+                                 assisting=_units(forms.text(form, "assisting", limit=400)))
     elif action == "accept":
         await lifecycle.accept(db, case_ref=ref, actor=who, now=now, expected_version=version)
     elif action == "return":
@@ -614,6 +637,7 @@ async def _perform(request: web.Request, session: Session, action: str, case: di
                                ok=form.get("outcome") == "pass",
                                note=forms.text(form, "note", limit=1000),
                                callback=forms.text(form, "callback", limit=1000),
+                               parts=form.getall("parts", []) or None if case.get("parts") else None,
                                expected_version=version)
     elif action == "supervise":
         await lifecycle.supervise(db, case_ref=ref, actor=who, now=now,
@@ -658,6 +682,23 @@ async def _perform(request: web.Request, session: Session, action: str, case: di
                                 location={"lon": lon, "lat": lat}, grid=request.app[GRID_INDEX],
                                 reason=forms.text(form, "reason", limit=1000),
                                 expected_version=version)
+    elif action == "assist":
+        await joint.assist(db, case_ref=ref, actor=who, now=now, policy=policy,
+                           units=_units(forms.text(form, "units", limit=400)),
+                           deadline=forms.local_time(form, "deadline", tz),
+                           note=forms.text(form, "note", limit=1000), expected_version=version)
+    elif action == "part_accept":
+        await joint.part_accept(db, case_ref=ref, actor=who, now=now, expected_version=version)
+    elif action == "part_return":
+        await joint.part_return(db, case_ref=ref, actor=who, now=now, policy=policy,
+                                reason=forms.text(form, "reason", limit=1000),
+                                expected_version=version)
+    elif action == "part_feedback":
+        workflow.check_state(case, action, who)  # before storing photos for a form that cannot succeed
+        await joint.part_feedback(db, case_ref=ref, actor=who, now=now, policy=policy,
+                                  text=forms.text(form, "text", limit=2000),
+                                  photos=await _uploads(request, session, form),
+                                  expected_version=version)
     else:
         raise NotFound(f"the desk has no form for {action!r}")
 
@@ -729,12 +770,15 @@ async def unit_page(request: web.Request) -> web.StreamResponse:
     for doc in sorted(docs, key=lambda d: d.get("due_at") or now):
         row = await _row(request, who, doc)
         if row is not None:
+            # the unit's own colour: a joint case's assisting unit runs on its part's clock
+            row["case"]["colour"] = unit_colour(doc, str(session.account.unit), now)
             groups.setdefault(row["case"]["colour"], []).append(row)
     unit = await grids_repo.find_unit(db, code=session.account.unit)
     unit_name = session.account.unit
     if unit:
         unit_name = (unit.get("name_en") if locale(request) == "en" else None) or unit.get("name_zh") or unit_name
-    ctx = {"groups": groups, "unit_name": unit_name, "only": list(workflow.HANDLER_ACTIONS)}
+    ctx = {"groups": groups, "unit_name": unit_name,
+           "only": [*workflow.HANDLER_ACTIONS, *workflow.PART_ACTIONS]}
     return await render(request, "unit.html", _notice(request, ctx))
 
 

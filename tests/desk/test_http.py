@@ -259,7 +259,8 @@ async def test_department_cannot_open_another_units_case_or_act_beyond_its_role(
     html = await (await (await desk.signed_in("center")).get(f"/desk/cases/{case['_id']}")).text()
     kinds = {a.rsplit("/", 1)[-1] for a in FORM_RE.findall(html)} - {"signout"}
     # the center's own forms on a dispatched case (issue 22's void and suspend included)
-    assert kinds - {"hide", "unhide", "redact"} == {"supervise", "merge", "void", "suspend"}
+    assert kinds - {"hide", "unhide", "redact"} == {"supervise", "merge", "void", "suspend",
+                                                     "assist"}
 
 
 async def test_a_block_leader_works_its_blocks_cases_at_the_desk(desk: Desk) -> None:

@@ -180,7 +180,8 @@ async def test_the_case_page_offers_exactly_the_workflows_actions(make_desk: Des
                                     policy=POLICY, ok=True)
     center_side = {"supervise", "merge"}
     # the center's toolset (issue 22): before dispatch, and once a unit has it
-    before, after = {"refuse", "suspend", "refile", "replace"}, {"void", "suspend"}
+    # (and "assist": the center adds assisting units to a running case, cases.joint)
+    before, after = {"refuse", "suspend", "refile", "replace"}, {"void", "suspend", "assist"}
     # principal → case → the forms the page must offer (None: 403, not the desk's to show).
     table: dict[str, dict[str, set[str] | None]] = {
         "center": {"reported": {"dispatch"} | center_side | before,
