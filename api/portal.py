@@ -50,11 +50,13 @@ async def _public_case(request: web.Request) -> dict:
 
 
 async def _named(view: dict, case: dict, request: web.Request) -> dict:
-    """The handling unit by its name in the negotiated language (the stored name is Chinese)."""
+    """The handling unit by its name in the negotiated language (the case stores one name, in
+    Chinese, or none), the stored name where the directory has none (a team)."""
     code = (case.get("assignee") or {}).get("unit")
-    if view.get("handling_unit") and code and lang_of(request_locale(request)) == "en":
+    if view.get("handling_unit") and code:
         d = await directory(request.app[DB], district=request.app[SETTINGS].district_code)
-        view["handling_unit"]["name"] = d.name_en.get(code) or view["handling_unit"]["name"]
+        names = d.name_en if lang_of(request_locale(request)) == "en" else d.name
+        view["handling_unit"]["name"] = names.get(code) or view["handling_unit"]["name"] or code
     return view
 
 

@@ -34,6 +34,7 @@ async function draw() {
   const rows = data.rows.slice().reverse();
   chart.setOption({
     textStyle: {fontFamily: FONT},
+    animation: false,  // drawn once per query: shown at once (and photographed as shown)
     grid: {left: 160, right: 40, top: 20, bottom: 30},
     tooltip: {trigger: "axis"},
     xAxis: {type: "value"},

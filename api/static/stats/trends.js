@@ -56,6 +56,7 @@ async function draw() {
   }
   chart.setOption({
     textStyle: {fontFamily: FONT},
+    animation: false,  // drawn once per query: shown at once (and photographed as shown)
     tooltip: {trigger: "axis"},
     legend: {type: "scroll", bottom: 0},
     grid: {left: 50, right: 20, top: 20, bottom: 60},
