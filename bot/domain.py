@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import repository as repo
-from cases import lifecycle, lists, visibility, workflow
+from cases import joint, lifecycle, lists, visibility, workflow
 from cases import repository as cases_repo
 from cases.colour import colour_of
 from cases.errors import (
@@ -22,7 +22,7 @@ from cases.errors import (
 )
 from cases.intake import intake
 from cases.model import HANDLER_ROLES, Actor, CasePolicy
-from gridlink.buttons import BUTTON_FOR_ACTION
+from gridlink.buttons import BUTTON_FOR_ACTION, PART_ACTIONS
 from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput
 from gridlink.i18n import t
@@ -208,6 +208,8 @@ async def report_hazard(db: Database, *, actor: dict[str, Any], data: dict[str, 
                           category=data["category"], description=description, actor=actor,
                           location=data["location"], placement=data["placement"],
                           photos=data["photos"], update_id=data["update_id"], on_the_spot=on_spot)
+    if result.created:  # first among the categories offered on the coordinator's next report
+        await repo.remember_category(db, user_id=int(actor["user_id"]), category=data["category"])
     return result.case
 
 
@@ -230,6 +232,15 @@ def is_handler(actor: dict[str, Any]) -> bool:
     return actor["role"] in HANDLER_ROLES
 
 
+def own_action(actor: dict[str, Any], case: Document, action: str) -> str:
+    """The workflow action behind an assignment button for this member: an assisting unit of a
+    joint case (cases.joint) accepts, returns and reports its own part."""
+    who = Actor.of(actor)
+    if action in PART_ACTIONS and workflow.is_assisting(who, case) and not workflow.is_assignee(who, case):
+        return PART_ACTIONS[action]
+    return action
+
+
 def button_actions(actor: dict[str, Any], case: Document) -> list[str]:
     """The workflow actions this member may take on the case now that have a button."""
     return [a for a in workflow.allowed_actions(Actor.of(actor), case) if a in BUTTON_FOR_ACTION]
@@ -239,6 +250,7 @@ def refusal(actor: dict[str, Any], case: Document, action: str, *, version: int 
             ) -> str | None:
     """Why the workflow refuses `action` here: "not_yours", "stale" (the case moved on since
     the message showed `version`), "wrong_state" (it cannot be done from this state) or None."""
+    action = own_action(actor, case, action)
     try:
         workflow.check_role(Actor.of(actor), case, action)
     except NotYourCase:
@@ -246,7 +258,7 @@ def refusal(actor: dict[str, Any], case: Document, action: str, *, version: int 
     if version is not None and case["version"] != version:
         return "stale"
     try:
-        workflow.check_state(case, action)
+        workflow.check_state(case, action, Actor.of(actor))
     except TransitionNotAllowed:
         return "wrong_state"
     return None
@@ -259,6 +271,15 @@ async def act(db: Database, *, action: str, case_id: str, version: int, actor: d
     policy = _policy(settings)
     common: dict[str, Any] = {"case_ref": case_id, "actor": actor, "now": now,
                               "expected_version": version}
+    if action in PART_ACTIONS:
+        action = own_action(actor, await cases_repo.get_case(db, ref=case_id), action)
+    if action == "part_accept":
+        return await joint.part_accept(db, **common)
+    if action == "part_return":
+        return await joint.part_return(db, policy=policy, reason=payload["reason"], **common)
+    if action == "part_feedback":
+        return await joint.part_feedback(db, policy=policy, text=payload["note"],
+                                         photos=payload["photos"], **common)
     if action == "accept":
         return await lifecycle.accept(db, **common)
     if action == "return":
@@ -296,7 +317,7 @@ async def answer_fixed(db: Database, *, case_id: str, actor: dict[str, Any], fix
 
 
 def may(actor: dict[str, Any], case: Document, action: str) -> bool:
-    return workflow.may(Actor.of(actor), case, action)
+    return workflow.may(Actor.of(actor), case, own_action(actor, case, action))
 
 
 def extension_unit(case: Document) -> str:

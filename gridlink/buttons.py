@@ -21,6 +21,11 @@ ASSIGNMENT_BUTTONS: dict[str, str] = {
     "accept": "accept", "return": "return", "extend": "extend", "done": "feedback",
     "approve": "decide", "refuse": "decide"}
 BUTTON_FOR_ACTION: dict[str, str] = {action: button for button, action in ASSIGNMENT_BUTTONS.items()}
+# A joint case's assisting unit (cases.joint) presses the same buttons: its unit picks its part.
+PART_ACTIONS: dict[str, str] = {"accept": "part_accept", "return": "part_return",
+                                "feedback": "part_feedback"}
+LEAD_ACTION: dict[str, str] = {part: lead for lead, part in PART_ACTIONS.items()}
+BUTTON_FOR_ACTION.update({part: BUTTON_FOR_ACTION[lead] for lead, part in PART_ACTIONS.items()})
 FIXED_ANSWERS = ("y", "n")
 STARS = (1, 2, 3, 4, 5)
 
@@ -35,7 +40,8 @@ def assignment_markup(case_id: str, version: int, locale: str,
                       actions: Iterable[str] | None = None) -> Markup:
     """The assignment buttons for `actions` (workflow names; all of them when None), two a row."""
     # None: the assigned unit's four (the center's approve/refuse only when "decide" is asked for)
-    wanted = {"accept", "return", "extend", "feedback"} if actions is None else set(actions)
+    wanted = ({"accept", "return", "extend", "feedback"} if actions is None
+              else {LEAD_ACTION.get(a, a) for a in actions})
     row = [_button(t(f"btn.{button}", locale), f"c:{button}:{case_id}:{version}")
            for button, action in ASSIGNMENT_BUTTONS.items() if action in wanted]
     return {"inline_keyboard": [row[i:i + 2] for i in range(0, len(row), 2)]}

@@ -187,6 +187,11 @@ ZH: dict[str, str] = {
     "language.choose": "请选择语言 / Choose your language:",
     "language.set": "好的，以后用中文与您联系。",
     "notify.assignment": "【新派单】{dot} {serial}\n类别：{category}\n地点：{place}\n内容：{description}\n办理时限：{deadline}",
+    # joint cases (联勤联动, cases.joint)
+    "notify.part_assignment": "【联勤联动·协办】{dot} {serial}\n主办单位：{unit}\n类别：{category}\n地点：{place}\n内容：{description}\n本单位办理时限：{deadline}",
+    "notify.waiting_parts": "【等待协办】{dot} {serial} 主办单位 {unit} 已反馈，仍在等待：{units}",
+    "notify.part_feedback_center": "【协办反馈】{unit} 已反馈 {serial} 的协办任务：{result}\n仍在等待：{units}",
+    "notify.part_returned": "【协办退回】{serial} 的协办任务被 {unit} 退回：{reason}\n仍在等待：{units}",
     "notify.reporter_dispatched": "您反映的问题 {serial} 已派给 {unit} 办理，时限 {deadline}。",
     "notify.reporter_returned": "您反映的问题 {serial} 正在重新安排办理单位，请耐心等待。",
     "notify.reporter_extended": "您反映的问题 {serial} 办理时限已延长至 {deadline}。",
@@ -392,6 +397,11 @@ EN: dict[str, str] = {
     "language.choose": "请选择语言 / Choose your language:",
     "language.set": "OK, we will write to you in English.",
     "notify.assignment": "[New assignment] {dot} {serial}\nCategory: {category}\nPlace: {place}\nDetails: {description}\nDue: {deadline}",
+    # joint cases (联勤联动, cases.joint)
+    "notify.part_assignment": "[Joint case: assisting] {dot} {serial}\nLead unit: {unit}\nCategory: {category}\nPlace: {place}\nDetails: {description}\nYour unit's deadline: {deadline}",
+    "notify.waiting_parts": "[Waiting for assisting units] {dot} {serial}: the lead unit {unit} has reported; waiting for: {units}",
+    "notify.part_feedback_center": "[Assisting unit reported] {unit} reported its part of {serial}: {result}\nStill waiting for: {units}",
+    "notify.part_returned": "[Assisting part returned] {unit} returned its part of {serial}: {reason}\nStill waiting for: {units}",
     "notify.reporter_dispatched": "Your report {serial} has been assigned to {unit}, due {deadline}.",
     "notify.reporter_returned": "Your report {serial} is being reassigned to the right office; thank you for your patience.",
     "notify.reporter_extended": "The deadline of your report {serial} was extended to {deadline}.",

@@ -23,7 +23,7 @@ from gridlink.buttons import fixed_markup, rating_markup
 from gridlink.clock import Clock
 from gridlink.db import Database, Document
 from gridlink.i18n import locale_for, t
-from notify import render, schedule, toolset
+from notify import joint, render, schedule, toolset
 from notify import repository as repo
 from notify.config import NotifyConfig
 from notify.recipients import EVENT_AUDIENCE, Directory, Recipient
@@ -139,6 +139,8 @@ async def _handle(batch: _Batch, event: Document, case: Document) -> None:
 
     buttons = _assignment_buttons(case)
     result_text = str((case.get("result") or {}).get("text") or data.get("text") or "—")
+    # a joint case's assisting units and its waiting (cases.joint), beside what follows
+    await joint.handle(batch, event, case)
     if toolset.handles(event):  # refuse, void, suspend, resume, direct answer (issue 22)
         await toolset.handle(batch, event, case, reporters=lambda: _reporters(case, d),
                              rating_code=lambda: _rating_code(batch.db, batch.cfg, case["_id"]))
@@ -162,7 +164,9 @@ async def _handle(batch: _Batch, event: Document, case: Document) -> None:
         if data.get("approved"):
             await batch.send(event, case, await _reporters(case, d), "notify.reporter_extended",
                              tag=":r")
-    elif kind == "case.feedback":
+    elif (kind == "case.feedback" and not data.get("waiting_for")) or (
+            kind in ("case.part_feedback", "case.part_returned")
+            and data.get("to") == "awaiting_verification"):  # the last part: to verify
         result = str(data.get("result") or data.get("text") or data.get("note") or reason or "—")
 
         async def feedback_kw(locale: str) -> dict[str, Any]:
