@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from bot.errors import InviteExpired, InviteUnknown, InviteUsed
@@ -293,12 +293,27 @@ async def chosen_language(db: Database, *, user_id: int) -> str | None:
     return None if doc is None else str(doc["locale"])
 
 
+# A reporter's latest categories, one small document per user (`recent_categories`, keyed by
+# the user as a string): looking them up among the cases by `reporter.user_id` and sorting read
+# every case on FerretDB (no index there, and sorts are never pushed down), at every location
+# a coordinator sent (bench/autodispatch.py, issue 22).
+RECENT_KEPT = 8
+
+
 async def recent_categories(db: Database, *, user_id: int, limit: int) -> list[str]:
     """The categories of this user's latest reports, most recent first (distinct)."""
-    cursor = db.cases.find({"reporter.user_id": user_id}, {"category": 1}).sort(
-        "created_at", DESCENDING).limit(limit * 5)
-    out: list[str] = []
-    async for doc in cursor:
-        if doc.get("category") and doc["category"] not in out:
-            out.append(str(doc["category"]))
-    return out[:limit]
+    doc = await db.recent_categories.find_one({"_id": _chat_key(user_id)})
+    return [str(c) for c in (doc or {}).get("categories", [])][:limit]
+
+
+async def remember_category(db: Database, *, user_id: int, category: str) -> None:
+    """Put `category` first among the user's recent ones (two reports at once: one may be lost,
+    which only reorders buttons)."""
+    key = _chat_key(user_id)
+    doc = await db.recent_categories.find_one({"_id": key})
+    kept = [c for c in (doc or {}).get("categories", []) if c != category]
+    new = {"_id": key, "categories": [category, *kept][:RECENT_KEPT]}
+    try:
+        await db.recent_categories.replace_one({"_id": key}, new, upsert=True)
+    except DuplicateKeyError:  # two first upserts race on FerretDB: the other one created it
+        await db.recent_categories.replace_one({"_id": key}, new)
