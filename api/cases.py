@@ -373,7 +373,9 @@ async def list_cases(request: web.Request) -> web.Response:
     keyed = None
     if colours == ["red"]:  # red cases only: walk the red list's hours (cases.lists)
         await lists.sweep_red(request.app[DB], now=now)
-        keyed = f"r:{_policy(request).district}"
+        # an area's staff walk their area's red list, others the district's
+        area = visibility.scope(actor, district=_policy(request).district).get("units")
+        keyed = f"r:{area if isinstance(area, str) else _policy(request).district}"
     docs, stopped = await repo.find_cases_page(request.app[DB], query=query, limit=limit + 1,
                                                before_id=before, now=now, resume_hour=resume,
                                                keyed=keyed)

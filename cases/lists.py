@@ -69,6 +69,7 @@ async def ensure_indexes(db: Database) -> None:
     await db.case_keys.create_index([("c", ASCENDING)])
     await db.case_keys.create_index([("b", ASCENDING)])
     if await db.counters.find_one({"_id": COUNTED}) is None:
+        await bucket_red_keys(db)
         await rebuild_counts(db)
     for field in ("queue", "due_hour", "created_hour", "open_unit", *BUCKETS.values()):
         await db.cases.create_index([(field, ASCENDING)])
@@ -191,6 +192,19 @@ async def count(db: Database, *, key: str) -> int:
     """How many cases hold the key (from the unit's counters document)."""
     doc, field = _counter_of(key)
     return (await counts(db, unit=doc[len(COUNTS):])).get(field, 0)
+
+
+async def bucket_red_keys(db: Database) -> None:
+    """Give red keys stored before they held their case's creation hour (`b`) that bucket
+    (once, at start-up: reads every red key)."""
+    found = [d async for d in db.case_keys.find({"k": {"$regex": "^r:"}, "b": {"$exists": False}},
+                                                {"k": 1, "c": 1})]
+    for i in range(0, len(found), IN_CHUNK):
+        chunk = found[i:i + IN_CHUNK]
+        hours = {c["_id"]: c.get("created_hour", hour_of(c.get("created_at"))) async for c in db.cases.find(
+            {"_id": {"$in": sorted({d["c"] for d in chunk})}}, {"created_hour": 1, "created_at": 1})}
+        for d in chunk:
+            await db.case_keys.update_one({"_id": d["_id"]}, {"$set": {"b": f"{d['k']}|{hours.get(d['c'])}"}})
 
 
 async def rebuild_counts(db: Database) -> None:

@@ -15,6 +15,7 @@ from api.desk import repository as desk_repo
 from cases import lists
 from cases.colour import colour_of
 from cases.schema import read_case
+from gridlink import auth
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from tests.cases.conftest import DISTRICT, Tokens
@@ -81,12 +82,17 @@ async def test_counts_equal_membership_after_transitions_concurrency_and_restart
     await asyncio.gather(*(lists.sync_keys(db, case, now, before=before) for _ in range(4)))
     assert await _stored_counts(db) == +await _membership(db) == +membership
 
-    # A restart on a database keyed before the counts were kept builds them from the keys.
+    # A restart on a database keyed before the counts were kept (and before red keys held
+    # their creation hour) builds them from the keys.
+    red = await _pages(client, tokens["center"], "colour=red")
+    assert red
+    await db.case_keys.update_many({"k": f"r:{DISTRICT}"}, {"$unset": {"b": ""}})
     await db.counters.delete_many({"_id": {"$regex": f"^{lists.COUNTS}"}})
     await db.counters.update_one({"_id": f"{lists.COUNTS}D99"}, {"$set": {"a": 7}}, upsert=True)
     await db.counters.delete_one({"_id": lists.COUNTED})
     await lists.ensure_indexes(db)
     assert await _stored_counts(db) == +membership
+    assert await _pages(client, tokens["center"], "colour=red") == red
     # The desk's navigation reads them (one document) as the lists are.
     nav = await desk_repo.nav_counts(db, unit=DISTRICT, now=now, center=True, own_unit="D07")
     assert nav["red"] == membership[f"r:{DISTRICT}"] and nav["unit"] == membership["a:D07"]
@@ -116,3 +122,13 @@ async def test_red_list_walks_the_red_keys_and_sees_a_deadline_passed_this_hour(
     assert await _pages(client, c, "colour=red") == red
     counts = await desk_repo.nav_counts(db, unit=DISTRICT, now=now, center=True, own_unit=None)
     assert counts["red"] == min(lists.COUNT_CAP, len(red))
+    # An area's staff read their area's red list (`r:<unit>`): the same red cases of their area.
+    clock.advance(days=40)  # the handling deadlines pass too
+    now = clock.now()
+    stored = [read_case(d) for d in await db.cases.find({}).to_list(None)]
+    tokens["d07_area"] = await auth.create_token(db, role="dispatcher", unit="D07", district=DISTRICT,
+                                                 name="area", now=clock.now())
+    for who, area in (("d07_area", "D07"), ("other_street", "310101009")):
+        assert await _pages(client, tokens[who], "colour=red") == _expected(
+            stored, lambda d, a=area: colour_of(d, now) == "red" and a in (d.get("units") or []))
+    assert await _pages(client, tokens["d07_area"], "colour=red")
