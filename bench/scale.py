@@ -146,6 +146,11 @@ async def main(sizes: list[int], rounds: int, data_dir: Path | None = None, reus
                     await db.counters.replace_one({"_id": LOADED}, {"version": version(), "sample": sample},
                                                   upsert=True)
                 await ensure_indexes(db)
+                # What the desk's lists hold at this size (a queue page renders up to 50 rows).
+                held = await lists.counts(db, unit="310101")
+                held["new"] = await lists.waiting_count(db, queue="new", unit="310101")
+                print(f"{n:,}: the district's lists hold {dict(sorted(held.items()))} "
+                      f"(red before the clock moves; 'new' capped at {lists.COUNT_CAP})", flush=True)
                 token = await auth.create_token(db, role="dispatcher", unit="310101",
                                                 district="310101", name="bench", now=now)
                 web = TestServer(create_app(settings, mongo_uri=server.uri, clock=clock))
