@@ -186,7 +186,7 @@ async def render(request: web.Request, template: str, context: dict[str, Any], *
         "session": session, "account": session.account if session else None,
         "csrf": session.csrf if session else context.get("csrf", ""),
         "nav": await _nav(request, session), "queues": QUEUES, "now": now, "when": when,
-        "count": desk_repo.count_label,
+        "count": desk_repo.count_label, "unit_label": lambda code: unit_label(request, code, loc),
         "left": left, "overdue": overdue, "colour": colour,
         "name_of": name_of, "local_field": lambda v: forms.to_local_field(_dt(v), tz),
         "path": request.path_qs, "is_center": bool(session and _is_center(session)),
@@ -334,6 +334,12 @@ def _names(request: web.Request, placement: dict[str, Any], loc: str) -> list[st
         if code and found:
             out.append(found[1] if loc == "en" and found[1] else found[0])
     return out
+
+
+def unit_label(request: web.Request, code: str, loc: str) -> str:
+    """A unit's name in `loc` (its code where the grid has none): headers show names, not codes."""
+    found = request.app[GRID_INDEX].index.unit_name(code)
+    return (found[1] if loc == "en" and found[1] else found[0]) if found else code
 
 
 async def place_json(request: web.Request) -> web.Response:

@@ -152,6 +152,9 @@ async def test_every_page_is_one_product_in_both_languages(make_desk: DeskFactor
                 await page.wait_for_selector("nav.queues")
                 await _header(page, lang, f"{lang} desk")
                 assert await page.locator("#nav-desk").get_attribute("aria-current") == "page"
+                # Who is signed in, at which unit: by the unit's name, not its code.
+                who = await page.locator("header.top .who span").inner_text()
+                assert (d.name_en if lang == "en" else d.name)[DISTRICT] in who and DISTRICT not in who, who
                 await _shoot(page, f"{lang}-desk")
                 # Back to a public page from the desk: still the chosen language.
                 await page.click("#nav-board")
