@@ -385,7 +385,8 @@ async def assessment(db: Database, *, period: Period | str, unit: str | None, no
         depts, streets = d.of_level("department"), d.of_level("street")
         lists = await repo.open_docs(db, ids=[*(f"dp:{c}" for c in depts), *(f"st:{c}" for c in streets)],
                                      version=version)
-        by_dept = {cid: e for k, v in lists.items() if k.startswith("dp:") for cid, e in v.items()}
+        # by list and case: a joint case is in its lead's and each assisting department's list
+        by_dept = {f"{k}#{cid}": e for k, v in lists.items() if k.startswith("dp:") for cid, e in v.items()}
         by_street = {cid: e for k, v in lists.items() if k.startswith("st:") for cid, e in v.items()}
         out["tables"]["departments"] = _table(depts, names, _summed(docs, dkeys),
                                               _overdue_unhandled(by_dept, 8, lo, hi, ts), weights["departments"])

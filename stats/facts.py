@@ -161,7 +161,73 @@ def facts(case: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         "merged": int(state == "merged"),
         "refused": int(state in ("refused", "voided")),
     }
-    return {"dims": dims, "m": {k: v for k, v in m.items() if v}}
+    out: dict[str, Any] = {"dims": dims, "m": {k: v for k, v in m.items() if v}}
+    if parts := part_facts(case, m):
+        out["parts"] = parts
+    return out
+
+
+# ------------------------------------------------------------------ joint cases (联勤联动)
+# Each assisting line department of a joint case (cases.joint) is credited with its own part:
+# counted in the department cells (and its teams') with its part's handling and timeliness,
+# and listed open in its own `dp:` list on its part's clock. The lead keeps the case's result.
+PART_ACTIONS = ("part_accept", "part_feedback", "part_return")
+OPEN_PART_STATES = ("dispatched", "in_progress")
+
+
+def part_handler(case: Mapping[str, Any], unit: str) -> str | None:
+    """Who in the assisting unit took its part up (the name on its latest part step)."""
+    for entry in reversed(case.get("history") or []):
+        actor = entry.get("actor") or {}
+        if entry.get("action") in PART_ACTIONS and (entry.get("data") or {}).get("unit") == unit:
+            return _name(actor) or actor.get("role")
+    return None
+
+
+def part_facts(case: Mapping[str, Any], m: Mapping[str, int]) -> list[dict[str, Any]]:
+    """`[{unit, handler, m}]`: each line department's part of a joint case with its measures
+    (the case's received, channel and rating; its own handling, timeliness and return)."""
+    out = []
+    closed = case.get("state") == "closed"
+    for p in case.get("parts") or []:
+        if p.get("kind") != "department":
+            continue
+        done = p.get("state") == "done"
+        on_time = done and (p.get("feedback") or {}).get("on_time") is not False
+        pm = {"n": 1, "dispatched": 1, "handled": int(done), "handled_on_time": int(on_time),
+              "closed": int(closed and done), "on_time": int(closed and on_time),
+              "late": int(closed and done and not on_time),
+              "returned": int(p.get("state") == "returned"),
+              "reworked": int(p.get("reopened_at") is not None),
+              **{k: m[k] for k in ("rated", "rating_sum", "satisfied", "patrol", "citizen",
+                                   "refused") if m.get(k)}}
+        out.append({"unit": _key(p["unit"]), "handler": _key(part_handler(case, p["unit"])),
+                    "m": {k: v for k, v in pm.items() if v}})
+    return out
+
+
+def part_entries(case: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """`{"dp:<unit>": entry}` where a department's list holds a joint case on another clock
+    than the case's: each open part of a line department (the case's open entry on the part's
+    own clock and handler, its department the part's unit), and the lead department once it
+    has fed back (handled, on no clock: the parts' lateness is theirs)."""
+    base = open_entry(case)
+    if base is None:
+        return {}
+    out = {}
+    if case.get("waiting_parts") and base[8]:
+        lead = list(base)
+        lead[1], lead[2], lead[HANDLED] = None, None, 1
+        out[f"dp:{_key(base[8])}"] = lead
+    for p in case.get("parts") or []:
+        if p.get("kind") != "department" or p.get("state") not in OPEN_PART_STATES:
+            continue
+        entry = list(base)
+        entry[1] = epoch_s(p["warn_at"]) if p.get("warn_at") else None
+        entry[2] = epoch_s(p["due_at"]) if p.get("due_at") else None
+        entry[8], entry[12], entry[HANDLED] = p["unit"], part_handler(case, p["unit"]), 0
+        out[f"dp:{_key(p['unit'])}"] = entry
+    return out
 
 
 def periods(day: str) -> tuple[str, str]:
@@ -232,7 +298,24 @@ def contributions(f: Mapping[str, Any] | None, sign: int = 1) -> dict[str, dict[
     for doc, value, dd in trend_cells(f):
         cell = out.setdefault(doc, {}).setdefault(value, {})
         cell[dd] = cell.get(dd, 0) + sign
+    for doc, value, pvec in part_cells(f):
+        cell = out.setdefault(doc, {}).setdefault(value, {})
+        for measure, n in pvec.items():
+            cell[measure] = cell.get(measure, 0) + sign * n
     return out
+
+
+def part_cells(f: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, int]]]:
+    """(document id, value, measures) of the department and team cells of a joint case's
+    parts (`part_facts`), beside the case's own cells."""
+    d = f["dims"]
+    filters = {"*": "*", "cat": "cat=" + d["category"], "ch": "ch=" + d["channel"]}
+    for part in f.get("parts") or []:
+        vec = {**part["m"], "s_" + d["state"]: 1}
+        for period in periods(d["day"]):
+            for key in TOP_FILTERS:
+                yield doc_id(period, "department", filters[key]), part["unit"], vec
+            yield doc_id(period, "handler", "dp=" + part["unit"]), part["handler"], vec
 
 
 def delta(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None

@@ -49,10 +49,20 @@ def change_of(before: Mapping[str, Any] | None, after: Mapping[str, Any],
     old_lists, new_lists = F.open_lists(old_entry), F.open_lists(new_entry)
     if old_entry == new_entry:
         old_lists = new_lists = []
-    if not rollups and not old_lists and not new_lists:
+    # a joint case's departments' parts, each in its own list on its own clock (facts.part_entries)
+    old_parts = F.part_entries(before) if before else {}
+    new_parts = F.part_entries(after)
+    # (written after the case's own entry wherever that joins the same list: the lead's)
+    parts = {k: e for k, e in new_parts.items() if old_parts.get(k) != e or k in new_lists}
+    own = set(F.open_lists(new_entry))
+    gone = set(old_parts) - set(new_parts)
+    # a list the case keeps with its own entry again (the lead stopped waiting) is rejoined
+    join = new_lists + sorted(k for k in gone if k in own and k not in new_lists)
+    leave = sorted(set(old_lists) - set(new_lists)) + sorted(k for k in gone if k not in own)
+    if not rollups and not leave and not join and not parts:
         return None
     return {"c": str(after["_id"]), "n": int(after.get("version") or 0), "r": rollups,
-            "leave": sorted(set(old_lists) - set(new_lists)), "join": new_lists, "e": new_entry}
+            "leave": leave, "join": join, "e": new_entry, **({"p": parts} if parts else {})}
 
 
 def event_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any],
@@ -78,6 +88,8 @@ def _merge(changes: list[dict[str, Any]]) -> tuple[dict[str, dict[str, dict[str,
             moves.setdefault(list_id, []).append((ch["c"], None))
         for list_id in ch["join"]:
             moves.setdefault(list_id, []).append((ch["c"], ch["e"]))
+        for list_id, entry in (ch.get("p") or {}).items():  # a joint case's parts
+            moves.setdefault(list_id, []).append((ch["c"], entry))
     return rollups, moves
 
 
@@ -300,10 +312,15 @@ def recompute(cases: Iterable[Mapping[str, Any]], *, tz: ZoneInfo = DEFAULT_TZ
         vec = tuple(sorted(F.vector(f).items()))
         pairs.update((doc, value, vec) for doc, value in F.cells(f))
         trend.update(F.trend_cells(f))
+        pairs.update((doc, value, tuple(sorted(pvec.items())))
+                     for doc, value, pvec in F.part_cells(f))
         entry = F.open_entry(case)
         if entry is not None:
             for list_id in F.open_lists(entry):
                 opens.setdefault(list_id, {})[str(case["_id"])] = entry
+        # a joint case's departments on their own clocks (after: the lead's list too)
+        for list_id, part_entry in F.part_entries(case).items():
+            opens.setdefault(list_id, {})[str(case["_id"])] = part_entry
     rollups: dict[str, dict[str, dict[str, int]]] = {}
     for (doc, value, vec), times in pairs.items():
         cell = rollups.setdefault(doc, {}).setdefault(value, {})
