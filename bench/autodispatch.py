@@ -346,7 +346,8 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
                 print(f"  events waiting for the notifier as each probe began: {backlog}")
 
             auto = await db.cases.count_documents({"category": CATEGORY, "auto_dispatched": True})
-            print(f"load average {os.getloadavg()[0]:.1f} at the end")
+            print(f"load average {os.getloadavg()[0]:.1f} at the end; "
+                  f"{await db.cases.estimated_document_count()} cases stored")
             print(f"automatic dispatch: {len(total_s)} probes over {elapsed:.0f} s, "
                   f"{'no other traffic' if quiet else f'under the load mix arriving at {rate}/s' if rate else f'under the load mix from {concurrency} clients'}"
                   f"; {auto} of {len(total_s)} cases dispatched by the rule")

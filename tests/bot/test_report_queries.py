@@ -58,7 +58,8 @@ class Commands(monitoring.CommandListener):
             for op in cmd.get(f"{name}s") or []:
                 self.filters.append((name, str(cmd[name]), dict(op.get("q") or {}), 0))
         elif name == "aggregate":
-            match = next((s["$match"] for s in cmd.get("pipeline") or [] if "$match" in s), {})
+            match: Mapping[str, Any] = next(
+                (s["$match"] for s in cmd.get("pipeline") or [] if "$match" in s), {})
             self.collection[event.request_id] = str(cmd[name])
             self.filters.append((name, str(cmd[name]), dict(match), 0))
 
