@@ -370,7 +370,8 @@ async def cjk_font(request: web.Request) -> web.FileResponse:
 # Public pages: their prefix of the catalog (api/desk/i18n.py), given to their script with the
 # prefix dropped; these shared groups go along whole.
 PAGE_WORDS = ("page.", "colour.", "action.")
-# ECharts styles its own elements; the rest of the desk's policy (scripts from here only) holds.
+# ECharts' tooltips are markup with style attributes; the rest of the desk's policy (scripts
+# from here only) holds.
 PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'")
 
