@@ -7,6 +7,7 @@
 | `extension` | an extension request is pending | the center | requested + the category's `extension_hours` |
 | `verification` | awaiting verification | the center | `due_at` (the verify hours) |
 | `redispatch` | returned | the center | `due_at` (the dispatch minutes) |
+| `part-<unit>` | a joint case's open part | its assisting unit | the part's deadline |
 
 Per step, from the category's data (`cases.categories.step_notices`, by urgency: minutes for
 urgent matters, working days otherwise): a reminder to the owner `remind_before` the limit
@@ -59,6 +60,9 @@ MESSAGE_KIND = {"remind": "schedule.reminder", "red": "schedule.red",
 # A suspended case (挂账) has one step, `review`, whose one job resumes it at the review date
 # (cases.lifecycle.resume as the system; its event tells whom it concerns).
 REVIEW = "review"
+# A joint case's assisting unit (cases.joint) runs its own handling step, `part-<unit>`, on its
+# part's deadline: reminded, red and escalated as the case's assignee would be (`subject_of`).
+PART = "part-"
 
 
 @dataclass(frozen=True)
@@ -105,12 +109,31 @@ def steps_of(case: Document, *, category: Document | None) -> list[Step]:
         out.append(Step("verification", start, due, "center"))
     elif state in repo.ACTIVE_STATES and case.get("deadline") is not None and case.get("assignee"):
         start = case.get("reopened_at") or case.get("dispatched_at") or case.get("created_at")
-        out.append(Step("handling", start or case["deadline"], case["deadline"], "assignee"))
+        if not case.get("waiting_parts"):  # a lead that has reported waits on nobody's clock
+            out.append(Step("handling", start or case["deadline"], case["deadline"], "assignee"))
         ext = case.get("extension") or {}
         if ext.get("status") == "pending" and ext.get("requested_at") is not None:
             asked = ext["requested_at"]
             out.append(Step("extension", asked, asked + extension_limit(category), "center"))
+    if state in repo.ACTIVE_STATES:
+        for part in case.get("parts") or []:
+            if part.get("state") in repo.ACTIVE_STATES and part.get("due_at") is not None:
+                begun = part.get("reopened_at") or part.get("dispatched_at") or part["due_at"]
+                out.append(Step(PART + str(part["unit"]), begun, part["due_at"], "assignee"))
     return out
+
+
+def subject_of(case: Document, step: str) -> Document:
+    """The case as a step's owner is told of it: for a part's step, its assisting unit as the
+    assignee on the part's deadline (whom it reminds and escalates to, what it says)."""
+    if not step.startswith(PART):
+        return case
+    unit = step[len(PART):]
+    part = next((p for p in case.get("parts") or [] if p.get("unit") == unit), None)
+    if part is None:
+        return case
+    return {**case, "assignee": {"unit": unit, "kind": part.get("kind"), "name": part.get("name")},
+            "deadline": part.get("due_at"), "deadline_provisional": False}
 
 
 class Planner:
@@ -167,15 +190,15 @@ class Planner:
             if step.name == REVIEW:
                 jobs.append(JobSpec(step.name, "resume", 0, step.due, step.due))
                 continue
-            notices = step_notices(category, step.name)
+            notices = step_notices(category, "handling" if step.name.startswith(PART) else step.name)
             remind = await self.shift(step.due, notices.remind_before, -1)
             if remind <= step.start:
                 remind = step.start + (step.due - step.start) * self.cfg.reminder_fraction
             if step.due > now and step.due > step.start:
                 jobs.append(JobSpec(step.name, "remind", 0, remind, step.due))
-            if step.name == "handling":
+            if step.name == "handling" or step.name.startswith(PART):
                 jobs.append(JobSpec(step.name, "red", 0, step.due, step.due))
-            levels = await directory.escalation_levels(case, step.owner)
+            levels = await directory.escalation_levels(subject_of(case, step.name), step.owner)
             for level, (offset, (code, role)) in enumerate(
                     zip(notices.escalate_after, levels, strict=False), start=1):
                 jobs.append(JobSpec(step.name, "escalate", level,
@@ -293,7 +316,7 @@ async def _still_due(job: Document, case: Document | None, planner: Planner) -> 
 def _text_key(kind: str, step: str) -> str:
     if kind == "red":
         return "notify.red"
-    if step == "handling":
+    if step == "handling" or step.startswith(PART):
         return "notify.reminder" if kind == "remind" else "notify.escalation"
     key = f"notify.{kind}.{step}"
     return key if has(key) else ("notify.reminder" if kind == "remind" else "notify.escalation")
@@ -302,6 +325,7 @@ def _text_key(kind: str, step: str) -> str:
 async def _recipients(job: Document, case: Document, step: Step,
                       directory: Directory) -> list[Recipient]:
     kind = job["kind"]
+    case = subject_of(case, step.name)
     if kind == "escalate":
         # Nobody bound at that level → the next level up, so the escalation reaches someone.
         levels = await directory.escalation_levels(case, step.owner)
@@ -323,7 +347,8 @@ async def _messages_for(job: Document, case: Document, step: Step, cfg: NotifyCo
     for recipient in recipients:
         locale = locale_for(recipient.locale, cfg.default_locale)
         if locale not in fields:
-            fields[locale] = await render.fields(case, locale, cfg, directory, deadline=step.due)
+            fields[locale] = await render.fields(subject_of(case, step.name), locale, cfg,
+                                                 directory, deadline=step.due)
         out.append(render.message(source=source, recipient=recipient,
                                   key=_text_key(kind, step.name), kw=fields[locale],
                                   kind=MESSAGE_KIND[kind], now=now, cfg=cfg, case_id=case["_id"]))

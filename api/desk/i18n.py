@@ -779,6 +779,7 @@ CATALOG.update({
     "part.late": ("超期", "late"),
     "history.assist": ("协办单位：{units}", "Assisting: {units}"),
     "history.part": ("协办单位 {unit}", "Assisting unit {unit}"),
+    "step.part": ("协办 {unit}", "assisting {unit}"),
 })
 
 

@@ -6,6 +6,7 @@ and only the last feedback asks the reporter "is it fixed?"."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from cases import joint, lifecycle
@@ -87,3 +88,36 @@ async def test_each_unit_and_the_center_hear_their_part(district: Database, cfg:
     assert any("协办反馈" in t and "checked the permits" in t for t in center)
     assert any("待核查" in t for t in center)  # now to verify
     assert any("fixed" in (m.get("text") or "") for m in await _outbox(db, REPORTER))
+
+
+async def test_a_part_has_its_own_reminder_red_alert_and_escalation(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    from notify import repository as notify_repo
+    from notify import schedule
+
+    db = district
+    opened = await intake(db, policy=POLICY, now=clock.now(), channel="citizen_bot",
+                          kind="complaint", category="group_renting", description="七楼群租",
+                          actor={"role": "citizen", "user_id": REPORTER, "chat_id": REPORTER},
+                          reporter={"user_id": REPORTER, "chat_id": REPORTER, "locale": "en"},
+                          location={"lon": 121.48, "lat": 31.23}, placement=PLACEMENT)
+    case = await lifecycle.dispatch(db, case_ref=opened.case["_id"], actor=CENTER,
+                                    now=clock.now(), policy=POLICY, unit=BLOCK, assisting=[DEPT])
+    case = await lifecycle.accept(db, case_ref=case["_id"], actor=LEAD, now=clock.now())
+    case = await lifecycle.feedback(db, case_ref=case["_id"], actor=LEAD, now=clock.now(),
+                                    policy=POLICY, text="tenants moved out")
+    await _drain(db, cfg, clock)
+    jobs = {j["_id"].split(":", 1)[1] for j in await db.schedule.find({"case_id": case["_id"]}).to_list(None)
+            if j.get("state") == "pending"}
+    # the lead has reported: no handling step of its own; the police's part runs on its clock
+    assert not any(j.startswith("handling:") for j in jobs)
+    assert {f"part-{DEPT}:remind:0", f"part-{DEPT}:red:0", f"part-{DEPT}:escalate:1"} <= jobs
+    # at the part's deadline the red alert goes to the police, not to the lead's block
+    due = joint.part_of(case, DEPT)["due_at"]
+    clock.set(due + timedelta(minutes=1))
+    await schedule.fire_due(db, cfg, now=clock.now(), worker="w1")
+    red = await notify_repo.find_messages(db, query={"kind": "schedule.red"})
+    assert sorted(m["chat_id"] for m in red) == [DEPT_HANDLER]
+    stored = await db.cases.find_one({"_id": case["_id"]})
+    assert any(e["action"] in ("remind", "escalate") and e["data"]["step"] == f"part-{DEPT}"
+               for e in stored["history"])
