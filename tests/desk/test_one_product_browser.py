@@ -144,6 +144,20 @@ async def test_every_page_is_one_product_in_both_languages(make_desk: DeskFactor
                         streets = await page.locator("select[name=street] option").all_inner_texts()
                         assert all(_is_name(s, names) for s in streets[1:]) and len(streets) > 1, streets
 
+                # The switch returns to the same view in the other language (the board's unit in its hash).
+                other = "zh" if lang == "en" else "en"
+                await page.goto(desk.url + "/board")
+                await page.locator("#board tr.unit").first.click()
+                await page.wait_for_function("() => location.hash.length > 1 && document.querySelector('#board h2')")
+                unit = await page.evaluate("() => location.hash")
+                await page.click("#lang-switch")
+                await page.wait_for_function(f"() => document.documentElement.lang === '{'en' if other == 'en' else 'zh-CN'}'")
+                assert await page.evaluate("() => location.hash") == unit
+                await page.wait_for_selector(READY["board"], state="attached")
+                await _header(page, other, f"{other} board after the switch")
+                await page.click("#lang-switch")  # and back
+                await page.wait_for_function(f"() => document.documentElement.lang === '{'en' if lang == 'en' else 'zh-CN'}'")
+
                 # A desk page: the same header, the desk's queues under it, in the same language.
                 await page.goto(desk.url + "/desk/signin")
                 await page.fill("#username", "center")

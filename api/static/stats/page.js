@@ -23,3 +23,15 @@ function named(name, code) {
   return `<span class="name">${esc(name || code)}</span>` +
     (code && name && name !== code ? ` <small class="code">${esc(code)}</small>` : "");
 }
+
+// The language switch returns to this very view: the filters the page put in the address and
+// its hash (the board's unit, the portal's serial), without the address's own language choice.
+document.getElementById("lang-switch")?.addEventListener("click", e => {
+  const q = new URLSearchParams(location.search);
+  q.delete("lang");
+  q.delete("locale");
+  const next = location.pathname + (q.toString() ? "?" + q : "") + location.hash;
+  const link = new URL(e.currentTarget.href, location.origin);
+  link.searchParams.set("next", next);
+  e.currentTarget.href = link.pathname + link.search;
+});
