@@ -59,7 +59,9 @@ async def _header(page: Any, lang: str, where: str) -> None:
     nav = await page.locator("#nav-pages").inner_text()
     title = await page.title()
     if lang == "en":
-        for text in (heading, nav, title):
+        # Every heading, column head, label and button of the page too (the data is English here).
+        texts = await page.locator("main :is(h1, h2, h3, th, label, button, option)").all_inner_texts()
+        for text in (heading, nav, title, *texts):
             assert not CJK.search(text), (where, text)
     else:
         assert CJK.search(heading) and CJK.search(nav), (where, heading, nav)
