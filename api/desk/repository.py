@@ -122,7 +122,9 @@ async def queue_cases(db: Database, *, queue: str, unit: str, now: datetime,
     if queue in lists.UNKEYED_QUEUES:
         found = await lists.waiting(db, queue=queue, unit=unit)
     else:
-        found = await db.cases.find({"_id": {"$in": ids}}).to_list(None) if ids else []
+        # a row shows no history (the returned queue: its last return's reason)
+        found = await db.cases.find({"_id": {"$in": ids}}, None if queue == "returned" else _LIST
+                                    ).to_list(None) if ids else []
     docs = [read_case(d) for d in found]
     docs = [d for d in docs if in_queue(queue, d, now)]
     if queue == "red":
