@@ -651,8 +651,12 @@ async def seed_categories(db: Database) -> int:
 
 
 async def list_categories(db: Database, *, include_inactive: bool = True) -> list[Document]:
-    flt: dict[str, Any] = {} if include_inactive else {"active": True}
-    return [doc async for doc in db.categories.find(flt).sort("_id", ASCENDING)]
+    cached = _CATEGORY_LISTS.get((db.name, include_inactive))
+    if cached is None:  # kept like get_category's (every Open311 list names its services)
+        flt: dict[str, Any] = {} if include_inactive else {"active": True}
+        cached = [doc async for doc in db.categories.find(flt).sort("_id", ASCENDING)]
+        _CATEGORY_LISTS[(db.name, include_inactive)] = cached
+    return copy.deepcopy(cached)
 
 
 # Categories change only by an admin's edit; each process keeps what it read for a few
@@ -660,6 +664,7 @@ async def list_categories(db: Database, *, include_inactive: bool = True) -> lis
 # process within CONFIG_TTL_S), saving a round trip on every intake.
 CONFIG_TTL_S = 10.0
 _CATEGORIES: TTLCache[tuple[str, str], Document] = TTLCache(maxsize=1024, ttl=CONFIG_TTL_S)
+_CATEGORY_LISTS: TTLCache[tuple[str, bool], list[Document]] = TTLCache(maxsize=64, ttl=CONFIG_TTL_S)
 
 
 async def get_category(db: Database, *, code: str) -> Document:
@@ -678,6 +683,8 @@ async def put_category(db: Database, *, category: Category, now: datetime,
     doc.update(updated_at=now, updated_by=by)
     await db.categories.replace_one({"_id": doc["_id"]}, doc, upsert=True)
     _CATEGORIES.pop((db.name, doc["_id"]), None)
+    for every in (True, False):
+        _CATEGORY_LISTS.pop((db.name, every), None)
     return doc
 
 
