@@ -326,12 +326,18 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
             intake_s, worker_s, total_s = [], [], []
             backlog: list[int] = []  # events the notifier had not done when each probe began
             stages: list[dict[str, float]] = []
+            failed: list[str] = []  # probes whose chat or leader stayed silent: named, not timed
             try:
                 for seed, (coord, chat, lon, lat) in enumerate(pairs):
                     backlog.append(await db.events.count_documents({"notify_state": "new"}))
                     seq = int((await sb.chat(chat)).get("seq") or 0)
-                    pressed, answered, serial = await report(coord, lon, lat, seed)
-                    seen = await leader_sees(sb, chat, serial, seq)
+                    try:
+                        pressed, answered, serial = await report(coord, lon, lat, seed)
+                        seen = await leader_sees(sb, chat, serial, seq)
+                    except TimeoutError as exc:
+                        failed.append(f"probe {seed}: {exc}")
+                        print(f"  probe {seed} timed out: {exc}", flush=True)
+                        continue
                     wall = time.time() - time.perf_counter()  # perf_counter → wall clock
 
                     intake_s.append(answered - pressed)
@@ -348,7 +354,7 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
             auto = await db.cases.count_documents({"category": CATEGORY, "auto_dispatched": True})
             print(f"load average {os.getloadavg()[0]:.1f} at the end; "
                   f"{await db.cases.estimated_document_count()} cases stored")
-            print(f"automatic dispatch: {len(total_s)} probes over {elapsed:.0f} s, "
+            print(f"automatic dispatch: {len(total_s)} probes timed over {elapsed:.0f} s, "
                   f"{'no other traffic' if quiet else f'under the load mix arriving at {rate}/s' if rate else f'under the load mix from {concurrency} clients'}"
                   f"; {auto} of {len(total_s)} cases dispatched by the rule")
             if not quiet:
@@ -358,15 +364,20 @@ async def main(probes: int, concurrency: int, warmup: float, gap: float, quiet: 
                       f"p95 {pct(lat_traffic, 0.95):.0f} ms")
             for name, samples in (("confirm → serial", intake_s), ("serial → leader", worker_s),
                                   ("confirm → leader", total_s)):
-                print(f"  {name:<18} p50 {pct(samples, 0.5):7.0f} ms   p95 {pct(samples, 0.95):7.0f} ms"
-                      f"   max {max(samples) * 1000:7.0f} ms")
+                if samples:
+                    print(f"  {name:<18} p50 {pct(samples, 0.5):7.0f} ms   "
+                          f"p95 {pct(samples, 0.95):7.0f} ms"
+                          f"   max {max(samples) * 1000:7.0f} ms")
             print("  where the worker's part went (database timestamps, one clock):")
             for name in STAGES:
                 samples = [s[name] for s in stages if name in s]
                 if samples:
                     print(f"    {name:<34} p50 {pct(samples, 0.5):7.0f} ms   "
                           f"p95 {pct(samples, 0.95):7.0f} ms   max {max(samples) * 1000:7.0f} ms")
-            verdict = "met" if pct(total_s, 0.95) <= 2000 else "NOT met"
+            if failed:
+                print(f"  {len(failed)} of {len(pairs)} probes timed out (a chat step over 30 s, "
+                      f"or the leader over 60 s): not in the figures above")
+            verdict = "met" if total_s and not failed and pct(total_s, 0.95) <= 2000 else "NOT met"
             print(f"  target p95 ≤ 2000 ms: {verdict}")
     finally:
         for p in reversed(procs):
