@@ -216,6 +216,20 @@ class PartFeedbackBody(FeedbackBody):
     model_config = _example({"text": "Stall moved off the pavement", "photos": []})
 
 
+class PartExtensionBody(ExtensionBody):
+    """Your unit's part: exactly one of `until`, `working_days` or `hours`."""
+
+    model_config = _example({"reason": "the stall holder's licence hearing is on Monday",
+                             "hours": 48})
+
+
+class PartDecisionBody(VersionedBody):
+    model_config = _example({"unit": "D02", "approve": True})
+    unit: str = Field(min_length=1, max_length=40, description="the assisting unit that asked")
+    approve: bool
+    reason: str | None = Field(None, max_length=1000, description="required to refuse")
+
+
 class CalendarDay(_Body):
     date: date
     name: str = Field("", max_length=60)
@@ -531,7 +545,9 @@ TRANSITION_ROUTES += (
 
 # joint cases (cases.joint): the center adds assisting units; each acts on its own part
 ROUTE_ACTIONS.update({"assist": "assist", "part-accept": "part_accept",
-                      "part-return": "part_return", "part-feedback": "part_feedback"})
+                      "part-return": "part_return", "part-feedback": "part_feedback",
+                      "part-extension": "part_extend",
+                      "part-extension/decision": "part_decide"})
 TRANSITION_ROUTES += (
     TransitionRoute("assist", "Add assisting units to a running case (联勤联动), each with its "
                     "own part and deadline", AssistBody,
@@ -549,6 +565,15 @@ TRANSITION_ROUTES += (
                     PartFeedbackBody, lambda db, ref, a, now, pol, b: joint.part_feedback(
                         db, case_ref=ref, actor=a, now=now, policy=pol, text=b.text,
                         photos=b.photos, expected_version=b.version)),
+    TransitionRoute("part-extension", "Ask for more time for your unit's part", PartExtensionBody,
+                    lambda db, ref, a, now, pol, b: joint.part_request_extension(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, reason=b.reason,
+                        until=b.until, working_days=b.working_days, hours=b.hours,
+                        expected_version=b.version)),
+    TransitionRoute("part-extension/decision", "Approve or refuse an assisting unit's extension",
+                    PartDecisionBody, lambda db, ref, a, now, pol, b: joint.part_decide_extension(
+                        db, case_ref=ref, actor=a, now=now, policy=pol, unit=b.unit,
+                        approve=b.approve, reason=b.reason, expected_version=b.version)),
 )
 
 

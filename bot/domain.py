@@ -280,6 +280,11 @@ async def act(db: Database, *, action: str, case_id: str, version: int, actor: d
     if action == "part_feedback":
         return await joint.part_feedback(db, policy=policy, text=payload["note"],
                                          photos=payload["photos"], **common)
+    if action == "part_extend":
+        more: dict[str, Any] = ({"working_days": int(payload["working_days"])}
+                                if payload.get("working_days") else {"hours": float(payload["hours"])})
+        return await joint.part_request_extension(db, policy=policy, reason=payload["reason"],
+                                                  **more, **common)
     if action == "accept":
         return await lifecycle.accept(db, **common)
     if action == "return":

@@ -243,3 +243,66 @@ async def part_feedback(db: Database, *, case_ref: str, actor: ActorLike, now: d
                                    push={"result_photos": {"$each": pics},
                                          "public_photos": {"$each": pics},
                                          "photo_ids": {"$each": pics}})
+
+
+lifecycle.EVENT_TYPES.update({"part_request_extension": "case.part_extension_requested",
+                              "part_decide_extension": "case.part_extension_decided"})
+
+
+async def part_request_extension(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                                 policy: CasePolicy, reason: str | None,
+                                 until: datetime | None = None, working_days: int | None = None,
+                                 hours: float | None = None,
+                                 expected_version: int | None = None) -> Document:
+    """An assisting unit asks the center for more time for its own part."""
+    who = Actor.of(actor)
+    case = await lifecycle._load(db, case_ref, expected_version)
+    check(who, case, "part_extend")
+    assert who.unit is not None
+    why = lifecycle.clean_text(reason, "reason", required=True, limit=1000)
+    mine = part_of(case, who.unit) or {}
+    request = await lifecycle.extension_request(
+        db, current=mine["due_at"], now=now, who=who, why=why, policy=policy, until=until,
+        working_days=working_days, hours=hours)
+    entry = lifecycle.history_entry(case, actor=who, action="part_request_extension",
+                                    to=case["state"], now=now, reason=why,
+                                    data={"unit": who.unit, "until": request["until"],
+                                          "previous": request["previous"]})
+    return await lifecycle._commit(db, case, entry,
+                                   set_={"parts": _with_part(case, who.unit, extension=request)})
+
+
+async def part_decide_extension(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
+                                policy: CasePolicy, unit: str | None, approve: bool,
+                                reason: str | None = None,
+                                expected_version: int | None = None) -> Document:
+    """The center approves (the part's new deadline) or refuses (a reason) a part's request."""
+    who = Actor.of(actor)
+    case = await lifecycle._load(db, case_ref, expected_version)
+    check(who, case, "part_decide")
+    part = part_of(case, unit)
+    request = (part or {}).get("extension") or {}
+    if part is None or request.get("status") != "pending":
+        waiting = [p["unit"] for p in case.get("parts") or []
+                   if (p.get("extension") or {}).get("status") == "pending"]
+        raise BadCaseInput(f"unit must be an assisting unit with a request waiting: "
+                           f"{', '.join(waiting)}", field="unit")
+    assert unit is not None
+    why = lifecycle.clean_text(reason, "reason", required=not approve, limit=1000)
+    decided = {**request, "status": "approved" if approve else "refused", "decided_at": now,
+               "decided_by": who.to_dict(), "decision_reason": why}
+    changes: dict[str, Any] = {"extension": decided}
+    if approve:
+        new = request["until"]
+        begun = part.get("reopened_at") or part.get("dispatched_at") or now
+        changes.update(deadline=new, due_at=new, warn_at=warn_time(begun, new, policy.yellow_fraction))
+    parts = _with_part(case, unit, **changes)
+    set_: dict[str, Any] = {"parts": parts}
+    if case.get("waiting_parts"):
+        set_.update(parts_clock(open_parts({"parts": parts})))
+    entry = lifecycle.history_entry(case, actor=who, action="part_decide_extension",
+                                    to=case["state"], now=now, reason=why,
+                                    data={"unit": unit, "approved": approve,
+                                          "deadline": changes.get("due_at", part.get("due_at")),
+                                          "previous": part.get("due_at")})
+    return await lifecycle._commit(db, case, entry, set_=set_)

@@ -351,10 +351,22 @@ async def request_extension(db: Database, *, case_ref: str, actor: ActorLike, no
     case = await _load(db, case_ref, expected_version)
     check(who, case, "extend")
     why = clean_text(reason, "reason", required=True, limit=1000)
+    request = await extension_request(db, current=case["deadline"], now=now, who=who, why=why,
+                                      policy=policy, until=until, working_days=working_days,
+                                      hours=hours)
+    entry = history_entry(case, actor=who, action="request_extension", to=case["state"], now=now,
+                          reason=why, data={"until": request["until"], "previous": request["previous"]})
+    return await _commit(db, case, entry, set_={"extension": request})
+
+
+async def extension_request(db: Database, *, current: datetime, now: datetime, who: Actor,
+                            why: str | None, policy: CasePolicy, until: datetime | None,
+                            working_days: int | None, hours: float | None) -> dict[str, Any]:
+    """A pending extension request from the `current` deadline (the case's, or a joint case's
+    part's): exactly one of a new deadline, more working days or more hours."""
     given = [x is not None for x in (until, working_days, hours)]
     if sum(given) != 1:
         raise BadCaseInput("give exactly one of until, working_days or hours", field="until")
-    current = case["deadline"]
     fields: dict[str, Any] | None = None
     if until is not None:
         new = _aware(until, "until")
@@ -370,13 +382,10 @@ async def request_extension(db: Database, *, case_ref: str, actor: ActorLike, no
         new = current + timedelta(hours=hours)
     if new <= current:
         raise BadCaseInput("the requested deadline must be later than the current one", field="until")
-    request = {"status": "pending", "requested_at": now, "requested_by": who.to_dict(),
-               "until": new, "previous": current, "reason": why,
-               "provisional": bool(fields and fields["deadline_provisional"]),
-               "basis": fields["deadline_basis"] if fields else None}
-    entry = history_entry(case, actor=who, action="request_extension", to=case["state"], now=now,
-                          reason=why, data={"until": new, "previous": current})
-    return await _commit(db, case, entry, set_={"extension": request})
+    return {"status": "pending", "requested_at": now, "requested_by": who.to_dict(),
+            "until": new, "previous": current, "reason": why,
+            "provisional": bool(fields and fields["deadline_provisional"]),
+            "basis": fields["deadline_basis"] if fields else None}
 
 
 async def decide_extension(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,

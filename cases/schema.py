@@ -103,6 +103,7 @@ class JointPart(_Part):
     accepted_at: datetime | None = None
     feedback: Result | None = None
     returned: dict[str, Any] | None = None
+    extension: Extension | None = None
 
 
 def _reporter(value: dict[str, Any]) -> dict[str, Any]:

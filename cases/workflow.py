@@ -56,6 +56,14 @@ def _lead_working_not_pending(case: Case) -> bool:
     return _lead_working(case) and _not_pending(case)
 
 
+def _part_not_pending(part: Case) -> bool:
+    return (part.get("extension") or {}).get("status") != "pending"
+
+
+def _a_part_pending(case: Case) -> bool:
+    return any(not _part_not_pending(p) for p in case.get("parts") or [])
+
+
 def _unrated(case: Case) -> bool:
     return case.get("rating") is None
 
@@ -82,6 +90,7 @@ class Transition:
     # an "assisting" row: the states of the actor's own part it may start from (`sources`
     # are the case's states while the parts run)
     part_sources: tuple[str, ...] = ()
+    part_when: Callable[[Case], bool] | None = None  # and the condition of the actor's part
 
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -155,6 +164,12 @@ TRANSITIONS += (
                records=("part_return",), part_sources=("dispatched", "in_progress")),
     Transition("part_feedback", ("dispatched", "in_progress"), None, "assisting", ("text",),
                records=("part_feedback",), part_sources=("in_progress",)),
+    # a part's own extension: asked by its unit, decided by the center (the part named)
+    Transition("part_extend", ("dispatched", "in_progress"), None, "assisting",
+               ("reason", "until|working_days|hours"), records=("part_request_extension",),
+               part_sources=("dispatched", "in_progress"), part_when=_part_not_pending),
+    Transition("part_decide", ("dispatched", "in_progress"), None, "center", ("unit", "approve"),
+               _a_part_pending, records=("part_decide_extension",)),
 )
 BY_ACTION: dict[str, Transition] = {t.action: t for t in TRANSITIONS}
 ACTIONS: tuple[str, ...] = tuple(BY_ACTION)
@@ -245,9 +260,15 @@ def check_state(case: Case, action: str, actor: Actor | None = None) -> None:
                 f"(allowed from: {', '.join(row.part_sources)})",
                 state=state, part_state=states[0] if states else None,
                 version=case.get("version"), case_id=case.get("_id"), action=action)
+        if row.part_when is not None and not any(
+                row.part_when(p) for p in parts if p and p.get("state") in row.part_sources):
+            raise TransitionNotAllowed("an extension request for this part is already waiting",
+                                       state=state, version=case.get("version"),
+                                       case_id=case.get("_id"), action=action)
     if row.when is not None and not row.when(case):
         reason = {"extend": "an extension request is already waiting for a decision",
                   "decide": "there is no pending extension request",
+                  "part_decide": "no assisting unit's extension request is waiting",
                   "rate": "this case has already been rated",
                   "direct_answer": "only a consultation can be answered directly"}.get(action, f"cannot {action} now")
         if action in ("feedback", "return", "extend") and not _lead_working(case):

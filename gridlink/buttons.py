@@ -23,7 +23,7 @@ ASSIGNMENT_BUTTONS: dict[str, str] = {
 BUTTON_FOR_ACTION: dict[str, str] = {action: button for button, action in ASSIGNMENT_BUTTONS.items()}
 # A joint case's assisting unit (cases.joint) presses the same buttons: its unit picks its part.
 PART_ACTIONS: dict[str, str] = {"accept": "part_accept", "return": "part_return",
-                                "feedback": "part_feedback"}
+                                "feedback": "part_feedback", "extend": "part_extend"}
 LEAD_ACTION: dict[str, str] = {part: lead for lead, part in PART_ACTIONS.items()}
 BUTTON_FOR_ACTION.update({part: BUTTON_FOR_ACTION[lead] for lead, part in PART_ACTIONS.items()})
 FIXED_ANSWERS = ("y", "n")

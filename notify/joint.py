@@ -75,6 +75,27 @@ async def handle(batch: Batch, event: Document, case: Document) -> None:
 
         await batch.send(event, case, await d.center(case=case), "notify.waiting_parts",
                          extra=names, tag=":j")
+    elif kind == "case.part_extension_requested":
+        asked = str(data.get("unit") or "")
+
+        async def ask_kw(loc: str) -> dict[str, Any]:
+            return {"unit": unit_name(await d.unit(asked), loc, asked),
+                    "reason": str(data.get("reason") or "—"),
+                    "deadline": when(data.get("previous"), tz, loc)}
+
+        await batch.send(event, case, await d.center(case=case), "notify.extension_requested",
+                         extra=ask_kw, tag=":j")
+    elif kind == "case.part_extension_decided":
+        code = str(data.get("unit") or "")
+        part = part_of(case, code) or {}
+        key = "notify.extension_approved" if data.get("approved") else "notify.extension_refused"
+
+        async def decided_kw(loc: str) -> dict[str, Any]:
+            return {"deadline": when(data.get("deadline"), tz, loc),
+                    "reason": str(data.get("reason") or "")}
+
+        await batch.send(event, case, await d.members(code, kind=part.get("kind")), key,
+                         extra=decided_kw, markup=_buttons(case), tag=f":j:{code}")
     elif kind in ("case.part_feedback", "case.part_returned"):
         code = str(data.get("unit") or "")
         still = [p["unit"] for p in case.get("parts") or [] if p.get("state") in OPEN_PART_STATES]

@@ -780,6 +780,12 @@ CATALOG.update({
     "history.assist": ("协办单位：{units}", "Assisting: {units}"),
     "history.part": ("协办单位 {unit}", "Assisting unit {unit}"),
     "step.part": ("协办 {unit}", "assisting {unit}"),
+    "a.part_extend": ("申请协办延期", "Ask more time for our part"),
+    "a.part_decide": ("审批协办延期", "Decide an assisting unit's extension"),
+    "action.part_request_extension": ("协办申请延期", "part extension requested"),
+    "action.part_decide_extension": ("协办延期审批", "part extension decided"),
+    "case.part_extension": ("{unit} 申请协办延期至 {until}：{reason}",
+                            "{unit} asks for its part until {until}: {reason}"),
 })
 
 

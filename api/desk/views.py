@@ -699,6 +699,19 @@ async def _perform(request: web.Request, session: Session, action: str, case: di
         await joint.part_return(db, case_ref=ref, actor=who, now=now, policy=policy,
                                 reason=forms.text(form, "reason", limit=1000),
                                 expected_version=version)
+    elif action == "part_extend":
+        until = forms.local_time(form, "until", tz)
+        await joint.part_request_extension(
+            db, case_ref=ref, actor=who, now=now, policy=policy,
+            reason=forms.text(form, "reason", limit=1000), until=until,
+            working_days=None if until else (forms.integer(form, "working_days") or 1),
+            expected_version=version)
+    elif action == "part_decide":
+        await joint.part_decide_extension(db, case_ref=ref, actor=who, now=now, policy=policy,
+                                          unit=forms.text(form, "unit", limit=40),
+                                          approve=form.get("decision") == "approve",
+                                          reason=forms.text(form, "reason", limit=1000),
+                                          expected_version=version)
     elif action == "part_feedback":
         workflow.check_state(case, action, who)  # before storing photos for a form that cannot succeed
         await joint.part_feedback(db, case_ref=ref, actor=who, now=now, policy=policy,

@@ -37,7 +37,8 @@ async def test_a_joint_case_through_the_api(o311: Client, tokens: Tokens, new_ca
     # the assisting unit sees the case and its own steps only
     resp = await o311.get(f"{V1}/{ref}", headers=bearer(tokens["chengguan"]))
     seen = await resp.json()
-    assert resp.status == 200 and seen["allowed_actions"] == ["part_accept", "part_return"]
+    assert resp.status == 200 and seen["allowed_actions"] == ["part_accept", "part_return",
+                                                              "part_extend"]
     # roles: the lead, a unit without a part and the center cannot take a part's steps
     assert (await post(o311, tokens["roads"], ref, "part-accept", {}))[0] == 403
     assert (await post(o311, tokens["leader"], ref, "part-accept", {}))[0] == 403
@@ -69,8 +70,26 @@ async def test_a_joint_case_through_the_api(o311: Client, tokens: Tokens, new_ca
     status, answer = await post(o311, tokens["center"], ref, "verify",
                                 {"ok": False, "note": "still there", "parts": ["D02"]})
     assert status == 200 and answer["case"]["parts"][0]["state"] == "in_progress"
+    # a part's extension: asked by its unit, decided by the center
+    assert (await post(o311, tokens["roads"], ref, "part-extension",
+                       {"reason": "x", "hours": 24}))[0] == 403
+    assert (await post(o311, tokens["chengguan"], ref, "part-extension",
+                       {"reason": "x"}))[0] == 400
+    assert (await post(o311, tokens["center"], ref, "part-extension/decision",
+                       {"unit": "D02", "approve": True}))[0] == 409  # nothing asked
+    status, answer = await post(o311, tokens["chengguan"], ref, "part-extension",
+                                {"reason": "the owner is away", "hours": 24})
+    assert status == 200 and answer["case"]["parts"][0]["extension"]["status"] == "pending"
+    assert (await post(o311, tokens["chengguan"], ref, "part-extension/decision",
+                       {"unit": "D02", "approve": True}))[0] == 403
+    assert (await post(o311, tokens["center"], ref, "part-extension/decision",
+                       {"unit": "D02", "approve": False}))[0] == 400  # a refusal says why
+    status, answer = await post(o311, tokens["center"], ref, "part-extension/decision",
+                                {"unit": "D02", "approve": True})
+    assert status == 200 and answer["case"]["parts"][0]["extension"]["status"] == "approved"
     # the document names the joint routes
     doc = await (await o311.get("/api/openapi.json")).json()
-    for path in ("assist", "part-accept", "part-return", "part-feedback"):
+    for path in ("assist", "part-accept", "part-return", "part-feedback", "part-extension",
+                 "part-extension/decision"):
         assert f"/api/v1/cases/{{ref}}/{path}" in doc["paths"]
     assert "assisting" in doc["components"]["schemas"]["DispatchBody"]["properties"]

@@ -152,6 +152,8 @@ async def test_every_documented_example_body_is_accepted(
     await send("post", f"{case}/part-return", "chengguan", ref=h["id"])
     await send("post", f"{case}/assist", "center", ref=h["id"])
     await send("post", f"{case}/part-accept", "chengguan", ref=h["id"])
+    await send("post", f"{case}/part-extension", "chengguan", ref=h["id"])
+    await send("post", f"{case}/part-extension/decision", "center", ref=h["id"])
     await send("post", f"{case}/part-feedback", "chengguan", ref=h["id"])
     await send("put", f"{V1}/calendar/{{year}}", "admin", year="2027")
     await send("put", f"{V1}/categories/{{code}}", "admin", code="broken_pavement")

@@ -32,7 +32,6 @@ async def test_the_assisting_unit_handles_its_part_in_chat(world: BotWorld) -> N
     text = assignment.get("text") or assignment.get("caption") or ""
     assert "联勤联动" in text and serial in text and "一号责任块" in text
     assert f"c:accept:{case_id}:{version}" in buttons(assignment)
-    assert not any(b.startswith("c:extend:") for b in buttons(assignment))  # the lead's only
     lead_msg = await latest_with(world, lead, "c:accept:")
     assert "联勤联动" not in (lead_msg.get("text") or lead_msg.get("caption") or "")
 
@@ -43,8 +42,23 @@ async def test_the_assisting_unit_handles_its_part_in_chat(world: BotWorld) -> N
     assert stored is not None and stored["state"] == "dispatched"
     assert part_of(stored, BLOCK_TWO)["state"] == "in_progress"
 
+    # Extend: more time for the part, not for the case
+    await helper.press(assignment, f"c:extend:{case_id}:{stored['version']}")
+    assert serial in (await helper.reply())["text"]
+    await helper.send("2")
+    await helper.reply()
+    await helper.send("业主外出")
+    assert (await helper.reply())["text"].startswith("延期申请已提交")
+    stored = await world.db.cases.find_one({"_id": case_id})
+    assert stored is not None and stored["extension"] is None
+    assert part_of(stored, BLOCK_TWO)["extension"]["status"] == "pending"
+
     # Done: the part's result with a photo
-    await helper.press(assignment, f"c:done:{case_id}:{stored['version']}")
+    # (the assignment's buttons were last refreshed by the accept: the table still allows Done)
+    edited = next(m for m in await world.sb.client.messages(helper.id)
+                  if m["message_id"] == assignment["message_id"])
+    done = next(b for b in buttons(edited) if b.startswith("c:done:"))
+    await helper.press(assignment, done)
     assert serial in (await helper.reply())["text"]
     await helper.photo(jpeg((30, 160, 60)))
     await helper.reply()

@@ -33,10 +33,11 @@ async def _joint(db: Database, clock: FakeClock, new_case: NewCase,
 
 def test_the_table_has_the_joint_rows() -> None:
     assert workflow.transition("assist").guard == "center"
-    for action in ("part_accept", "part_return", "part_feedback"):
+    for action in ("part_accept", "part_return", "part_feedback", "part_extend"):
         row = workflow.transition(action)
         assert row.guard == "assisting" and row.part_sources and row.target is None
-    assert workflow.PART_ACTIONS == ("part_accept", "part_return", "part_feedback")
+    assert workflow.PART_ACTIONS == ("part_accept", "part_return", "part_feedback", "part_extend")
+    assert workflow.transition("part_decide").guard == "center"
 
 
 async def test_dispatch_with_assisting_units(db: Database, clock: FakeClock,
@@ -78,7 +79,7 @@ async def test_parts_by_role_and_state(db: Database, clock: FakeClock, new_case:
     # the assisting unit cannot take the lead's steps
     with pytest.raises(NotYourCase):
         await lifecycle.accept(db, case_ref=case["_id"], actor=CITY_MGMT, now=clock.now())
-    assert workflow.allowed_actions(CITY_MGMT, case) == ["part_accept", "part_return"]
+    assert workflow.allowed_actions(CITY_MGMT, case) == ["part_accept", "part_return", "part_extend"]
     # state: feedback before accepting is refused (409), then the part's steps in order
     with pytest.raises(TransitionNotAllowed, match="part that is dispatched"):
         await joint.part_feedback(db, case_ref=case["_id"], actor=CITY_MGMT, now=clock.now(),
@@ -137,7 +138,7 @@ async def test_the_case_waits_for_every_part(db: Database, clock: FakeClock,
                                   policy=POLICY, ok=False, note="not clean", parts=["D02"])
     assert case["state"] == "in_progress" and joint.part_of(case, "D02")["state"] == "in_progress"
     assert case["history"][-1]["data"]["parts"] == ["D02"]
-    assert workflow.allowed_actions(CITY_MGMT, case) == ["part_return", "part_feedback"]
+    assert workflow.allowed_actions(CITY_MGMT, case) == ["part_return", "part_feedback", "part_extend"]
 
 
 async def test_a_part_returned_is_not_waited_for(db: Database, clock: FakeClock,
@@ -186,3 +187,46 @@ async def test_one_late_department_is_red_for_itself_only(db: Database, clock: F
                                   policy=POLICY, ok=True)
     # the case as a whole was not on time: one of its units was late
     assert case["closed_on_time"] is False
+
+
+async def test_a_part_asks_for_more_time_and_the_center_decides(db: Database, clock: FakeClock,
+                                                                new_case: NewCase) -> None:
+    case = await _joint(db, clock, new_case, ["D02", "D05"])
+    due = joint.part_of(case, "D02")["due_at"]
+    # role: the lead's extension is not the part's; only the part's unit asks for it
+    with pytest.raises(NotYourCase):
+        await joint.part_request_extension(db, case_ref=case["_id"], actor=ROADS, now=clock.now(),
+                                           policy=POLICY, reason="x", hours=24)
+    with pytest.raises(BadCaseInput, match="exactly one"):
+        await joint.part_request_extension(db, case_ref=case["_id"], actor=CITY_MGMT,
+                                           now=clock.now(), policy=POLICY, reason="x")
+    with pytest.raises(TransitionNotAllowed):  # nothing asked yet
+        await joint.part_decide_extension(db, case_ref=case["_id"], actor=CENTER, now=clock.now(),
+                                          policy=POLICY, unit="D02", approve=True)
+    case = await joint.part_request_extension(db, case_ref=case["_id"], actor=CITY_MGMT,
+                                              now=clock.now(), policy=POLICY,
+                                              reason="the owner is away", hours=48)
+    assert joint.part_of(case, "D02")["extension"]["status"] == "pending"
+    assert "part_extend" not in workflow.allowed_actions(CITY_MGMT, case)  # one at a time
+    assert "part_extend" in workflow.allowed_actions(GREENERY, case)
+    assert "part_decide" in workflow.allowed_actions(CENTER, case)
+    with pytest.raises(TransitionNotAllowed, match="already waiting"):
+        await joint.part_request_extension(db, case_ref=case["_id"], actor=CITY_MGMT,
+                                           now=clock.now(), policy=POLICY, reason="x", hours=1)
+    with pytest.raises(NotYourCase):
+        await joint.part_decide_extension(db, case_ref=case["_id"], actor=CITY_MGMT,
+                                          now=clock.now(), policy=POLICY, unit="D02", approve=True)
+    with pytest.raises(BadCaseInput, match="D02"):  # D05 asked nothing
+        await joint.part_decide_extension(db, case_ref=case["_id"], actor=CENTER, now=clock.now(),
+                                          policy=POLICY, unit="D05", approve=True)
+    with pytest.raises(BadCaseInput, match="reason"):  # a refusal says why
+        await joint.part_decide_extension(db, case_ref=case["_id"], actor=CENTER, now=clock.now(),
+                                          policy=POLICY, unit="D02", approve=False)
+    case = await joint.part_decide_extension(db, case_ref=case["_id"], actor=CENTER,
+                                             now=clock.now(), policy=POLICY, unit="D02",
+                                             approve=True)
+    part = joint.part_of(case, "D02")
+    assert part["due_at"] == due + timedelta(hours=48) and part["extension"]["status"] == "approved"
+    assert joint.part_of(case, "D05")["due_at"] == due and case["deadline"] == due  # theirs alone
+    assert [e["action"] for e in case["history"]][-2:] == ["part_request_extension",
+                                                           "part_decide_extension"]

@@ -37,7 +37,7 @@ async def test_joint_forms_by_role_and_state(make_desk: DeskFactory) -> None:
     assert status == 400 and 'id="problem"' in html
     case = await _joint(desk, center)
     page = await (await chengguan.get(f"/desk/cases/{case['_id']}")).text()
-    assert offered(page) == {"part_accept", "part_return"}
+    assert offered(page) == {"part_accept", "part_return", "part_extend"}
     assert offered(await (await roads.get(f"/desk/cases/{case['_id']}")).text()) == {
         "accept", "return", "extend"}
     # role: the lead and another street's center cannot take a part's step or add units
@@ -48,6 +48,17 @@ async def test_joint_forms_by_role_and_state(make_desk: DeskFactory) -> None:
     status, html = await _post(desk, chengguan, case, "part_feedback", text="done")
     assert status == 409 and 'id="problem"' in html
     assert (await _post(desk, chengguan, case, "part_accept"))[0] == 200
+    # the part's own extension: asked on its unit's page, decided on the center's
+    assert (await _post(desk, roads, case, "part_extend", reason="x", working_days="2"))[0] == 403
+    status, html = await _post(desk, chengguan, case, "part_extend", reason="owner away",
+                               working_days="2")
+    assert status == 200 and "part_extend" not in offered(html)
+    html = await (await center.get(f"/desk/cases/{case['_id']}")).text()
+    assert "part_decide" in offered(html) and "owner away" in html
+    assert (await _post(desk, chengguan, case, "part_decide", unit="D02",
+                        decision="approve"))[0] == 403
+    status, html = await _post(desk, center, case, "part_decide", unit="D02", decision="approve")
+    assert status == 200 and "part_decide" not in offered(html)
     assert (await _post(desk, roads, case, "accept"))[0] == 200
     status, html = await _post(desk, roads, case, "feedback", text="patched")
     assert status == 200 and 'id="joint-waiting"' in html

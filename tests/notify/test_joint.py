@@ -67,7 +67,7 @@ async def test_each_unit_and_the_center_hear_their_part(district: Database, cfg:
     markup = json.loads(markup) if isinstance(markup, str) else markup
     buttons = [b["callback_data"] for row in markup["inline_keyboard"] for b in row]
     parsed = {parse_assignment(b[2:]) for b in buttons}  # type: ignore[index]
-    assert {p[0] for p in parsed if p} == {"accept", "return"}  # its part's, as buttons
+    assert {p[0] for p in parsed if p} == {"accept", "return", "extend"}  # its part's
     leader = [m for m in await _outbox(db, LEADER) if m.get("text")]
     assert len(leader) == 1 and "联勤联动" not in leader[0]["text"]
 
@@ -121,3 +121,26 @@ async def test_a_part_has_its_own_reminder_red_alert_and_escalation(
     stored = await db.cases.find_one({"_id": case["_id"]})
     assert any(e["action"] in ("remind", "escalate") and e["data"]["step"] == f"part-{DEPT}"
                for e in stored["history"])
+
+
+async def test_a_parts_extension_is_told_to_the_center_then_to_the_part(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:
+    db = district
+    opened = await intake(db, policy=POLICY, now=clock.now(), channel="hotline_12345",
+                          kind="complaint", category="group_renting", description="七楼群租",
+                          actor=CENTER, reporter={"phone": "13800138000"}, placement=PLACEMENT)
+    case = await lifecycle.dispatch(db, case_ref=opened.case["_id"], actor=CENTER,
+                                    now=clock.now(), policy=POLICY, unit=BLOCK, assisting=[DEPT])
+    case = await joint.part_request_extension(db, case_ref=case["_id"], actor=POLICE,
+                                              now=clock.now(), policy=POLICY,
+                                              reason="permits at the court", hours=48)
+    await _drain(db, cfg, clock)
+    center = [m["text"] for m in await _outbox(db, STREET_DISPATCHER)]
+    assert any("延期申请" in t and "公安分局" in t and "permits at the court" in t for t in center)
+    case = await joint.part_decide_extension(db, case_ref=case["_id"], actor=CENTER,
+                                             now=clock.now(), policy=POLICY, unit=DEPT,
+                                             approve=True)
+    await _drain(db, cfg, clock)
+    police = [m["text"] for m in await _outbox(db, DEPT_HANDLER)]
+    assert any("延期已批准" in t for t in police)
+    assert not any("延期已批准" in (m.get("text") or "") for m in await _outbox(db, LEADER))

@@ -64,6 +64,8 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/cases/{ref}/part-accept"): STAFF,  # an assisting unit: checked by cases/
     ("POST", "/api/v1/cases/{ref}/part-return"): STAFF,
     ("POST", "/api/v1/cases/{ref}/part-feedback"): STAFF,
+    ("POST", "/api/v1/cases/{ref}/part-extension"): STAFF,
+    ("POST", "/api/v1/cases/{ref}/part-extension/decision"): DISPATCH,
     ("POST", "/api/v1/cases/{ref}/hide"): DISPATCH,
     ("POST", "/api/v1/cases/{ref}/unhide"): DISPATCH,
     ("POST", "/api/v1/cases/{ref}/redact"): DISPATCH,
