@@ -226,6 +226,12 @@ def bucket(value: object, hour: int | None) -> str | None:
 FIELDS = frozenset(Case.model_fields) | {"_id"}
 
 
+def pending_extension(case: Mapping[str, Any]) -> bool:
+    """An extension request waits for the center: the case's, or a joint case's part's."""
+    return (case.get("extension") or {}).get("status") == "pending" or any(
+        (p.get("extension") or {}).get("status") == "pending" for p in case.get("parts") or [])
+
+
 def _queue(case: Mapping[str, Any]) -> str | None:
     """The desk queue the case waits in (one at most: their states do not overlap)."""
     state = case.get("state")
@@ -237,7 +243,7 @@ def _queue(case: Mapping[str, Any]) -> str | None:
         return "suspended"
     if state == "awaiting_verification":
         return "verification"
-    if state in ("dispatched", "in_progress") and (case.get("extension") or {}).get("status") == "pending":
+    if state in ("dispatched", "in_progress") and pending_extension(case):
         return "extensions"
     if state == "closed" and case.get("low_rating"):
         return "low_ratings"

@@ -13,7 +13,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from cases import lists, workflow
 from cases.colour import colour_of, colour_query
-from cases.schema import read_case
+from cases.schema import pending_extension, read_case
 from gridlink.db import Database, Document
 
 # List pages skip the heavy fields.
@@ -36,7 +36,7 @@ class Queue:
 QUEUES: dict[str, Queue] = {q.name: q for q in (
     Queue("new", ("dispatch", "merge"), states=("reported",)),
     Queue("returned", ("dispatch",), states=("returned",)),
-    Queue("extensions", ("decide",), states=workflow.transition("decide").sources,
+    Queue("extensions", ("decide", "part_decide"), states=workflow.transition("decide").sources,
           pending_extension=True),
     Queue("verification", ("verify",), states=workflow.transition("verify").sources),
     Queue("red", ("supervise",), overdue=True),
@@ -54,8 +54,8 @@ def queue_filter(queue: str, now: datetime) -> dict[str, Any]:
     if q.overdue:
         return colour_query("red", now)
     out: dict[str, Any] = {"state": q.states[0] if len(q.states) == 1 else {"$in": list(q.states)}}
-    if q.pending_extension:
-        out["extension.status"] = "pending"
+    if q.pending_extension:  # the case's request or a part's (cases.schema.pending_extension)
+        out["queue"] = "extensions"
     if q.flag:
         out[q.flag] = True
     return out
@@ -68,7 +68,8 @@ def in_queue(queue: str, case: Document, now: datetime) -> bool:
         return colour_of(case, now) == "red"
     if case["state"] not in q.states or (q.flag and case.get(q.flag) is not True):
         return False
-    return not q.pending_extension or (case.get("extension") or {}).get("status") == "pending"
+    # the case's request, or a joint case's part's (cases.joint)
+    return not q.pending_extension or pending_extension(case)
 
 
 def _and(*parts: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,8 @@ async def test_joint_forms_by_role_and_state(make_desk: DeskFactory) -> None:
     assert status == 200 and "part_extend" not in offered(html)
     html = await (await center.get(f"/desk/cases/{case['_id']}")).text()
     assert "part_decide" in offered(html) and "owner away" in html
+    queue = await (await center.get("/desk/queues/extensions")).text()
+    assert case["serial"] in queue and "part_decide" in offered(queue)
     assert (await _post(desk, chengguan, case, "part_decide", unit="D02",
                         decision="approve"))[0] == 403
     status, html = await _post(desk, center, case, "part_decide", unit="D02", decision="approve")
