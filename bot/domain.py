@@ -12,7 +12,7 @@ from typing import Any
 from bot import repository as repo
 from cases import joint, lifecycle, lists, visibility, workflow
 from cases import repository as cases_repo
-from cases.colour import colour_of
+from cases.colour import unit_colour
 from cases.errors import (
     CaseNotFound,
     CategoryNotFound,
@@ -334,7 +334,8 @@ async def open_cases_for(db: Database, *, unit: str, now: datetime) -> list[tupl
     """The unit's open assignments (the 50 waiting longest), most urgent first, with their colour."""
     cases = await lists.assigned_open(db, unit=unit, limit=50)
     rank = {"red": 0, "yellow": 1, "blue": 2, "green": 3}
-    rows: list[tuple[Document, str]] = [(c, colour_of(c, now)) for c in cases]
+    # each on the unit's own clock (a joint case's assisting unit: its part's)
+    rows: list[tuple[Document, str]] = [(c, unit_colour(c, unit, now)) for c in cases]
     rows.sort(key=lambda r: (rank[r[1]], r[0].get("due_at") or now))
     return rows
 

@@ -42,6 +42,11 @@ async def test_the_assisting_unit_handles_its_part_in_chat(world: BotWorld) -> N
     assert stored is not None and stored["state"] == "dispatched"
     assert part_of(stored, BLOCK_TWO)["state"] == "in_progress"
 
+    # /mine lists it for the helper too, on its part's clock, with its part's buttons
+    await helper.send("/mine")
+    _, mine = await helper.replies(2)
+    assert serial in mine["text"] and any(b.startswith("c:done:") for b in buttons(mine))
+
     # Extend: more time for the part, not for the case
     await helper.press(assignment, f"c:extend:{case_id}:{stored['version']}")
     assert serial in (await helper.reply())["text"]
