@@ -82,6 +82,10 @@ async def new_parts(db: Database, case: Mapping[str, Any], *, units: object, lea
                     now: datetime, policy: CasePolicy,
                     deadline: datetime | None = None) -> list[Document]:
     """Fresh parts for these units: the category's time limit from now (or `deadline`)."""
+    if lead and any(p.get("unit") == lead and p.get("state") in OPEN_PART_STATES
+                    for p in case.get("parts") or []):
+        raise BadCaseInput(f"{lead} assists this case already; it cannot also lead it",
+                           field="unit")
     codes = _units(units, lead=lead)
     if not codes:
         return []

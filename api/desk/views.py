@@ -643,7 +643,8 @@ async def _perform(request: web.Request, session: Session, action: str, case: di
                                ok=form.get("outcome") == "pass",
                                note=forms.text(form, "note", limit=1000),
                                callback=forms.text(form, "callback", limit=1000),
-                               parts=form.getall("parts", []) or None if case.get("parts") else None,
+                               # the parts ticked (all are, until the dispatcher unticks some)
+                               parts=form.getall("parts", []) if case.get("parts") else None,
                                expected_version=version)
     elif action == "supervise":
         await lifecycle.supervise(db, case_ref=ref, actor=who, now=now,

@@ -230,3 +230,16 @@ async def test_a_part_asks_for_more_time_and_the_center_decides(db: Database, cl
     assert joint.part_of(case, "D05")["due_at"] == due and case["deadline"] == due  # theirs alone
     assert [e["action"] for e in case["history"]][-2:] == ["part_request_extension",
                                                            "part_decide_extension"]
+
+
+async def test_an_assisting_unit_cannot_also_lead(db: Database, clock: FakeClock,
+                                                  new_case: NewCase) -> None:
+    case = await _joint(db, clock, new_case)
+    case = await lifecycle.return_case(db, case_ref=case["_id"], actor=ROADS, now=clock.now(),
+                                       policy=POLICY, reason="not roads")
+    with pytest.raises(BadCaseInput, match="assists this case"):
+        await lifecycle.dispatch(db, case_ref=case["_id"], actor=CENTER, now=clock.now(),
+                                 policy=POLICY, unit="D02")
+    case = await lifecycle.dispatch(db, case_ref=case["_id"], actor=CENTER, now=clock.now(),
+                                    policy=POLICY, unit="D05")
+    assert case["assignee"]["unit"] == "D05" and [p["unit"] for p in case["parts"]] == ["D02"]
