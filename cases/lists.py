@@ -21,8 +21,8 @@ another writer removed first counts nothing), so a desk page reads one document 
 counts at any number of cases. Pages read one page of keys, then the cases by `_id`. The keys
 follow every write of the case (intake, `lifecycle._commit`, migrations); red ones are added
 when time passes a deadline by `sweep_red`, which reads only the cases due in the hours since
-its last sweep (`due_hour`, indexed) and those due earlier in the current hour, and is run by
-the pages that show red. A red key also holds `b: "r:<unit>|<creation hour>"` (indexed), so a
+its last sweep (`due_hour`, indexed) and, at most once a minute, those due earlier in the
+current hour, and is run by the pages that show red. A red key also holds `b: "r:<unit>|<creation hour>"` (indexed), so a
 list of red cases newest first walks back the creation hours of red cases only.
 """
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
@@ -50,6 +50,7 @@ COUNT_CAP = 100  # a count of this many shows as "99+": reading more would grow 
 SWEEP = "desk:red_swept_hour"
 AUTO_STATES = ("dispatched", "in_progress")  # an automatic assignment the center may take back
 IN_CHUNK = 400
+SWEEP_NOW_EVERY_S = 60
 FIRST_SWEEP_HOURS = 48  # the server pushes `$in` lists of up to 500 values down to the index
 LISTS_VERSION = 2  # the keys' shape (2: counted per unit, red keys bucketed by creation hour)
 COUNTS = "keys:"  # + unit: the counters document of a unit's lists
@@ -285,6 +286,11 @@ async def sweep_red(db: Database, *, now: datetime) -> int:
             red = [c for c in found if c.get("state") in OPEN_STATES]
             added += await _insert_keys(db, [d for c in red for d in key_docs(c, now)])
         await set_counter(db, SWEEP, {"hour": current - 1})
-    due = await due_now(db, now=now)
-    added += await _insert_keys(db, [d for c in due for d in key_docs(c, now) if d["k"].startswith("r:")])
+    # The current hour's cases are read at most once a minute: every desk page sweeps, and at
+    # a district's year an hour's deadlines are hundreds of cases (the lists lag by a minute).
+    at = mark.get("now_at") if mark else None
+    if at is None or not now - timedelta(seconds=SWEEP_NOW_EVERY_S) < at <= now:
+        due = await due_now(db, now=now)
+        added += await _insert_keys(db, [d for c in due for d in key_docs(c, now) if d["k"].startswith("r:")])
+        await set_counter(db, SWEEP, {"now_at": now})
     return added
