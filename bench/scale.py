@@ -137,15 +137,18 @@ async def main(sizes: list[int], rounds: int, data_dir: Path | None = None, reus
                     sample = await load(loader[settings.mongodb_db], n, now)
                     print(f"loaded {n:,} cases in {sample['load_s']:.0f} s", flush=True)
                     unit = sample["red"]["assignee"]["unit"]
-                    await service.create_account(db, username="center", password=PASSWORD,
-                                                 role="dispatcher", unit="310101", name="bench",
-                                                 district="310101", now=now)
-                    await service.create_account(db, username="handler", password=PASSWORD,
-                                                 role="department" if unit.startswith("D") else "leader",
-                                                 unit=unit, name="bench", district="310101", now=now)
                     await db.counters.replace_one({"_id": LOADED}, {"version": version(), "sample": sample},
                                                   upsert=True)
                 await ensure_indexes(db)
+                # This run's own accounts (a reused database keeps earlier runs' sessions and
+                # sign-ins, at the same fake time).
+                run = f"{int(time.time() * 100)}"
+                await service.create_account(db, username=f"center{run}", password=PASSWORD,
+                                             role="dispatcher", unit="310101", name="bench",
+                                             district="310101", now=now)
+                await service.create_account(db, username=f"handler{run}", password=PASSWORD,
+                                             role="department" if unit.startswith("D") else "leader",
+                                             unit=unit, name="bench", district="310101", now=now)
                 # What the desk's lists hold at this size (a queue page renders up to 50 rows).
                 held = await lists.counts(db, unit="310101")
                 held["new"] = await lists.waiting_count(db, queue="new", unit="310101")
@@ -162,7 +165,9 @@ async def main(sizes: list[int], rounds: int, data_dir: Path | None = None, reus
                 for c, who in ((http, "center"), (handler, "handler")):
                     page = await (await c.get("/desk/signin")).text()
                     csrf = re.search(r'name="csrf" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
-                    await c.post("/desk/signin", data={"csrf": csrf, "username": who, "password": PASSWORD})
+                    signed = await c.post("/desk/signin", data={"csrf": csrf, "username": f"{who}{run}",
+                                                                 "password": PASSWORD})
+                    assert signed.status == 200 and "/signin" not in signed.url.path, (who, signed.url)
                 sample["handler"], sample["settings"] = handler, settings
                 # Chat users: one bound to the case's unit (/mine), one to the district (/status).
                 ptb = web.app[PTB_APP]
