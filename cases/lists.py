@@ -54,6 +54,7 @@ SWEEP_NOW_EVERY_S = 60
 FIRST_SWEEP_HOURS = 48  # the server pushes `$in` lists of up to 500 values down to the index
 LISTS_VERSION = 2  # the keys' shape (2: counted per unit, red keys bucketed by creation hour)
 COUNTS = "keys:"  # + unit: the counters document of a unit's lists
+UNCOUNTED = ("d:",)  # a joint case's part due in an hour (`d:<hour>`): read by the sweep, not shown
 COUNTED = "keys:counted"  # the counts were built from the keys (databases keyed before them)
 
 
@@ -123,7 +124,7 @@ async def _bump(db: Database, deltas: Mapping[str, int]) -> None:
     """`$inc` the counts of these keys by these numbers, one write per unit."""
     by_doc: dict[str, dict[str, int]] = {}
     for key, n in deltas.items():
-        if n:
+        if n and not key.startswith(UNCOUNTED):
             doc, field = _counter_of(key)
             by_doc.setdefault(doc, {})[field] = by_doc.get(doc, {}).get(field, 0) + n
     await asyncio.gather(*(_inc(db, doc, inc) for doc, inc in by_doc.items()))
@@ -214,6 +215,8 @@ async def rebuild_counts(db: Database) -> None:
     found = Counter([d["k"] async for d in db.case_keys.find({}, {"k": 1})])
     by_doc: dict[str, dict[str, int]] = {}
     for key, n in found.items():
+        if key.startswith(UNCOUNTED):
+            continue
         doc, field = _counter_of(key)
         by_doc.setdefault(doc, {})[field] = n
     async for old in db.counters.find({"_id": {"$regex": f"^{COUNTS}"}}, {"_id": 1}):

@@ -38,7 +38,8 @@ async def _stored_counts(db: Database) -> Counter[str]:
 
 
 async def _membership(db: Database) -> Counter[str]:
-    return Counter([d["k"] async for d in db.case_keys.find({}, {"k": 1})])
+    return Counter([d["k"] async for d in db.case_keys.find({}, {"k": 1})
+                    if not d["k"].startswith(lists.UNCOUNTED)])
 
 
 async def _made(client: Client, tokens: Tokens, clock: FakeClock) -> list[dict[str, Any]]:
