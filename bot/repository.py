@@ -13,6 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -296,24 +297,21 @@ async def chosen_language(db: Database, *, user_id: int) -> str | None:
 # A reporter's latest categories, one small document per user (`recent_categories`, keyed by
 # the user as a string): looking them up among the cases by `reporter.user_id` and sorting read
 # every case on FerretDB (no index there, and sorts are never pushed down), at every location
-# a coordinator sent (bench/autodispatch.py, issue 22).
-RECENT_KEPT = 8
+# a coordinator sent (bench/autodispatch.py, issue 22). Each category used holds an ObjectId
+# made when it was used (its time and a per-process counter order them): one write, no read.
 
 
 async def recent_categories(db: Database, *, user_id: int, limit: int) -> list[str]:
     """The categories of this user's latest reports, most recent first (distinct)."""
     doc = await db.recent_categories.find_one({"_id": _chat_key(user_id)})
-    return [str(c) for c in (doc or {}).get("categories", [])][:limit]
+    used: dict[str, Any] = (doc or {}).get("used") or {}
+    return sorted(used, key=lambda c: used[c], reverse=True)[:limit]
 
 
 async def remember_category(db: Database, *, user_id: int, category: str) -> None:
-    """Put `category` first among the user's recent ones (two reports at once: one may be lost,
-    which only reorders buttons)."""
-    key = _chat_key(user_id)
-    doc = await db.recent_categories.find_one({"_id": key})
-    kept = [c for c in (doc or {}).get("categories", []) if c != category]
-    new = {"_id": key, "categories": [category, *kept][:RECENT_KEPT]}
+    """Put `category` first among the user's recent ones."""
+    key, change = _chat_key(user_id), {"$set": {f"used.{category}": ObjectId()}}
     try:
-        await db.recent_categories.replace_one({"_id": key}, new, upsert=True)
+        await db.recent_categories.update_one({"_id": key}, change, upsert=True)
     except DuplicateKeyError:  # two first upserts race on FerretDB: the other one created it
-        await db.recent_categories.replace_one({"_id": key}, new)
+        await db.recent_categories.update_one({"_id": key}, change)
