@@ -1,11 +1,15 @@
-"""The chat catalog: every text the bot and notify send, in zh-CN and en, and the one
-language negotiator (`negotiate`) every surface uses (chat, desk, pages, Open311).
+"""The one translation system: `Domain` (a catalog of texts in every locale, looked up and
+formatted one way), the chat's domain (`CHAT`: every text the bot and notify send) and the one
+language negotiator (`negotiate`) every surface uses (chat, desk, pages, Open311). The web
+pages' domain is `api.desk.i18n.WEB`, built with the same class.
 
 Shared by `bot/` and `notify/` (notify does not import the bot), so it imports no telegram.
-A structured catalog rather than gettext: two languages, keys checked for parity by a test.
+Structured catalogs rather than gettext: two languages, keys checked for parity by tests.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 LOCALES = ("zh-CN", "en")
 FALLBACK = "zh-CN"
@@ -432,6 +436,37 @@ EN: dict[str, str] = {
 
 CATALOG: dict[str, dict[str, str]] = {"zh-CN": ZH, "en": EN}
 
+
+class Domain:
+    """A catalog of texts by locale (like a gettext domain). A key missing or empty in the asked
+    locale falls back to the fallback locale's text, then to any other: never to the key."""
+
+    def __init__(self, by_locale: Mapping[str, Mapping[str, str]]) -> None:
+        self.by_locale = by_locale  # held, not copied: later `update` blocks of a catalog count
+
+    @classmethod
+    def of_pairs(cls, pairs: Mapping[str, tuple[str, str]]) -> Domain:
+        """A domain from `key: (zh-CN, en)` pairs, the form translators edit side by side."""
+        return cls({"zh-CN": {k: zh for k, (zh, _) in pairs.items()},
+                    "en": {k: en for k, (_, en) in pairs.items()}})
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in texts for texts in self.by_locale.values())
+
+    def t(self, key: str, locale: str | None = None, /, **kw: object) -> str:
+        """The text for `key` in `locale` (the fallback when unknown), formatted with `kw`."""
+        texts = self.by_locale.get(locale or FALLBACK) or self.by_locale[FALLBACK]
+        template = texts.get(key) or self.by_locale[FALLBACK].get(key)
+        if not template:
+            found = [c[key] for c in self.by_locale.values() if c.get(key)]
+            if not found:
+                raise KeyError(key)
+            template = found[0]
+        return template.format(**kw) if kw else template
+
+
+CHAT = Domain(CATALOG)
+
 # ---- issue 18: provisional deadlines, step reminders and escalations, the calendar warning
 ZH.update({
     "notify.provisional": "（暂定：{year}年节假日安排尚未公布）",
@@ -533,13 +568,8 @@ def has(key: str) -> bool:
 
 
 def t(key: str, locale: str | None = None, /, **kw: object) -> str:
-    """The text for `key` in `locale` (zh-CN when unknown), formatted with `kw`."""
-    catalog = CATALOG.get(locale or FALLBACK, CATALOG[FALLBACK])
-    template = catalog.get(key)
-    if template is None:
-        # A missing key is a bug, but the user still gets the other language's text.
-        template = CATALOG[FALLBACK][key]
-    return template.format(**kw) if kw else template
+    """A chat text: `CHAT.t`."""
+    return CHAT.t(key, locale, **kw)
 
 # ---- issue 22: the center's toolset (not accepted / void, suspend, direct answer)
 ZH.update({

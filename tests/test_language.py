@@ -136,3 +136,19 @@ async def test_hotspots_json_and_png_follow_the_header(client: Any, db: Any, clo
         assert res.status == 200
         pngs.add(await res.read())
     assert len(pngs) == 2  # bar names and title drawn in each language
+
+
+def test_one_translation_system_for_chat_and_pages() -> None:
+    """The chat's and the web pages' catalogs are two domains of one system: the same lookup,
+    the same fallback (the other language's text, never the key) for every surface."""
+    from api.desk import i18n as web
+    from gridlink import i18n
+
+    assert isinstance(web.WEB, i18n.Domain) and isinstance(i18n.CHAT, i18n.Domain)
+    assert web.t("nav.board", "en") == web.WEB.t("nav.board", "en") != web.WEB.t("nav.board", "zh-CN")
+    assert i18n.t("role.leader", "en") == "block leader" and i18n.t("role.leader", "zh-CN") == "责任块负责人"
+    only_zh = i18n.Domain.of_pairs({"x.only_zh": ("只有中文 {n}", "")})
+    assert only_zh.t("x.only_zh", "en", n=1) == "只有中文 1"
+    assert only_zh.t("x.only_zh", "fr", n=2) == "只有中文 2"  # an unknown locale: the fallback
+    with pytest.raises(KeyError):
+        only_zh.t("x.missing", "en")

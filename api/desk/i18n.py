@@ -1,4 +1,5 @@
-"""The desk's texts in Simplified Chinese and English, and how a request's language is chosen.
+"""The web pages' texts (desk, public pages, exports, API errors) in Simplified Chinese and English:
+the `WEB` domain of the one translation system (`gridlink.i18n.Domain`).
 
 Every user-facing word of the desk is here (templates call `t(key, **kw)`), so a translator
 edits one file. A key missing in one language falls back to the other, never to the key.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-LOCALES = ("zh-CN", "en")
+from gridlink.i18n import LOCALES as LOCALES
+from gridlink.i18n import Domain
+
 LOCALE_COOKIE = "gl_desk_locale"
 
 # key: (zh-CN, en)
@@ -790,7 +793,9 @@ CATALOG.update({
 
 
 
+WEB = Domain.of_pairs(CATALOG)
+
+
 def t(key: str, locale: str, **kw: Any) -> str:
-    zh, en = CATALOG[key]
-    text = (en or zh) if locale == "en" else (zh or en)
-    return text.format(**kw) if kw else text
+    """A web page's text: `WEB.t` (the one translation system, `gridlink.i18n.Domain`)."""
+    return WEB.t(key, locale, **kw)
