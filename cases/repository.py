@@ -498,6 +498,7 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
     started = time.perf_counter()
     out: list[Document] = []
     span, hour = WALK_FIRST_HOURS, top
+    newest = 0  # the newest creation hour with a match on the page
     while hour >= bottom and len(out) < limit:
         if hour != top and time.perf_counter() - started > budget_s:
             return [read_case(d, omit=LIST_OMIT) for d in sorted(out, key=_order, reverse=True)], hour
@@ -508,13 +509,19 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
             found = [d async for d in db.cases.find({"_id": {"$in": ids}, "$and": [flt]}, _LIST_READ)] if ids else []
         else:
             found = [d async for d in db.cases.find({field: {"$in": keys}, "$and": [flt]}, _LIST_READ)]
-        out += [d for d in found if after is None or _order(d) < after]
+        kept = [d for d in found if after is None or _order(d) < after]
+        out += kept
+        newest = max([newest, *(int(d.get("created_hour") or hour_of(d["created_at"]) or 0) for d in kept)])
         hour -= len(hours)
-        # The next round reads about the hours the rest of the page needs at the density seen
-        # (every case read is decoded by the server: overshooting a page costs as much as it).
-        grow = span * 4 if len(found) < limit // 4 else span * 2
-        need = -(-(limit - len(out)) * 5 * len(hours) // (4 * len(found))) if found else grow
-        span = max(1, min(grow, need, most))
+        if not out:  # nothing yet: an empty round costs a round trip (~1-2 ms), so grow fast
+            span = min(span * 4, most)
+            continue
+        # The next round reads the hours the rest of the page needs at the density seen since
+        # the newest hour with a match (the empty hours above it are not the density), at most
+        # twice the last span: each case read costs the server ~1 ms to decode, projected or
+        # not, and a round trip ~2 ms (bench/RESULTS.md, issue 19's third run).
+        need = -(-(limit - len(out)) * (newest - hour) // len(out))
+        span = max(1, min(span * 2, need, most))
     out.sort(key=_order, reverse=True)
     return [read_case(d, omit=LIST_OMIT) for d in out[:limit]], None
 
