@@ -4,6 +4,7 @@ deadline and colour, and one late department is red for itself only (its unit pa
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -66,6 +67,9 @@ async def test_joint_forms_by_role_and_state(make_desk: DeskFactory) -> None:
     assert status == 200 and 'id="joint-waiting"' in html
     center_page = await (await center.get(f"/desk/cases/{case['_id']}")).text()
     assert "verify" not in offered(center_page) and 'id="joint-waiting"' in center_page
+    # waiting for the assisting unit, named in the reader's language (the accounts read English)
+    assert re.search(r'id="joint-waiting">[^<]*City Management and Law Enforcement Bureau', center_page)
+    assert "城管执法局" not in center_page
     status, html = await _post(desk, chengguan, case, "part_feedback", text="stall moved")
     assert status == 200
     # verification sees each feedback, and offers to send the parts back with the lead
