@@ -221,9 +221,12 @@ async def _const(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-async def process_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worker: str) -> int:
-    """Claim up to `cfg.batch` events, queue their messages, re-shape their cases' schedules."""
-    events = await repo.claim_events(db, now=now, lease=cfg.lease, worker=worker, limit=cfg.batch)
+async def process_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worker: str,
+                        case_ids: list[str] | None = None) -> int:
+    """Claim up to `cfg.batch` events (of `case_ids` only, when given), queue their messages,
+    re-shape their cases' schedules."""
+    events = await repo.claim_events(db, now=now, lease=cfg.lease, worker=worker, limit=cfg.batch,
+                                     case_ids=case_ids)
     if not events:
         return 0
     batch = _Batch(db, cfg, now)
@@ -240,11 +243,16 @@ async def process_batch(db: Database, cfg: NotifyConfig, *, now: datetime, worke
     # (three round trips an event less: the notifier keeps up with a busy intake)
     planner = schedule.Planner(db, cfg)
     new_jobs: list[Document] = []
+    dispatched: list[str] = []
     for case in cases.values():
         await schedule.sync_case(db, cfg, batch.directory, case, now=now, jobs=jobs[case["_id"]],
-                                 planner=planner, new_jobs=new_jobs)
+                                 planner=planner, new_jobs=new_jobs, dispatched=dispatched)
     await repo.insert_jobs(db, jobs=new_jobs)  # one insert for the batch's new jobs
     await repo.finish_events(db, events=events, now=now)
+    if dispatched:
+        # a rule's assignment goes out now, not after the next batch's backlog (issue 22: a
+        # coordinator's report reaches the leader within seconds under load)
+        return len(events) + await process_batch(db, cfg, now=now, worker=worker, case_ids=dispatched)
     return len(events)
 
 

@@ -121,10 +121,14 @@ async def prune_claims(db: Database, *, before: datetime) -> int:
 
 
 async def claim_events(db: Database, *, now: datetime, lease: timedelta, worker: str,
-                       limit: int) -> list[Document]:
-    """Claim up to `limit` events not yet processed; the claim's lease lets another worker take
-    over the events of a worker that died. Only a takeover writes to the event itself."""
-    won, gens = await _claim_some(db.events, query={"notify_state": "new"}, gen_field="notify_gen",
+                       limit: int, case_ids: Sequence[str] | None = None) -> list[Document]:
+    """Claim up to `limit` events not yet processed (of `case_ids` only, when given); the
+    claim's lease lets another worker take over the events of a worker that died. Only a
+    takeover writes to the event itself."""
+    query: dict[str, Any] = {"notify_state": "new"}
+    if case_ids is not None:
+        query["case_id"] = {"$in": list(case_ids)}
+    won, gens = await _claim_some(db.events, query=query, gen_field="notify_gen",
                                   sort=[("at", ASCENDING), ("_id", ASCENDING)], prefix="ev",
                                   worker=worker, now=now, lease=lease, limit=limit)
     if not won:

@@ -225,7 +225,8 @@ def plan(case: Document, *, levels_above: list[str], cfg: NotifyConfig, now: dat
 async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case: Document, *,
                     now: datetime, jobs: list[Document],
                     planner: Planner | None = None,
-                    new_jobs: list[Document] | None = None) -> list[JobSpec]:
+                    new_jobs: list[Document] | None = None,
+                    dispatched: list[str] | None = None) -> list[JobSpec]:
     """Make the case's jobs match the case as read: add, move, keep or cancel.
 
     `jobs` are the case's jobs as read (repo.jobs_by_case, for a whole batch of cases); only
@@ -236,8 +237,11 @@ async def sync_case(db: Database, cfg: NotifyConfig, directory: Directory, case:
     if case.get("state") == "reported":
         # The dispatch step's first move: a category's rule may dispatch a new case at once
         # (the assignment's event then goes out like any other); else the center's step runs.
-        case = await autodispatch.dispatch_new(db, case=case, now=now, policy=case_policy(cfg)) \
-            or case
+        by_rule = await autodispatch.dispatch_new(db, case=case, now=now, policy=case_policy(cfg))
+        if by_rule is not None:
+            case = by_rule
+            if dispatched is not None:
+                dispatched.append(case["_id"])
     specs = await planner.plan(case, directory, now=now)
     version = int(case.get("version") or 0)
     existing = {j["_id"]: j for j in jobs}
