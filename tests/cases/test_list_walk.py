@@ -1,0 +1,82 @@
+"""A list's walk over creation hours reads about the cases its page shows (issue 19): each case
+read costs the server ~1 ms to decode, an empty round ~1-2 ms, so a page after empty hours must
+not size its rounds by a density that counts those empty hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pymongo import AsyncMongoClient, monitoring
+
+from cases import repository as repo
+from cases.schema import complete, hour_of
+from gridlink.db import Database
+from gridlink.settings import Settings
+
+NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
+HOURS = 30  # with cases: from 3 hours before NOW back (the newest hours have none)
+PER_HOUR = 5  # in_progress cases an hour, and as many closed ones
+
+
+class CasesRead(monitoring.CommandListener):
+    """The documents `find` and `getMore` on `cases` return."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._ids: set[int] = set()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        if event.command.get(name) == "cases" or (name == "getMore" and event.command.get("collection") == "cases"):
+            self._ids.add(event.request_id)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.request_id in self._ids:
+            cursor = event.reply.get("cursor") or {}
+            self.n += len(cursor.get("firstBatch", cursor.get("nextBatch", [])))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def _load(db: Database) -> list[tuple[datetime, str]]:
+    docs = []
+    for h in range(HOURS):
+        start = NOW.replace(minute=0) - timedelta(hours=3 + h)
+        for i in range(2 * PER_HOUR):
+            docs.append(complete({
+                "_id": f"c{h:02d}{i:02d}", "serial": f"A{h:02d}{i:02d}", "intake_key": f"k{h:02d}{i:02d}",
+                "district": "310101",
+                "channel": "web_portal", "kind": "complaint", "category": "other",
+                "state": "in_progress" if i % 2 else "closed",
+                "created_at": start + timedelta(minutes=5 * i)}))
+    await db.cases.insert_many(docs)
+    oldest = min(hour_of(d["created_at"]) or 0 for d in docs)
+    await db.counters.insert_one({"_id": repo.OLDEST_HOUR, "hour": oldest})
+    return sorted(((d["created_at"], d["_id"]) for d in docs if d["state"] == "in_progress"), reverse=True)
+
+
+async def test_a_page_after_empty_hours_reads_about_its_rows_in_order(
+        db: Database, settings: Settings, mongo_uri: str) -> None:
+    expected = await _load(db)
+    read = CasesRead()
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        mongo_uri, event_listeners=[read], tz_aware=True)
+    counted = client[settings.mongodb_db]
+    query = {"state": {"$in": ["in_progress"]}}
+    try:
+        page = await repo.find_cases(counted, query=query, limit=20, now=NOW)
+        assert [(d["created_at"], d["_id"]) for d in page] == expected[:20]
+        # The page's 20 rows and at most one hour's worth more (before: 45, a round of 8 hours
+        # sized by a density that counted the 4 empty hours above the newest case).
+        assert read.n <= 20 + PER_HOUR
+        # The cursor goes on where the page stopped, in the same order, to the last case.
+        seen = [(d["created_at"], d["_id"]) for d in page]
+        while True:
+            more = await repo.find_cases(counted, query=query, limit=20, before_id=seen[-1][1], now=NOW)
+            if not more:
+                break
+            seen += [(d["created_at"], d["_id"]) for d in more]
+        assert seen == expected
+    finally:
+        await client.close()
