@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import actor_of, require
 from api.errors import parse, read_json
 from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
-from cases import autodispatch, joint, lifecycle, lists, visibility, workflow
+from cases import autodispatch, joint, lifecycle, lists, refusals, visibility, workflow
 from cases import intake as case_intake
 from cases import repository as repo
 from cases.categories import parse_category
@@ -157,8 +157,9 @@ class NoteBody(VersionedBody):
 class RefusalBody(VersionedBody):
     model_config = _example({"reason_code": "not_in_jurisdiction",
                              "note": "a Pudong address: told the caller to ring Pudong's 12345"})
-    reason_code: Literal[tuple(REFUSAL_REASONS)] = Field(  # type: ignore[valid-type]
-        description="why: " + ", ".join(REFUSAL_REASONS))
+    reason_code: str = Field(min_length=1, max_length=60, description=(
+        "why: an active code of GET /api/v1/refusal-reasons (admins keep the list; seeded "
+        "with " + ", ".join(REFUSAL_REASONS) + ")"))
     note: str | None = Field(None, max_length=1000, description="staff-only")
 
 
@@ -605,6 +606,39 @@ async def put_category(request: web.Request) -> web.Response:
                                                      "code": doc["_id"]})})
 
 
+# ---------------------------------------------------------------- refusal reasons (issue 22)
+
+
+class RefusalReasonBody(_Body):
+    """A reason's words and whether it is offered; its code (from the path) never changes."""
+
+    model_config = _example({"zh": "属于物业服务合同纠纷", "en": "it is a dispute under a "
+                             "property-management contract", "active": True})
+    zh: str = Field(min_length=1, max_length=60)
+    en: str = Field(min_length=1, max_length=120)
+    active: bool = True
+
+
+def _reason_json(doc: Document) -> dict[str, Any]:
+    return jsonable({"code": doc["_id"], "zh": doc.get("zh"), "en": doc.get("en"),
+                     "active": doc.get("active", True)})
+
+
+async def list_refusal_reasons(request: web.Request) -> web.Response:
+    await require(request)
+    docs = await refusals.list_reasons(request.app[DB])
+    return web.json_response({"reasons": [_reason_json(d) for d in docs]})
+
+
+async def put_refusal_reason(request: web.Request) -> web.Response:
+    who = await require(request, "admin")
+    body = await parse(request, RefusalReasonBody)
+    reason = refusals.parse_reason({**body.model_dump(), "code": request.match_info["code"]})
+    doc = await refusals.put_reason(request.app[DB], reason=reason, now=_now(request),
+                                    by=who.name or who.token_id)
+    return web.json_response({"reason": _reason_json(doc)})
+
+
 # ---------------------------------------------------------------- calendar
 
 
@@ -666,6 +700,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/public/cases/{{serial}}", public_case)
     r.add_get(f"{PREFIX}/categories", list_categories)
     r.add_put(f"{PREFIX}/categories/{{code}}", put_category)
+    r.add_get(f"{PREFIX}/refusal-reasons", list_refusal_reasons)
+    r.add_put(f"{PREFIX}/refusal-reasons/{{code}}", put_refusal_reason)
     r.add_get(f"{PREFIX}/calendar", list_calendar)
     r.add_get(f"{PREFIX}/calendar/{{year}}", get_calendar_year)
     r.add_put(f"{PREFIX}/calendar/{{year}}", put_calendar_year)

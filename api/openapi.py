@@ -306,7 +306,8 @@ CATEGORY_EXAMPLE = {"name_zh": "人行道破损", "name_en": "Broken pavement", 
 def request_models() -> list[type[BaseModel]]:
     """Every model a handler validates a JSON body with, as this document shows it."""
     return [case_api.IntakeBody, *(r.model for r in case_api.TRANSITION_ROUTES),
-            case_api.CalendarYearBody, Category, portal_api.RatingBody, telegram_api.InviteBody]
+            case_api.CalendarYearBody, Category, portal_api.RatingBody, telegram_api.InviteBody,
+            case_api.RefusalReasonBody]
 
 
 @functools.cache
@@ -373,6 +374,15 @@ def _staff(paths: dict[str, dict[str, Any]]) -> None:
     op(paths, "put", f"{v1}/categories/{{code}}", summary="Create or change a category (admin)",
        tags=["categories"], ok=obj({"category": ref("Category")}), security=BEARER,
        params=[p("code")], body=model_body(Category))
+    reason = obj({"code": STR, "zh": STR, "en": STR, "active": {"type": "boolean"}})
+    op(paths, "get", f"{v1}/refusal-reasons",
+       summary="Why a report may be refused or a case voided (active and retired)",
+       tags=["categories"], ok=obj({"reasons": {"type": "array", "items": reason}}),
+       security=BEARER)
+    op(paths, "put", f"{v1}/refusal-reasons/{{code}}",
+       summary="Add a refusal reason, change its words, or retire it (admin; codes stay)",
+       tags=["categories"], ok=obj({"reason": reason}), security=BEARER,
+       params=[p("code")], body=model_body(case_api.RefusalReasonBody))
     year = p("year", {"type": "integer", "minimum": 2000, "maximum": 2100})
     op(paths, "get", f"{v1}/calendar", summary="Years the working-day calendar covers",
        tags=["calendar"], ok=obj({"years": {"type": "array", "items": obj({"year": INT})}}),

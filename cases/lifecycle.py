@@ -23,13 +23,13 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from cases import lists
+from cases import lists, refusals
 from cases import photos as case_photos
 from cases import repository as repo
 from cases.calendar import check_year, deadline_for, warn_time, years_needed
 from cases.changelog import derived, spot_fields
 from cases.errors import BadCaseInput, StaleCase, TransitionNotAllowed
-from cases.model import FINAL_STATES, RATINGS, REFUSAL_REASONS, SYSTEM, Actor, CasePolicy
+from cases.model import FINAL_STATES, RATINGS, SYSTEM, Actor, CasePolicy
 from cases.routing import kind_of_unit
 from cases.schema import check_set
 from cases.schema import derived as list_fields
@@ -763,17 +763,16 @@ async def refuse(db: Database, *, case_ref: str, actor: ActorLike, now: datetime
                  reason_code: str, note: str | None = None,
                  expected_version: int | None = None) -> Document:
     """不予立案 (`refuse`, before dispatch) or 作废 (`void`, later): the case ends unhandled with
-    a reason from `REFUSAL_REASONS`; the reporter is told its words, the note stays staff-only."""
+    an active reason of the admin-kept list (cases.refusals), its words stored on the case;
+    the reporter is told its words, the note stays staff-only."""
     if action not in ("refuse", "void"):
         raise BadCaseInput("action must be refuse or void", field="action")
     who = Actor.of(actor)
     case = await _load(db, case_ref, expected_version)
     check(who, case, action)
-    if reason_code not in REFUSAL_REASONS:
-        raise BadCaseInput(f"reason_code must be one of {', '.join(REFUSAL_REASONS)}",
-                           field="reason_code")
+    reason = await refusals.active_reason(db, code=str(reason_code))
     words = clean_text(note, "note", required=False, limit=1000)
-    zh, en = REFUSAL_REASONS[reason_code]
+    zh, en = reason["zh"], reason["en"]
     refusal = {"code": reason_code, "label_zh": zh, "label_en": en, "note": words, "at": now,
                "by": who.to_dict(), "from": case["state"]}
     to = "refused" if action == "refuse" else "voided"

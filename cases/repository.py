@@ -19,7 +19,7 @@ from cachetools import TTLCache
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
-from cases import lists, migrations
+from cases import lists, migrations, refusals
 from cases.calendar import (
     WorkCalendar,
     package_days,
@@ -76,6 +76,7 @@ async def ensure_indexes(db: Database) -> None:
     await db.events.create_index([("case_id", ASCENDING)])
     await db.calendar_days.create_index([("year", ASCENDING)])
     await seed_categories(db)
+    await refusals.seed_reasons(db)
     await seed_calendar(db)
 
 

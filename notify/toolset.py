@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from cases.model import REFUSAL_REASONS
+from cases.refusals import words_of
 from gridlink.buttons import rating_markup
 from gridlink.db import Document
 from notify.recipients import Directory, Recipient
@@ -32,9 +32,10 @@ class Batch(Protocol):
                    with_venue: bool = False, tag: str = "") -> None: ...
 
 
-def reason_label(code: str | None, locale: str) -> str:
-    zh, en = REFUSAL_REASONS.get(str(code), ("—", "—"))
-    return en if locale == "en" else zh
+def reason_label(code: str | None, locale: str, refusal: Document | None = None) -> str:
+    """The reason's words stored on the case (the list's words when it was refused), else
+    the default list's for cases refused before the words were stored."""
+    return words_of(refusal, code, locale)
 
 
 def handles(event: Document) -> bool:
@@ -56,7 +57,7 @@ async def handle(batch: Batch, event: Document, case: Document, *,
         code = data.get("reason_code")
 
         async def why(loc: str) -> dict[str, Any]:
-            return {"reason": reason_label(code, loc)}
+            return {"reason": reason_label(code, loc, case.get("refusal"))}
 
         key = "notify.reporter_refused" if kind == "case.refused" else "notify.reporter_voided"
         await batch.send(event, case, await reporters(), key, extra=why, tag=":r")

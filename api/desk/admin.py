@@ -1,6 +1,6 @@
 """The admin's desk pages: the roster (bulk import with its error report, who is bound where,
 unbind, printable invite sheets), staff accounts, Open311 keys and staff API tokens,
-categories and their time limits, the assessment's weights per level, and the audit log of
+categories and their time limits, the refusal reasons, the assessment's weights per level, and the audit log of
 all of these.
 
 Every page needs the admin role and every form its CSRF token (api.desk.session), as the
@@ -26,6 +26,7 @@ from api.telegram import invite_link
 from bot import domain as bot_domain
 from bot import repository as bot_repo
 from bot import roster
+from cases import refusals
 from cases import repository as cases_repo
 from cases.categories import parse_category
 from cases.errors import BadCaseInput
@@ -462,6 +463,67 @@ async def category_post(request: web.Request) -> web.StreamResponse:
     raise _back(f"/desk/admin/categories?saved={quote(code)}")
 
 
+# ---------------------------------------------------------------- refusal reasons (issue 22)
+
+
+@page
+async def reasons_page(request: web.Request) -> web.StreamResponse:
+    return await _reasons_view(request)
+
+
+async def _reasons_view(request: web.Request, *, problem: str = "", values: dict[str, str] | None = None,
+                        status: int = 200) -> web.StreamResponse:
+    await need(request, "admin")
+    ctx: dict[str, Any] = {"reasons": await refusals.list_reasons(request.app[DB]),
+                           "problem": problem, "values": values or {}}
+    if request.query.get("saved"):
+        ctx["notice"] = t("rsn.saved", locale(request), code=request.query["saved"])
+    return await render(request, "admin_reasons.html", ctx, status=status)
+
+
+async def _save_reason(request: web.Request, session: Session, code: str, form: Any, *,
+                       adding: bool) -> web.StreamResponse:
+    """Store one reason through the domain's parser and record the change in the audit log."""
+    db = request.app[DB]
+    stored = {d["_id"]: d for d in await refusals.list_reasons(db)}
+    values = {k: str(form.get(k) or "") for k in ("code", "zh", "en")}
+    if adding and code in stored:
+        return await _reasons_view(request, problem=t("rsn.exists", locale(request), code=code),
+                                   values=values, status=409)
+    if not adding and code not in stored:
+        raise NotFound(f"unknown reason {code!r}")
+    try:
+        reason = refusals.parse_reason({"code": code, "zh": form.get("zh") or "",
+                                        "en": form.get("en") or "",
+                                        "active": adding or form.get("active") == "on"})
+    except BadCaseInput as exc:
+        return await _reasons_view(request, problem=f"{code}: {exc.message}",
+                                   values=values if adding else {}, status=400)
+    before = stored.get(code) or {}
+    doc = await refusals.put_reason(db, reason=reason, now=request.app[CLOCK].now(),
+                                    by=session.account.username)
+    changes = {k: f"{before.get(k)} → {doc.get(k)}" for k in ("zh", "en", "active")
+               if before.get(k) != doc.get(k)}
+    await audit_change(request, session, "refusal_reason.add" if adding else "refusal_reason.update",
+                       code, **changes)
+    raise _back(f"/desk/admin/reasons?saved={quote(code)}")
+
+
+@page
+async def reason_add(request: web.Request) -> web.StreamResponse:
+    session = await need(request, "admin")
+    form = await read_form(request, session)
+    return await _save_reason(request, session, str(form.get("code") or "").strip(), form,
+                              adding=True)
+
+
+@page
+async def reason_post(request: web.Request) -> web.StreamResponse:
+    session = await need(request, "admin")
+    form = await read_form(request, session)
+    return await _save_reason(request, session, request.match_info["code"], form, adding=False)
+
+
 # ---------------------------------------------------------------- assessment weights
 
 
@@ -577,6 +639,9 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/desk/admin/keys/tokens/{token_id}/revoke", token_revoke)
     r.add_get("/desk/admin/categories", categories_page)
     r.add_post("/desk/admin/categories/{code}", category_post)
+    r.add_get("/desk/admin/reasons", reasons_page)
+    r.add_post("/desk/admin/reasons", reason_add)
+    r.add_post("/desk/admin/reasons/{code}", reason_post)
     r.add_get("/desk/admin/weights", weights_page)
     r.add_post("/desk/admin/weights", weights_post)
     r.add_get("/desk/admin/audit", audit_page)

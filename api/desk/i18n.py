@@ -791,6 +791,25 @@ CATALOG.update({
                             "{unit} asks for its part until {until}: {reason}"),
 })
 
+# refusal reasons kept by admins (issue 22)
+CATALOG.update({
+    "admin.reasons": ("不予立案／作废原因", "Refusal and void reasons"),
+    "rsn.title": ("不予立案／作废原因", "Refusal and void reasons"),
+    "rsn.help": ("原因代码保存在案件上，不能改名或删除；停用的原因不再可选，旧案件仍显示其原因。",
+                 "Codes are stored on cases, so they are never renamed or deleted; a retired "
+                 "reason is no longer offered and old cases still show it."),
+    "rsn.code": ("代码", "Code"),
+    "rsn.zh": ("中文说明", "Chinese words"),
+    "rsn.en": ("英文说明", "English words"),
+    "rsn.active": ("启用", "Offered"),
+    "rsn.save": ("保存", "Save"),
+    "rsn.add": ("新增原因", "Add a reason"),
+    "rsn.retired": ("已停用", "retired"),
+    "rsn.saved": ("已保存原因 {code}。", "Reason {code} saved."),
+    "rsn.code_help": ("小写字母、数字和下划线，以字母开头", "lowercase letters, digits and _, starting with a letter"),
+    "rsn.exists": ("原因 {code} 已存在，请在列表中修改。", "Reason {code} exists already: edit it in the list."),
+})
+
 
 
 WEB = Domain.of_pairs(CATALOG)

@@ -39,7 +39,7 @@ from api.desk.session import (
 from api.errors import status_for
 from api.keys import CLOCK, DB, DESK_JINJA, GRID_INDEX, PHOTO_WORKERS, SETTINGS
 from api.ratelimit import signin_throttle
-from cases import autodispatch, joint, lifecycle, visibility, workflow
+from cases import autodispatch, joint, lifecycle, refusals, visibility, workflow
 from cases import repository as cases_repo
 from cases.colour import colour_of, part_colour, unit_colour
 from cases.duplicates import WINDOW, bounding_box, rank_duplicates
@@ -51,7 +51,6 @@ from cases.model import (
     FINAL_STATES,
     HANDLER_ROLES,
     KINDS,
-    REFUSAL_REASONS,
     Actor,
     CasePolicy,
 )
@@ -180,6 +179,8 @@ async def render(request: web.Request, template: str, context: dict[str, Any], *
             return ""
         return str(value.get("en" if loc == "en" else "zh") or value.get("zh") or "")
 
+    reasons = await refusals.list_reasons(request.app[DB]) if session else []
+    stored_reasons = {d["_id"]: d for d in reasons}
     base = {
         "t": tr, "locale": loc, "other_locale": "en" if loc == "zh-CN" else "zh-CN",
         "locales": LOCALES,
@@ -190,7 +191,11 @@ async def render(request: web.Request, template: str, context: dict[str, Any], *
         "left": left, "overdue": overdue, "colour": colour,
         "name_of": name_of, "local_field": lambda v: forms.to_local_field(_dt(v), tz),
         "path": request.path_qs, "is_center": bool(session and _is_center(session)),
-        "refusal_reasons": tuple(REFUSAL_REASONS),
+        # the reasons offered now, in the desk's language; any stored one (retired too) by code
+        "refusal_reasons": [(d["_id"], name_of(d)) for d in reasons if d.get("active", True)],
+        "refusal_words": lambda refusal, code=None: name_of(stored_reasons[code]) if (
+            not refusal and code in stored_reasons) else refusals.words_of(
+                refusal, code, "en" if loc == "en" else "zh"),
         "calendar_missing": await missing_next_year(request.app[DB], today=now.astimezone(tz).date())
         if session and session.account.role == "admin" else None,
     }

@@ -157,6 +157,7 @@ async def test_every_documented_example_body_is_accepted(
     await send("post", f"{case}/part-feedback", "chengguan", ref=h["id"])
     await send("put", f"{V1}/calendar/{{year}}", "admin", year="2027")
     await send("put", f"{V1}/categories/{{code}}", "admin", code="broken_pavement")
+    await send("put", f"{V1}/refusal-reasons/{{code}}", "admin", code="property_contract")
     # an invite binds to a unit of the stored grid (the app here places with a preloaded index)
     from grids import repository as grids_repo
     from grids.demo import demo_feature_collection

@@ -31,7 +31,7 @@ async def test_the_forms_follow_the_workflow(make_desk: DeskFactory) -> None:
     case = await hotline_case(desk)
     html = await (await center.get(f"/desk/cases/{case['_id']}")).text()
     assert offered(html) & TOOLSET == {"refuse", "suspend", "refile", "replace"}
-    assert 'name="reason_code"' in html and "Not in our jurisdiction" in html
+    assert 'name="reason_code"' in html and "it is outside our jurisdiction" in html
     assert 'id="categories-hint"' in html
     question = await hotline_case(desk, kind="consultation", category="school_enrolment")
     html = await (await center.get(f"/desk/cases/{question['_id']}")).text()
@@ -57,7 +57,7 @@ async def test_refuse_suspend_answer_refile_on_the_desk(make_desk: DeskFactory) 
     assert status == 400 and 'id="problem"' in html
     status, html = await _post(desk, center, case, "refuse", reason_code="duplicate_of_closed",
                                note="see A1")
-    assert status == 200 and 'id="case-refusal"' in html and "Duplicate of a closed case" in html
+    assert status == 200 and 'id="case-refusal"' in html and "it repeats a case already closed" in html
     assert "not accepted" in html
     status, html = await _post(desk, center, case, "suspend", reason="x",
                                review_at="2030-01-01T09:00")
