@@ -53,15 +53,17 @@ def parse_reason(data: dict[str, Any]) -> RefusalReason:
         ]) from None
 
 
-async def seed_reasons(db: Database) -> int:
-    """Store each default reason that is missing (an admin's edits to stored ones stay)."""
-    docs = [r.to_doc() for r in DEFAULT_REASONS]
-    return len(docs) - len(await insert_new(db.refusal_reasons, docs))
-
-
 # Edited only by an admin; each process keeps what it read for a few seconds, like categories
 # (an edit made through this process is seen at once).
 _LISTS: TTLCache[str, list[Document]] = TTLCache(maxsize=64, ttl=10.0)
+
+
+async def seed_reasons(db: Database) -> int:
+    """Store each default reason that is missing (an admin's edits to stored ones stay)."""
+    docs = [r.to_doc() for r in DEFAULT_REASONS]
+    seeded = len(docs) - len(await insert_new(db.refusal_reasons, docs))
+    _LISTS.pop(db.name, None)  # read afresh after a (re)start, e.g. of a database made anew
+    return seeded
 
 
 async def list_reasons(db: Database, *, include_inactive: bool = True) -> list[Document]:

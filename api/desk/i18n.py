@@ -808,6 +808,8 @@ CATALOG.update({
     "rsn.saved": ("已保存原因 {code}。", "Reason {code} saved."),
     "rsn.code_help": ("小写字母、数字和下划线，以字母开头", "lowercase letters, digits and _, starting with a letter"),
     "rsn.exists": ("原因 {code} 已存在，请在列表中修改。", "Reason {code} exists already: edit it in the list."),
+    "audit.refusal_reason.add": ("新增不予立案原因", "Refusal reason added"),
+    "audit.refusal_reason.update": ("修改不予立案原因", "Refusal reason changed"),
 })
 
 
