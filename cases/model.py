@@ -28,7 +28,7 @@ REFUSED_STATES: tuple[str, ...] = ("refused", "voided")
 FINAL_STATES: tuple[str, ...] = ("closed", "merged", *REFUSED_STATES)
 
 # Why a report is not accepted or voided: code → (zh, en). The center picks one; the reporter
-# is told its words. Extend here (codes are stored on the case, so never rename one).
+# is told its words. These seed the admin-kept list (cases.refusals), which admins extend.
 REFUSAL_REASONS: dict[str, tuple[str, str]] = {
     "not_in_jurisdiction": ("不属于本区受理范围", "it is outside our jurisdiction"),
     "duplicate_of_closed": ("与已办结的案件重复", "it repeats a case already closed"),

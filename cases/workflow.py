@@ -118,7 +118,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("answer", ("awaiting_verification",), None, "reporter", ("fixed",),
                _reporter_question_open, records=("callback",)),
     # ---- the center's toolset (issue 22)
-    # 不予立案: a report that is not a case (reason from model.REFUSAL_REASONS); 作废 later on.
+    # 不予立案: a report that is not a case (reason from the admin-kept list, cases.refusals); 作废 later on.
     Transition("refuse", ("reported", "returned"), "refused", "center", ("reason_code",),
                records=("refuse",)),
     Transition("void", ("dispatched", "in_progress", "awaiting_verification", "suspended"),

@@ -15,8 +15,10 @@ from cases.model import REFUSAL_REASONS
 from cases.repository import ensure_indexes
 from gridlink.clock import FakeClock
 from gridlink.db import Database
+from notify.config import NotifyConfig
 from notify.toolset import reason_label
 from tests.cases.conftest import CENTER, NewCase, Tokens, bearer
+from tests.notify.conftest import cfg, district  # noqa: F401  (fixtures for the outbox test)
 
 Client = TestClient[Any, Any]
 V1 = "/api/v1"
@@ -110,3 +112,44 @@ async def test_the_routes_list_and_change_reasons_for_admins_only(
                              headers=bearer(tokens["center"]))
     error = (await resp.json())["error"]
     assert resp.status == 400 and "retired" in error["message"] and "prank" in error["message"]
+
+
+async def test_the_reporter_is_told_the_added_reasons_words_in_their_language(
+        district: Database, cfg: NotifyConfig, clock: FakeClock) -> None:  # noqa: F811
+    """Through the notifier into the reporter's outbox: the words stored when the case was
+    refused, even after the admin rewords the reason."""
+    from cases.intake import intake
+    from cases.model import CasePolicy
+    from notify import notifier
+    from notify.repository import OUTBOX_SHARDS
+    from tests.notify.conftest import BLOCK, DISTRICT, STATION, STREET
+
+    db = district
+    await refusals.put_reason(db, reason=refusals.parse_reason(CONTRACT), now=clock.now(), by="a")
+    policy = CasePolicy(district=DISTRICT, serial_prefix="A", timezone="Asia/Shanghai")
+    placement = {"community_block": BLOCK, "street_block": None, "workstation": STATION,
+                 "street": STREET, "patrol_zone": None, "district": DISTRICT, "snapped": False,
+                 "distance_m": 0.0}
+    center = CENTER.__class__(role="dispatcher", unit=STREET, name="Center Li")
+    serials = {}
+    for chat, locale in ((5401, "en"), (5402, "zh-CN")):
+        opened = await intake(db, policy=policy, now=clock.now(), channel="citizen_bot",
+                              kind="complaint", category="group_renting", description="七楼群租",
+                              actor={"role": "citizen", "user_id": chat, "chat_id": chat},
+                              reporter={"user_id": chat, "chat_id": chat, "locale": locale},
+                              location={"lon": 121.48, "lat": 31.23}, placement=placement)
+        await lifecycle.refuse(db, case_ref=opened.case["_id"], actor=center, now=clock.now(),
+                               action="refuse", reason_code="property_contract")
+        serials[chat] = opened.case["serial"]
+    reworded = refusals.parse_reason({**CONTRACT, "en": "reworded later", "zh": "之后改写"})
+    await refusals.put_reason(db, reason=reworded, now=clock.now(), by="a")
+    while await notifier.process_batch(db, cfg, now=clock.now(), worker="w1"):
+        pass
+
+    async def told(chat: int) -> str:
+        found = await db[f"outbox_{chat % OUTBOX_SHARDS:02d}"].find({"chat_id": chat}).to_list(None)
+        [text] = [m["text"] for m in found if serials[chat] in (m.get("text") or "")]
+        return str(text)
+
+    assert CONTRACT["en"] in await told(5401)
+    assert CONTRACT["zh"] in await told(5402)
