@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from cachetools import LRUCache
 
+from api import security
 from api.auth import actor_of, require
 from api.desk.i18n import CATALOG, t
 from api.desk.views import render
@@ -370,10 +371,9 @@ async def cjk_font(request: web.Request) -> web.FileResponse:
 # Public pages: their prefix of the catalog (api/desk/i18n.py), given to their script with the
 # prefix dropped; these shared groups go along whole.
 PAGE_WORDS = ("page.", "colour.", "action.")
-# ECharts' tooltips are markup with style attributes; the rest of the desk's policy (scripts
-# from here only) holds.
-PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'")
+# The app's one policy for public pages (ECharts' tooltips need inline styles; scripts from
+# here only).
+PAGE_CSP = security.CSP
 
 
 def page_words(page: str, locale: str) -> dict[str, str]:
