@@ -28,7 +28,12 @@ _DONE = ("closed", "merged", "refused", "voided")  # refused/voided: ended unhan
 def colour_of(case: dict[str, Any], now: datetime) -> Colour:
     if case["state"] in _DONE:
         return "green"
-    due, warn = case.get("due_at"), case.get("warn_at")
+    return _clock(case, now)
+
+
+def _clock(running: Mapping[str, Any], now: datetime) -> Colour:
+    """The colour of a running step (a case's or a joint case's part) by its own due/warn times."""
+    due, warn = running.get("due_at"), running.get("warn_at")
     if due is not None and now > due:
         return "red"
     if warn is not None and now >= warn:
@@ -57,13 +62,17 @@ def open_parts(case: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [p for p in case.get("parts") or [] if p.get("state") in OPEN_PART_STATES]
 
 
+def _part_of(case: Mapping[str, Any], unit: str) -> Mapping[str, Any] | None:
+    return next((p for p in case.get("parts") or [] if p.get("unit") == unit), None)
+
+
 def unit_due(case: Mapping[str, Any], unit: str) -> datetime | None:
     """When the unit's own step of the case is late (None: it has no running step).
 
     An assisting unit of a joint case runs on its part's clock; the lead, once it has fed back,
     waits for the others on nobody's clock; every other unit (and any unit of a case without
     parts) on the case's."""
-    part = next((p for p in case.get("parts") or [] if p.get("unit") == unit), None)
+    part = _part_of(case, unit)
     if part is not None:
         return part.get("due_at") if part.get("state") in OPEN_PART_STATES else None
     if (case.get("assignee") or {}).get("unit") == unit and case.get("waiting_parts"):
@@ -75,17 +84,12 @@ def part_colour(part: Mapping[str, Any], now: datetime) -> Colour:
     """A part's colour on its own clock (done or returned: green)."""
     if part.get("state") not in OPEN_PART_STATES:
         return "green"
-    due, warn = part.get("due_at"), part.get("warn_at")
-    if due is not None and now > due:
-        return "red"
-    if warn is not None and now >= warn:
-        return "yellow"
-    return "blue"
+    return _clock(part, now)
 
 
 def unit_colour(case: Mapping[str, Any], unit: str, now: datetime) -> Colour:
     """The case's colour for one unit: its own part's for an assisting unit, else the case's."""
-    part = next((p for p in case.get("parts") or [] if p.get("unit") == unit), None)
+    part = _part_of(case, unit)
     if part is not None and case.get("state") not in _DONE:
         return part_colour(part, now)
     if case.get("waiting_parts") and (case.get("assignee") or {}).get("unit") == unit:
