@@ -4,20 +4,8 @@ role and state, refused with 403 (role, unit) and 409 (state), 400 for bad input
 
 from __future__ import annotations
 
-from typing import Any
-
-from aiohttp.test_utils import TestClient
-
+from tests.api.test_toolset import V1, Client, post
 from tests.cases.conftest import NewCase, Tokens, bearer
-
-Client = TestClient[Any, Any]
-V1 = "/api/v1/cases"
-
-
-async def post(client: Client, token: str, ref: str, path: str, body: dict[str, Any]
-               ) -> tuple[int, dict[str, Any]]:
-    resp = await client.post(f"{V1}/{ref}/{path}", json=body, headers=bearer(token))
-    return resp.status, await resp.json()
 
 
 async def test_a_joint_case_through_the_api(o311: Client, tokens: Tokens, new_case: NewCase) -> None:
