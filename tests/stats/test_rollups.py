@@ -225,6 +225,22 @@ async def test_statistics_of_the_previous_generation_are_rebuilt_once(db: Databa
     assert lists
 
 
+async def test_statistics_first_written_by_a_fold_are_not_rebuilt(db: Database) -> None:
+    """A script or test that folds before the web process's first round leaves statistics of
+    the current layout: the web's upgrade check finds nothing to rebuild (it used to drop and
+    rebuild them, and the boards were empty meanwhile)."""
+    from stats.history import generate
+    from stats.rollups import upgrade
+
+    now = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+    case = next(d for d in generate(50, now=now, years=0.01, seed=4) if d["state"] == "in_progress")
+    await apply_transition(db, before=None, after=case)
+    assert await fold(db, now=now) == 1
+    version = (await repo.log_state(db))[0]
+    assert await upgrade(db, now=now) is None
+    assert (await repo.log_state(db))[0] == version and await repo.all_rollups(db)
+
+
 async def test_reads_leave_waiting_changes_to_the_background_folder(db: Database) -> None:
     """With a background folder in the process a read states the last fold's time and what
     waits; without one it folds first (one folder at a time: not while the lease is held)."""
