@@ -376,7 +376,7 @@ async def list_cases(request: web.Request) -> web.Response:
         raise InvalidInput("limit must be between 1 and 200")
     cursor = request.query.get("cursor")
     before = _decode_cursor(cursor) if cursor else None
-    # A page that stopped at its read budget goes on from the hour it reached (`hour:<n>`).
+    # A page that stopped at its read budget goes on from the step it reached (`hour:<n>`).
     resume = None
     if before is not None and before.startswith(RESUME):
         try:
@@ -392,7 +392,7 @@ async def list_cases(request: web.Request) -> web.Response:
         area = visibility.scope(actor, district=_policy(request).district).get("units")
         keyed = f"r:{area if isinstance(area, str) else _policy(request).district}"
     docs, stopped = await repo.find_cases_page(request.app[DB], query=query, limit=limit + 1,
-                                               before_id=before, now=now, resume_hour=resume,
+                                               before_id=before, now=now, resume_step=resume,
                                                keyed=keyed)
     page, more = docs[:limit], len(docs) > limit
     next_cursor = (_encode_cursor(page[-1]["_id"]) if more else

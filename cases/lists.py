@@ -73,7 +73,7 @@ async def ensure_indexes(db: Database) -> None:
     if await db.counters.find_one({"_id": COUNTED}) is None:
         await bucket_red_keys(db)
         await rebuild_counts(db)
-    for field in ("queue", "due_hour", "created_hour", "open_unit", *BUCKETS.values()):
+    for field in ("queue", "due_hour", "created_hour", "created_slot", "open_unit", *BUCKETS.values()):
         await db.cases.create_index([(field, ASCENDING)])
 
 

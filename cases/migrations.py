@@ -52,8 +52,13 @@ def _to_3(db: Database, case: Document, now: datetime) -> Document:
     return complete(case)
 
 
+def _to_4(db: Database, case: Document, now: datetime) -> Document:
+    """3 → 4: the ten-minute creation slot an unfiltered list walks by (`created_slot`)."""
+    return complete(case)
+
+
 # STEPS[n] brings a case from version n to n+1; a case without `schema_version` is version 1.
-STEPS: dict[int, Step] = {1: _to_2, 2: _to_3}
+STEPS: dict[int, Step] = {1: _to_2, 2: _to_3, 3: _to_4}
 assert max(STEPS) + 1 == SCHEMA_VERSION, "a schema version without its migration step"
 
 

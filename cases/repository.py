@@ -31,7 +31,17 @@ from cases.changelog import GONE, spot_fields
 from cases.duplicates import MAX_CANDIDATES, WINDOW, search_keys
 from cases.errors import CaseNotFound, CategoryNotFound
 from cases.model import FINAL_STATES, OPEN_STATES
-from cases.schema import BUCKETS, LIST_OMIT, bucket, complete, hour_of, read_case
+from cases.schema import (
+    BUCKETS,
+    HOUR_S,
+    LIST_OMIT,
+    SLOT_S,
+    bucket,
+    complete,
+    hour_of,
+    read_case,
+    slot_of,
+)
 from cases.visibility import access_fields, case_photos
 from gridlink import leases
 from gridlink.db import (
@@ -372,8 +382,8 @@ async def find_cases(db: Database, *, query: Mapping[str, Any], limit: int,
 # The fields a list may be looked up by directly: each holds few cases per value.
 DIRECT_KEYS = ("_id", "serial", "intake_key", "open_unit", "queue", "merged_into")
 _LIST_READ = dict.fromkeys(LIST_OMIT, 0)
-WALK_FIRST_HOURS = 1
-WALK_MAX_HOURS = 400  # the server pushes `$in` lists of up to 500 values down
+WALK_FIRST_STEPS = 1
+WALK_MAX_STEPS = 400  # the server pushes `$in` lists of up to 500 values down
 WALK_BUDGET_S = 0.15  # past this, a page returns what it found and a cursor to go on from
 
 
@@ -444,29 +454,30 @@ def _equalities(flt: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def _walk_field(flt: Mapping[str, Any]) -> tuple[str, list[str | None]]:
     """The field a page walks back by and the values it looks up in each hour: a filter's
-    bucket (its matches only), else `created_hour` (every case of the hour)."""
+    bucket (its matches only), else `created_slot` (every case of ten minutes)."""
     found = _equalities(flt)
     if "state" in found and set(found["state"]) <= set(OPEN_STATES):
         found["open state"] = found.pop("state")
     for key in _BUCKET_ORDER:
         if key in found:
             return BUCKETS["state" if key == "open state" else key], list(found[key])
-    return "created_hour", [None]
+    return "created_slot", [None]
 
 
 async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
                           before_id: str | None = None, now: datetime | None = None,
-                          resume_hour: int | None = None, budget_s: float = WALK_BUDGET_S,
+                          resume_step: int | None = None, budget_s: float = WALK_BUDGET_S,
                           keyed: str | None = None) -> tuple[list[Document], int | None]:
-    """A page of cases newest first, read by index only, and the hour to resume from when
+    """A page of cases newest first, read by index only, and the step to resume from when
     the page stopped at its time budget before it was full (None: the page is complete).
 
     A selective key is looked up directly; any other filter walks back over the creation
     hours, more hours each round: by a filter's bucket (`by_state: "<state>|<hour>" $in
     [...]`, cases.schema.derived) when it has one, so a page reads about its matches only,
-    else by `created_hour $in [...]`; never the collection. `keyed` (a list key whose
-    entries hold creation-hour buckets, `r:<unit>`: cases.lists) walks that list's entries
-    instead, then reads those cases by `_id`."""
+    else by `created_slot $in [...]` (ten minutes a step: an hour of a district's year holds
+    twice a page); never the collection. `keyed` (a list key whose entries hold creation-hour
+    buckets, `r:<unit>`: cases.lists) walks that list's entries instead, then reads those
+    cases by `_id`."""
     import time
 
     flt = dict(query)
@@ -485,26 +496,51 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
     field, values = ("b", [keyed]) if keyed is not None else _walk_field(flt)
     if not values:
         return [], None  # two conditions on one field that no value meets
+    step_of, per = (slot_of, HOUR_S // SLOT_S) if field == "created_slot" else (hour_of, 1)
     lo, hi = _created_bounds(flt)
-    top = int(hour_of(now or datetime.now(UTC)) or 0) + 1 if resume_hour is None else resume_hour
+    top = int(step_of(now or datetime.now(UTC)) or 0) + 1 if resume_step is None else resume_step
     if after is not None:
-        top = min(top, int(hour_of(after[0]) or top))
+        top = min(top, int(step_of(after[0]) or top))
     if hi is not None:
-        top = min(top, hi)
+        top = min(top, (hi + 1) * per - 1)
     oldest = await db.counters.find_one({"_id": OLDEST_HOUR})
     if oldest is None:
         oldest = {"hour": (await db.cases.find_one({}, {"created_hour": 1}) or {}).get("created_hour")}
-    bottom = max(int(oldest["hour"]) if oldest.get("hour") is not None else top, lo or 0)
-    most = max(1, WALK_MAX_HOURS // len(values))  # hours × values in one `$in`
+    bottom = max(int(oldest["hour"]) * per if oldest.get("hour") is not None else top, (lo or 0) * per)
+    most = max(1, WALK_MAX_STEPS // len(values))  # steps × values in one `$in`
     started = time.perf_counter()
+
+    def keys_of(steps: list[int]) -> list[Any]:
+        return steps if values == [None] else [bucket(v, h) for h in steps for v in values]
+
+    async def any_in(steps: list[int]) -> bool:
+        """Whether the steps hold a match (one document read, however many they hold)."""
+        if keyed is not None:
+            return bool(await db.case_keys.find({"b": {"$in": keys_of(steps)}}, {"_id": 1}).limit(1).to_list(None))
+        return bool(await db.cases.find({field: {"$in": keys_of(steps)}, "$and": [flt]}, {"_id": 1}
+                                        ).limit(1).to_list(None))
+
     out: list[Document] = []
-    span, hour = WALK_FIRST_HOURS, top
-    newest = 0  # the newest creation hour with a match on the page
-    while hour >= bottom and len(out) < limit:
-        if hour != top and time.perf_counter() - started > budget_s:
-            return [read_case(d, omit=LIST_OMIT) for d in sorted(out, key=_order, reverse=True)], hour
-        hours = list(range(hour, max(hour - span, bottom - 1), -1))
-        keys = hours if values == [None] else [bucket(v, h) for h in hours for v in values]
+    span, step = WALK_FIRST_STEPS, top
+    newest = 0  # the newest creation step with a match on the page
+    while step >= bottom and len(out) < limit:
+        if step != top and time.perf_counter() - started > budget_s:
+            return [read_case(d, omit=LIST_OMIT) for d in sorted(out, key=_order, reverse=True)], step
+        if not out and span > 1:
+            # Nothing yet: each case read costs the server ~1 ms to decode, a probe a round
+            # trip (~1-2 ms), so find the newest step with a match by probes (growing while
+            # empty, then halving) before reading any: a page starts where its cases start.
+            steps = list(range(step, max(step - span, bottom - 1), -1))
+            if not await any_in(steps):
+                step -= len(steps)
+                span = min(span * 4, most)
+                continue
+            while len(steps) > 1:
+                half = len(steps) // 2
+                steps = steps[:half] if await any_in(steps[:half]) else steps[half:]
+            step, span = steps[0], 1
+        steps = list(range(step, max(step - span, bottom - 1), -1))
+        keys = keys_of(steps)
         if keyed is not None:
             ids = [d["c"] async for d in db.case_keys.find({"b": {"$in": keys}}, {"c": 1})]
             found = [d async for d in db.cases.find({"_id": {"$in": ids}, "$and": [flt]}, _LIST_READ)] if ids else []
@@ -512,16 +548,15 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
             found = [d async for d in db.cases.find({field: {"$in": keys}, "$and": [flt]}, _LIST_READ)]
         kept = [d for d in found if after is None or _order(d) < after]
         out += kept
-        newest = max([newest, *(int(d.get("created_hour") or hour_of(d["created_at"]) or 0) for d in kept)])
-        hour -= len(hours)
-        if not out:  # nothing yet: an empty round costs a round trip (~1-2 ms), so grow fast
+        newest = max([newest, *(int(step_of(d["created_at"]) or 0) for d in kept)])
+        step -= len(steps)
+        if not out:
             span = min(span * 4, most)
             continue
-        # The next round reads the hours the rest of the page needs at the density seen since
-        # the newest hour with a match (the empty hours above it are not the density), at most
-        # twice the last span: each case read costs the server ~1 ms to decode, projected or
-        # not, and a round trip ~2 ms (bench/RESULTS.md, issue 19's third run).
-        need = -(-(limit - len(out)) * (newest - hour) // len(out))
+        # The next round reads the steps the rest of the page needs at the density seen since
+        # the newest step with a match, at most twice the last span (bench/RESULTS.md, issue
+        # 19's third run).
+        need = -(-(limit - len(out)) * (newest - step) // len(out))
         span = max(1, min(span * 2, need, most))
     out.sort(key=_order, reverse=True)
     return [read_case(d, omit=LIST_OMIT) for d in out[:limit]], None

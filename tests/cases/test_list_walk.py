@@ -80,3 +80,38 @@ async def test_a_page_after_empty_hours_reads_about_its_rows_in_order(
         assert seen == expected
     finally:
         await client.close()
+
+
+async def test_an_unfiltered_page_reads_ten_minutes_not_the_hour(
+        db: Database, settings: Settings, mongo_uri: str) -> None:
+    """A district's year creates ~100 cases an hour: an unfiltered page of 20 reads the newest
+    ten-minute slots (`created_slot`), not the whole hour (120 cases here); its cursor and a
+    `created_at` bound go on in order."""
+    start = NOW.replace(minute=0) - timedelta(hours=1)
+    docs = [complete({"_id": f"d{i:03d}", "serial": f"B{i:03d}", "intake_key": f"j{i:03d}",
+                      "district": "310101", "channel": "web_portal", "kind": "complaint",
+                      "category": "other", "state": "reported",
+                      "created_at": start + timedelta(seconds=30 * i)}) for i in range(120)]
+    await db.cases.insert_many(docs)
+    await db.counters.insert_one({"_id": repo.OLDEST_HOUR, "hour": hour_of(start)})
+    expected = sorted(((d["created_at"], d["_id"]) for d in docs), reverse=True)
+    read = CasesRead()
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        mongo_uri, event_listeners=[read], tz_aware=True)
+    counted = client[settings.mongodb_db]
+    try:
+        page = await repo.find_cases(counted, query={}, limit=20, now=NOW)
+        assert [(d["created_at"], d["_id"]) for d in page] == expected[:20]
+        assert read.n <= 20 + 20  # the page and at most one slot more (an hour: 120)
+        seen = [(d["created_at"], d["_id"]) for d in page]
+        while more := await repo.find_cases(counted, query={}, limit=20, before_id=seen[-1][1], now=NOW):
+            seen += [(d["created_at"], d["_id"]) for d in more]
+        assert seen == expected
+        # created before 12:10 and from 11:40 on (the hour's bounds cut inside it)
+        lo, hi = start + timedelta(minutes=40), start + timedelta(minutes=70)
+        bounded = await repo.find_cases(counted, query={"$and": [{"created_at": {"$gte": lo}},
+                                                                 {"created_at": {"$lt": hi}}]},
+                                        limit=200, now=NOW)
+        assert [(d["created_at"], d["_id"]) for d in bounded] == [e for e in expected if lo <= e[0] < hi]
+    finally:
+        await client.close()
