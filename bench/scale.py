@@ -6,6 +6,12 @@ Run: .venv/bin/python bench/scale.py --sizes 10000,1000000 [--rounds 40]
 `--data-dir` keeps the server's files there (else a temporary directory); with `--reuse` a
 size already loaded there by the same schema and lists version (`cases.schema.SCHEMA_VERSION`,
 `cases.lists.LISTS_VERSION`) is not loaded again (1,000,000 cases take ~26 min to load).
+Both databases also carry the same live work, planted once through the real workflow (intake,
+dispatch, accept, return, extension, feedback, verify, rating): LIVE cases in each desk queue
+the history leaves empty or short at 10,000 (new, returned, extensions, verification,
+low ratings), the extensions' cases open at the handler's unit. So each queue page renders a
+full page at both sizes and the ratio compares the cost of the same page, not of 21 rows
+against 50.
 `--profile NAME` prints a cProfile of that endpoint's calls (server and client share the
 process) after the table. Each endpoint is called once, untimed, before the rounds (a
 template's first render compiles it).
@@ -45,7 +51,9 @@ from aiohttp.test_utils import TestServer
 from argon2 import PasswordHasher
 
 from api.keys import PTB_APP
-from cases import lists
+from cases import lifecycle, lists
+from cases.intake import intake
+from cases.model import Actor, CasePolicy
 from cases.repository import OLDEST_HOUR
 from cases.schema import SCHEMA_VERSION
 from gridlink import auth
@@ -65,6 +73,53 @@ from stats.history import generate
 PASSWORD = "bench password 123"
 BATCH = 2000
 LOADED = "bench:loaded"  # counters document: what was loaded, by which schema and lists version
+PLANTED = "bench:planted"  # counters document: the live work is in (planted once per database)
+LIVE = 60  # cases planted in each desk queue, the same at every size (a queue page shows 50)
+
+
+async def plant(db: Any, *, unit: str, now: Any, district: str = "310101") -> None:
+    """The same live work at every size (see the module's docstring), through the workflow."""
+    if await db.counters.find_one({"_id": PLANTED}):
+        return
+    policy = CasePolicy(district=district)
+    center = Actor(role="dispatcher", unit=district, name="bench centre")
+    handler = Actor(role="department" if unit.startswith("D") else "leader", unit=unit, name="bench handler")
+    made = 0
+
+    async def case(steps: int) -> None:
+        nonlocal made
+        made += 1
+        # spread over the last month (~0.4 cases an hour, a tenth of the 10k history's rate
+        # added to it): the lists' walks meet them as they meet the history
+        at = now - timedelta(minutes=144 * made)
+        citizen = {"role": "citizen", "user_id": 880000 + made, "chat_id": 880000 + made,
+                   "name": "bench citizen", "locale": "en"}
+        ref = (await intake(db, policy=policy, now=at, channel="citizen_bot", kind="complaint",
+                            category="other", description=f"bench live case {made}", actor=citizen,
+                            update_id=7_000_000 + made)).case["_id"]
+        if steps == 0:
+            return
+        await lifecycle.dispatch(db, case_ref=ref, actor=center, now=at, policy=policy, unit=unit)
+        if steps == 1:
+            await lifecycle.return_case(db, case_ref=ref, actor=handler, now=at, policy=policy,
+                                        reason="not ours")
+            return
+        await lifecycle.accept(db, case_ref=ref, actor=handler, now=at)
+        if steps == 2:
+            await lifecycle.request_extension(db, case_ref=ref, actor=handler, now=at, policy=policy,
+                                              reason="parts on order", working_days=3)
+            return
+        await lifecycle.feedback(db, case_ref=ref, actor=handler, now=at, policy=policy, text="done")
+        if steps == 3:
+            return
+        await lifecycle.verify(db, case_ref=ref, actor=center, now=at, policy=policy, ok=True)
+        await lifecycle.rate(db, case_ref=ref, actor=citizen, now=at, score=1)
+
+    # new, returned, extensions (open at the unit), verification, low ratings
+    for _ in range(LIVE):
+        for steps in range(5):
+            await case(steps)
+    await db.counters.insert_one({"_id": PLANTED, "cases": made})
 
 
 async def load(db: Any, n: int, now: Any) -> dict[str, Any]:
@@ -140,6 +195,9 @@ async def main(sizes: list[int], rounds: int, data_dir: Path | None = None, reus
                     await db.counters.replace_one({"_id": LOADED}, {"version": version(), "sample": sample},
                                                   upsert=True)
                 await ensure_indexes(db)
+                t0 = time.perf_counter()
+                await plant(db, unit=unit, now=now)
+                print(f"{n:,}: live work in place ({time.perf_counter() - t0:.0f} s)", flush=True)
                 # This run's own accounts (a reused database keeps earlier runs' sessions and
                 # sign-ins, at the same fake time).
                 run = f"{int(time.time() * 100)}"

@@ -120,7 +120,7 @@ async def test_a_case_stored_by_the_previous_version_is_migrated_and_renders(
     [old] = [d for d in generate(60, now=desk.clock.now(), years=0.1) if d["state"] == "in_progress"][:1]
     # What version 1 stored: no extension, photos, access or list fields, no schema_version.
     for field in ("extension", "public_photos", "after_photos", "photo_ids", "units", "assigned_units",
-                  "schema_version", "queue", "due_hour", "created_hour", "open_unit", "result",
+                  "schema_version", "queue", "due_hour", "created_hour", "created_slot", "open_unit", "result",
                   "deadline_provisional", "deadline_basis", "low_rating"):
         old.pop(field, None)
     await desk.db.cases.insert_one(old)
@@ -132,6 +132,7 @@ async def test_a_case_stored_by_the_previous_version_is_migrated_and_renders(
     stored = await _stored(desk, old["_id"])
     assert stored["schema_version"] == SCHEMA_VERSION and stored["extension"] is None
     assert stored["open_unit"] == stored["assignee"]["unit"] and "310101" in stored["units"]
+    assert stored["created_slot"] == int(stored["created_at"].timestamp() // 600)  # 3 → 4
     await pages_answer(desk, stored)
     # its lists' keys were written: the unit's open cases find it by one equality
     assert await desk.db.case_keys.find_one({"k": f"a:{stored['assignee']['unit']}", "c": old["_id"]})
