@@ -29,6 +29,7 @@ from cases.workflow import allowed_actions
 from gridlink.auth import Principal
 from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput, NotFound
+from staff import audit
 
 PREFIX = "/api/v1"
 
@@ -596,12 +597,19 @@ async def list_categories(request: web.Request) -> web.Response:
                                                          "code": d["_id"]}) for d in docs]})
 
 
+async def _audit(request: web.Request, who: Principal, action: str, target: str, **detail: Any) -> None:
+    """The admin change in the audit log the desk's administration writes (staff.audit)."""
+    await audit.record(request.app[DB], by=who.name or who.token_id, action=action, target=target,
+                       now=_now(request), tz=request.app[SETTINGS].tz, detail=detail)
+
+
 async def put_category(request: web.Request) -> web.Response:
     who = await require(request, "admin")
     data = await read_json(request)
     data["code"] = request.match_info["code"]
     category = parse_category(data)
     doc = await repo.put_category(request.app[DB], category=category, now=_now(request), by=who.name or who.token_id)
+    await _audit(request, who, "category.update", category.code, via="api")
     return web.json_response({"category": jsonable({**{k: v for k, v in doc.items() if k != "_id"},
                                                      "code": doc["_id"]})})
 
@@ -634,8 +642,13 @@ async def put_refusal_reason(request: web.Request) -> web.Response:
     who = await require(request, "admin")
     body = await parse(request, RefusalReasonBody)
     reason = refusals.parse_reason({**body.model_dump(), "code": request.match_info["code"]})
+    before = {d["_id"]: d for d in await refusals.list_reasons(request.app[DB])}.get(reason.code)
     doc = await refusals.put_reason(request.app[DB], reason=reason, now=_now(request),
                                     by=who.name or who.token_id)
+    changes = {k: f"{(before or {}).get(k)} → {doc.get(k)}" for k in ("zh", "en", "active")
+               if (before or {}).get(k) != doc.get(k)}
+    await _audit(request, who, "refusal_reason.update" if before else "refusal_reason.add",
+                 reason.code, via="api", **changes)
     return web.json_response({"reason": _reason_json(doc)})
 
 
@@ -678,15 +691,18 @@ async def put_calendar_year(request: web.Request) -> web.Response:
     changed = await lifecycle.enter_calendar_year(
         request.app[DB], year=year, holidays=holidays, workdays=workdays, now=_now(request),
         by=who.name or who.token_id, policy=_policy(request))
+    await _audit(request, who, "calendar.enter", str(year), via="api", holidays=len(holidays),
+                 workdays=len(workdays))
     doc = await repo.calendar_year(request.app[DB], year=year)
     return web.json_response(jsonable({**(doc or {}), "recomputed": [c["serial"] for c in changed]}))
 
 
 async def delete_calendar_year(request: web.Request) -> web.Response:
-    await require(request, "admin")
+    who = await require(request, "admin")
     year = _year(request)
     if not await repo.delete_calendar_year(request.app[DB], year=year):
         raise NotFound(f"the working-day calendar does not cover {year}", year=year)
+    await _audit(request, who, "calendar.delete", str(year), via="api")
     return web.json_response({"deleted": year})
 
 

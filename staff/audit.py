@@ -19,7 +19,7 @@ ACTIONS = ("roster.import", "roster.unbind", "roster.remove", "roster.reissue",
            "staff.add", "staff.disable", "staff.enable",
            "open311_key.create", "open311_key.revoke", "token.create", "token.revoke",
            "category.update", "grid.install", "assessment.weights",
-           "calendar.enter", "invite.create", "refusal_reason.add", "refusal_reason.update")
+           "calendar.enter", "calendar.delete", "invite.create", "refusal_reason.add", "refusal_reason.update")
 
 
 async def ensure_indexes(db: Database) -> None:

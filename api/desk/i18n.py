@@ -452,6 +452,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "admin.grids": ("网格导入", "Grid import"),
     "audit.grid.install": ("导入网格", "Grid installed"),
     "audit.calendar.enter": ("录入节假日", "Holidays entered"),
+    "audit.calendar.delete": ("删除节假日年份", "Holiday year deleted"),
     "audit.invite.create": ("创建邀请", "Invite created"),
     "grid.title": ("网格导入", "Grid import"),
     "grid.active": ("当前网格：第 {version} 版，{when} 由 {source} 导入", "Active grid: version {version}, imported {when} from {source}"),
