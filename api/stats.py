@@ -395,11 +395,28 @@ async def page_response(request: web.Request, page: str) -> web.Response:
     # The language switch returns here without this address's own choice (which would win).
     query = [(k, v) for k, v in request.query.items() if k not in ("lang", "locale")]
     path = request.path + ("?" + urlencode(query) if query else "")
-    response = await render(request, f"pages/{page}.html",
-                            {"page": page, "words": page_words(page, locale), "path": path})
+    ctx: dict[str, Any] = {"page": page, "words": page_words(page, locale), "path": path}
+    if page == "assessment":
+        ctx["units"] = await assessed_units(request, locale)
+    response = await render(request, f"pages/{page}.html", ctx)
     response.headers.update({"Content-Language": locale, "Vary": "Accept-Language, Cookie",
                              "Content-Security-Policy": PAGE_CSP})
     return response
+
+
+async def assessed_units(request: web.Request, locale: str) -> dict[str, Any]:
+    """The units the assessment ranks, by name in `locale` (codes stay the values): the
+    district, its line departments, and each street with its workstations and patrol zones."""
+    district = request.app[SETTINGS].district_code
+    d = await directory(request.app[DB], district=district)
+    names = d.name_en if locale == "en" else d.name
+    streets = [(names.get(s, s), [(s, names.get(s, s)), *(
+        (c, "· " + names.get(c, c)) for c in sorted(d.children.get(s, []), key=lambda c: names.get(c, c))
+        if d.level.get(c) in ("workstation", "patrol_zone"))]) for s in d.of_level("street")]
+    return {"district": (district, names.get(district, district)),
+            "groups": [(t("assessment.table.departments", locale),
+                        sorted(((c, names.get(c, c)) for c in d.of_level("department")), key=lambda x: x[1])),
+                       *sorted(streets)]}
 
 
 def _page(name: str) -> web.RouteDef:

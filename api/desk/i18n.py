@@ -656,7 +656,6 @@ CATALOG.update({
     "assessment.month": ("月度", "Month"),
     "assessment.quarter": ("季度", "Quarter"),
     "assessment.year": ("年度", "Year"),
-    "assessment.unit_hint": ("区 / 部门 / 街镇 / 工作站代码", "district / department / street / workstation code"),
     "assessment.compute": ("计算", "Show"),
     "assessment.definitions": ("指标定义", "Indicators and formulas"),
     "assessment.indicator": ("指标", "Indicator"),

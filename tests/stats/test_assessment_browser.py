@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from gridlink.clock import FakeClock
 from gridlink.db import Database
+from tests.stats.test_assessment import S1
 from tests.stats.test_assessment_indicators import load
 from tests.stats.test_browser import ARTIFACTS, NOW, page  # noqa: F401  (fixture)
 
@@ -54,3 +55,12 @@ async def test_assessment_page_in_both_languages(client: TestClient, db: Databas
     await page.wait_for_function("() => document.querySelector('#tables p')?.textContent.includes('2026-Q4')")
     first = (await page.locator("table[data-table=streets] tbody tr").first.inner_text()).split("\t")
     assert first[2] == "9"
+    # Units are chosen by name (codes only as the values): the first street by its name opens
+    # its workstations' table, whose heading names it.
+    labels = await page.locator("select[name=unit] option").all_inner_texts()
+    assert len(labels) > 5 and not [x for x in labels if x.strip().isdigit() or x.strip()[1:].isdigit()]
+    street = await page.locator(f"select[name=unit] option[value='{S1}']").inner_text()
+    await page.select_option("select[name=unit]", label=street)
+    await page.click("#controls button")
+    await page.wait_for_selector("table[data-table=workstations] tbody tr")
+    assert street in await page.locator("#tables p").first.inner_text()
