@@ -294,6 +294,10 @@ async def act(db: Database, *, action: str, case_id: str, version: int, actor: d
                                   if payload.get("working_days") else {"hours": float(payload["hours"])})
         return await lifecycle.request_extension(db, policy=policy, reason=payload["reason"],
                                                  **amount, **common)
+    if action == "part_decide":
+        return await joint.part_decide_extension(db, policy=policy, unit=payload["unit"],
+                                                 approve=bool(payload["approve"]),
+                                                 reason=payload.get("reason"), **common)
     if action == "decide":
         return await lifecycle.decide_extension(db, policy=policy, approve=bool(payload["approve"]),
                                                 reason=payload.get("reason"), **common)
@@ -319,6 +323,11 @@ async def answer_fixed(db: Database, *, case_id: str, actor: dict[str, Any], fix
     """The reporter's "is it fixed?" answer (the workflow's `answer` row)."""
     return await lifecycle.answer_callback(db, case_ref=case_id, actor=actor, now=now,
                                            policy=_policy(settings), fixed=fixed, comment=comment)
+
+
+def part_request_waiting(case: Document, unit: str) -> bool:
+    """Whether the assisting unit's extension request for its part still waits for the center."""
+    return ((joint.part_of(case, unit) or {}).get("extension") or {}).get("status") == "pending"
 
 
 def may(actor: dict[str, Any], case: Document, action: str) -> bool:

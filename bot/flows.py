@@ -18,7 +18,7 @@ from bot.common import append, begin, end, error_text, locale_of, patrols, save,
 from bot.keyboards import assignment_keyboard, choices, location_request, remove, stars_keyboard
 from cases.lifecycle import MAX_PHOTOS
 from gridlink import ratelimit
-from gridlink.buttons import FIXED_ANSWERS, parse_button
+from gridlink.buttons import FIXED_ANSWERS, parse_button, parse_part_decision
 from gridlink.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unavailable
 from gridlink.i18n import LOCALES, has, t
 
@@ -285,6 +285,8 @@ async def on_text(update: Update, d: BotDeps, conv: Conv, text: str) -> None:
         await _act(update, d, data, "extend", reason=text.strip(), **span)
     elif flow == "action" and step == "refuse_reason":
         await _act(update, d, data, "decide", approve=False, reason=text.strip())
+    elif flow == "action" and step == "part_refuse_reason":
+        await _act(update, d, data, "part_decide", unit=data["unit"], approve=False, reason=text.strip())
     elif flow == "action" and step in ("result_photo", "result_note", "result_confirm"):
         data["note"] = text.strip()
         await _ask_result_confirm(update, d, data)
@@ -493,6 +495,39 @@ async def on_assignment_button(update: Update, d: BotDeps, payload: str) -> None
         await say(update, d, "action.ask_result_photo", serial=case["serial"])
 
 
+async def on_part_decision_button(update: Update, d: BotDeps, payload: str) -> None:
+    """`<approve|refuse>:<unit>:<case_id>:<version>` (gridlink.buttons): the center answers an
+    assisting unit's extension request for its part, as on the desk; a request already
+    decided (on the desk, or by a colleague) is answered with the case as it is now."""
+    query = update.callback_query
+    assert query is not None
+    parsed = parse_part_decision(payload)
+    actor = await who(update, d)
+    if parsed is None:
+        await query.answer()
+        return
+    approve, unit, case_id, _version = parsed
+    try:
+        case = await domain.get_case(d.db, case_id=case_id)
+    except NotFound:
+        await query.answer()
+        await say(update, d, "status.not_found", serial=case_id)
+        return
+    if domain.refusal(actor, case, "part_decide") == "not_yours":
+        await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
+        return
+    await query.answer()
+    if not domain.part_request_waiting(case, unit):
+        await _current(update, d, actor, case)
+        return
+    data = {"case_id": case_id, "version": case["version"], "serial": case["serial"], "unit": unit}
+    if approve:
+        await _act(update, d, data, "part_decide", unit=unit, approve=True)
+    else:
+        await begin(update, d, "action", "part_refuse_reason", data)
+        await say(update, d, "action.ask_refuse_reason", serial=case["serial"])
+
+
 async def _accept_first(update: Update, d: BotDeps, actor: dict[str, Any],
                         case: dict[str, Any]) -> dict[str, Any] | None:
     try:
@@ -557,6 +592,7 @@ async def _act(update: Update, d: BotDeps, data: dict[str, Any], action: str, **
     key = {"accept": "action.accepted", "return": "action.returned",
            "extend": "action.extension_requested", "feedback": "action.done",
            "decide": "action.extension_approved" if payload.get("approve") else "action.extension_refused",
+           "part_decide": "action.extension_approved" if payload.get("approve") else "action.extension_refused",
            }[action]
     locale = locale_of(update, d)
     markup = _buttons(actor, case, locale)

@@ -248,13 +248,16 @@ async def route_location(update: Update, context: Ctx) -> None:
 
 
 async def route_button(update: Update, context: Ctx) -> None:
-    """An inline button: assignment actions `c:`, rating stars `r:`, dialogue choices `f:`."""
+    """An inline button: assignment actions `c:`, a joint part's extension decision `u:`, rating
+    stars `r:`, dialogue choices `f:`."""
     d = deps(context)
     query = update.callback_query
     assert query is not None and query.data is not None
     kind, _, rest = query.data.partition(":")
     if kind == "c":
         await flows.on_assignment_button(update, d, rest)
+    elif kind == "u":
+        await flows.on_part_decision_button(update, d, rest)
     elif kind == "r":
         await flows.on_star_button(update, d, rest)
     elif kind == "k":

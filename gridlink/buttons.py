@@ -2,7 +2,9 @@
 which answers them (docs/CONTRACTS.md). Plain reply_markup JSON, no telegram types.
 
 `c:<button>:<case_id>:<version>` for the actions on a case (the assigned unit's, and the
-center's approve/refuse of an extension), `r:<case_id>:<n>` for rating stars,
+center's approve/refuse of an extension), `u:<approve|refuse>:<unit>:<case_id>:<version>` for
+the center's answer to an assisting unit's extension request (a joint case's part, cases.joint),
+`r:<case_id>:<n>` for rating stars,
 `k:<case_id>:<y|n>` for the reporter's answer to "is it fixed?". Which buttons a message
 carries is the caller's question to `cases.workflow`.
 """
@@ -60,6 +62,23 @@ def parse_button(payload: str) -> tuple[str, str, str, int] | None:
     if button not in ASSIGNMENT_BUTTONS or not case_id or not version.isdigit():
         return None
     return button, ASSIGNMENT_BUTTONS[button], case_id, int(version)
+
+
+PART_DECISIONS = ("approve", "refuse")
+
+
+def part_decision_markup(case_id: str, version: int, unit: str, locale: str) -> Markup:
+    """The center's approve / refuse of the extension an assisting unit asked for its part."""
+    return {"inline_keyboard": [[_button(t(f"btn.{button}", locale), f"u:{button}:{unit}:{case_id}:{version}")
+                                 for button in PART_DECISIONS]]}
+
+
+def parse_part_decision(payload: str) -> tuple[bool, str, str, int] | None:
+    """`<approve|refuse>:<unit>:<case_id>:<version>` (after `u:`) → (approve, unit, case id, version)."""
+    fields = payload.split(":")
+    if len(fields) != 4 or fields[0] not in PART_DECISIONS or not all(fields[1:3]) or not fields[3].isdigit():
+        return None
+    return fields[0] == "approve", fields[1], fields[2], int(fields[3])
 
 
 def fixed_markup(case_id: str, locale: str) -> Markup:

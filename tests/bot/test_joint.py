@@ -1,6 +1,7 @@
 """A joint case in chat (联勤联动, issue 22): the assisting unit's leader gets its own assignment
 (through the real notifier and sender) with the same Accept / Done buttons as a lead; pressing
-them accepts and reports the unit's own part, not the lead's."""
+them accepts and reports the unit's own part, not the lead's; the center approves or refuses
+the part's extension request from its own chat (`u:` buttons), as on the desk."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from tests.bot.test_flows import api, bind, buttons, jpeg, latest_with, notify_r
 
 async def test_the_assisting_unit_handles_its_part_in_chat(world: BotWorld) -> None:
     lead, helper = await world.phone("块长王"), await world.phone("块长李")
+    center = await world.phone("受理员赵")
     await bind(world, lead, "leader", BLOCK_ONE)
     await bind(world, helper, "leader", BLOCK_TWO)
+    await bind(world, center, "dispatcher", "310101")
     dispatcher = await staff(world, "dispatcher", "310101")
     async with aiohttp.ClientSession() as s, s.post(world.url + "/api/v1/cases", headers=dispatcher, json={
             "channel": "hotline_12345", "kind": "complaint", "category": "community_sanitation",
@@ -58,12 +61,66 @@ async def test_the_assisting_unit_handles_its_part_in_chat(world: BotWorld) -> N
     assert stored is not None and stored["extension"] is None
     assert part_of(stored, BLOCK_TWO)["extension"]["status"] == "pending"
 
+    # The center answers in chat as on the desk: its message names the unit and carries
+    # approve / refuse for that unit's part; approving moves the part's deadline only.
+    await notify_round(world)
+    asked = await latest_with(world, center, "u:approve:")
+    assert "二号责任块" in (asked.get("text") or "") and "业主外出" in (asked.get("text") or "")
+    decision = next(b for b in buttons(asked) if b.startswith("u:approve:"))
+    assert decision == f"u:approve:{BLOCK_TWO}:{case_id}:{stored['version']}"
+    before = part_of(stored, BLOCK_TWO)["due_at"]
+    await center.press(asked, decision)
+    assert (await center.reply())["text"].startswith("已批准延期")
+    stored = await world.db.cases.find_one({"_id": case_id})
+    assert stored is not None and part_of(stored, BLOCK_TWO)["extension"]["status"] == "approved"
+    assert part_of(stored, BLOCK_TWO)["due_at"] > before and stored["extension"] is None
+    await notify_round(world)
+    told = [m for m in await world.sb.client.messages(helper.id) if m["sandbox"]["outgoing"]]
+    assert "批准" in (told[-1].get("text") or "")
+    edited = next(m for m in await world.sb.client.messages(center.id)
+                  if m["message_id"] == asked["message_id"])
+    assert not [b for b in buttons(edited) if b.startswith("u:")]  # decided: the buttons go
+
+    # A second request, refused in chat with the reason typed
+    told = await latest_with(world, helper, "c:extend:")
+    await helper.press(told, next(b for b in buttons(told) if b.startswith("c:extend:")))
+    await helper.reply()
+    await helper.send("1")
+    await helper.reply()
+    await helper.send("还要再等")
+    await helper.reply()
+    await notify_round(world)
+    asked = await latest_with(world, center, "u:refuse:")
+    await center.press(asked, next(b for b in buttons(asked) if b.startswith("u:refuse:")))
+    assert serial in (await center.reply())["text"]
+    await center.send("请按原期限完成")
+    assert (await center.reply())["text"].startswith("已不批准")
+    stored = await world.db.cases.find_one({"_id": case_id})
+    assert stored is not None and part_of(stored, BLOCK_TWO)["extension"]["status"] == "refused"
+    assert part_of(stored, BLOCK_TWO)["extension"]["decision_reason"] == "请按原期限完成"
+
+    # A third, decided on the desk's API before the chat button is pressed: the case as it is
+    # now, and nothing changes
+    told = await latest_with(world, helper, "c:extend:")
+    await helper.press(told, next(b for b in buttons(told) if b.startswith("c:extend:")))
+    await helper.reply()
+    await helper.send("1")
+    await helper.reply()
+    await helper.send("再申请一次")
+    await helper.reply()
+    await notify_round(world)
+    asked = await latest_with(world, center, "u:approve:")
+    await api(world, f"/api/v1/cases/{case_id}/part-extension/decision", dispatcher,
+              {"unit": BLOCK_TWO, "approve": False, "reason": "已在受理台处理"})
+    await center.press(asked, next(b for b in buttons(asked) if b.startswith("u:approve:")))
+    assert serial in (await center.reply())["text"]
+    stored = await world.db.cases.find_one({"_id": case_id})
+    assert stored is not None and part_of(stored, BLOCK_TWO)["extension"]["decision_reason"] == "已在受理台处理"
+
     # Done: the part's result with a photo
-    # (the assignment's buttons were last refreshed by the accept: the table still allows Done)
-    edited = next(m for m in await world.sb.client.messages(helper.id)
-                  if m["message_id"] == assignment["message_id"])
-    done = next(b for b in buttons(edited) if b.startswith("c:done:"))
-    await helper.press(assignment, done)
+    # (on the newest message with the part's buttons: the refused extension's)
+    newest = await latest_with(world, helper, "c:done:")
+    await helper.press(newest, next(b for b in buttons(newest) if b.startswith("c:done:")))
     assert serial in (await helper.reply())["text"]
     await helper.photo(jpeg((30, 160, 60)))
     await helper.reply()
