@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import shutil
 
+import aiohttp
 import pytest
 from PIL import Image
 
@@ -105,3 +106,53 @@ async def test_leader_journey_in_the_chat_page(world: BotWorld) -> None:
     assert case is not None and case["state"] == "awaiting_verification"
     assert case["extension"]["status"] == "approved"
     assert len(case["result"]["photos"]) == 2 and case["result"]["text"] == "已清运完毕"
+
+
+async def test_center_decides_a_joint_parts_extension_in_the_chat_page(world: BotWorld) -> None:
+    """A joint case's assisting block asks for more time for its part; the center's chat page
+    shows the request naming that block, with approve / refuse, and approving answers there."""
+    from playwright.async_api import async_playwright, expect
+
+    from tests.bot.conftest import BLOCK_TWO, INSIDE
+    from tests.bot.test_flows import api, staff
+
+    helper, center = await world.phone("块长李"), await world.phone("受理员赵")
+    await bind(world, helper, "leader", BLOCK_TWO)
+    await bind(world, center, "dispatcher", "310101")
+    dispatcher = await staff(world, "dispatcher", "310101")
+    async with aiohttp.ClientSession() as s, s.post(world.url + "/api/v1/cases", headers=dispatcher, json={
+            "channel": "hotline_12345", "kind": "complaint", "category": "community_sanitation",
+            "description": "两个小区交界处的垃圾堆", "location": {"lat": INSIDE[0], "lon": INSIDE[1]}}) as r:
+        assert r.status == 201
+        case = (await r.json())["case"]
+    await api(world, f"/api/v1/cases/{case['id']}/dispatch", dispatcher,
+              {"unit": BLOCK_ONE, "assisting": [BLOCK_TWO]})
+    leader_two = await staff(world, "leader", BLOCK_TWO)
+    await api(world, f"/api/v1/cases/{case['id']}/part-accept", leader_two, {})
+    await api(world, f"/api/v1/cases/{case['id']}/part-extension", leader_two,
+              {"working_days": 2, "reason": "业主外出"})
+    await notify_round(world)
+
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(world.sb.url + "/")
+            await page.locator("#user-list li", has_text="受理员赵").click()
+            request = page.locator(".msg.bot", has_text="二号责任块").filter(
+                has=page.locator(".inline-button", has_text=t("btn.approve", ZH))).last
+            await expect(request).to_be_visible(timeout=10_000)
+            await expect(request).to_contain_text("业主外出")
+            await request.locator(".inline-button", has_text=t("btn.approve", ZH)).click()
+            await expect(page.locator(".msg.bot").last).to_contain_text(
+                t("action.extension_approved", ZH, serial=case["serial"]), timeout=10_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "sandbox-center-part-extension.png"), full_page=True)
+        finally:
+            await browser.close()
+    assert errors == []
+    stored = await world.db.cases.find_one({"_id": case["id"]})
+    assert stored is not None
+    assert [p["extension"]["status"] for p in stored["parts"]] == ["approved"]
