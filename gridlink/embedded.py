@@ -41,7 +41,7 @@ def free_port() -> int:
 
 # Patch level of the project's FerretDB build; bump it when FERRETDB_PATCHES change so an
 # existing binary is rebuilt.
-FERRETDB_PATCH_LEVEL = "gridlink-4"
+FERRETDB_PATCH_LEVEL = "gridlink-5"
 
 # Upstream v1.24's SQLite backend looks `_id` up as `sjson->'$._id'` while its unique index is on
 # `sjson->"_id"`, so SQLite never uses the index; and it pushes a filter down only when it is
@@ -202,8 +202,36 @@ _WRITE_QUEUE = [
      "\tif sqlTx, err = db.sqlDB.BeginTx(ctx, nil); err != nil {"),
 ]
 
+# An update, findAndModify or remove reads its matches through a query that holds one of the
+# database's 100 pooled SQLite connections while it iterates, and writes each match inside the
+# iteration: under the write queue above, 100 such commands at once each held a connection
+# waiting for the queue while the writer at its head waited for a connection — every write to
+# that database stopped for good (seen loading a million cases, whose key counters are 300+
+# concurrent upserts). The patch reads the matches first and closes the query (its
+# connection) before the first write.
+_READ_THEN_WRITE = [
+    ("internal/handler/common/update.go",
+     "\tisFindAndModify := (strings.ToLower(cmd) == \"findandmodify\")\n\n\tfor {\n"
+     "\t\tvar upsert, modified bool\n\n\t\t_, doc, err := iter.Next()\n\t\tif err != nil {\n",
+     "\tisFindAndModify := (strings.ToLower(cmd) == \"findandmodify\")\n\n"
+     "\t// gridlink: the matches first, then the query's connection back (see gridlink/embedded.py)\n"
+     "\tvar matches []*types.Document\n"
+     "\tfor {\n\t\t_, m, nextErr := iter.Next()\n\t\tif nextErr != nil {\n"
+     "\t\t\tif !errors.Is(nextErr, iterator.ErrIteratorDone) {\n\t\t\t\titer.Close()\n"
+     "\t\t\t\treturn nil, lazyerrors.Error(nextErr)\n\t\t\t}\n\t\t\tbreak\n\t\t}\n"
+     "\t\tmatches = append(matches, m)\n\t}\n\titer.Close()\n\n"
+     "\tfor {\n\t\tvar upsert, modified bool\n\n"
+     "\t\tvar doc *types.Document\n\t\terr := iterator.ErrIteratorDone\n"
+     "\t\tif len(matches) > 0 {\n\t\t\tdoc, matches, err = matches[0], matches[1:], nil\n\t\t}\n"
+     "\t\tif err != nil {\n"),
+    ("internal/handler/msg_findandmodify.go",
+     "\t\t_, doc, err = iter.Next()\n\t\tif err != nil && !errors.Is(err, iterator.ErrIteratorDone) {\n",
+     "\t\t_, doc, err = iter.Next()\n\t\titer.Close() // gridlink: the query's connection back before the write\n"
+     "\t\tif err != nil && !errors.Is(err, iterator.ErrIteratorDone) {\n"),
+]
+
 # (file, upstream text, replacement); applying fails loudly if upstream text is missing.
-FERRETDB_PATCHES: list[tuple[str, str, str]] = [*_WRITE_QUEUE,
+FERRETDB_PATCHES: list[tuple[str, str, str]] = [*_WRITE_QUEUE, *_READ_THEN_WRITE,
     ("internal/backends/sqlite/metadata/metadata.go",
      'IDColumn = DefaultColumn + "->\'$._id\'"', 'IDColumn = DefaultColumn + "->\'_id\'"'),
     ("internal/backends/sqlite/collection.go", _QUERY_PUSHDOWN_OLD,

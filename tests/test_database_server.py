@@ -107,3 +107,30 @@ async def test_concurrent_writers_on_many_connections_all_land(coll: Any, db: Da
         assert await coll.count_documents({"done": True}) == 60 * 5 * 2
     finally:
         await other.close()
+
+
+async def test_more_concurrent_updates_than_pooled_connections_do_not_deadlock(
+        db: Database, mongo_uri: str, settings: Settings) -> None:
+    """An update reads its match through a pooled SQLite connection (100 a database); under
+    the write queue, 100+ updates at once each held one while the writer at the queue's head
+    waited for one, and every write stopped for good (gridlink/embedded.py, _READ_THEN_WRITE).
+    300 concurrent upserts, updates, findAndModify and removes over three clients finish."""
+    clients = [make_client(mongo_uri, settings) for _ in range(3)]
+    try:
+        colls = [c[db.name].counters for c in clients]
+        await colls[0].insert_many([{"_id": f"k{i}", "n": 0} for i in range(300)])
+
+        async def one(k: int) -> None:
+            c = colls[k % 3]
+            await c.update_one({"_id": f"k{k}"}, {"$inc": {"n": 1}}, upsert=True)
+            await c.update_one({"_id": f"new{k}"}, {"$inc": {"n": 1}}, upsert=True)
+            await c.find_one_and_update({"_id": f"k{k}"}, {"$inc": {"n": 1}})
+            await c.find_one_and_delete({"_id": f"new{k}"})
+
+        await asyncio.wait_for(asyncio.gather(*(one(k) for k in range(300))), timeout=120)
+        assert [d["n"] async for d in colls[0].find({"_id": {"$in": [f"k{i}" for i in range(300)]}})] == [2] * 300
+        left = [d async for d in colls[0].find({"_id": {"$regex": "^new"}})]
+        assert left == [], left
+    finally:
+        for c in clients:
+            await c.close()
