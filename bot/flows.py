@@ -453,17 +453,10 @@ async def on_assignment_button(update: Update, d: BotDeps, payload: str) -> None
     if not domain.is_handler(actor):
         await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
         return
-    try:
-        case = await domain.get_case(d.db, case_id=case_id)
-    except NotFound:
-        await query.answer()
-        await say(update, d, "status.not_found", serial=case_id)
+    found = await _pressed_case(update, d, actor, case_id, action)
+    if found is None:
         return
-    refused = domain.refusal(actor, case, action)
-    if refused == "not_yours":
-        await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
-        return
-    await query.answer()
+    case, refused = found
     if refused is not None and action == "feedback" and domain.may(actor, case, "accept"):
         # Done before Accept: accept on the handler's behalf, then take the result.
         accepted = await _accept_first(update, d, actor, case)
@@ -495,6 +488,27 @@ async def on_assignment_button(update: Update, d: BotDeps, payload: str) -> None
         await say(update, d, "action.ask_result_photo", serial=case["serial"])
 
 
+async def _pressed_case(update: Update, d: BotDeps, actor: dict[str, Any], case_id: str,
+                        action: str) -> tuple[dict[str, Any], str | None] | None:
+    """The case a button names and why the workflow refuses `action` on it now (None: it
+    allows it), the press answered; None when there is nothing to do (no such case, or not
+    this member's: told)."""
+    query = update.callback_query
+    assert query is not None
+    try:
+        case = await domain.get_case(d.db, case_id=case_id)
+    except NotFound:
+        await query.answer()
+        await say(update, d, "status.not_found", serial=case_id)
+        return None
+    refused = domain.refusal(actor, case, action)
+    if refused == "not_yours":
+        await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
+        return None
+    await query.answer()
+    return case, refused
+
+
 async def on_part_decision_button(update: Update, d: BotDeps, payload: str) -> None:
     """`<approve|refuse>:<unit>:<case_id>:<version>` (gridlink.buttons): the center answers an
     assisting unit's extension request for its part, as on the desk; a request already
@@ -507,16 +521,10 @@ async def on_part_decision_button(update: Update, d: BotDeps, payload: str) -> N
         await query.answer()
         return
     approve, unit, case_id, _version = parsed
-    try:
-        case = await domain.get_case(d.db, case_id=case_id)
-    except NotFound:
-        await query.answer()
-        await say(update, d, "status.not_found", serial=case_id)
+    found = await _pressed_case(update, d, actor, case_id, "part_decide")
+    if found is None:
         return
-    if domain.refusal(actor, case, "part_decide") == "not_yours":
-        await query.answer(t("action.not_yours", actor["locale"]), show_alert=True)
-        return
-    await query.answer()
+    case = found[0]
     if not domain.part_request_waiting(case, unit):
         await _current(update, d, actor, case)
         return

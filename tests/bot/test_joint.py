@@ -5,11 +5,28 @@ the part's extension request from its own chat (`u:` buttons), as on the desk.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
 from cases.joint import part_of
-from tests.bot.conftest import BLOCK_ONE, BLOCK_TWO, INSIDE, BotWorld
+from tests.bot.conftest import BLOCK_ONE, BLOCK_TWO, INSIDE, BotWorld, Phone
 from tests.bot.test_flows import api, bind, buttons, jpeg, latest_with, notify_round, staff
+
+
+async def ask_more_time(world: BotWorld, helper: Phone, center: Phone, reason: str, button: str
+                        ) -> dict[str, Any]:
+    """The helper asks for one more day from its newest message's Extend; the center's message
+    about it, carrying `button`."""
+    told = await latest_with(world, helper, "c:extend:")
+    await helper.press(told, next(b for b in buttons(told) if b.startswith("c:extend:")))
+    await helper.reply()
+    await helper.send("1")
+    await helper.reply()
+    await helper.send(reason)
+    await helper.reply()
+    await notify_round(world)
+    return await latest_with(world, center, button)
 
 
 async def test_the_assisting_unit_handles_its_part_in_chat(world: BotWorld) -> None:
@@ -82,15 +99,7 @@ async def test_the_assisting_unit_handles_its_part_in_chat(world: BotWorld) -> N
     assert not [b for b in buttons(edited) if b.startswith("u:")]  # decided: the buttons go
 
     # A second request, refused in chat with the reason typed
-    told = await latest_with(world, helper, "c:extend:")
-    await helper.press(told, next(b for b in buttons(told) if b.startswith("c:extend:")))
-    await helper.reply()
-    await helper.send("1")
-    await helper.reply()
-    await helper.send("还要再等")
-    await helper.reply()
-    await notify_round(world)
-    asked = await latest_with(world, center, "u:refuse:")
+    asked = await ask_more_time(world, helper, center, "还要再等", "u:refuse:")
     await center.press(asked, next(b for b in buttons(asked) if b.startswith("u:refuse:")))
     assert serial in (await center.reply())["text"]
     await center.send("请按原期限完成")
@@ -101,15 +110,7 @@ async def test_the_assisting_unit_handles_its_part_in_chat(world: BotWorld) -> N
 
     # A third, decided on the desk's API before the chat button is pressed: the case as it is
     # now, and nothing changes
-    told = await latest_with(world, helper, "c:extend:")
-    await helper.press(told, next(b for b in buttons(told) if b.startswith("c:extend:")))
-    await helper.reply()
-    await helper.send("1")
-    await helper.reply()
-    await helper.send("再申请一次")
-    await helper.reply()
-    await notify_round(world)
-    asked = await latest_with(world, center, "u:approve:")
+    asked = await ask_more_time(world, helper, center, "再申请一次", "u:approve:")
     await api(world, f"/api/v1/cases/{case_id}/part-extension/decision", dispatcher,
               {"unit": BLOCK_TWO, "approve": False, "reason": "已在受理台处理"})
     await center.press(asked, next(b for b in buttons(asked) if b.startswith("u:approve:")))
