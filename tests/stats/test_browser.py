@@ -136,7 +136,7 @@ async def test_assessment_drills_down_to_teams_and_coordinators(client: TestClie
         if d["channel"] == "patrol_bot" and ws:
             finds[ws] = finds.get(ws, 0) + 1
     ws = max(finds, key=lambda k: finds[k])
-    await page.fill("input[name=unit]", ws[:9])
+    await page.select_option("select[name=unit]", ws[:9])  # the street, chosen from the list
     await page.click("#controls button")
     await page.wait_for_selector(f"table[data-table=workstations] tr[data-unit='{ws}']")
     await page.locator(f"table[data-table=workstations] tr[data-unit='{ws}']").click()
