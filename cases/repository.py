@@ -387,6 +387,19 @@ WALK_MAX_STEPS = 400  # the server pushes `$in` lists of up to 500 values down
 WALK_BUDGET_S = 0.15  # past this, a page returns what it found and a cursor to go on from
 
 
+_slotted: set[str] = set()  # databases whose cases all have `created_slot` (schema 4 on)
+
+
+async def _slots_stored(db: Database) -> bool:
+    """Whether every stored case has its creation slot: until the migration to schema 4 has
+    finished, an unfiltered walk goes by creation hours (a field every version has)."""
+    if db.name not in _slotted:
+        if (await migrations.stored_version(db) or 0) < 4:
+            return False
+        _slotted.add(db.name)
+    return True
+
+
 def _direct(flt: Mapping[str, Any]) -> dict[str, Any] | None:
     """The filter as one indexed lookup, when it names a selective key (the bot's open
     assignments `{assignee.unit, state: open}` become `open_unit`)."""
@@ -496,6 +509,8 @@ async def find_cases_page(db: Database, *, query: Mapping[str, Any], limit: int,
     field, values = ("b", [keyed]) if keyed is not None else _walk_field(flt)
     if not values:
         return [], None  # two conditions on one field that no value meets
+    if field == "created_slot" and not await _slots_stored(db):
+        field = "created_hour"  # cases stored before schema 4 are being migrated meanwhile
     step_of, per = (slot_of, HOUR_S // SLOT_S) if field == "created_slot" else (hour_of, 1)
     lo, hi = _created_bounds(flt)
     top = int(step_of(now or datetime.now(UTC)) or 0) + 1 if resume_step is None else resume_step

@@ -115,3 +115,23 @@ async def test_an_unfiltered_page_reads_ten_minutes_not_the_hour(
         assert [(d["created_at"], d["_id"]) for d in bounded] == [e for e in expected if lo <= e[0] < hi]
     finally:
         await client.close()
+
+
+async def test_until_the_migration_to_slots_has_run_an_unfiltered_page_walks_hours(db: Database) -> None:
+    """A deployment upgraded in place migrates its cases to schema 4 (`created_slot`) while it
+    serves: meanwhile an unfiltered page still shows the cases not migrated yet."""
+    from cases import migrations
+
+    old = complete({"_id": "old1", "serial": "C001", "intake_key": "o1", "district": "310101",
+                    "channel": "web_portal", "kind": "complaint", "category": "other",
+                    "state": "reported", "created_at": NOW - timedelta(minutes=30)})
+    old.pop("created_slot")
+    old["schema_version"] = 3
+    await db.cases.insert_one(old)
+    await db.counters.update_one({"_id": migrations.STATE}, {"$set": {"version": 3}}, upsert=True)
+    await db.counters.insert_one({"_id": repo.OLDEST_HOUR, "hour": hour_of(old["created_at"])})
+    assert [d["_id"] for d in await repo.find_cases(db, query={}, limit=20, now=NOW)] == ["old1"]
+    assert await migrations.migrate(db, now=NOW) == 1
+    assert [d["_id"] for d in await repo.find_cases(db, query={}, limit=20, now=NOW)] == ["old1"]
+    stored = await db.cases.find_one({"_id": "old1"})
+    assert stored is not None and stored["created_slot"] is not None
