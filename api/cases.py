@@ -15,7 +15,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import actor_of, require
+from api.auth import actor_of, audit_change, require
 from api.errors import parse, read_json
 from api.keys import CLOCK, DB, GRID_INDEX, SETTINGS
 from cases import autodispatch, joint, lifecycle, lists, refusals, visibility, workflow
@@ -29,7 +29,6 @@ from cases.workflow import allowed_actions
 from gridlink.auth import Principal
 from gridlink.db import Database, Document
 from gridlink.errors import InvalidInput, NotFound
-from staff import audit
 
 PREFIX = "/api/v1"
 
@@ -597,19 +596,13 @@ async def list_categories(request: web.Request) -> web.Response:
                                                          "code": d["_id"]}) for d in docs]})
 
 
-async def _audit(request: web.Request, who: Principal, action: str, target: str, **detail: Any) -> None:
-    """The admin change in the audit log the desk's administration writes (staff.audit)."""
-    await audit.record(request.app[DB], by=who.name or who.token_id, action=action, target=target,
-                       now=_now(request), tz=request.app[SETTINGS].tz, detail=detail)
-
-
 async def put_category(request: web.Request) -> web.Response:
     who = await require(request, "admin")
     data = await read_json(request)
     data["code"] = request.match_info["code"]
     category = parse_category(data)
     doc = await repo.put_category(request.app[DB], category=category, now=_now(request), by=who.name or who.token_id)
-    await _audit(request, who, "category.update", category.code, via="api")
+    await audit_change(request, who, "category.update", category.code)
     return web.json_response({"category": jsonable({**{k: v for k, v in doc.items() if k != "_id"},
                                                      "code": doc["_id"]})})
 
@@ -645,10 +638,8 @@ async def put_refusal_reason(request: web.Request) -> web.Response:
     before = {d["_id"]: d for d in await refusals.list_reasons(request.app[DB])}.get(reason.code)
     doc = await refusals.put_reason(request.app[DB], reason=reason, now=_now(request),
                                     by=who.name or who.token_id)
-    changes = {k: f"{(before or {}).get(k)} → {doc.get(k)}" for k in ("zh", "en", "active")
-               if (before or {}).get(k) != doc.get(k)}
-    await _audit(request, who, "refusal_reason.update" if before else "refusal_reason.add",
-                 reason.code, via="api", **changes)
+    await audit_change(request, who, "refusal_reason.update" if before else "refusal_reason.add",
+                       reason.code, **refusals.changes(before, doc))
     return web.json_response({"reason": _reason_json(doc)})
 
 
@@ -691,8 +682,8 @@ async def put_calendar_year(request: web.Request) -> web.Response:
     changed = await lifecycle.enter_calendar_year(
         request.app[DB], year=year, holidays=holidays, workdays=workdays, now=_now(request),
         by=who.name or who.token_id, policy=_policy(request))
-    await _audit(request, who, "calendar.enter", str(year), via="api", holidays=len(holidays),
-                 workdays=len(workdays))
+    await audit_change(request, who, "calendar.enter", str(year), holidays=len(holidays),
+                       workdays=len(workdays))
     doc = await repo.calendar_year(request.app[DB], year=year)
     return web.json_response(jsonable({**(doc or {}), "recomputed": [c["serial"] for c in changed]}))
 
@@ -702,7 +693,7 @@ async def delete_calendar_year(request: web.Request) -> web.Response:
     year = _year(request)
     if not await repo.delete_calendar_year(request.app[DB], year=year):
         raise NotFound(f"the working-day calendar does not cover {year}", year=year)
-    await _audit(request, who, "calendar.delete", str(year), via="api")
+    await audit_change(request, who, "calendar.delete", str(year))
     return web.json_response({"deleted": year})
 
 

@@ -16,7 +16,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from api import keys
-from api.auth import require
+from api.auth import audit_change, require
 from api.errors import error_response, parse, read_json
 from bot import domain
 from bot import repository as bot_repo
@@ -25,7 +25,6 @@ from bot.webhook import process_once
 from gridlink import background, metrics
 from gridlink.errors import InvalidInput
 from grids.repository import ROLES as MEMBER_ROLES
-from staff import audit
 
 log = logging.getLogger("gridlink.bot")
 
@@ -138,9 +137,7 @@ async def create_invite(request: web.Request) -> web.Response:
     token = await bot_repo.create_invite(request.app[keys.DB], role=role, unit=unit, name=name,
                                          now=now, ttl=timedelta(hours=hours),
                                          also_role=body.also_role, also_unit=body.also_unit)
-    await audit.record(request.app[keys.DB], by=who.name or who.token_id, action="invite.create",
-                       target=unit, now=now, tz=request.app[keys.SETTINGS].tz,
-                       detail={"role": role, "name": name, "via": "api"})
+    await audit_change(request, who, "invite.create", unit, role=role, name=name)
     return web.json_response({
         "token": token, "role": role, "unit": unit,
         "expires_at": (now + timedelta(hours=hours)).isoformat(),
@@ -174,9 +171,8 @@ async def unbind_member(request: web.Request) -> web.Response:
     await bot_repo.clear_conversation(db, chat_id=member["chat_id"])
     now = request.app[keys.CLOCK].now()
     open_cases = await domain.open_cases_for(db, unit=member["unit"], now=now)
-    await audit.record(db, by=who.name or who.token_id, action="roster.unbind",
-                       target=str(member["user_id"]), now=now, tz=request.app[keys.SETTINGS].tz,
-                       detail={"role": member["role"], "unit": member["unit"], "via": "api"})
+    await audit_change(request, who, "roster.unbind", str(member["user_id"]), role=member["role"],
+                       unit=member["unit"])
     return web.json_response({"user_id": member["user_id"], "role": member["role"],
                               "unit": member["unit"], "unit_open_cases": len(open_cases)})
 

@@ -325,11 +325,6 @@ async def answer_fixed(db: Database, *, case_id: str, actor: dict[str, Any], fix
                                            policy=_policy(settings), fixed=fixed, comment=comment)
 
 
-def part_request_waiting(case: Document, unit: str) -> bool:
-    """Whether the assisting unit's extension request for its part still waits for the center."""
-    return ((joint.part_of(case, unit) or {}).get("extension") or {}).get("status") == "pending"
-
-
 def may(actor: dict[str, Any], case: Document, action: str) -> bool:
     return workflow.may(Actor.of(actor), case, own_action(actor, case, action))
 

@@ -16,6 +16,7 @@ from bot.application import BotDeps
 from bot.blocks import refused as blocked
 from bot.common import append, begin, end, error_text, locale_of, patrols, save, say, who
 from bot.keyboards import assignment_keyboard, choices, location_request, remove, stars_keyboard
+from cases import joint
 from cases.lifecycle import MAX_PHOTOS
 from gridlink import ratelimit
 from gridlink.buttons import FIXED_ANSWERS, parse_button, parse_part_decision
@@ -525,7 +526,7 @@ async def on_part_decision_button(update: Update, d: BotDeps, payload: str) -> N
     if found is None:
         return
     case = found[0]
-    if not domain.part_request_waiting(case, unit):
+    if not joint.request_waiting(case, unit):
         await _current(update, d, actor, case)
         return
     data = {"case_id": case_id, "version": case["version"], "serial": case["serial"], "unit": unit}

@@ -276,6 +276,11 @@ async def part_request_extension(db: Database, *, case_ref: str, actor: ActorLik
                                    set_={"parts": _with_part(case, who.unit, extension=request)})
 
 
+def request_waiting(case: Mapping[str, Any], unit: str | None) -> bool:
+    """Whether the assisting unit's extension request for its part waits for the center."""
+    return ((part_of(case, unit) or {}).get("extension") or {}).get("status") == "pending"
+
+
 async def part_decide_extension(db: Database, *, case_ref: str, actor: ActorLike, now: datetime,
                                 policy: CasePolicy, unit: str | None, approve: bool,
                                 reason: str | None = None,
@@ -286,7 +291,7 @@ async def part_decide_extension(db: Database, *, case_ref: str, actor: ActorLike
     check(who, case, "part_decide")
     part = part_of(case, unit)
     request = (part or {}).get("extension") or {}
-    if part is None or request.get("status") != "pending":
+    if part is None or not request_waiting(case, unit):
         waiting = [p["unit"] for p in case.get("parts") or []
                    if (p.get("extension") or {}).get("status") == "pending"]
         raise BadCaseInput(f"unit must be an assisting unit with a request waiting: "

@@ -94,6 +94,13 @@ async def put_reason(db: Database, *, reason: RefusalReason, now: datetime, by: 
     return doc
 
 
+def changes(before: Document | None, after: Document) -> dict[str, str]:
+    """What storing `after` changed of `before` (None: a new reason), `old → new` per field:
+    the audit log's detail."""
+    old = before or {}
+    return {k: f"{old.get(k)} → {after.get(k)}" for k in ("zh", "en", "active") if old.get(k) != after.get(k)}
+
+
 def words_of(refusal: Document | None, code: str | None, locale: str) -> str:
     """A case's reason in `locale`: the words stored on the case, else (cases refused before
     they were stored) the default list's, else a dash."""

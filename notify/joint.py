@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from cases import workflow
 from cases.colour import OPEN_PART_STATES, colour_of, part_colour
-from cases.model import Actor
+from cases.joint import request_waiting
 from cases.workflow import part_of
 from gridlink.buttons import part_decision_markup
 from gridlink.db import Document
@@ -87,10 +87,9 @@ async def handle(batch: Batch, event: Document, case: Document) -> None:
                     "deadline": when(data.get("previous"), tz, loc)}
 
         def decide(recipient: Recipient, locale: str) -> Document | None:
-            actor = Actor(role=recipient.role, unit=recipient.unit, user_id=recipient.user_id)
-            waiting = ((part_of(case, asked) or {}).get("extension") or {}).get("status") == "pending"
             return (part_decision_markup(case["_id"], int(case.get("version") or 0), asked, locale)
-                    if waiting and workflow.may(actor, case, "part_decide") else None)
+                    if request_waiting(case, asked) and workflow.may(recipient.actor(), case, "part_decide")
+                    else None)
 
         await batch.send(event, case, await d.center(case=case), "notify.extension_requested",
                          extra=ask_kw, markup=decide, tag=":j")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cases.model import Actor
 from gridlink.db import Database, Document
 from notify import repository as repo
 
@@ -49,6 +50,10 @@ class Recipient:
     def to_dict(self) -> dict[str, Any]:
         return {"chat_id": self.chat_id, "user_id": self.user_id, "unit": self.unit,
                 "role": self.role, "name": self.name}
+
+    def actor(self) -> Actor:
+        """The recipient as the workflow table's actor (which buttons it may press)."""
+        return Actor(role=self.role, unit=self.unit, user_id=self.user_id)
 
 
 def _recipient(member: Document) -> Recipient:

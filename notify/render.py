@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from cases import workflow
-from cases.model import Actor
 from gridlink.buttons import BUTTON_FOR_ACTION, assignment_markup
 from gridlink.db import Document
 from gridlink.i18n import locale_for, t
@@ -90,8 +89,7 @@ def case_buttons(case: Document, recipient: Recipient, locale: str) -> Document 
     current version (none for someone who only hears of it). Every message about a case its
     reader can act on carries them: assignment, reminder, red alert, supervision, rework,
     extension request and decision."""
-    actor = Actor(role=recipient.role, unit=recipient.unit, user_id=recipient.user_id)
-    actions = [a for a in workflow.allowed_actions(actor, case) if a in BUTTON_FOR_ACTION]
+    actions = [a for a in workflow.allowed_actions(recipient.actor(), case) if a in BUTTON_FOR_ACTION]
     if not actions:
         return None
     return assignment_markup(case["_id"], int(case.get("version") or 0), locale, actions)

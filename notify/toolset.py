@@ -32,12 +32,6 @@ class Batch(Protocol):
                    with_venue: bool = False, tag: str = "") -> None: ...
 
 
-def reason_label(code: str | None, locale: str, refusal: Document | None = None) -> str:
-    """The reason's words stored on the case (the list's words when it was refused), else
-    the default list's for cases refused before the words were stored."""
-    return words_of(refusal, code, locale)
-
-
 def handles(event: Document) -> bool:
     data = event.get("data") or {}
     return event.get("type") in EVENTS or (
@@ -57,7 +51,7 @@ async def handle(batch: Batch, event: Document, case: Document, *,
         code = data.get("reason_code")
 
         async def why(loc: str) -> dict[str, Any]:
-            return {"reason": reason_label(code, loc, case.get("refusal"))}
+            return {"reason": words_of(case.get("refusal"), code, loc)}
 
         key = "notify.reporter_refused" if kind == "case.refused" else "notify.reporter_voided"
         await batch.send(event, case, await reporters(), key, extra=why, tag=":r")

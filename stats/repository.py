@@ -78,8 +78,11 @@ def _pack(value: Any) -> str:
 
 
 async def ensure_indexes(db: Database) -> None:
-    """The change log's seconds (`events.sb`), which the folder reads by; the rest is by `_id`."""
+    """The change log's seconds (`events.sb`), which the folder reads by; the rest is by `_id`.
+    A store without statistics yet is marked as of this layout (`has_previous_layout`), so
+    statistics a fold writes later are not taken for an older layout's and rebuilt."""
     await db.events.create_index([("sb", ASCENDING)])
+    await has_previous_layout(db)
 
 
 # ------------------------------------------------------------------ the change log

@@ -187,9 +187,6 @@ _indexed: set[str] = set()  # databases whose change-log index this process has 
 async def _fold(db: Database, *, now: datetime, batch: int, settled: bool) -> int:
     if db.name not in _indexed:
         await repo.ensure_indexes(db)
-        # Statistics first written by a fold are of this layout: marked, or a web process's
-        # upgrade check would take them for an older one and rebuild (boards empty meanwhile).
-        await repo.has_previous_layout(db)
         _indexed.add(db.name)
     wall = time.time()
     last, seen = await repo.cursor(db, wall=wall)

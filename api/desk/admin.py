@@ -499,13 +499,10 @@ async def _save_reason(request: web.Request, session: Session, code: str, form: 
     except BadCaseInput as exc:
         return await _reasons_view(request, problem=f"{code}: {exc.message}",
                                    values=values if adding else {}, status=400)
-    before = stored.get(code) or {}
     doc = await refusals.put_reason(db, reason=reason, now=request.app[CLOCK].now(),
                                     by=session.account.username)
-    changes = {k: f"{before.get(k)} → {doc.get(k)}" for k in ("zh", "en", "active")
-               if before.get(k) != doc.get(k)}
     await audit_change(request, session, "refusal_reason.add" if adding else "refusal_reason.update",
-                       code, **changes)
+                       code, **refusals.changes(stored.get(code), doc))
     raise _back(f"/desk/admin/reasons?saved={quote(code)}")
 
 

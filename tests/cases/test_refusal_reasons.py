@@ -16,7 +16,6 @@ from cases.repository import ensure_indexes
 from gridlink.clock import FakeClock
 from gridlink.db import Database
 from notify.config import NotifyConfig
-from notify.toolset import reason_label
 from tests.cases.conftest import CENTER, NewCase, Tokens, bearer
 from tests.notify.conftest import cfg, district  # noqa: F401  (fixtures for the outbox test)
 
@@ -66,10 +65,10 @@ async def test_refuse_takes_an_added_reason_stores_its_words_and_not_a_retired_o
     # the reporter is told the words stored on the case, even after the admin rewords it
     reworded = refusals.parse_reason({**CONTRACT, "en": "something else", "active": False})
     await refusals.put_reason(db, reason=reworded, now=clock.now(), by="admin")
-    assert reason_label("property_contract", "en", done["refusal"]) == CONTRACT["en"]
-    assert reason_label("property_contract", "zh-CN", done["refusal"]) == CONTRACT["zh"]
+    assert refusals.words_of(done["refusal"], "property_contract", "en") == CONTRACT["en"]
+    assert refusals.words_of(done["refusal"], "property_contract", "zh-CN") == CONTRACT["zh"]
     # a case refused before the words were stored: the default list's words
-    assert reason_label("prank", "en", {"code": "prank"}) == REFUSAL_REASONS["prank"][1]
+    assert refusals.words_of({"code": "prank"}, "prank", "en") == REFUSAL_REASONS["prank"][1]
     other = await new_case(description="Another pothole")
     with pytest.raises(BadCaseInput, match="'property_contract' is retired") as caught:
         await lifecycle.refuse(db, case_ref=other["_id"], actor=CENTER, now=clock.now(),
